@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Obtains the real Pulumi engine for this project: a `pulumi` 3.x on PATH if there is one,
+# otherwise the CLI (and the Node.js language host) built from Pulumi's published Go modules.
+# The built binaries are cached per version outside the clone (ENGINE_CACHE), so a fresh clone on
+# the same machine links them in seconds. Result: .tools/pulumi/bin holding pulumi,
+# pulumi-language-nodejs (when it builds) and pulumi-resource-pulumi-nodejs.
+set -euo pipefail
+
+VERSION="${PULUMI_ENGINE_VERSION:-v3.259.0}"
+# Commit of tag v3.259.0: the language host module has no tags of its own.
+COMMIT="${PULUMI_ENGINE_COMMIT:-0ac56e876614aedf12771d73ef7e80959b8a6fd4}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="$ROOT/.tools/pulumi/bin"
+CACHE="${ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-run402/engine-$VERSION}"
+start=$(date +%s)
+say() { printf 'engine: %s\n' "$*" >&2; }
+done_in() { say "$1 in $(( $(date +%s) - start ))s"; }
+
+link_script() {
+  # The dynamic-provider plugin is a 4-line script shipped inside @pulumi/pulumi.
+  local src="$ROOT/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs"
+  if [ ! -f "$src" ]; then say "run npm install first: $src is missing"; exit 1; fi
+  install -m 0755 "$src" "$OUT/pulumi-resource-pulumi-nodejs"
+}
+
+mkdir -p "$OUT"
+
+# 1. A pulumi 3.x already on PATH (outside our own folder) wins.
+if [ -z "${PULUMI_ENGINE_BUILD:-}" ] && onpath="$(PATH="${PATH//$OUT:/}" command -v pulumi 2>/dev/null)"; then
+  v="$("$onpath" version 2>/dev/null || true)"
+  if [[ "$v" == v3.* ]]; then
+    ln -sf "$onpath" "$OUT/pulumi"
+    d="$(dirname "$onpath")"
+    [ -x "$d/pulumi-language-nodejs" ] && ln -sf "$d/pulumi-language-nodejs" "$OUT/pulumi-language-nodejs"
+    link_script
+    say "using $onpath ($v)"; done_in "ready"; exit 0
+  fi
+fi
+
+# 2. Cached build of this version.
+if [ -x "$CACHE/bin/pulumi" ] && [ "$("$CACHE/bin/pulumi" version 2>/dev/null)" = "$VERSION" ]; then
+  ln -sf "$CACHE/bin/pulumi" "$OUT/pulumi"
+  [ -x "$CACHE/bin/pulumi-language-nodejs" ] && ln -sf "$CACHE/bin/pulumi-language-nodejs" "$OUT/pulumi-language-nodejs"
+  link_script
+  say "cached build $VERSION from $CACHE"; done_in "ready"; exit 0
+fi
+
+# 3. Build from Go modules through a throw-away wrapper module (pkg's go.mod has replace
+#    directives, so `go install pkg@version` is refused; a wrapper pinning pkg and sdk works).
+command -v go >/dev/null || { say "no pulumi 3.x on PATH and no Go toolchain to build one"; exit 1; }
+say "building pulumi $VERSION from Go modules (first time only; several minutes)"
+work="$CACHE/src"
+rm -rf "$work"; mkdir -p "$work" "$CACHE/bin"
+cd "$work"
+export GOFLAGS=-mod=mod GOTOOLCHAIN=local
+go mod init pulumi-run402-engine >/dev/null 2>&1
+go get "github.com/pulumi/pulumi/pkg/v3@$VERSION" "github.com/pulumi/pulumi/sdk/v3@$VERSION"
+LD="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$VERSION"
+TAGS="osusergo,grpcnotrace"
+go build -trimpath -tags "$TAGS" -ldflags "$LD" -o "$CACHE/bin/pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+mv "$CACHE/bin/pulumi.tmp" "$CACHE/bin/pulumi"
+done_in "built pulumi"
+
+# The language host lets `pulumi up` run in a project folder; the Automation API's inline
+# programs do without it, so a failure here is reported and tolerated.
+lh="github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3"
+if go get "$lh@$COMMIT" && go get "github.com/pulumi/pulumi/pkg/v3@$VERSION" "github.com/pulumi/pulumi/sdk/v3@$VERSION" \
+   && go build -trimpath -tags "$TAGS" -ldflags "$LD" -o "$CACHE/bin/pulumi-language-nodejs.tmp" "$lh"; then
+  mv "$CACHE/bin/pulumi-language-nodejs.tmp" "$CACHE/bin/pulumi-language-nodejs"
+  done_in "built pulumi-language-nodejs"
+else
+  say "could not build pulumi-language-nodejs; only Automation API inline programs will work"
+fi
+cd "$ROOT"; rm -rf "$work"
+ln -sf "$CACHE/bin/pulumi" "$OUT/pulumi"
+[ -x "$CACHE/bin/pulumi-language-nodejs" ] && ln -sf "$CACHE/bin/pulumi-language-nodejs" "$OUT/pulumi-language-nodejs"
+link_script
+say "pulumi $("$OUT/pulumi" version) ready; size $(du -shL "$CACHE/bin" | cut -f1)"
+done_in "ready"
