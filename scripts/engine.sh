@@ -21,7 +21,19 @@ link_script() {
   local src="$ROOT/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs"
   if [ ! -f "$src" ]; then say "run npm install first: $src is missing"; exit 1; fi
   install -m 0755 "$src" "$OUT/pulumi-resource-pulumi-nodejs"
+  # Without Pulumi's Go language host, serve the SDK's own LanguageServer (see the script's header).
+  if [ ! -x "$OUT/pulumi-language-nodejs" ] || [ -L "$OUT/pulumi-language-nodejs" ]; then
+    ln -sfn "$ROOT/scripts/pulumi-language-nodejs.cjs" "$OUT/pulumi-language-nodejs"
+    LANGUAGE_HOST="scripts/pulumi-language-nodejs.cjs (the SDK's LanguageServer)"
+  fi
 }
+
+place() {
+  # A hard link keeps plugins "bundled" (found next to the executable, no PATH warnings) without
+  # copying 110 MB into every clone; a copy where the cache is on another filesystem.
+  rm -f "$2"; ln "$1" "$2" 2>/dev/null || cp "$1" "$2"
+}
+LANGUAGE_HOST="Pulumi's Go pulumi-language-nodejs"
 
 mkdir -p "$OUT"
 
@@ -31,7 +43,7 @@ if [ -z "${PULUMI_ENGINE_BUILD:-}" ] && onpath="$(PATH="${PATH//$OUT:/}" command
   if [[ "$v" == v3.* ]]; then
     ln -sf "$onpath" "$OUT/pulumi"
     d="$(dirname "$onpath")"
-    [ -x "$d/pulumi-language-nodejs" ] && ln -sf "$d/pulumi-language-nodejs" "$OUT/pulumi-language-nodejs"
+    if [ -x "$d/pulumi-language-nodejs" ]; then ln -sf "$d/pulumi-language-nodejs" "$OUT/pulumi-language-nodejs"; fi
     link_script
     say "using $onpath ($v)"; done_in "ready"; exit 0
   fi
@@ -39,10 +51,10 @@ fi
 
 # 2. Cached build of this version.
 if [ -x "$CACHE/bin/pulumi" ] && [ "$("$CACHE/bin/pulumi" version 2>/dev/null)" = "$VERSION" ]; then
-  ln -sf "$CACHE/bin/pulumi" "$OUT/pulumi"
-  [ -x "$CACHE/bin/pulumi-language-nodejs" ] && ln -sf "$CACHE/bin/pulumi-language-nodejs" "$OUT/pulumi-language-nodejs"
+  place "$CACHE/bin/pulumi" "$OUT/pulumi"
+  if [ -x "$CACHE/bin/pulumi-language-nodejs" ]; then place "$CACHE/bin/pulumi-language-nodejs" "$OUT/pulumi-language-nodejs"; fi
   link_script
-  say "cached build $VERSION from $CACHE"; done_in "ready"; exit 0
+  say "cached build $VERSION from $CACHE; language host: $LANGUAGE_HOST"; done_in "ready"; exit 0
 fi
 
 # 3. Build from Go modules through a throw-away wrapper module (pkg's go.mod has replace
@@ -69,11 +81,11 @@ if go get "$lh@$COMMIT" && go get "github.com/pulumi/pulumi/pkg/v3@$VERSION" "gi
   mv "$CACHE/bin/pulumi-language-nodejs.tmp" "$CACHE/bin/pulumi-language-nodejs"
   done_in "built pulumi-language-nodejs"
 else
-  say "could not build pulumi-language-nodejs; only Automation API inline programs will work"
+  say "could not build pulumi-language-nodejs (the Go module proxy refuses $lh); using the fallback"
 fi
 cd "$ROOT"; rm -rf "$work"
-ln -sf "$CACHE/bin/pulumi" "$OUT/pulumi"
-[ -x "$CACHE/bin/pulumi-language-nodejs" ] && ln -sf "$CACHE/bin/pulumi-language-nodejs" "$OUT/pulumi-language-nodejs"
+place "$CACHE/bin/pulumi" "$OUT/pulumi"
+if [ -x "$CACHE/bin/pulumi-language-nodejs" ]; then place "$CACHE/bin/pulumi-language-nodejs" "$OUT/pulumi-language-nodejs"; fi
 link_script
-say "pulumi $("$OUT/pulumi" version) ready; size $(du -shL "$CACHE/bin" | cut -f1)"
+say "pulumi $("$OUT/pulumi" version) ready; language host: $LANGUAGE_HOST; size $(du -shL "$CACHE/bin" | cut -f1)"
 done_in "ready"
