@@ -1,0 +1,129 @@
+import { BaseError } from "../errors/base.js";
+import { ApiError, DeployFailedError } from "../errors/http.js";
+import type { ActionContext } from "../internal/context.js";
+import { deriveKey } from "../pay/idempotency.js";
+import { commitContent } from "./commitContent.js";
+import { commitPlan } from "./commitPlan.js";
+import { getOperation } from "./getOperation.js";
+import { planContent } from "./planContent.js";
+import { type PlanReleaseReturnType, planRelease, type ReleaseSpec } from "./planRelease.js";
+import { uploadContent } from "./uploadContent.js";
+
+/** Bytes for one content hash named in the spec. */
+export type ContentBlob = { bytes: Uint8Array; contentType: string };
+
+export type ApplyReleaseParameters = {
+  projectId: string;
+  anonKey: string;
+  spec: ReleaseSpec;
+  /** Every blob the spec names, keyed by sha256 hex; only those the server lacks are uploaded. */
+  content: Map<string, ContentBlob>;
+  /** Stable id of this deploy; sent as `idempotency_key` on plan and commit. */
+  intent?: string | undefined;
+  /** How long to wait for the operation to finish. @default 120000 */
+  pollTimeoutMs?: number | undefined;
+  /** @default 250 */
+  pollIntervalMs?: number | undefined;
+};
+export type ApplyReleaseReturnType = {
+  releaseId: string | null;
+  operationId: string | null;
+  /** sha256 of every blob uploaded by this call. */
+  uploaded: string[];
+  diff: PlanReleaseReturnType["diff"];
+  isNoop: boolean;
+};
+export type ApplyReleaseErrorType = ApiError | DeployFailedError | BaseError;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Plans, uploads missing content, commits and waits for the release to go live. */
+export async function applyRelease(
+  ctx: ActionContext,
+  parameters: ApplyReleaseParameters,
+): Promise<ApplyReleaseReturnType> {
+  const {
+    projectId,
+    anonKey,
+    spec,
+    content,
+    intent,
+    pollTimeoutMs = 120_000,
+    pollIntervalMs = 250,
+  } = parameters;
+  const uploaded: string[] = [];
+  // A base-release conflict means someone deployed between our plan and commit: plan again, once.
+  for (let round = 1; ; round++) {
+    const planKey = intent
+      ? deriveKey({ intent: `${intent}#${round}`, method: "POST", route: "/apply/v1/plans", body: spec })
+      : undefined;
+    const plan = await planRelease(ctx, { projectId, spec, idempotencyKey: planKey });
+    if (plan.missing_content.length) {
+      const absent = plan.missing_content.filter((c) => !content.has(c.sha256));
+      if (absent.length) {
+        throw new BaseError(
+          `The spec names content that was not provided: ${absent.map((c) => c.sha256).join(", ")}.`,
+          {
+            code: "CONTENT_NOT_PROVIDED",
+          },
+        );
+      }
+      const contentPlan = await planContent(ctx, { anonKey, content: plan.missing_content });
+      for (const missing of contentPlan.missing) {
+        const blob = content.get(missing.sha256)!;
+        // The contract leaves byte_end's inclusivity open: if the last part ends at the size, it is exclusive.
+        const exclusive = (missing.parts.at(-1)?.byte_end ?? 0) >= blob.bytes.length;
+        for (const part of missing.parts) {
+          const bytes = blob.bytes.subarray(part.byte_start, exclusive ? part.byte_end : part.byte_end + 1);
+          await uploadContent(ctx, { url: part.url, bytes, contentType: blob.contentType, anonKey });
+        }
+        uploaded.push(missing.sha256);
+      }
+      await commitContent(ctx, { anonKey, planId: contentPlan.plan_id });
+    }
+    if (plan.is_noop) {
+      return {
+        releaseId: plan.base_release_id ?? null,
+        operationId: plan.operation_id ?? null,
+        uploaded,
+        diff: plan.diff,
+        isNoop: true,
+      };
+    }
+    let committed: Awaited<ReturnType<typeof commitPlan>>;
+    try {
+      committed = await commitPlan(ctx, { planId: plan.plan_id, idempotencyKey: planKey });
+    } catch (err) {
+      if (round < 2 && err instanceof ApiError && err.code === "BASE_RELEASE_CONFLICT") continue;
+      throw err;
+    }
+    const deadline = Date.now() + pollTimeoutMs;
+    let status = committed.status;
+    let releaseId = committed.release_id ?? null;
+    while (status !== "ready") {
+      const op = await getOperation(ctx, { anonKey, operationId: committed.operation_id });
+      status = op.status;
+      releaseId = op.release_id ?? releaseId;
+      if (op.status === "failed" || op.status === "rolled_back") {
+        throw new DeployFailedError({
+          operationId: committed.operation_id,
+          status: op.status,
+          code: op.error?.code,
+          message: op.error?.message,
+        });
+      }
+      if (op.status === "ready") break;
+      if (Date.now() > deadline) {
+        throw new BaseError(
+          `Deploy operation ${committed.operation_id} did not finish within ${pollTimeoutMs} ms.`,
+          {
+            code: "DEPLOY_TIMEOUT",
+            metaMessages: [`Last status: ${op.status}`],
+          },
+        );
+      }
+      await sleep(pollIntervalMs);
+    }
+    return { releaseId, operationId: committed.operation_id, uploaded, diff: plan.diff, isNoop: false };
+  }
+}

@@ -1,0 +1,32 @@
+import { z } from "zod";
+import type { ApiError } from "../errors/http.js";
+import type { ActionContext } from "../internal/context.js";
+import { call } from "../internal/http.js";
+
+const schema = z.looseObject({
+  operation_id: z.string(),
+  status: z.string(),
+  release_id: z.string().nullable().optional(),
+});
+
+export type CommitPlanParameters = { planId: string; idempotencyKey?: string | undefined };
+export type CommitPlanReturnType = z.output<typeof schema>;
+/** 409 `CONTENT_MISSING`; 409 `BASE_RELEASE_CONFLICT` when the live release moved since the plan. */
+export type CommitPlanErrorType = ApiError;
+
+/** Starts applying a plan (`POST /apply/v1/plans/:plan_id/commit`, SIWX). */
+export function commitPlan(
+  ctx: ActionContext,
+  parameters: CommitPlanParameters,
+): Promise<CommitPlanReturnType> {
+  return call(
+    ctx.transport,
+    {
+      method: "POST",
+      path: `/apply/v1/plans/${encodeURIComponent(parameters.planId)}/commit`,
+      body: parameters.idempotencyKey ? { idempotency_key: parameters.idempotencyKey } : {},
+      auth: { kind: "siwx" },
+    },
+    schema,
+  );
+}

@@ -1,0 +1,27 @@
+import { z } from "zod";
+import type { ApiError } from "../errors/http.js";
+import type { ActionContext } from "../internal/context.js";
+import { call } from "../internal/http.js";
+
+const schema = z.looseObject({ project_id: z.string(), status: z.string() });
+
+export type DeleteProjectParameters = { projectId: string; serviceKey: string };
+export type DeleteProjectReturnType = z.output<typeof schema>;
+/** 404 when the project is already gone. */
+export type DeleteProjectErrorType = ApiError;
+
+/** Deletes a project (`DELETE /projects/v1/:id`, service key). */
+export function deleteProject(
+  ctx: ActionContext,
+  parameters: DeleteProjectParameters,
+): Promise<DeleteProjectReturnType> {
+  return call(
+    ctx.transport,
+    {
+      method: "DELETE",
+      path: `/projects/v1/${encodeURIComponent(parameters.projectId)}`,
+      auth: { kind: "bearer", token: parameters.serviceKey },
+    },
+    schema,
+  );
+}

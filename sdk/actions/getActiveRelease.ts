@@ -1,0 +1,47 @@
+import { z } from "zod";
+import type { ApiError } from "../errors/http.js";
+import type { ActionContext } from "../internal/context.js";
+import { call } from "../internal/http.js";
+
+const schema = z.looseObject({
+  release_id: z.string().nullable(),
+  manifest_digest: z.string().nullable().optional(),
+  activated_at: z.string().nullable().optional(),
+  site: z.looseObject({
+    paths: z.array(z.looseObject({ path: z.string(), content_sha256: z.string(), content_type: z.string() })),
+  }),
+  functions: z.array(
+    z.looseObject({
+      name: z.string(),
+      code_hash: z.string(),
+      runtime: z.string(),
+      timeout_seconds: z.number().nullable().optional(),
+      memory_mb: z.number().nullable().optional(),
+      schedule: z.string().nullable().optional(),
+    }),
+  ),
+  secrets: z.looseObject({ keys: z.array(z.string()) }),
+  subdomains: z.looseObject({ names: z.array(z.string()) }),
+  routes: z.looseObject({ entries: z.array(z.unknown()) }),
+  migrations_applied: z.array(
+    z.looseObject({ migration_id: z.string(), checksum_hex: z.string(), applied_at: z.string() }),
+  ),
+});
+
+export type GetActiveReleaseParameters = { anonKey: string };
+/** What is live now: site paths, functions, secrets, subdomains, routes, applied migrations. */
+export type ReleaseInventory = z.output<typeof schema>;
+export type GetActiveReleaseReturnType = ReleaseInventory;
+export type GetActiveReleaseErrorType = ApiError;
+
+/** Reads the live release (`GET /apply/v1/releases/active`, anon key). */
+export function getActiveRelease(
+  ctx: ActionContext,
+  parameters: GetActiveReleaseParameters,
+): Promise<GetActiveReleaseReturnType> {
+  return call(
+    ctx.transport,
+    { method: "GET", path: "/apply/v1/releases/active", auth: { kind: "apikey", key: parameters.anonKey } },
+    schema,
+  );
+}

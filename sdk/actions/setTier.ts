@@ -1,0 +1,42 @@
+import { z } from "zod";
+import type { ApiError } from "../errors/http.js";
+import type { PaymentRejectedError, RailNotOfferedError, SpendPolicyError } from "../errors/payment.js";
+import type { ActionContext } from "../internal/context.js";
+import { parse } from "../internal/http.js";
+import { deriveKey } from "../pay/idempotency.js";
+import type { Settlement } from "../Receipt.js";
+
+const schema = z.looseObject({
+  wallet: z.string(),
+  action: z.enum(["subscribe", "renew", "upgrade", "downgrade"]),
+  tier: z.string(),
+  previous_tier: z.string().nullable(),
+  lease_started_at: z.string(),
+  lease_expires_at: z.string(),
+  allowance_remaining_usd_micros: z.union([z.number(), z.string()]).nullable().optional(),
+});
+
+/** A tier name. */
+export type TierName = "prototype" | "hobby" | "team";
+
+export type SetTierParameters = {
+  tier: TierName;
+  /** Stable id of why this purchase happens (e.g. resource URN + lease period); a rerun with the same intent cannot pay twice. */
+  intent: string;
+};
+export type SetTierResult = z.output<typeof schema>;
+export type SetTierReturnType = { result: SetTierResult; settlement: Settlement | null; replayed: boolean };
+export type SetTierErrorType = ApiError | SpendPolicyError | RailNotOfferedError | PaymentRejectedError;
+
+/** Buys, renews, upgrades or downgrades the tier (`POST /tiers/v1/:tier`, SIWX + payment). */
+export async function setTier(ctx: ActionContext, parameters: SetTierParameters): Promise<SetTierReturnType> {
+  const path = `/tiers/v1/${encodeURIComponent(parameters.tier)}`;
+  const body = {};
+  const idempotencyKey = deriveKey({ intent: parameters.intent, method: "POST", route: path, body });
+  const ex = await ctx.payer.fetch(
+    ctx.transport,
+    { method: "POST", path, body, auth: { kind: "siwx" } },
+    { intentId: parameters.intent, idempotencyKey },
+  );
+  return { result: parse(schema, ex), settlement: ex.settlement, replayed: ex.replayed };
+}

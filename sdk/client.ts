@@ -1,0 +1,234 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { LocalAccount } from "viem";
+import {
+  type ApplyReleaseParameters,
+  type ApplyReleaseReturnType,
+  applyRelease,
+} from "./actions/applyRelease.js";
+import {
+  type CreateProjectParameters,
+  type CreateProjectReturnType,
+  createProject,
+} from "./actions/createProject.js";
+import {
+  type DeleteProjectParameters,
+  type DeleteProjectReturnType,
+  deleteProject,
+} from "./actions/deleteProject.js";
+import { type DeleteSecretParameters, deleteSecret } from "./actions/deleteSecret.js";
+import {
+  type GenerateImageParameters,
+  type GenerateImageReturnType,
+  generateImage,
+} from "./actions/generateImage.js";
+import {
+  type GetActiveReleaseParameters,
+  getActiveRelease,
+  type ReleaseInventory,
+} from "./actions/getActiveRelease.js";
+import {
+  type GetOperationParameters,
+  type GetOperationReturnType,
+  getOperation,
+} from "./actions/getOperation.js";
+import { type GetProjectReturnType, getProject } from "./actions/getProject.js";
+import { type GetTierQuoteReturnType, getTierQuote } from "./actions/getTierQuote.js";
+import { type GetTierStatusReturnType, getTierStatus } from "./actions/getTierStatus.js";
+import { type ListProjectsReturnType, listProjects } from "./actions/listProjects.js";
+import {
+  type ListSecretsParameters,
+  type ListSecretsReturnType,
+  listSecrets,
+} from "./actions/listSecrets.js";
+import { type PlanReleaseReturnType, planRelease, type ReleaseSpec } from "./actions/planRelease.js";
+import { type SetSecretParameters, setSecret } from "./actions/setSecret.js";
+import { type SetTierParameters, type SetTierReturnType, setTier } from "./actions/setTier.js";
+import type { ActionContext } from "./internal/context.js";
+import type { Run402Event } from "./internal/events.js";
+import type { Transport } from "./internal/http.js";
+import { deriveKey } from "./pay/idempotency.js";
+import * as Journal from "./pay/journal.js";
+import * as Mpp from "./pay/mpp.js";
+import * as Payer from "./pay/payer.js";
+import * as Policy from "./pay/policy.js";
+import type { RailName } from "./pay/rail.js";
+import * as X402 from "./pay/x402.js";
+import type { Settlement } from "./Receipt.js";
+
+/** Options for {@link createRun402}. */
+export type CreateRun402Options = {
+  /** API base URL (`https://api.run402.com`, or a sandbox's). */
+  apiBase: string | URL;
+  /** The paying wallet, usually from `resolveWallet()`. */
+  wallet: { account: LocalAccount };
+  /** The rail to pay on. */
+  rail: RailName;
+  /** Paid on only when the server does not offer `rail`. @default none: a missing rail is an error */
+  fallbackRail?: RailName | undefined;
+  /** Spend limits checked before anything is signed. */
+  policy: Policy.SpendPolicy;
+  /** Durable payment journal; `false` keeps it in memory. @default { path: <RUN402_CONFIG_DIR or ~/.config/run402>/payment-journal.jsonl } */
+  journal?: { path: string } | false | undefined;
+  /** RPC endpoints; Tempo's is needed to sign MPP payments off Tempo's public RPC. */
+  rpcUrls?: { base?: string | undefined; tempo?: string | undefined } | undefined;
+  /** @default globalThis.fetch */
+  fetch?: typeof globalThis.fetch | undefined;
+  /** Per-request timeout. @default 30000 */
+  timeoutMs?: number | undefined;
+  /** Progress and payment events; never carries keys. */
+  onEvent?: ((event: Run402Event) => void) | undefined;
+};
+
+/** The typed Run402 client. */
+export type Run402 = {
+  tiers: {
+    quote(): Promise<GetTierQuoteReturnType>;
+    status(): Promise<GetTierStatusReturnType>;
+    set(parameters: SetTierParameters): Promise<SetTierReturnType>;
+  };
+  projects: {
+    create(parameters: CreateProjectParameters): Promise<CreateProjectReturnType>;
+    get(projectId: string): Promise<GetProjectReturnType>;
+    list(): Promise<ListProjectsReturnType>;
+    delete(parameters: DeleteProjectParameters): Promise<DeleteProjectReturnType>;
+  };
+  deploy: {
+    plan(parameters: {
+      projectId: string;
+      spec: ReleaseSpec;
+      intent?: string | undefined;
+    }): Promise<PlanReleaseReturnType>;
+    apply(parameters: ApplyReleaseParameters): Promise<ApplyReleaseReturnType>;
+    active(parameters: GetActiveReleaseParameters): Promise<ReleaseInventory>;
+    operation(parameters: GetOperationParameters): Promise<GetOperationReturnType>;
+  };
+  secrets: {
+    set(parameters: SetSecretParameters): Promise<void>;
+    list(parameters: ListSecretsParameters): Promise<ListSecretsReturnType>;
+    delete(parameters: DeleteSecretParameters): Promise<void>;
+  };
+  images: { generate(parameters: GenerateImageParameters): Promise<GenerateImageReturnType> };
+  /** Settlements paid in this client's lifetime (replays of earlier runs' payments are not counted). */
+  payments(): Settlement[];
+  /** USD paid in this client's lifetime, including payments whose outcome is unknown. */
+  spentUsd(): number;
+  /**
+   * Resolves purchases a previous run left unfinished (signed, outcome unknown) by repeating each keyed
+   * request without paying. Purchases made through this client do this implicitly; call it to settle the
+   * journal before planning.
+   */
+  recover(): Promise<{ idempotencyKey: string; outcome: "settled" | "unpaid" | "unknown" }[]>;
+};
+
+/**
+ * Creates a Run402 client that pays on the configured rail, within the spend policy, never twice.
+ *
+ * @example
+ * import { createRun402, resolveWallet } from "pulumi-run402/sdk";
+ * const r402 = createRun402({ apiBase: "https://api.run402.com", wallet: resolveWallet(), rail: "x402",
+ *   policy: { maxPaymentUsd: 5, maxSpendUsd: 10 } });
+ * const { settlement } = await r402.tiers.set({ tier: "prototype", intent: "urn:…:Tier::main/2026-11" });
+ */
+export function createRun402(options: CreateRun402Options): Run402 {
+  const {
+    wallet,
+    rail,
+    fallbackRail,
+    policy,
+    rpcUrls = {},
+    fetch = globalThis.fetch,
+    timeoutMs = 30_000,
+    onEvent,
+  } = options;
+  const apiBase = new URL(options.apiBase);
+  const account = wallet.account;
+  const journalOption =
+    options.journal === undefined
+      ? {
+          path: join(
+            process.env["RUN402_CONFIG_DIR"] ?? join(homedir(), ".config", "run402"),
+            "payment-journal.jsonl",
+          ),
+        }
+      : options.journal;
+  const journal = journalOption ? Journal.open({ path: journalOption.path }) : null;
+
+  const rails = [
+    X402.create({
+      account,
+      maxPaymentUsd: policy.maxPaymentUsd,
+      allowed: { networks: Policy.networksFor(policy, "x402"), assets: Policy.assetsFor(policy) },
+      rpcUrl: rpcUrls.base,
+    }),
+    Mpp.create({
+      account,
+      rpcUrl: rpcUrls.tempo,
+      allowedChainIds: Policy.networksFor(policy, "mpp")
+        .filter((n) => n.startsWith("eip155:"))
+        .map((n) => Number(n.slice("eip155:".length))),
+      expectedRecipients: policy.allowedRecipients,
+      fetch,
+    }),
+  ];
+  const payer = Payer.create({ rails, rail, fallbackRail, policy, journal, payer: account.address });
+  const transport: Transport = {
+    apiBase,
+    fetch,
+    timeoutMs,
+    account,
+    emit: (event) => {
+      try {
+        onEvent?.(event);
+      } catch {
+        // A failing listener must not change what the client does with money.
+      }
+    },
+  };
+  const ctx: ActionContext = { transport, payer };
+
+  return {
+    tiers: {
+      quote: () => getTierQuote(ctx),
+      status: () => getTierStatus(ctx),
+      set: (p) => setTier(ctx, p),
+    },
+    projects: {
+      create: (p) => createProject(ctx, p),
+      get: (id) => getProject(ctx, id),
+      list: () => listProjects(ctx),
+      delete: (p) => deleteProject(ctx, p),
+    },
+    deploy: {
+      plan: (p) =>
+        planRelease(ctx, {
+          projectId: p.projectId,
+          spec: p.spec,
+          idempotencyKey: p.intent
+            ? deriveKey({ intent: p.intent, method: "POST", route: "/apply/v1/plans", body: p.spec })
+            : undefined,
+        }),
+      apply: (p) => applyRelease(ctx, p),
+      active: (p) => getActiveRelease(ctx, p),
+      operation: (p) => getOperation(ctx, p),
+    },
+    secrets: {
+      set: (p) => setSecret(ctx, p),
+      list: (p) => listSecrets(ctx, p),
+      delete: (p) => deleteSecret(ctx, p),
+    },
+    images: { generate: (p) => generateImage(ctx, p) },
+    payments: () => payer.payments(),
+    spentUsd: () => Number(payer.spentAtomic()) / 1_000_000,
+    async recover() {
+      if (!journal) return [];
+      const origin = apiBase.href.replace(/\/$/, "");
+      const out: { idempotencyKey: string; outcome: "settled" | "unpaid" | "unknown" }[] = [];
+      for (const record of journal.unfinished()) {
+        if (record.state !== "signing" || !record.url.startsWith(origin)) continue;
+        out.push({ idempotencyKey: record.idempotencyKey, outcome: await payer.resolve(transport, record) });
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,126 @@
+import { BaseError } from "./base.js";
+
+/** One suggested follow-up from the error envelope (`{ type, ... }`). */
+export type NextAction = { type: string } & Record<string, unknown>;
+
+/** The canonical Run402 error envelope, as received. */
+export type ErrorEnvelope = {
+  code: string;
+  message: string;
+  category?: string | undefined;
+  retryable?: boolean | undefined;
+  safe_to_retry?: boolean | undefined;
+  next_actions?: NextAction[] | undefined;
+  details?: unknown;
+} & Record<string, unknown>;
+
+/** The request never produced an HTTP response (connection refused, reset, DNS). */
+export class HttpRequestError extends BaseError {
+  override name = "HttpRequestError" as const;
+  readonly method: string;
+  readonly url: string;
+  constructor(options: { method: string; url: string; cause?: unknown }) {
+    super(`${options.method} ${options.url} failed before a response arrived.`, {
+      code: "HTTP_REQUEST_FAILED",
+      cause: options.cause,
+      details: options.cause instanceof Error ? options.cause.message : undefined,
+    });
+    this.method = options.method;
+    this.url = options.url;
+  }
+}
+export type HttpRequestErrorType = HttpRequestError & { name: "HttpRequestError" };
+
+/** The request took longer than the client's `timeoutMs`. */
+export class TimeoutError extends BaseError {
+  override name = "TimeoutError" as const;
+  readonly method: string;
+  readonly url: string;
+  readonly timeoutMs: number;
+  constructor(options: { method: string; url: string; timeoutMs: number }) {
+    super(`${options.method} ${options.url} timed out after ${options.timeoutMs} ms.`, { code: "TIMEOUT" });
+    this.method = options.method;
+    this.url = options.url;
+    this.timeoutMs = options.timeoutMs;
+  }
+}
+export type TimeoutErrorType = TimeoutError & { name: "TimeoutError" };
+
+/** The server answered with a non-2xx status; `code` is the envelope's code (or `HTTP_<status>` without one). */
+export class ApiError extends BaseError {
+  override name: string = "ApiError";
+  readonly method: string;
+  readonly url: string;
+  readonly category: string | undefined;
+  readonly retryable: boolean;
+  readonly safeToRetry: boolean;
+  readonly nextActions: NextAction[];
+  readonly body: unknown;
+  /** Seconds from `Retry-After`, when the server sent one. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(options: {
+    method: string;
+    url: string;
+    status: number;
+    envelope: ErrorEnvelope | null;
+    body: unknown;
+    retryAfterSeconds?: number | undefined;
+  }) {
+    const env = options.envelope;
+    const code = env?.code ?? `HTTP_${options.status}`;
+    const meta = [`Request: ${options.method} ${options.url}`, `Status: ${options.status}`];
+    if (env?.next_actions?.length)
+      meta.push(`Next actions: ${env.next_actions.map((a) => a.type).join(", ")}`);
+    super(`${env?.message ?? `The server answered ${options.status}`} (${code}).`, {
+      code,
+      status: options.status,
+      metaMessages: meta,
+    });
+    this.method = options.method;
+    this.url = options.url;
+    this.category = env?.category;
+    this.retryable = env?.retryable ?? false;
+    this.safeToRetry = env?.safe_to_retry ?? false;
+    this.nextActions = env?.next_actions ?? [];
+    this.body = options.body;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+export type ApiErrorType = ApiError & { name: "ApiError" };
+
+/** A 2xx response whose body does not match the contract. */
+export class ResponseValidationError extends BaseError {
+  override name = "ResponseValidationError" as const;
+  readonly url: string;
+  constructor(options: { url: string; issues: string[]; cause?: unknown }) {
+    super(`The response from ${options.url} does not match the expected shape.`, {
+      code: "RESPONSE_INVALID",
+      metaMessages: options.issues.slice(0, 5),
+      cause: options.cause,
+    });
+    this.url = options.url;
+  }
+}
+export type ResponseValidationErrorType = ResponseValidationError & { name: "ResponseValidationError" };
+
+/** A deploy operation ended `failed` or `rolled_back`; `code` is the operation's error code. */
+export class DeployFailedError extends BaseError {
+  override name = "DeployFailedError" as const;
+  readonly operationId: string;
+  readonly operationStatus: string;
+  constructor(options: {
+    operationId: string;
+    status: string;
+    code?: string | undefined;
+    message?: string | undefined;
+  }) {
+    super(`Deploy operation ${options.operationId} ended ${options.status}.`, {
+      code: options.code ?? "DEPLOY_FAILED",
+      details: options.message,
+    });
+    this.operationId = options.operationId;
+    this.operationStatus = options.status;
+  }
+}
+export type DeployFailedErrorType = DeployFailedError & { name: "DeployFailedError" };

@@ -1,0 +1,143 @@
+import { BaseError } from "./base.js";
+
+/** Which spend-policy limit refused a payment. */
+export type PolicyLimit = "max_payment" | "max_spend" | "network" | "asset" | "recipient" | "expiry";
+
+const policyCodes = {
+  max_payment: "POLICY_MAX_PAYMENT",
+  max_spend: "POLICY_MAX_SPEND",
+  network: "POLICY_NETWORK",
+  asset: "POLICY_ASSET",
+  recipient: "POLICY_RECIPIENT",
+  expiry: "POLICY_EXPIRY",
+} as const satisfies Record<PolicyLimit, string>;
+
+/** The spend policy refused a challenge before anything was signed. */
+export class SpendPolicyError extends BaseError {
+  override name = "SpendPolicyError" as const;
+  declare readonly code: (typeof policyCodes)[PolicyLimit];
+  readonly limit: PolicyLimit;
+  /** What the challenge asked for (an amount in USD, a network, an asset, a recipient, a lifetime). */
+  readonly asked: string;
+  /** What the policy allows. */
+  readonly allowed: string;
+  readonly rail: string;
+  constructor(options: { limit: PolicyLimit; rail: string; asked: string; allowed: string; reason: string }) {
+    super(`Refused to pay on ${options.rail}: ${options.reason}. Nothing was signed.`, {
+      code: policyCodes[options.limit],
+      metaMessages: [`Asked: ${options.asked}`, `Allowed: ${options.allowed}`],
+    });
+    this.limit = options.limit;
+    this.asked = options.asked;
+    this.allowed = options.allowed;
+    this.rail = options.rail;
+  }
+}
+export type SpendPolicyErrorType = SpendPolicyError & { name: "SpendPolicyError" };
+
+/** The 402 carried no challenge for the configured rail (nor the fallback). */
+export class RailNotOfferedError extends BaseError {
+  override name = "RailNotOfferedError" as const;
+  readonly wanted: string[];
+  readonly offered: string[];
+  constructor(options: { wanted: string[]; offered: string[]; url: string }) {
+    super(
+      `The server did not offer the ${options.wanted.join(" or ")} rail for ${options.url}; offered: ${
+        options.offered.length ? options.offered.join(", ") : "none"
+      }.`,
+      { code: "RAIL_NOT_OFFERED", status: 402 },
+    );
+    this.wanted = options.wanted;
+    this.offered = options.offered;
+  }
+}
+export type RailNotOfferedErrorType = RailNotOfferedError & { name: "RailNotOfferedError" };
+
+/** A paid retry was answered with another 402: the payment was refused. The SDK does not pay again. */
+export class PaymentRejectedError extends BaseError {
+  override name = "PaymentRejectedError" as const;
+  readonly rail: string;
+  readonly serverCode: string | undefined;
+  readonly body: unknown;
+  constructor(options: {
+    rail: string;
+    url: string;
+    serverCode?: string | undefined;
+    message?: string | undefined;
+    body: unknown;
+  }) {
+    super(`The server refused the ${options.rail} payment for ${options.url}.`, {
+      code: "PAYMENT_REJECTED",
+      status: 402,
+      details: options.message,
+      metaMessages: options.serverCode ? [`Server code: ${options.serverCode}`] : undefined,
+    });
+    this.rail = options.rail;
+    this.serverCode = options.serverCode;
+    this.body = options.body;
+  }
+}
+export type PaymentRejectedErrorType = PaymentRejectedError & { name: "PaymentRejectedError" };
+
+/** The request handed to the payer already carries a payment header. */
+export class PaymentAlreadyAttemptedError extends BaseError {
+  override name = "PaymentAlreadyAttemptedError" as const;
+  constructor(options: { header: string }) {
+    super(`Refused to pay a request that already carries a payment (${options.header}).`, {
+      code: "PAYMENT_ALREADY_ATTEMPTED",
+    });
+  }
+}
+export type PaymentAlreadyAttemptedErrorType = PaymentAlreadyAttemptedError & {
+  name: "PaymentAlreadyAttemptedError";
+};
+
+/** The rail could not build a credential (signing or RPC failed). */
+export class PaymentCredentialError extends BaseError {
+  override name = "PaymentCredentialError" as const;
+  constructor(options: { rail: string; cause: unknown }) {
+    super(`Could not create a ${options.rail} payment credential.`, {
+      code: "PAYMENT_CREDENTIAL_FAILED",
+      cause: options.cause,
+      details: options.cause instanceof Error ? options.cause.message : undefined,
+    });
+  }
+}
+export type PaymentCredentialErrorType = PaymentCredentialError & { name: "PaymentCredentialError" };
+
+/** The journal file could not be locked (another run holds it) or read. */
+export class JournalError extends BaseError {
+  override name = "JournalError" as const;
+  readonly path: string;
+  constructor(options: {
+    path: string;
+    reason: string;
+    code: "JOURNAL_LOCKED" | "JOURNAL_CORRUPT" | "JOURNAL_IO";
+    cause?: unknown;
+  }) {
+    super(`Payment journal ${options.path}: ${options.reason}.`, {
+      code: options.code,
+      cause: options.cause,
+    });
+    this.path = options.path;
+  }
+}
+export type JournalErrorType = JournalError & { name: "JournalError" };
+
+/** The journal already holds a settled payment for this intent, yet the server asks again. */
+export class IntentAlreadyPaidError extends BaseError {
+  override name = "IntentAlreadyPaidError" as const;
+  readonly idempotencyKey: string;
+  constructor(options: { idempotencyKey: string; url: string }) {
+    super(
+      `Intent ${options.idempotencyKey} was already paid, but ${options.url} asks for payment again; not paying twice.`,
+      {
+        code: "INTENT_ALREADY_PAID",
+        status: 402,
+        metaMessages: ["Use a new intent id to buy again."],
+      },
+    );
+    this.idempotencyKey = options.idempotencyKey;
+  }
+}
+export type IntentAlreadyPaidErrorType = IntentAlreadyPaidError & { name: "IntentAlreadyPaidError" };

@@ -1,0 +1,17 @@
+import { BaseError } from "./base.js";
+
+/** No usable wallet key was found, or the one found is malformed. Never carries the key. */
+export class WalletError extends BaseError {
+  override name = "WalletError" as const;
+  constructor(options: {
+    reason: string;
+    code: "WALLET_NOT_FOUND" | "WALLET_INVALID";
+    source?: string | undefined;
+  }) {
+    super(`${options.reason}.`, {
+      code: options.code,
+      metaMessages: options.source ? [`Source: ${options.source}`] : undefined,
+    });
+  }
+}
+export type WalletErrorType = WalletError & { name: "WalletError" };

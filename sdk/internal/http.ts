@@ -1,0 +1,191 @@
+import type { LocalAccount } from "viem";
+import type { z } from "zod";
+import {
+  ApiError,
+  type ErrorEnvelope,
+  HttpRequestError,
+  ResponseValidationError,
+  TimeoutError,
+} from "../errors/http.js";
+import * as Siwx from "../Siwx.js";
+import type { Run402Event } from "./events.js";
+
+/** How a request authenticates. */
+export type Auth =
+  | { kind: "none" }
+  | { kind: "siwx" }
+  | { kind: "bearer"; token: string }
+  | { kind: "apikey"; key: string };
+
+/** Everything a request needs from its client. */
+export type Transport = {
+  apiBase: URL;
+  fetch: typeof globalThis.fetch;
+  timeoutMs: number;
+  account: LocalAccount;
+  emit: (event: Run402Event) => void;
+  /** Attempts for requests that may be retried (429 with Retry-After, 5xx with `safe_to_retry`). @default 3 */
+  maxAttempts?: number | undefined;
+  /** Longest Retry-After honoured, seconds. @default 30 */
+  maxRetryAfterSeconds?: number | undefined;
+};
+
+/** One API call, before auth headers. */
+export type RequestSpec = {
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  /** Path and query, relative to the API base (`/tiers/v1/status`), or an absolute URL (upload targets). */
+  path: string;
+  body?: unknown;
+  /** Raw bytes instead of JSON. */
+  bytes?: { data: Uint8Array; contentType: string } | undefined;
+  auth: Auth;
+  headers?: Record<string, string> | undefined;
+};
+
+/** A response with its body already read (JSON when the server says so, else text). */
+export type Exchange = { response: Response; body: unknown; url: string };
+
+/** Resolves `path` against the API base, keeping the base's own path prefix. */
+export function urlFor(apiBase: URL, path: string): URL {
+  if (/^https?:\/\//.test(path)) return new URL(path);
+  const base = apiBase.href.endsWith("/") ? apiBase.href.slice(0, -1) : apiBase.href;
+  return new URL(base + path);
+}
+
+/** Builds a fresh Request (a fresh SIWX each time). */
+export async function build(
+  t: Transport,
+  spec: RequestSpec,
+  extra: Record<string, string> = {},
+): Promise<Request> {
+  const url = urlFor(t.apiBase, spec.path);
+  const headers = new Headers(spec.headers);
+  headers.set("accept", "application/json");
+  let body: string | Blob | undefined;
+  if (spec.bytes) {
+    headers.set("content-type", spec.bytes.contentType);
+    body = new Blob([spec.bytes.data as Uint8Array<ArrayBuffer>]);
+  } else if (spec.body !== undefined) {
+    headers.set("content-type", "application/json");
+    body = JSON.stringify(spec.body);
+  }
+  if (spec.auth.kind === "siwx") {
+    headers.set(Siwx.header, Siwx.serialize(await Siwx.create({ account: t.account, url })));
+  } else if (spec.auth.kind === "bearer") {
+    headers.set("authorization", `Bearer ${spec.auth.token}`);
+  } else if (spec.auth.kind === "apikey") {
+    headers.set("apikey", spec.auth.key);
+  }
+  for (const [k, v] of Object.entries(extra)) headers.set(k, v);
+  return new Request(url, { method: spec.method, headers, ...(body !== undefined ? { body } : {}) });
+}
+
+/** Sends one request with the client's timeout; reads the body. Never retries. */
+export async function sendOnce(t: Transport, request: Request): Promise<Exchange> {
+  const url = request.url;
+  let response: Response;
+  try {
+    response = await t.fetch(request, { signal: AbortSignal.timeout(t.timeoutMs) });
+  } catch (err) {
+    if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
+      throw new TimeoutError({ method: request.method, url, timeoutMs: t.timeoutMs });
+    }
+    throw new HttpRequestError({ method: request.method, url, cause: err });
+  }
+  let body: unknown;
+  try {
+    const text = await response.text();
+    const isJson = (response.headers.get("content-type") ?? "").includes("json");
+    body = isJson && text ? JSON.parse(text) : text;
+  } catch (err) {
+    if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
+      throw new TimeoutError({ method: request.method, url, timeoutMs: t.timeoutMs });
+    }
+    body = null;
+  }
+  t.emit({ type: "request", method: request.method, url, status: response.status });
+  return { response, body, url };
+}
+
+/** Seconds to wait from `Retry-After` (seconds or HTTP date), or the body's `retry_after`. */
+export function retryAfterSeconds(response: Response, body: unknown): number | undefined {
+  const header = response.headers.get("retry-after");
+  if (header) {
+    if (/^\d+(\.\d+)?$/.test(header.trim())) return Number(header.trim());
+    const at = Date.parse(header);
+    if (!Number.isNaN(at)) return Math.max(0, (at - Date.now()) / 1000);
+  }
+  const fromBody =
+    body && typeof body === "object" ? (body as Record<string, unknown>)["retry_after"] : undefined;
+  return typeof fromBody === "number" ? fromBody : undefined;
+}
+
+/** The error envelope in `body`, when it has one. */
+export function envelopeOf(body: unknown): ErrorEnvelope | null {
+  if (!body || typeof body !== "object") return null;
+  const b = body as Record<string, unknown>;
+  if (typeof b["code"] !== "string") return null;
+  return {
+    ...b,
+    code: b["code"],
+    message: typeof b["message"] === "string" ? b["message"] : String(b["code"]),
+  };
+}
+
+/** Maps a non-2xx exchange to an {@link ApiError}. */
+export function toApiError(method: string, ex: Exchange): ApiError {
+  return new ApiError({
+    method,
+    url: ex.url,
+    status: ex.response.status,
+    envelope: envelopeOf(ex.body),
+    body: ex.body,
+    retryAfterSeconds: retryAfterSeconds(ex.response, ex.body),
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Sends a request that carries no payment, retrying only where the server says it is safe:
+ * 429 with a Retry-After, and 5xx whose envelope has `safe_to_retry: true`. Returns any final status.
+ */
+export async function send(t: Transport, spec: RequestSpec): Promise<Exchange> {
+  const maxAttempts = t.maxAttempts ?? 3;
+  const cap = t.maxRetryAfterSeconds ?? 30;
+  for (let attempt = 1; ; attempt++) {
+    const ex = await sendOnce(t, await build(t, spec));
+    const status = ex.response.status;
+    if (attempt >= maxAttempts || (status !== 429 && status < 500)) return ex;
+    const wait = retryAfterSeconds(ex.response, ex.body);
+    const retry = status === 429 ? wait !== undefined : envelopeOf(ex.body)?.safe_to_retry === true;
+    if (!retry || (wait ?? 0) > cap) return ex;
+    const waitMs = Math.round((wait ?? 2 ** (attempt - 1) * 0.25) * 1000);
+    t.emit({ type: "retry", method: spec.method, url: ex.url, status, attempt, waitMs });
+    await sleep(waitMs);
+  }
+}
+
+/** Validates a 2xx body against `schema`, or throws {@link ResponseValidationError}. */
+export function parse<S extends z.ZodType>(schema: S, ex: Exchange): z.output<S> {
+  const result = schema.safeParse(ex.body);
+  if (!result.success) {
+    throw new ResponseValidationError({
+      url: ex.url,
+      issues: result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`),
+      cause: result.error,
+    });
+  }
+  return result.data;
+}
+
+/** Sends, throws {@link ApiError} on non-2xx, validates the body. */
+export async function call<S extends z.ZodType>(
+  t: Transport,
+  spec: RequestSpec,
+  schema: S,
+): Promise<z.output<S>> {
+  const ex = await send(t, spec);
+  if (!ex.response.ok) throw toApiError(spec.method, ex);
+  return parse(schema, ex);
+}

@@ -1,0 +1,148 @@
+import { SpendPolicyError } from "../errors/payment.js";
+import { atomicToUsd, usdToAtomic } from "../Receipt.js";
+import type { PaymentChallenge, RailName } from "./rail.js";
+
+/** The caller's spend limits, checked before anything is signed. */
+export type SpendPolicy = {
+  /** Largest single payment, USD. */
+  maxPaymentUsd: number;
+  /** Largest total over this client's lifetime, USD. */
+  maxSpendUsd: number;
+  /** CAIP-2 ids or bare chain ids. @default eip155:84532, eip155:8453 (x402); eip155:42431, eip155:4217 (mpp) */
+  allowedNetworks?: string[] | undefined;
+  /** Token addresses. @default USDC on Base / Base Sepolia, pathUSD and USDC.e on Tempo */
+  allowedAssets?: string[] | undefined;
+  /** Recipients. When unset, the first recipient seen per API base and rail is pinned (trust on first use). */
+  allowedRecipients?: string[] | undefined;
+  /** Longest credential / challenge lifetime accepted, seconds. @default 900 */
+  maxChallengeExpirySeconds?: number | undefined;
+};
+
+/** Networks each rail may pay on unless the policy says otherwise. */
+export const defaultNetworks: Record<RailName, string[]> = {
+  x402: ["eip155:84532", "eip155:8453"],
+  mpp: ["eip155:42431", "eip155:4217"],
+};
+
+/** Stablecoins (6 decimals) the policy accepts unless told otherwise. */
+export const defaultAssets = [
+  "0x036CbD53842c5426634e7929541eC2318f3dCF7e", // USDC, Base Sepolia
+  "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", // USDC, Base
+  "0x20c0000000000000000000000000000000000000", // pathUSD, Tempo
+  "0x20C000000000000000000000b9537d11c60E8b50", // USDC.e, Tempo mainnet
+];
+
+/** Normalizes `84532` / `eip155:84532` to CAIP-2. */
+export function normalizeNetwork(network: string): string {
+  return /^\d+$/.test(network.trim()) ? `eip155:${network.trim()}` : network.trim().toLowerCase();
+}
+
+/** The networks a rail may pay on under `policy`. */
+export function networksFor(policy: SpendPolicy, rail: RailName): string[] {
+  return (policy.allowedNetworks ?? defaultNetworks[rail]).map(normalizeNetwork);
+}
+
+/** The assets the policy accepts. */
+export function assetsFor(policy: SpendPolicy): string[] {
+  return policy.allowedAssets ?? defaultAssets;
+}
+
+/** What the check needs beyond the challenge. */
+export type CheckContext = {
+  /** Paid so far in this client's lifetime, atomic units. */
+  spentAtomic: bigint;
+  /** The recipient pinned for this API base and rail, when no allow-list is configured. */
+  pinnedRecipient: string | null;
+  now?: Date | undefined;
+};
+
+const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/** Returns the refusal for `challenge` under `policy`, or null when it may be paid. Pure: signs nothing. */
+export function check(
+  policy: SpendPolicy,
+  challenge: PaymentChallenge,
+  context: CheckContext,
+): SpendPolicyError | null {
+  const rail = challenge.rail;
+  const networks = networksFor(policy, rail);
+  if (!networks.includes(normalizeNetwork(challenge.network))) {
+    return new SpendPolicyError({
+      limit: "network",
+      rail,
+      reason: `network ${challenge.network} is not allowed`,
+      asked: challenge.network,
+      allowed: networks.join(", "),
+    });
+  }
+  const assets = assetsFor(policy);
+  if (!assets.some((a) => same(a, challenge.asset))) {
+    return new SpendPolicyError({
+      limit: "asset",
+      rail,
+      reason: `asset ${challenge.asset} is not allowed`,
+      asked: challenge.asset,
+      allowed: assets.join(", "),
+    });
+  }
+  if (policy.allowedRecipients) {
+    if (!policy.allowedRecipients.some((r) => same(r, challenge.recipient))) {
+      return new SpendPolicyError({
+        limit: "recipient",
+        rail,
+        reason: `recipient ${challenge.recipient} is not allowed`,
+        asked: challenge.recipient,
+        allowed: policy.allowedRecipients.join(", "),
+      });
+    }
+  } else if (context.pinnedRecipient && !same(context.pinnedRecipient, challenge.recipient)) {
+    return new SpendPolicyError({
+      limit: "recipient",
+      rail,
+      reason: `recipient ${challenge.recipient} differs from the one pinned on first use`,
+      asked: challenge.recipient,
+      allowed: context.pinnedRecipient,
+    });
+  }
+  const now = context.now ?? new Date();
+  const ceiling = policy.maxChallengeExpirySeconds ?? 900;
+  if (challenge.expiresAt && challenge.expiresAt.getTime() <= now.getTime()) {
+    return new SpendPolicyError({
+      limit: "expiry",
+      rail,
+      reason: `the challenge expired at ${challenge.expiresAt.toISOString()}`,
+      asked: challenge.expiresAt.toISOString(),
+      allowed: `after ${now.toISOString()}`,
+    });
+  }
+  if (challenge.lifetimeSeconds !== null && challenge.lifetimeSeconds > ceiling) {
+    return new SpendPolicyError({
+      limit: "expiry",
+      rail,
+      reason: `the challenge stays valid for ${challenge.lifetimeSeconds} s, over the ${ceiling} s ceiling`,
+      asked: `${challenge.lifetimeSeconds} s`,
+      allowed: `${ceiling} s`,
+    });
+  }
+  const maxPayment = usdToAtomic(policy.maxPaymentUsd);
+  if (challenge.amountAtomic > maxPayment) {
+    return new SpendPolicyError({
+      limit: "max_payment",
+      rail,
+      reason: `${atomicToUsd(challenge.amountAtomic)} USD is over the per-payment limit of ${atomicToUsd(maxPayment)} USD`,
+      asked: `${atomicToUsd(challenge.amountAtomic)} USD`,
+      allowed: `${atomicToUsd(maxPayment)} USD`,
+    });
+  }
+  const maxSpend = usdToAtomic(policy.maxSpendUsd);
+  if (context.spentAtomic + challenge.amountAtomic > maxSpend) {
+    return new SpendPolicyError({
+      limit: "max_spend",
+      rail,
+      reason: `${atomicToUsd(challenge.amountAtomic)} USD on top of ${atomicToUsd(context.spentAtomic)} USD already spent is over the run limit of ${atomicToUsd(maxSpend)} USD`,
+      asked: `${atomicToUsd(context.spentAtomic + challenge.amountAtomic)} USD`,
+      allowed: `${atomicToUsd(maxSpend)} USD`,
+    });
+  }
+  return null;
+}
