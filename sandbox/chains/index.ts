@@ -95,9 +95,17 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on("exit", () => {
+  const killAll = () => {
     for (const child of live) child.kill("SIGKILL");
-  });
+  };
+  process.on("exit", killAll);
+  // A signal ends node without "exit"; kill the chains, then let the signal do what it would have.
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      killAll();
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  }
 }
 
 function anvilBinary(): string {

@@ -4,6 +4,7 @@ import { x402Client } from "@x402/core/client";
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from "@x402/core/http";
 import type { PaymentRequired } from "@x402/core/types";
 import { ExactEvmScheme } from "@x402/evm/exact/client";
+import { ExactEvmSchemeV1 } from "@x402/evm/v1";
 import { wrapFetchWithPayment } from "@x402/fetch";
 import { Receipt } from "mppx";
 import { Mppx, tempo } from "mppx/client";
@@ -35,7 +36,6 @@ function toRequest(req: IncomingMessage): Request {
 async function handle(gate: PaymentGate, price: Price, req: IncomingMessage, res: ServerResponse) {
   const outcome = await gate.check(toRequest(req), price);
   outcomes.push(outcome);
-  if (process.env["GATE_DEBUG"] && outcome.kind === "invalid") console.log(req.url, outcome.reason);
   if (outcome.kind !== "verified") {
     res
       .writeHead(outcome.response.status, outcome.response.headers)
@@ -249,6 +249,73 @@ describe("x402", () => {
   });
 });
 
+describe("x402 edge cases", () => {
+  const payer = () => chains.wallets[2]!;
+  const account = () => privateKeyToAccount(payer().privateKey);
+
+  test("a v1 X-PAYMENT credential is verified and settled, with X-PAYMENT-RESPONSE", async () => {
+    const client = new x402Client().registerV1("base-sepolia", new ExactEvmSchemeV1(account()));
+    const required = {
+      x402Version: 1,
+      accepts: [
+        {
+          scheme: "exact",
+          network: "base-sepolia",
+          maxAmountRequired: "100000",
+          resource: `${origin}/paid`,
+          description: "prototype tier",
+          mimeType: "application/json",
+          outputSchema: {},
+          payTo: chains.treasury,
+          maxTimeoutSeconds: 300,
+          asset: chains.base.usdc,
+          extra: { name: "USDC", version: "2" },
+        },
+      ],
+    };
+    const payload = await client.createPaymentPayload(required as unknown as PaymentRequired);
+    expect(payload.x402Version).toBe(1);
+    const before = await chains.balance("x402", chains.treasury);
+    const res = await fetch(`${origin}/paid`, {
+      method: "POST",
+      headers: { "X-PAYMENT": Buffer.from(JSON.stringify(payload)).toString("base64") },
+    });
+    expect(res.status).toBe(200);
+    const receipt = decodePaymentResponseHeader(res.headers.get("X-PAYMENT-RESPONSE")!);
+    expect(receipt).toMatchObject({ success: true, payer: payer().address });
+    expect((await json(res)).settlement).toMatchObject({
+      network: "eip155:84532",
+      reference: receipt.transaction,
+    });
+    expect(await chains.balance("x402", chains.treasury)).toBe(before + PRICE.atomic);
+  });
+
+  test("the same authorization checked twice concurrently settles once", async () => {
+    const client = new x402Client().register("eip155:*", new ExactEvmScheme(account()));
+    const challenge = await fetch(`${origin}/paid`, { method: "POST" });
+    const payload = await client.createPaymentPayload(
+      decodePaymentRequiredHeader(challenge.headers.get("PAYMENT-REQUIRED")!),
+    );
+    const header = Buffer.from(JSON.stringify(payload)).toString("base64");
+    const gate = createPaymentGate({ chains, secretKey: SECRET });
+    const request = () =>
+      new Request(`${origin}/paid`, { method: "POST", headers: { "PAYMENT-SIGNATURE": header } });
+    const before = await chains.balance("x402", chains.treasury);
+
+    const [a, b] = await Promise.all([gate.check(request(), PRICE), gate.check(request(), PRICE)]);
+    // Both pass verification (nothing has moved yet); only one settlement can win.
+    expect(a.kind).toBe("verified");
+    expect(b.kind).toBe("verified");
+    if (a.kind !== "verified" || b.kind !== "verified") return;
+    const results = await Promise.allSettled([a.settle(), b.settle()]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    expect(await chains.balance("x402", chains.treasury)).toBe(before + PRICE.atomic);
+
+    const again = await gate.check(request(), PRICE);
+    expect(again).toMatchObject({ kind: "invalid", rail: "x402" });
+  });
+});
+
 describe("mpp", () => {
   const payer = () => chains.wallets[1]!;
   const tempoChain = (): Chain => ({
@@ -297,8 +364,8 @@ describe("mpp", () => {
     });
 
     expect(await chains.balance("mpp", chains.treasury)).toBe(treasury0 + PRICE.atomic);
-    // The payer also pays its fee in pathUSD.
-    expect(await chains.balance("mpp", payer().address)).toBeLessThanOrEqual(payer0 - PRICE.atomic);
+    // Surprise worth pinning: on tempo the payer's fee is also taken in pathUSD, so it loses more than the price.
+    expect(await chains.balance("mpp", payer().address)).toBeLessThan(payer0 - PRICE.atomic);
     expect(await chains.balance("x402", chains.treasury)).toBe(baseTreasury0);
   });
 

@@ -7,9 +7,10 @@ import { x402Facilitator } from "@x402/core/facilitator";
 import type { PaymentPayload, PaymentRequirements, SettleResponse } from "@x402/core/types";
 import { toFacilitatorEvmSigner } from "@x402/evm";
 import { registerExactEvmScheme } from "@x402/evm/exact/facilitator";
-import { Receipt } from "mppx";
+import { Credential, Receipt } from "mppx";
 import { Mppx, Store, tempo } from "mppx/server";
 import {
+  type Address,
   type Chain,
   createClient,
   createWalletClient,
@@ -17,6 +18,7 @@ import {
   getAddress,
   type Hex,
   http,
+  isAddress,
   publicActions,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -79,6 +81,18 @@ function describeFailure(reason: string | undefined, message: string | undefined
   const detail = lines.find((line) => line.startsWith("Details: "))?.slice("Details: ".length) ?? lines[0];
   if (!reason) return detail || "x402 verification failed";
   return detail && detail !== reason ? `${reason} (${detail})` : reason;
+}
+
+/** The address in an mpp credential's `did:pkh:eip155:<chain>:<address>` source, if any. */
+function sourceAddress(authorization: string | null): Address | undefined {
+  try {
+    const payment = authorization ? Credential.extractPaymentScheme(authorization) : null;
+    const source = payment ? Credential.deserialize(payment).source : undefined;
+    const address = source?.split(":").pop();
+    return address && isAddress(address) ? getAddress(address) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -328,9 +342,13 @@ export function createPaymentGate(options: CreatePaymentGateOptions): PaymentGat
     if (!headerValue) return invalid(request, price, "mpp", "mppx returned no receipt");
     const receipt = Receipt.deserialize(headerValue);
     const reference = receipt.reference as Hex;
-    // mppx has already broadcast and confirmed the transfer; the chain says who paid.
-    const txReceipt = await getTransactionReceipt(tempoClient, { hash: reference });
-    const payer = getAddress(txReceipt.from);
+    // mppx has already broadcast and confirmed the transfer; the chain says who paid. Money has moved,
+    // so an RPC hiccup here must not lose the payment: fall back to the credential's did:pkh source.
+    const payer = await getTransactionReceipt(tempoClient, { hash: reference }).then(
+      (txReceipt) => getAddress(txReceipt.from),
+      () => sourceAddress(request.headers.get("authorization")),
+    );
+    if (!payer) throw new Error(`mpp payment ${reference} settled but its payer could not be determined`);
     const settlement: Settlement = {
       rail: "mpp",
       reference,
