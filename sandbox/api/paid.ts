@@ -1,0 +1,158 @@
+/**
+ * The paid-route flow. Order: (caller) validation and SIWX → idempotency → preflight (lifecycle and
+ * business rules) → payment. On a verified payment: final checks → settle → fulfil → ledger +
+ * idempotency record persisted → answer. Settlement happens only once nothing can refuse the
+ * request any more, and the result is stored right after, so money never moves without a delivered
+ * resource.
+ */
+import type { PaymentGate, Price } from "../payments/types.js";
+import type { LedgerEntry, StateStore } from "../state.js";
+import { ApiError } from "./errors.js";
+import type { Ctx, Reply } from "./http.js";
+import { faultReply } from "./http.js";
+import { claim, complete } from "./idempotency.js";
+
+/** A settlement through any rail, including the org's prepaid allowance. */
+export interface AnySettlement {
+  rail: LedgerEntry["rail"];
+  reference: string;
+  amount: string;
+  asset: string;
+  network: string;
+  payer: string;
+  receiptHeaders: Record<string, string>;
+}
+
+/** What the paid flow needs from the sandbox. */
+export interface PaidDeps {
+  gate: PaymentGate;
+  store: StateStore;
+  now(): number;
+  /** Idempotency keys whose payment is between verification and the stored result. */
+  inFlight: Set<string>;
+  log(line: string): void;
+}
+
+/** What one paid route contributes. */
+export interface PaidSpec {
+  wallet: string;
+  price: Price;
+  /** The payload the idempotency fingerprint covers. */
+  payload: unknown;
+  /** Throws an ApiError when the request must be refused; runs before the challenge and again before settling. */
+  preflight(): void;
+  /** Spends prepaid allowance if the org has enough; returns false otherwise. Synchronous. */
+  spendAllowance?(): boolean;
+  /** Delivers the resource. Synchronous so that nothing interleaves between settlement and storage. */
+  fulfill(settlement: AnySettlement): Reply;
+}
+
+function toRequest(ctx: Ctx, dropPayment: boolean): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(ctx.req.headers)) {
+    if (value === undefined) continue;
+    const lower = name.toLowerCase();
+    if (dropPayment && ["authorization", "payment-signature", "x-payment"].includes(lower)) continue;
+    headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  const hasBody = ctx.method !== "GET" && ctx.method !== "HEAD" && ctx.body.length > 0;
+  return new Request(ctx.url, { method: ctx.method, headers, ...(hasBody ? { body: ctx.body } : {}) });
+}
+
+async function freshChallenge(ctx: Ctx, deps: PaidDeps, price: Price, message: string): Promise<Reply> {
+  const outcome = await deps.gate.check(toRequest(ctx, true), price);
+  const response = outcome.kind === "verified" ? { status: 402, headers: {}, body: {} } : outcome.response;
+  const body = { ...(response.body as Record<string, unknown>), code: "PAYMENT_INVALID", message };
+  return { status: 402, headers: response.headers, body };
+}
+
+/** Runs a paid route for an authenticated wallet. */
+export async function paidRoute(ctx: Ctx, deps: PaidDeps, spec: PaidSpec): Promise<Reply | "dropped"> {
+  const { store, inFlight } = deps;
+  const claimed = claim(ctx, store, inFlight, spec.wallet, spec.payload);
+  if ("replay" in claimed) return claimed.replay;
+  const slot = claimed.slot;
+  spec.preflight();
+
+  const payerHeaders = ["authorization", "payment-signature", "x-payment"].some((h) => ctx.header(h));
+  const org = store.state.orgs[spec.wallet];
+  const byAllowance =
+    !payerHeaders && !!spec.spendAllowance && !!org && BigInt(org.allowanceMicros) >= spec.price.atomic;
+  if (!payerHeaders && !byAllowance) {
+    const outcome = await deps.gate.check(toRequest(ctx, false), spec.price);
+    return outcome.kind === "verified"
+      ? freshChallenge(ctx, deps, spec.price, "No payment was sent.")
+      : outcome.response;
+  }
+
+  // From here a payment is in flight under this key: a concurrent repeat gets PAYMENT_INTENT_PENDING.
+  if (slot) inFlight.add(slot.storeKey);
+  try {
+    let settle: () => Promise<AnySettlement>;
+    if (byAllowance) {
+      // Prepaid credit settles without a challenge; the check-and-spend happens at settlement time.
+      settle = async () => {
+        if (!spec.spendAllowance?.()) throw new Error("allowance no longer covers the price");
+        return {
+          rail: "allowance",
+          reference: `alw_${store.nextSeq()}`,
+          amount: spec.price.atomic.toString(),
+          asset: "USD",
+          network: "run402:allowance",
+          payer: spec.wallet,
+          receiptHeaders: {},
+        };
+      };
+    } else {
+      const outcome = await deps.gate.check(toRequest(ctx, false), spec.price);
+      if (outcome.kind !== "verified") return outcome.response;
+      settle = outcome.settle;
+    }
+    if (ctx.takeFault("error_before_settlement")) return faultReply("error_before_settlement");
+    // Final checks: state may have moved while the payment was verified.
+    spec.preflight();
+    let settlement: AnySettlement;
+    try {
+      settlement = await settle();
+    } catch (error) {
+      deps.log(`settlement failed: ${error instanceof Error ? error.message : String(error)}`);
+      return freshChallenge(ctx, deps, spec.price, "The payment could not be settled; nothing was charged.");
+    }
+    ctx.paid = settlement.rail !== "allowance";
+    const delivered = spec.fulfill(settlement);
+    const reply: Reply = {
+      ...delivered,
+      headers: {
+        ...delivered.headers,
+        "x-run402-settlement-rail": settlement.rail,
+        ...settlement.receiptHeaders,
+      },
+    };
+    store.state.ledger.push({
+      rail: settlement.rail,
+      reference: settlement.reference,
+      amount: settlement.amount,
+      asset: settlement.asset,
+      network: settlement.network,
+      payer: settlement.payer,
+      idempotencyKey: slot?.key ?? null,
+      route: ctx.route,
+      at: new Date().toISOString(),
+    });
+    complete(store, slot, reply, deps.now());
+    store.save();
+    if (ctx.takeFault("error_after_settlement")) return faultReply("error_after_settlement");
+    if (ctx.takeFault("drop_after_settlement")) {
+      ctx.res.destroy();
+      return "dropped";
+    }
+    return reply;
+  } catch (error) {
+    if (error instanceof ApiError) {
+      return { status: error.status, headers: error.options.headers ?? {}, body: error.envelope() };
+    }
+    throw error;
+  } finally {
+    if (slot) inFlight.delete(slot.storeKey);
+  }
+}

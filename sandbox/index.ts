@@ -1,0 +1,124 @@
+/**
+ * A local Run402: both payment chains, the dual-rail payment gate, an embedded Postgres, a logical
+ * clock for leases, and the Run402 HTTP API over node:http.
+ *
+ * @example
+ * import { startSandbox } from "pulumi-run402/sandbox";
+ * const sandbox = await startSandbox();
+ * console.log(sandbox.apiBase);
+ * await sandbox.stop();
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import type { Address, Hex } from "viem";
+import { createApi } from "./api/app.js";
+import type { Deps } from "./api/context.js";
+import type { Controls } from "./api/http.js";
+import { startChains } from "./chains/index.js";
+import { createClock } from "./clock.js";
+import { openBlobs } from "./db/blobs.js";
+import { openDatabase } from "./db/index.js";
+import { createPaymentGate } from "./payments/gate.js";
+import { openState } from "./state.js";
+
+/** Options of {@link startSandbox}. */
+export interface SandboxOptions {
+  /** Port for the API. @default 0 (any free port) */
+  port?: number;
+  /** Folder that keeps chains, Postgres, content, ledger, projects and leases across restarts. @default none (all in memory) */
+  stateDir?: string;
+  /** How many funded payer wallets. @default 5 */
+  walletCount?: number;
+  /** The only interface the sandbox binds. @default "127.0.0.1" */
+  host?: "127.0.0.1";
+  /** Where log lines go. @default stderr */
+  log?: (line: string) => void;
+}
+
+/** A running sandbox. */
+export interface Sandbox {
+  /** `http://127.0.0.1:<port>`, the Run402 API base. */
+  apiBase: string;
+  /** The x402 rail: local Base Sepolia chain and its USDC. */
+  x402: { rpcUrl: string; chainId: number; asset: Address };
+  /** The mpp rail: local Tempo chain and its pathUSD. */
+  mpp: { rpcUrl: string; chainId: number; currency: Address };
+  /** Funded payer wallets (test keys). */
+  wallets: { address: Address; privateKey: Hex }[];
+  /** Receives every payment. */
+  treasury: Address;
+  /** Stops the server, Postgres and the chains; with a state directory everything is written first. */
+  stop(): Promise<void>;
+}
+
+/** Starts a sandbox; chains and Postgres start concurrently. */
+export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  const {
+    port = 0,
+    stateDir,
+    walletCount,
+    host = "127.0.0.1",
+    log = (line: string) => process.stderr.write(`[run402-sandbox] ${line}\n`),
+  } = options;
+  const store = openState(stateDir);
+  const clock = createClock({
+    offsetMs: store.state.clockOffsetMs,
+    onChange(offsetMs) {
+      store.state.clockOffsetMs = offsetMs;
+      store.save();
+    },
+  });
+  const server = createServer();
+  const listening = new Promise<number>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+  const [chains, db, boundPort] = await Promise.all([
+    startChains({
+      ...(stateDir ? { stateDir: join(stateDir, "chains") } : {}),
+      ...(walletCount === undefined ? {} : { walletCount }),
+    }),
+    openDatabase(stateDir ? { dataDir: join(stateDir, "pg") } : {}),
+    listening,
+  ]).catch(async (error: unknown) => {
+    server.close();
+    throw error;
+  });
+  const apiBase = `http://${host}:${boundPort}`;
+  const controls: Controls = { faults: [], requests: [] };
+  const deps: Deps = {
+    store,
+    db,
+    blobs: openBlobs(stateDir ? join(stateDir, "content") : undefined),
+    gate: createPaymentGate({ chains, secretKey: store.state.secretKey }),
+    clock,
+    controls,
+    inFlight: new Set(),
+    log,
+    apiBase: () => apiBase,
+  };
+  server.on("request", createApi(deps));
+  // Never let a bad client crash the process.
+  server.on("clientError", (_error, socket) => socket.destroy());
+
+  let stopped: Promise<void> | undefined;
+  return {
+    apiBase,
+    x402: { rpcUrl: chains.base.rpcUrl, chainId: chains.base.chainId, asset: chains.base.usdc },
+    mpp: { rpcUrl: chains.tempo.rpcUrl, chainId: chains.tempo.chainId, currency: chains.tempo.pathUsd },
+    wallets: chains.wallets.map((w) => ({ address: w.address, privateKey: w.privateKey })),
+    treasury: chains.treasury,
+    stop() {
+      stopped ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        store.save();
+        await Promise.allSettled([db.close(), chains.stop()]);
+      })();
+      return stopped;
+    },
+  };
+}
