@@ -156,8 +156,9 @@ export function open(options: OpenOptions): Journal {
       try {
         out.push(JSON.parse(line) as Line);
       } catch (cause) {
-        // A torn final line is what a crash mid-append leaves behind; anything earlier is corruption.
-        if (i !== lines.length - 1) {
+        // A crash mid-append leaves a truncated record; later appends start on a fresh line, so a
+        // torn record may sit anywhere. It never took effect: skip it. Anything else is corruption.
+        if (!line.startsWith('{"type":')) {
           throw new JournalError({
             path,
             code: "JOURNAL_CORRUPT",
