@@ -141,3 +141,24 @@ export class IntentAlreadyPaidError extends BaseError {
   }
 }
 export type IntentAlreadyPaidErrorType = IntentAlreadyPaidError & { name: "IntentAlreadyPaidError" };
+
+/** A previous run signed a payment for this intent whose outcome is still unknown, and it could still settle. */
+export class PaymentOutcomeUnknownError extends BaseError {
+  override name = "PaymentOutcomeUnknownError" as const;
+  readonly idempotencyKey: string;
+  readonly validUntil: string;
+  constructor(options: { idempotencyKey: string; url: string; validUntil: string }) {
+    super(
+      `A payment for ${options.url} signed by an earlier run has no known outcome and could still settle until ${options.validUntil}; not paying again.`,
+      {
+        code: "PAYMENT_OUTCOME_UNKNOWN",
+        metaMessages: [`Idempotency-Key: ${options.idempotencyKey}`, "Retry after that time."],
+      },
+    );
+    this.idempotencyKey = options.idempotencyKey;
+    this.validUntil = options.validUntil;
+  }
+}
+export type PaymentOutcomeUnknownErrorType = PaymentOutcomeUnknownError & {
+  name: "PaymentOutcomeUnknownError";
+};

@@ -29,6 +29,8 @@ export type IntentRecord = {
   network?: string | undefined;
   asset?: string | undefined;
   settlement?: Settlement | null | undefined;
+  /** Until when a credential signed in state `signing` could still settle. */
+  validUntil?: string | undefined;
   error?: string | undefined;
   updatedAt: string;
 };

@@ -9,6 +9,7 @@ import { createRun402 } from "../client.js";
 import {
   IntentAlreadyPaidError,
   PaymentAlreadyAttemptedError,
+  PaymentOutcomeUnknownError,
   PaymentRejectedError,
   RailNotOfferedError,
   SpendPolicyError,
@@ -18,6 +19,7 @@ import { deriveKey } from "./idempotency.js";
 import * as Journal from "./journal.js";
 import * as Payer from "./payer.js";
 import type { SpendPolicy } from "./policy.js";
+import * as X402 from "./x402.js";
 
 const key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const treasury = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
@@ -522,6 +524,82 @@ describe("Payer: paying", () => {
     const { r402, spy } = client({}, {}, { journal: { path } });
     const err = await r402.tiers.set({ tier: "prototype", intent: "lease-1" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntentAlreadyPaidError);
+    expect(spy.signed).toEqual([]);
+  });
+
+  test("behavior: an in-flight credential from a dead run is waited for, not paid again", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "r402-inflight-"));
+    const journal = Journal.open({ path: join(dir, "journal.jsonl") });
+    const idempotencyKey = "k-inflight";
+    const signing = {
+      intentId: "lease-1",
+      idempotencyKey,
+      method: "POST",
+      url: `${apiBase}/tiers/v1/prototype`,
+      body: {},
+      state: "signing" as const,
+      rail: "x402" as const,
+      amountAtomic: "100000",
+      recipient: treasury,
+      validUntil: new Date(Date.now() + 60_000).toISOString(),
+    };
+    journal.record(signing);
+    const spy = spyAccount();
+    // The server only learns of the earlier credential on the third ask.
+    const api = fakeApi((req, n) =>
+      n < 3
+        ? challenge402(req.url)
+        : new Response(JSON.stringify(tierOk), {
+            headers: { "content-type": "application/json", "x-run402-idempotent-replay": "true" },
+          }),
+    );
+    const rail = X402.create({
+      account: spy.account,
+      maxPaymentUsd: 1,
+      allowed: { networks: ["eip155:84532"], assets: [usdcBaseSepolia] },
+    });
+    const payer = Payer.create({
+      rails: [rail],
+      rail: "x402",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
+      journal,
+      payer: spy.account.address,
+      maxPendingWaitSeconds: 10,
+    });
+    const t: Transport = {
+      apiBase: new URL(apiBase),
+      fetch: api.fetch,
+      timeoutMs: 1000,
+      account: spy.account,
+      emit: () => {},
+    };
+    const spec = {
+      method: "POST" as const,
+      path: "/tiers/v1/prototype",
+      body: {},
+      auth: { kind: "none" as const },
+    };
+    const out = await payer.fetch(t, spec, { intentId: "lease-1", idempotencyKey });
+    expect(out.replayed).toBe(true);
+    expect(spy.signed).toEqual([]);
+    expect(api.requests).toHaveLength(3);
+
+    // Still unknown and still able to settle: refuse rather than pay again.
+    journal.record({ ...signing, idempotencyKey: "k-unknown" });
+    const stuck = Payer.create({
+      rails: [rail],
+      rail: "x402",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
+      journal,
+      payer: spy.account.address,
+      maxPendingWaitSeconds: 1,
+    });
+    const never = fakeApi((req) => challenge402(req.url));
+    const err = await stuck
+      .fetch({ ...t, fetch: never.fetch }, spec, { intentId: "lease-1", idempotencyKey: "k-unknown" })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PaymentOutcomeUnknownError);
+    expect((err as PaymentOutcomeUnknownError).code).toBe("PAYMENT_OUTCOME_UNKNOWN");
     expect(spy.signed).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@ import {
   IntentAlreadyPaidError,
   PaymentAlreadyAttemptedError,
   PaymentCredentialError,
+  PaymentOutcomeUnknownError,
   PaymentRejectedError,
   RailNotOfferedError,
   type SpendPolicyError,
@@ -140,7 +141,12 @@ export function create(options: CreateOptions): Payer {
     spec: RequestSpec,
     intent: { intentId: string; idempotencyKey: string },
     state: "begun" | "signing" | "settled" | "failed",
-    extra: { challenge?: PaymentChallenge; settlement?: Receipt.Settlement | null; error?: string } = {},
+    extra: {
+      challenge?: PaymentChallenge;
+      settlement?: Receipt.Settlement | null;
+      error?: string;
+      validUntil?: string;
+    } = {},
   ) {
     const record: Omit<IntentRecord, "updatedAt"> = {
       intentId: intent.intentId,
@@ -160,6 +166,7 @@ export function create(options: CreateOptions): Payer {
         : {}),
       ...(extra.settlement !== undefined ? { settlement: extra.settlement } : {}),
       ...(extra.error ? { error: extra.error } : {}),
+      ...(extra.validUntil ? { validUntil: extra.validUntil } : {}),
     };
     if (journal) journal.record(record);
     else {
@@ -232,7 +239,24 @@ export function create(options: CreateOptions): Payer {
       const before = previous(key);
       if (!before) recordIntent(t, spec, intent, "begun");
 
-      const first = await sendKeyed(t, keyed, key);
+      let first = await sendKeyed(t, keyed, key);
+      // A previous run signed for this key and died before learning the outcome. Its credential may
+      // still be on its way to the server (which then knows nothing of it yet): while that credential
+      // can still settle, paying again could pay twice, so ask again instead.
+      const validUntil = before?.state === "signing" && before.validUntil ? Date.parse(before.validUntil) : 0;
+      const waitUntil = Math.min(validUntil, Date.now() + maxPendingWaitSeconds * 1000);
+      while (first.response.status === 402 && Date.now() < waitUntil) {
+        t.emit({ type: "payment.pending", url: first.url, idempotencyKey: key, waitMs: 1000 });
+        await sleep(1000);
+        first = await sendKeyed(t, keyed, key);
+      }
+      if (first.response.status === 402 && Date.now() < validUntil) {
+        throw new PaymentOutcomeUnknownError({
+          idempotencyKey: key,
+          url: first.url,
+          validUntil: before!.validUntil!,
+        });
+      }
       const replayed = first.response.headers.get("x-run402-idempotent-replay") === "true";
       if (first.response.ok) {
         const known =
@@ -324,7 +348,10 @@ export function create(options: CreateOptions): Payer {
 
       // Durable before signing: a crash from here on is resolved by repeating the keyed request.
       reserved += approved.amountAtomic;
-      recordIntent(t, spec, intent, "signing", { challenge: approved });
+      // How long the credential we are about to sign could still settle (plus clock-skew margin).
+      const lifetime = approved.lifetimeSeconds ?? 300;
+      const signingValidUntil = new Date(Date.now() + (lifetime + 30) * 1000).toISOString();
+      recordIntent(t, spec, intent, "signing", { challenge: approved, validUntil: signingValidUntil });
       t.emit({
         type: "payment.signing",
         url: first.url,
