@@ -101,12 +101,22 @@ export async function verifySiwx(
   if (expiresAt <= nowMs) throw invalid("the message has expired");
   if (expiresAt > issuedAt + MAX_VALIDITY_MS)
     throw invalid("expirationTime is more than 10 minutes after issuedAt");
-  let signer: string;
-  try {
-    signer = await recoverMessageAddress({ message: siwxMessage(p), signature: p.signature });
-  } catch {
-    throw invalid("the signature cannot be recovered");
+  // Clients that format dates with Date#toISOString (viem's createSiweMessage does) sign the
+  // normalized form even when the JSON carries another ISO spelling; accept either text.
+  const normalized = {
+    ...p,
+    issuedAt: new Date(issuedAt).toISOString(),
+    expirationTime: new Date(expiresAt).toISOString(),
+  };
+  const texts = [...new Set([siwxMessage(p), siwxMessage(normalized)])];
+  for (const message of texts) {
+    let signer: string;
+    try {
+      signer = await recoverMessageAddress({ message, signature: p.signature });
+    } catch {
+      throw invalid("the signature cannot be recovered");
+    }
+    if (signer.toLowerCase() === p.address.toLowerCase()) return getAddress(signer);
   }
-  if (signer.toLowerCase() !== p.address.toLowerCase()) throw invalid("the signature does not match address");
-  return getAddress(signer);
+  throw invalid("the signature does not match address");
 }
