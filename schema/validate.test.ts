@@ -193,6 +193,43 @@ describe("validateManifest", () => {
     `);
   });
 
+  test("error: the remaining kinds of problems", () => {
+    const result = validateManifest({
+      site: {
+        files: [{ path: "", encoding: "base64" }],
+        public_paths: { mode: "explicit", replace: { "/": {} } },
+      },
+      functions: {
+        replace: { api: { source: { data: "x" }, config: { timeout_seconds: 1.5, memory_mb: 99999 } } },
+        patch: {},
+      },
+      routes: {
+        replace: [{ pattern: "/x", target: { type: "static", file: "x.html" }, acknowledge_readonly: false }],
+      },
+      project: { name: "x", adoptProjectId: "" },
+    });
+    const other = validateManifest({ site: {} });
+    const dir = validateManifest({ site: { replace: { __sourc: "local-dir", path: "public" } } });
+    const issues = [result, other, dir].flatMap((r) => (r.ok ? [] : r.issues));
+    expect(
+      issues.map((i) => `${i.pointer} ${i.message}${i.hint ? ` ${i.hint}` : ""}`),
+    ).toMatchInlineSnapshot(`
+      [
+        "/project/adoptProjectId Must not be empty.",
+        "/functions Use either \`functions.replace\` or \`functions.patch\`, not both.",
+        "/functions/replace/api/config/timeout_seconds Must be an integer (got the number 1.5).",
+        "/functions/replace/api/config/memory_mb Must be at most 4096 (got 99999).",
+        "/site/files/0/path Must not be empty.",
+        "/site/files/0/encoding \`encoding\` only makes sense together with \`data\`. Add \`data\` or remove \`encoding\`.",
+        "/site/public_paths/replace/~1/asset Missing required key \`asset\`.",
+        "/routes/replace/0/acknowledge_readonly Must be true (got false).",
+        "/site A site needs its files: \`dir\`, \`files\`, \`replace\` or \`patch\`.",
+        "/site/replace/__source Missing required key \`__source\`.",
+        "/site/replace/__sourc Unknown key \`__sourc\`. Did you mean \`__source\`?",
+      ]
+    `);
+  });
+
   test("error: checks beyond the schema (duplicates)", () => {
     const result = validateManifest({
       database: {

@@ -114,7 +114,13 @@ function explain(errors: ErrorObject[], prefix: string): ManifestIssue[] {
   for (const e of errors) {
     if ((UNION_KEYWORDS.has(e.keyword) || e.keyword === "not") && xMessage(e.parentSchema)) {
       for (const sub of errors)
-        if (sub !== e && sub.schemaPath.startsWith(`${e.schemaPath}/`)) dropped.add(sub);
+        if (
+          sub !== e &&
+          sub.instancePath === e.instancePath &&
+          sub.schemaPath.startsWith(`${e.schemaPath}/`)
+        ) {
+          dropped.add(sub);
+        }
     }
   }
   const unions = errors
@@ -309,8 +315,7 @@ function describeValue(value: unknown): string {
   if (typeof value === "object") return "an object";
   if (typeof value === "string")
     return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
-  if (typeof value === "number")
-    return Number.isInteger(value) ? `the number ${value}` : `the number ${value}`;
+  if (typeof value === "number") return `the number ${value}`;
   return String(value);
 }
 
