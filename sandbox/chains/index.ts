@@ -200,6 +200,7 @@ async function rpc<T>(url: string, method: string, params: unknown[] = []): Prom
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ jsonrpc: "2.0", id: ++rpcId, method, params }),
+    signal: AbortSignal.timeout(15_000),
   });
   const json = (await response.json()) as { result?: T; error?: { message: string; data?: unknown } };
   if (json.error)
@@ -222,13 +223,22 @@ async function sendAll(url: string, txs: { to?: Address; data: Hex }[]): Promise
   const hashes: Hex[] = [];
   // Sequential: they share dev0's nonce; automine includes each one as it arrives.
   for (const tx of txs) hashes.push(await rpc<Hex>(url, "eth_sendTransaction", [{ from: DEV0, ...tx }]));
-  const receipts = await Promise.all(
-    hashes.map((h) => rpc<Receipt | null>(url, "eth_getTransactionReceipt", [h])),
-  );
+  const receipts = await Promise.all(hashes.map((hash) => receiptOf(url, hash)));
   receipts.forEach((receipt, i) => {
-    if (receipt?.status !== "0x1") throw new Error(`setup transaction ${i} failed (${hashes[i]})`);
+    if (receipt.status !== "0x1") throw new Error(`setup transaction ${i} reverted (${hashes[i]})`);
   });
-  return receipts as Receipt[];
+  return receipts;
+}
+
+async function receiptOf(url: string, hash: Hex): Promise<Receipt> {
+  // Automine returns the hash before the block is sealed, so the receipt can lag by a few ms.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const receipt = await rpc<Receipt | null>(url, "eth_getTransactionReceipt", [hash]);
+    if (receipt) return receipt;
+    if (Date.now() > deadline) throw new Error(`setup transaction ${hash} was not mined`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 function artifact(path: string): {

@@ -89,7 +89,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => server?.close(resolve));
+  if (server) await new Promise((resolve) => server.close(resolve));
   await chains?.stop();
 });
 
@@ -288,6 +288,22 @@ describe("x402 edge cases", () => {
       reference: receipt.transaction,
     });
     expect(await chains.balance("x402", chains.treasury)).toBe(before + PRICE.atomic);
+  });
+
+  test("concurrent payments from different payers all settle (facilitator nonces do not collide)", async () => {
+    const before = await chains.balance("x402", chains.treasury);
+    const payers = [chains.wallets[0]!, chains.wallets[2]!, chains.wallets[0]!, chains.wallets[2]!];
+    const responses = await Promise.all(
+      payers.map((wallet) => {
+        const client = new x402Client().register(
+          "eip155:*",
+          new ExactEvmScheme(privateKeyToAccount(wallet.privateKey)),
+        );
+        return wrapFetchWithPayment(fetch, client)(`${origin}/paid`, { method: "POST" });
+      }),
+    );
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(await chains.balance("x402", chains.treasury)).toBe(before + 4n * PRICE.atomic);
   });
 
   test("the same authorization checked twice concurrently settles once", async () => {

@@ -147,6 +147,15 @@ export function createPaymentGate(options: CreatePaymentGateOptions): PaymentGat
   // EIP-3009 authorizations that have started settling: the chain refuses a second use anyway, but a
   // concurrent duplicate should fail here rather than after the API has done its work.
   const settling = new Set<string>();
+  // One facilitator account: concurrent sends would read the same pending nonce, and viem's nonce
+  // manager leaves a gap (and a hung receipt wait) when a consumed nonce is never broadcast. Settle
+  // one at a time; each takes milliseconds on anvil.
+  let settleQueue: Promise<unknown> = Promise.resolve();
+  function serially<T>(task: () => Promise<T>): Promise<T> {
+    const run = settleQueue.then(task, task);
+    settleQueue = run.catch(() => undefined);
+    return run;
+  }
 
   function requirementsV2(price: Price): PaymentRequirements {
     return {
@@ -293,7 +302,9 @@ export function createPaymentGate(options: CreatePaymentGateOptions): PaymentGat
         settlement ??= (async () => {
           if (settling.has(key)) throw new Error("x402 settlement refused: authorization already settling");
           settling.add(key);
-          const result: SettleResponse = await facilitator.settle(paymentPayload, requirements);
+          const result: SettleResponse = await serially(() =>
+            facilitator.settle(paymentPayload, requirements),
+          );
           if (!result.success) {
             settling.delete(key);
             throw new Error(
