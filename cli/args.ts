@@ -1,0 +1,193 @@
+/** Command-line parsing for run402-pulumi (node:util parseArgs; strict: unknown input is an error). */
+import { parseArgs } from "node:util";
+
+/** The commands. */
+export const commands = ["validate", "plan", "apply", "status", "renew", "destroy", "reconcile"] as const;
+/** One of {@link commands}. */
+export type Command = (typeof commands)[number];
+
+/** Parsed command line. */
+export interface CliOptions {
+  command: Command;
+  /** Path to app.json / app.yaml as given (resolved later against the cwd). @default "app.json" */
+  manifest: string;
+  /** @default "dev" */
+  stack: string;
+  rail: "x402" | "mpp" | undefined;
+  /** A Pulumi backend URL; none means a file backend under the manifest's folder. */
+  backend: string | undefined;
+  sandbox: boolean;
+  json: boolean;
+  yes: boolean;
+  /** `--max-spend` as a USD decimal string. */
+  maxSpendUsd: string | undefined;
+  /** `--every` in milliseconds. @default 1 hour */
+  everyMs: number;
+  /** `--config run402:key=value` pairs, keyed by the full `run402:` name. */
+  config: Record<string, string>;
+}
+
+/** The outcome of parsing: options, a request for help, or a usage error. */
+export type ParseResult =
+  | { kind: "run"; options: CliOptions }
+  | { kind: "help"; text: string }
+  | { kind: "error"; message: string; json: boolean };
+
+/** Usage text, printed for --help and after a usage error. */
+export const usage = `Usage: run402-pulumi <command> [flags]
+
+Commands:
+  validate    check the manifest against the schema (no network)
+  plan        preview: the actions convergence needs and what each costs (pays nothing)
+  apply       converge the stack (pays what the plan showed, within the caps)
+  status      outputs, lease expiry and last settlements (no network)
+  renew       pay only the lease renewals that are due
+  destroy     delete the stack's resources
+  reconcile   loop: refresh + apply every --every (renews leases, repairs drift) until SIGINT/SIGTERM
+
+Flags:
+  -m, --manifest <path>    app.json / app.yaml (default: app.json)
+  -s, --stack <name>       stack name (default: dev)
+      --rail x402|mpp      payment rail (run402:rail)
+      --backend <url>      Pulumi backend (default: file://<manifest dir>/.run402/state)
+      --sandbox            start the embedded local Run402 sandbox and use it
+  -c, --config <k=v>       set a run402:* config key for the stack (repeatable; not the private key)
+      --max-spend <usd>    cap on what one run may pay (run402:maxSpendUsd)  [apply, renew, reconcile]
+  -y, --yes                do not ask for confirmation                        [apply, destroy]
+      --every <duration>   interval such as 30s, 15m, 1h, 1d (default: 1h)   [reconcile]
+      --json               one JSON document on stdout; progress on stderr
+  -h, --help               this text
+
+Exit codes: 0 ok, 2 invalid manifest/config/flags, 3 refused by spend policy, 4 Run402 error, 5 engine error.
+The wallet key comes from RUN402_PRIVATE_KEY or the secret config run402:privateKey. See docs/cli.md.
+`;
+
+const common = ["manifest", "stack", "rail", "backend", "sandbox", "config", "json", "help"] as const;
+const allowed: Record<Command, readonly string[]> = {
+  validate: ["manifest", "json", "help"],
+  plan: common,
+  apply: [...common, "yes", "max-spend"],
+  status: ["manifest", "stack", "backend", "sandbox", "json", "help"],
+  renew: [...common, "max-spend"],
+  destroy: [...common, "yes"],
+  reconcile: [...common, "max-spend", "every"],
+};
+
+const configKeys = [
+  "apiBase",
+  "rail",
+  "fallbackRail",
+  "maxPaymentUsd",
+  "maxSpendUsd",
+  "renewBeforeDays",
+  "baseRpcUrl",
+  "tempoRpcUrl",
+  "allowedRecipients",
+  "journalPath",
+];
+
+/** Parses a duration such as `90s`, `15m`, `1h`, `1d` or `500ms` into milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!match) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    match[2] as "ms" | "s" | "m" | "h" | "d"
+  ];
+  const ms = Number(match[1]) * unit;
+  return ms > 0 && Number.isFinite(ms) ? Math.round(ms) : undefined;
+}
+
+/** Parses argv (without node and the script). Never throws. */
+export function parseCli(argv: readonly string[]): ParseResult {
+  const json = argv.includes("--json");
+  const fail = (message: string): ParseResult => ({ kind: "error", message, json });
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    return fail(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
+  if (values.help && positionals.length === 0) return { kind: "help", text: usage };
+  const [name, ...extra] = positionals;
+  if (name === undefined) return values.help ? { kind: "help", text: usage } : fail("Missing command.");
+  if (name === "help") return { kind: "help", text: usage };
+  if (!(commands as readonly string[]).includes(name)) return fail(`Unknown command "${name}".`);
+  const command = name as Command;
+  if (values.help) return { kind: "help", text: usage };
+  if (extra.length > 0) return fail(`Unexpected argument "${extra[0]}".`);
+  for (const [key, value] of Object.entries(values)) {
+    if (value !== undefined && !allowed[command].includes(key)) {
+      return fail(`The flag --${key} does not apply to "${command}".`);
+    }
+  }
+  const rail = values.rail;
+  if (rail !== undefined && rail !== "x402" && rail !== "mpp")
+    return fail(`--rail must be x402 or mpp, got "${rail}".`);
+  const maxSpend = values["max-spend"];
+  if (maxSpend !== undefined && !/^\d+(\.\d+)?$/.test(maxSpend)) {
+    return fail(`--max-spend must be a USD amount such as 5 or 0.10, got "${maxSpend}".`);
+  }
+  let everyMs = 3_600_000;
+  if (values.every !== undefined) {
+    const ms = parseDuration(values.every);
+    if (ms === undefined)
+      return fail(`--every must be a duration such as 30s, 15m, 1h or 1d, got "${values.every}".`);
+    everyMs = ms;
+  }
+  const stack = values.stack ?? "dev";
+  if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){0,2}$/.test(stack))
+    return fail(`--stack "${stack}" is not a stack name.`);
+  if (values.manifest === "") return fail("--manifest needs a path.");
+  const config: Record<string, string> = {};
+  for (const pair of values.config ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) return fail(`--config expects run402:key=value, got "${pair}".`);
+    const key = pair.slice(0, eq).replace(/^run402:/, "");
+    if (key === "privateKey") {
+      return fail(
+        "Do not pass the private key on the command line: set RUN402_PRIVATE_KEY or `pulumi config set --secret run402:privateKey`.",
+      );
+    }
+    if (!configKeys.includes(key))
+      return fail(`--config: unknown key "run402:${key}" (known: ${configKeys.join(", ")}).`);
+    config[`run402:${key}`] = pair.slice(eq + 1);
+  }
+  return {
+    kind: "run",
+    options: {
+      command,
+      manifest: values.manifest ?? "app.json",
+      stack,
+      rail,
+      backend: values.backend,
+      sandbox: values.sandbox ?? false,
+      json: values.json ?? false,
+      yes: values.yes ?? false,
+      maxSpendUsd: maxSpend,
+      everyMs,
+      config,
+    },
+  };
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: true,
+    options: {
+      manifest: { type: "string", short: "m" },
+      stack: { type: "string", short: "s" },
+      rail: { type: "string" },
+      backend: { type: "string" },
+      sandbox: { type: "boolean" },
+      config: { type: "string", short: "c", multiple: true },
+      "max-spend": { type: "string" },
+      yes: { type: "boolean", short: "y" },
+      every: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}

@@ -1,0 +1,179 @@
+/**
+ * The Pulumi side of run402-pulumi: finds the engine, keeps the workspace (Pulumi.yaml, stack
+ * config, passphrase, file backend) under `<manifest dir>/.run402/`, and opens the stack whose
+ * inline program is `manifestStack({ manifest })`.
+ */
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import type * as pulumi from "@pulumi/pulumi";
+import {
+  type ConfigMap,
+  LocalWorkspace,
+  PulumiCommand,
+  type Stack,
+  StackNotFoundError,
+} from "@pulumi/pulumi/automation/index.js";
+import { manifestStack } from "../provider/stack.js";
+
+/** The Pulumi engine could not be found or started. */
+export class EngineMissingError extends Error {
+  override readonly name = "EngineMissingError";
+  readonly code = "ENGINE_NOT_FOUND";
+}
+
+/** The folder of this package (holding package.json): where `pulumi-run402` resolves by name. */
+export function packageRoot(from: string = import.meta.dirname): string {
+  let dir = from;
+  for (;;) {
+    const file = join(dir, "package.json");
+    if (existsSync(file)) {
+      const name = (JSON.parse(readFileSync(file, "utf8")) as { name?: string }).name;
+      if (name === "pulumi-run402") return dir;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return resolve(from, "..", "..");
+    dir = parent;
+  }
+}
+
+/** `pulumi` from `<package root>/.tools/pulumi` when present, else from PATH. */
+export async function findPulumi(root: string): Promise<PulumiCommand> {
+  const bundled = join(root, ".tools", "pulumi");
+  const useBundled = existsSync(join(bundled, "bin", "pulumi"));
+  try {
+    return await PulumiCommand.get({ ...(useBundled ? { root: bundled } : {}), skipVersionCheck: true });
+  } catch (error) {
+    throw new EngineMissingError(
+      `The Pulumi CLI was not found (looked in ${join(bundled, "bin")} and on PATH). ` +
+        "Install Pulumi 3.x (https://www.pulumi.com/docs/install/) or run `npm run engine` in pulumi-run402.",
+      { cause: error },
+    );
+  }
+}
+
+/** Where one manifest's workspace lives. */
+export interface WorkspacePaths {
+  /** `<dir>/.run402`. */
+  root: string;
+  /** The Pulumi workspace (Pulumi.yaml and Pulumi.<stack>.yaml). */
+  workDir: string;
+  /** The default file backend folder. */
+  stateDir: string;
+  /** The embedded sandbox's state. */
+  sandboxDir: string;
+  passphraseFile: string;
+}
+
+/** Workspace paths for a manifest folder; sandbox stacks are kept apart from real ones. */
+export function workspacePaths(manifestDir: string, sandbox: boolean): WorkspacePaths {
+  const root = join(manifestDir, ".run402");
+  const workDir = sandbox ? join(root, "sandbox-workspace") : root;
+  return {
+    root,
+    workDir,
+    stateDir: join(workDir, "state"),
+    sandboxDir: join(root, "sandbox"),
+    passphraseFile: join(root, "passphrase"),
+  };
+}
+
+/** A Pulumi project name from the manifest's project name or folder. */
+export function pulumiProjectName(name: string | undefined, manifestDir: string): string {
+  const raw = name ?? (basename(manifestDir) || "app");
+  const clean = raw.replace(/[^A-Za-z0-9_.-]+/g, "-").replace(/^[-.]+|[-.]+$/g, "");
+  return (clean || "app").slice(0, 100);
+}
+
+/**
+ * Passphrase for the stack's secrets: PULUMI_CONFIG_PASSPHRASE / _FILE when set, else a random one
+ * generated once and kept (mode 0600) in `<dir>/.run402/passphrase`.
+ */
+export function passphraseEnv(
+  paths: WorkspacePaths,
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  if (env.PULUMI_CONFIG_PASSPHRASE !== undefined)
+    return { PULUMI_CONFIG_PASSPHRASE: env.PULUMI_CONFIG_PASSPHRASE };
+  if (env.PULUMI_CONFIG_PASSPHRASE_FILE)
+    return { PULUMI_CONFIG_PASSPHRASE_FILE: env.PULUMI_CONFIG_PASSPHRASE_FILE };
+  if (!existsSync(paths.passphraseFile)) {
+    mkdirSync(dirname(paths.passphraseFile), { recursive: true });
+    writeFileSync(paths.passphraseFile, randomBytes(32).toString("base64url"), { mode: 0o600, flag: "wx" });
+  }
+  chmodSync(paths.passphraseFile, 0o600);
+  return { PULUMI_CONFIG_PASSPHRASE_FILE: paths.passphraseFile };
+}
+
+/** What {@link openStack} needs. */
+export interface OpenStackOptions {
+  /** Absolute path of the manifest. */
+  manifestFile: string;
+  projectName: string;
+  stackName: string;
+  paths: WorkspacePaths;
+  /** Backend URL; default `file://<paths.stateDir>`. */
+  backend: string | undefined;
+  pulumiCommand: PulumiCommand;
+  packageRoot: string;
+  /** Create the stack when missing (false: return undefined). */
+  create: boolean;
+}
+
+/** Selects (or creates) the stack; its inline program declares the manifest's resources. */
+export async function openStack(options: OpenStackOptions): Promise<Stack | undefined> {
+  const { paths, packageRoot: root } = options;
+  mkdirSync(paths.workDir, { recursive: true });
+  let backend = options.backend;
+  if (!backend) {
+    mkdirSync(paths.stateDir, { recursive: true });
+    backend = `file://${paths.stateDir}`;
+  } else if (backend.startsWith("file://")) {
+    mkdirSync(backend.slice("file://".length), { recursive: true });
+  }
+  const envVars: Record<string, string> = {
+    PULUMI_BACKEND_URL: backend,
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    PULUMI_SKIP_CONFIRMATIONS: "true",
+    ...passphraseEnv(paths),
+  };
+  // Dynamic providers run in `main` and `require("pulumi-run402/…")` from there; the manifest path
+  // the Deployment stores is relative to it, so this process works from the same folder.
+  process.chdir(root);
+  const manifest = relative(root, options.manifestFile) || options.manifestFile;
+  const program = async (): Promise<Record<string, pulumi.Output<unknown>>> =>
+    (await manifestStack({ manifest })).outputs;
+  const args = { stackName: options.stackName, projectName: options.projectName, program };
+  const workspaceOptions = {
+    workDir: paths.workDir,
+    pulumiCommand: options.pulumiCommand,
+    envVars,
+    secretsProvider: "passphrase",
+    projectSettings: {
+      name: options.projectName,
+      runtime: "nodejs" as const,
+      main: root,
+      backend: { url: backend },
+    },
+  };
+  if (options.create) return LocalWorkspace.createOrSelectStack(args, workspaceOptions);
+  try {
+    return await LocalWorkspace.selectStack(args, workspaceOptions);
+  } catch (error) {
+    if (error instanceof StackNotFoundError) return undefined;
+    throw error;
+  }
+}
+
+/** Writes run402:* config to the stack (secret values encrypted with the stack's passphrase). */
+export async function setConfig(
+  stack: Stack,
+  values: Record<string, { value: string; secret?: boolean }>,
+): Promise<void> {
+  const config: ConfigMap = {};
+  for (const [key, entry] of Object.entries(values))
+    config[key] = { value: entry.value, secret: entry.secret ?? false };
+  if (Object.keys(config).length > 0) await stack.setAllConfig(config);
+}

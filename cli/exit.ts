@@ -1,0 +1,83 @@
+/**
+ * Exit codes of run402-pulumi and the one place where error codes map to them. The provider
+ * prefixes every error it raises with a bracketed stable code (`[POLICY_MAX_SPEND] …`); the engine
+ * hands those back only as text, so this is where text becomes a code and a code becomes an exit.
+ */
+
+/** The process exit codes (docs/cli.md lists them). */
+export const ExitCode = {
+  ok: 0,
+  /** Invalid manifest or configuration, or bad flags. */
+  invalid: 2,
+  /** Refused by the spend policy (nothing was paid). */
+  policy: 3,
+  /** The Run402 API or a payment failed. */
+  run402: 4,
+  /** The Pulumi engine failed (or is missing). */
+  engine: 5,
+} as const;
+
+/** One of {@link ExitCode}'s values. */
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** An error as reported in the JSON document. */
+export interface ReportedError {
+  code: string;
+  message: string;
+  pointer?: string;
+}
+
+/** Maps a stable error code to the exit code. */
+export function exitCodeFor(code: string): ExitCodeValue {
+  if (code.startsWith("POLICY_")) return ExitCode.policy;
+  if (code.startsWith("MANIFEST_") || code.startsWith("CONFIG_") || code.startsWith("CLI_"))
+    return ExitCode.invalid;
+  if (code.startsWith("RUN402_") || code.startsWith("HTTP_")) return ExitCode.run402;
+  return ExitCode.engine;
+}
+
+/** The most severe exit among several errors (policy over input over API over engine). */
+export function exitCodeOf(errors: readonly ReportedError[]): ExitCodeValue {
+  if (errors.length === 0) return ExitCode.ok;
+  const exits = errors.map((e) => exitCodeFor(e.code));
+  for (const preferred of [ExitCode.policy, ExitCode.invalid, ExitCode.run402, ExitCode.engine]) {
+    if (exits.includes(preferred)) return preferred;
+  }
+  return ExitCode.engine;
+}
+
+const codePattern = /\[([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\]\s*/g;
+
+/**
+ * Finds the coded errors in engine text (diagnostics, stderr): one per `[CODE] message` occurrence,
+ * the message running to the end of its line. Text without a code yields nothing.
+ */
+export function codedErrors(text: string): ReportedError[] {
+  const found: ReportedError[] = [];
+  for (const match of text.matchAll(codePattern)) {
+    const code = match[1] as string;
+    const start = (match.index ?? 0) + match[0].length;
+    const end = text.indexOf("\n", start);
+    const message = text
+      .slice(start, end === -1 ? undefined : end)
+      .trim()
+      .replace(/:\s*$/, "");
+    if (!found.some((e) => e.code === code && e.message === message)) found.push({ code, message });
+  }
+  return found;
+}
+
+/** Classifies an engine failure: its coded errors, or one ENGINE_ERROR with the most telling line. */
+export function engineErrors(text: string): ReportedError[] {
+  const coded = codedErrors(text);
+  if (coded.length > 0) return coded;
+  const lines = text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "");
+  const telling =
+    lines.find((line) => /^error:/i.test(line) && !/^error:\s*update failed$/i.test(line)) ??
+    lines.find((line) => !/^error:\s*update failed$/i.test(line)) ??
+    "The Pulumi engine failed.";
+  return [{ code: "ENGINE_ERROR", message: telling.replace(/^error:\s*/i, "") }];
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+/**
+ * run402-pulumi: applies app.json manifests through the Pulumi Automation API (an inline program
+ * calling `manifestStack`), for agents and pipelines. stdout carries only the result (one JSON
+ * document with --json); everything else goes to stderr. See docs/cli.md.
+ */
+import { createInterface } from "node:readline/promises";
+import { parseCli, usage } from "./args.js";
+import { ExitCode, exitCodeOf } from "./exit.js";
+import { emptyReport, renderHuman } from "./report.js";
+import { runCommand } from "./run.js";
+
+// Whatever a library prints must not corrupt the result: stdout is reserved for the final write.
+const writeStdout = process.stdout.write.bind(process.stdout);
+process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+
+function finish(text: string, code: number): void {
+  writeStdout(text, () => process.exit(code));
+}
+
+async function main(): Promise<void> {
+  const parsed = parseCli(process.argv.slice(2));
+  if (parsed.kind === "help") {
+    finish(parsed.text, ExitCode.ok);
+    return;
+  }
+  if (parsed.kind === "error") {
+    process.stderr.write(`run402-pulumi: ${parsed.message}\n\n${usage}`);
+    const report = emptyReport(process.argv[2] ?? "", "");
+    report.ok = false;
+    report.errors.push({ code: "CLI_USAGE", message: parsed.message });
+    if (parsed.json) finish(`${JSON.stringify(report, null, 2)}\n`, ExitCode.invalid);
+    else process.exit(ExitCode.invalid);
+    return;
+  }
+  const { options } = parsed;
+  const controller = new AbortController();
+  let signals = 0;
+  let markStopping: () => void = () => {};
+  const stopping = new Promise<void>((resolve) => {
+    markStopping = resolve;
+  });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    process.stderr.write(`run402-pulumi: ${signal} received\n`);
+    markStopping();
+    // reconcile finishes its round on the first signal and cancels it on the second.
+    if (options.command !== "reconcile" || signals >= 2) controller.abort();
+    if (signals >= 3) process.exit(130);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const report = await runCommand(options, {
+    progress: (line) => process.stderr.write(`${line}\n`),
+    interactive: Boolean(process.stdin.isTTY),
+    async confirm(question) {
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        return /^y(es)?$/i.test((await rl.question(question)).trim());
+      } finally {
+        rl.close();
+      }
+    },
+    abort: controller.signal,
+    stopping,
+  });
+  // A reconcile loop stopped by a signal ends cleanly.
+  const code = options.command === "reconcile" && signals > 0 ? ExitCode.ok : exitCodeOf(report.errors);
+  finish(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderHuman(report), code);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `run402-pulumi: unexpected failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  const report = emptyReport(process.argv[2] ?? "", "");
+  report.ok = false;
+  report.errors.push({
+    code: "ENGINE_ERROR",
+    message: error instanceof Error ? error.message : String(error),
+  });
+  finish(process.argv.includes("--json") ? `${JSON.stringify(report, null, 2)}\n` : "", ExitCode.engine);
+});

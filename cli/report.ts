@@ -1,0 +1,162 @@
+/** The result document of one run402-pulumi command (the `--json` contract) and its human rendering. */
+import type { ReportedError } from "./exit.js";
+
+/** A resource the command touched (or, for status, holds). */
+export interface ResourceReport {
+  /** Short type, e.g. `run402:Tier`. */
+  type: string;
+  name: string;
+  /** The engine's step: create, update, same, delete, replace, refresh, read… */
+  op: string;
+  /** Public outputs (never keys). */
+  outputs?: Record<string, unknown>;
+}
+
+/** One action convergence needs, with its cost. */
+export interface ActionReport {
+  resource: string;
+  /** subscribe, renew, upgrade, downgrade (paid), or the engine step (create, update, delete…). */
+  action: string;
+  /** USD decimal string; "0" for free actions. */
+  amountUsd: string;
+  rail: "x402" | "mpp" | null;
+  reason: string;
+}
+
+/** A settled payment. */
+export interface PaymentReport {
+  rail: string;
+  /** On-chain transaction hash (null for allowance settlements). */
+  reference: string | null;
+  amountUsd: string;
+  network?: string;
+}
+
+/** The one JSON document written to stdout with `--json`. */
+export interface Report {
+  ok: boolean;
+  command: string;
+  stack: string;
+  resources: ResourceReport[];
+  actions: ActionReport[];
+  payments: PaymentReport[];
+  totalPaidUsd: string;
+  /** plan and apply: the sum of the planned payments. */
+  totalPlannedUsd?: string;
+  /** plan and apply: planned spend per rail. */
+  plannedByRail?: Record<string, string>;
+  outputs?: Record<string, unknown>;
+  /** reconcile: how many refresh + apply rounds ran. */
+  rounds?: number;
+  errors: ReportedError[];
+}
+
+/** An empty report for a command. */
+export function emptyReport(command: string, stack: string): Report {
+  return {
+    ok: true,
+    command,
+    stack,
+    resources: [],
+    actions: [],
+    payments: [],
+    totalPaidUsd: "0.00",
+    errors: [],
+  };
+}
+
+/** USD decimal string → integer micro-dollars (6 decimals, like USDC and pathUSD). */
+export function toMicros(usd: string): number {
+  const match = /^(\d+)(?:\.(\d{1,6})\d*)?$/.exec(usd.trim());
+  if (!match) return 0;
+  return Number(match[1]) * 1_000_000 + Number((match[2] ?? "").padEnd(6, "0"));
+}
+
+/** Integer micro-dollars → USD decimal string with at least two decimals ("0.10", "1.234567"). */
+export function fromMicros(micros: number): string {
+  const whole = Math.floor(micros / 1_000_000);
+  const fraction = String(micros % 1_000_000)
+    .padStart(6, "0")
+    .replace(/0+$/, "")
+    .padEnd(2, "0");
+  return `${whole}.${fraction}`;
+}
+
+/** Sums USD decimal strings exactly. */
+export function sumUsd(amounts: readonly string[]): string {
+  return fromMicros(amounts.reduce((total, amount) => total + toMicros(amount), 0));
+}
+
+/** Fills totals from actions and payments. */
+export function withTotals(report: Report, planned: boolean): Report {
+  report.totalPaidUsd = sumUsd(report.payments.map((p) => p.amountUsd));
+  if (planned) {
+    const paid = report.actions.filter((a) => a.rail !== null);
+    report.totalPlannedUsd = sumUsd(paid.map((a) => a.amountUsd));
+    const byRail: Record<string, string> = {};
+    for (const rail of new Set(paid.map((a) => a.rail as string))) {
+      byRail[rail] = sumUsd(paid.filter((a) => a.rail === rail).map((a) => a.amountUsd));
+    }
+    report.plannedByRail = byRail;
+  }
+  return report;
+}
+
+function show(value: unknown): string {
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}
+
+/** The human summary printed on stdout without `--json`. */
+export function renderHuman(report: Report): string {
+  const lines: string[] = [];
+  const status = report.ok ? "ok" : "failed";
+  lines.push(`run402-pulumi ${report.command} (stack ${report.stack}): ${status}`);
+  const changed = report.resources.filter((r) => r.op !== "same");
+  if (changed.length > 0) {
+    lines.push("", "Resources:");
+    for (const r of changed) lines.push(`  ${r.op.padEnd(8)} ${r.type} ${r.name}`);
+  }
+  if (report.actions.length > 0) {
+    lines.push("", "Actions:");
+    for (const a of report.actions) {
+      const cost = a.rail ? `$${a.amountUsd} via ${a.rail}` : "free";
+      lines.push(`  ${a.resource}: ${a.action} (${cost}) — ${a.reason}`);
+    }
+  }
+  if (report.totalPlannedUsd !== undefined) {
+    const rails = Object.entries(report.plannedByRail ?? {})
+      .map(([rail, usd]) => `${rail} $${usd}`)
+      .join(", ");
+    lines.push(`Planned: $${report.totalPlannedUsd}${rails ? ` (${rails})` : ""}`);
+  }
+  if (report.payments.length > 0) {
+    lines.push("", "Payments:");
+    for (const p of report.payments) {
+      lines.push(
+        `  $${p.amountUsd} settled on ${p.rail}${p.network ? ` (${p.network})` : ""}, ref ${p.reference ?? "-"}`,
+      );
+    }
+  }
+  lines.push(`Paid: $${report.totalPaidUsd}`);
+  if (report.outputs && Object.keys(report.outputs).length > 0) {
+    lines.push("", "Outputs:");
+    for (const [key, value] of Object.entries(report.outputs)) {
+      if (key === "files" || key === "plannedPayment") continue;
+      if (key === "lastSettlement" && value && typeof value === "object") {
+        const s = value as Record<string, unknown>;
+        lines.push(
+          `  ${"lastSettlement".padEnd(16)} rail=${show(s.rail)} amountUsd=${show(s.amountUsd)} reference=${show(s.reference)} network=${show(s.network)} settledAt=${show(s.settledAt)}`,
+        );
+        continue;
+      }
+      lines.push(`  ${key.padEnd(16)} ${show(value)}`);
+    }
+  }
+  if (report.errors.length > 0) {
+    lines.push("", "Errors:");
+    for (const e of report.errors)
+      lines.push(`  [${e.code}]${e.pointer !== undefined ? ` ${e.pointer || "(root)"}:` : ""} ${e.message}`);
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,291 @@
+import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
+import { describe, expect, test } from "vitest";
+import { parseCli, parseDuration } from "../cli/args.js";
+import { codedErrors, ExitCode, engineErrors, exitCodeFor, exitCodeOf } from "../cli/exit.js";
+import { fromMicros, sumUsd, toMicros } from "../cli/report.js";
+import { StepCollector } from "../cli/steps.js";
+
+function run(argv: string[]) {
+  const result = parseCli(argv);
+  if (result.kind !== "run") throw new Error(`expected run, got ${JSON.stringify(result)}`);
+  return result.options;
+}
+
+function error(argv: string[]): string {
+  const result = parseCli(argv);
+  if (result.kind !== "error") throw new Error(`expected error, got ${JSON.stringify(result)}`);
+  return result.message;
+}
+
+describe("parseCli", () => {
+  test("default", () => {
+    expect(run(["plan"])).toEqual({
+      command: "plan",
+      manifest: "app.json",
+      stack: "dev",
+      rail: undefined,
+      backend: undefined,
+      sandbox: false,
+      json: false,
+      yes: false,
+      maxSpendUsd: undefined,
+      everyMs: 3_600_000,
+      config: {},
+    });
+  });
+
+  test("behavior: every flag", () => {
+    expect(
+      run([
+        "apply",
+        "-m",
+        "x/app.yaml",
+        "--stack",
+        "prod",
+        "--rail",
+        "mpp",
+        "--backend",
+        "s3://bucket",
+        "--sandbox",
+        "--json",
+        "-y",
+        "--max-spend",
+        "0.50",
+        "-c",
+        "run402:apiBase=http://127.0.0.1:1",
+        "--config",
+        "renewBeforeDays=3",
+      ]),
+    ).toMatchObject({
+      command: "apply",
+      manifest: "x/app.yaml",
+      stack: "prod",
+      rail: "mpp",
+      backend: "s3://bucket",
+      sandbox: true,
+      json: true,
+      yes: true,
+      maxSpendUsd: "0.50",
+      config: { "run402:apiBase": "http://127.0.0.1:1", "run402:renewBeforeDays": "3" },
+    });
+    expect(run(["reconcile", "--every", "15m"]).everyMs).toBe(900_000);
+  });
+
+  test("behavior: help", () => {
+    expect(parseCli(["--help"]).kind).toBe("help");
+    expect(parseCli(["apply", "-h"]).kind).toBe("help");
+    expect(parseCli(["help"]).kind).toBe("help");
+  });
+
+  test("error: usage mistakes", () => {
+    expect(error([])).toMatchInlineSnapshot(`"Missing command."`);
+    expect(error(["deploy"])).toMatchInlineSnapshot(`"Unknown command "deploy"."`);
+    expect(error(["plan", "--frobnicate"])).toMatch(/Unknown option '--frobnicate'/);
+    expect(error(["plan", "extra"])).toMatchInlineSnapshot(`"Unexpected argument "extra"."`);
+    expect(error(["plan", "--yes"])).toMatchInlineSnapshot(`"The flag --yes does not apply to "plan"."`);
+    expect(error(["validate", "--sandbox"])).toMatchInlineSnapshot(
+      `"The flag --sandbox does not apply to "validate"."`,
+    );
+    expect(error(["apply", "--rail", "card"])).toMatchInlineSnapshot(
+      `"--rail must be x402 or mpp, got "card"."`,
+    );
+    expect(error(["apply", "--max-spend", "-1"])).toMatch(/max-spend/);
+    expect(error(["apply", "--max-spend", "lots"])).toMatchInlineSnapshot(
+      `"--max-spend must be a USD amount such as 5 or 0.10, got "lots"."`,
+    );
+    expect(error(["reconcile", "--every", "soon"])).toMatchInlineSnapshot(
+      `"--every must be a duration such as 30s, 15m, 1h or 1d, got "soon"."`,
+    );
+    expect(error(["plan", "-c", "run402:privateKey=0xabc"])).toMatchInlineSnapshot(
+      `"Do not pass the private key on the command line: set RUN402_PRIVATE_KEY or \`pulumi config set --secret run402:privateKey\`."`,
+    );
+    expect(error(["plan", "-c", "run402:colour=red"])).toMatch(/unknown key "run402:colour"/);
+    expect(error(["plan", "-c", "novalue"])).toMatch(/expects run402:key=value/);
+    expect(error(["plan", "--stack", "a b"])).toMatch(/not a stack name/);
+  });
+
+  test("behavior: --json is detected even when parsing fails", () => {
+    expect(parseCli(["nope", "--json"])).toMatchObject({ kind: "error", json: true });
+  });
+});
+
+describe("parseDuration", () => {
+  test("default", () => {
+    expect(parseDuration("1h")).toBe(3_600_000);
+    expect(parseDuration("30s")).toBe(30_000);
+    expect(parseDuration("1d")).toBe(86_400_000);
+    expect(parseDuration("250ms")).toBe(250);
+    expect(parseDuration("1.5m")).toBe(90_000);
+  });
+  test("error: not a duration", () => {
+    expect(parseDuration("0s")).toBeUndefined();
+    expect(parseDuration("1 hour")).toBeUndefined();
+    expect(parseDuration("")).toBeUndefined();
+  });
+});
+
+describe("exit codes", () => {
+  test("default", () => {
+    expect(exitCodeFor("POLICY_MAX_SPEND")).toBe(ExitCode.policy);
+    expect(exitCodeFor("POLICY_RECIPIENT")).toBe(3);
+    expect(exitCodeFor("MANIFEST_INVALID")).toBe(2);
+    expect(exitCodeFor("MANIFEST_NOT_FOUND")).toBe(2);
+    expect(exitCodeFor("CONFIG_INVALID")).toBe(2);
+    expect(exitCodeFor("CONFIG_WALLET_NOT_FOUND")).toBe(2);
+    expect(exitCodeFor("CLI_USAGE")).toBe(2);
+    expect(exitCodeFor("RUN402_TIER_REQUIRED")).toBe(ExitCode.run402);
+    expect(exitCodeFor("HTTP_500")).toBe(4);
+    expect(exitCodeFor("ENGINE_ERROR")).toBe(ExitCode.engine);
+    expect(exitCodeFor("SOMETHING_ELSE")).toBe(5);
+  });
+
+  test("behavior: the most severe error wins", () => {
+    expect(exitCodeOf([])).toBe(0);
+    expect(
+      exitCodeOf([
+        { code: "ENGINE_ERROR", message: "" },
+        { code: "RUN402_X", message: "" },
+      ]),
+    ).toBe(4);
+    expect(
+      exitCodeOf([
+        { code: "RUN402_X", message: "" },
+        { code: "POLICY_MAX_SPEND", message: "" },
+      ]),
+    ).toBe(3);
+  });
+
+  test("behavior: coded errors are found in engine text", () => {
+    const text = [
+      "Diagnostics:",
+      "  pulumi-nodejs:dynamic/run402:Tier (tier):",
+      "    error: [POLICY_MAX_SPEND] Paying $0.10 would exceed run402:maxSpendUsd ($0.05); nothing was signed.",
+      "  pulumi:pulumi:Stack (quickstart-dev):",
+      "    error: update failed",
+    ].join("\n");
+    expect(codedErrors(text)).toEqual([
+      {
+        code: "POLICY_MAX_SPEND",
+        message: "Paying $0.10 would exceed run402:maxSpendUsd ($0.05); nothing was signed.",
+      },
+    ]);
+    expect(engineErrors(text)).toHaveLength(1);
+    expect(codedErrors("x [RUN402_TIER_REQUIRED] a\ny [RUN402_TIER_REQUIRED] a")).toHaveLength(1);
+    expect(codedErrors("see [A] or [foo_BAR]")).toEqual([]);
+  });
+
+  test("behavior: uncoded engine text becomes ENGINE_ERROR with its telling line", () => {
+    expect(engineErrors("error: update failed\nerror: could not load plugin pulumi-nodejs")).toEqual([
+      { code: "ENGINE_ERROR", message: "could not load plugin pulumi-nodejs" },
+    ]);
+    expect(engineErrors("")).toEqual([{ code: "ENGINE_ERROR", message: "The Pulumi engine failed." }]);
+  });
+});
+
+describe("money", () => {
+  test("default", () => {
+    expect(toMicros("0.10")).toBe(100_000);
+    expect(toMicros("20")).toBe(20_000_000);
+    expect(fromMicros(100_000)).toBe("0.10");
+    expect(fromMicros(0)).toBe("0.00");
+    expect(fromMicros(1_234_567)).toBe("1.234567");
+    expect(fromMicros(30_000)).toBe("0.03");
+    expect(sumUsd(["0.10", "0.03", "5"])).toBe("5.13");
+    expect(sumUsd(["0.1", "0.2"])).toBe("0.30");
+  });
+});
+
+function pre(op: string, name: string, type: string, inputs: Record<string, unknown> = {}): EngineEvent {
+  const urn = `urn:pulumi:dev::quickstart::${type}::${name}`;
+  return {
+    sequence: 0,
+    timestamp: 0,
+    resourcePreEvent: {
+      metadata: {
+        op,
+        urn,
+        type,
+        provider: "",
+        new: { type, urn, id: "", parent: "", provider: "", inputs, outputs: {} },
+      },
+    },
+  } as unknown as EngineEvent;
+}
+
+function outputs(op: string, name: string, type: string, before: unknown, after: unknown): EngineEvent {
+  const urn = `urn:pulumi:dev::quickstart::${type}::${name}`;
+  const state = (settlement: unknown) => ({
+    type,
+    urn,
+    id: "x",
+    parent: "",
+    provider: "",
+    inputs: {},
+    outputs: { tier: "prototype", lastSettlement: settlement, serviceKey: "svc_secret" },
+  });
+  return {
+    sequence: 1,
+    timestamp: 0,
+    resOutputsEvent: { metadata: { op, urn, type, provider: "", old: state(before), new: state(after) } },
+  } as unknown as EngineEvent;
+}
+
+describe("StepCollector", () => {
+  const tier = "pulumi-nodejs:dynamic/run402:Tier";
+  const settlement = {
+    rail: "mpp",
+    reference: "0xabc",
+    network: "eip155:42431",
+    amountUsd: "0.10",
+    payer: "0x1",
+    settledAt: "2026-01-01T00:00:00Z",
+  };
+
+  test("behavior: planned payments become priced actions; free steps cost 0", () => {
+    const collector = new StepCollector();
+    collector.onEvent(pre("create", "quickstart-dev", "pulumi:pulumi:Stack"));
+    collector.onEvent(
+      pre("update", "tier", tier, {
+        plannedPayment: { action: "renew", tier: "prototype", amountUsd: "0.10", rail: "mpp", reason: "due" },
+      }),
+    );
+    collector.onEvent(pre("create", "project", "pulumi-nodejs:dynamic/run402:Project"));
+    collector.onEvent(pre("same", "deployment", "pulumi-nodejs:dynamic/run402:Deployment"));
+    expect(collector.resources().map((r) => `${r.op} ${r.type} ${r.name}`)).toEqual([
+      "update run402:Tier tier",
+      "create run402:Project project",
+      "same run402:Deployment deployment",
+    ]);
+    expect(collector.actions()).toEqual([
+      { resource: "tier", action: "renew", amountUsd: "0.10", rail: "mpp", reason: "due" },
+      { resource: "project", action: "create", amountUsd: "0", rail: null, reason: "does not exist yet" },
+    ]);
+    expect(collector.payments()).toEqual([]);
+  });
+
+  test("behavior: a changed lastSettlement is a payment; outputs keep no keys", () => {
+    const collector = new StepCollector();
+    collector.onEvent(outputs("update", "tier", tier, null, settlement));
+    collector.onEvent(outputs("same", "tier2", tier, settlement, settlement));
+    expect(collector.payments()).toEqual([
+      { rail: "mpp", reference: "0xabc", amountUsd: "0.10", network: "eip155:42431" },
+    ]);
+    expect(collector.resources()[0]?.outputs).toEqual({ tier: "prototype", lastSettlement: settlement });
+  });
+
+  test("behavior: error diagnostics are collected, debug ones never shown", () => {
+    const lines: string[] = [];
+    const collector = new StepCollector((line) => lines.push(line));
+    const diag = (severity: string, message: string) =>
+      ({
+        sequence: 2,
+        timestamp: 0,
+        diagnosticEvent: { message, color: "never", severity },
+      }) as unknown as EngineEvent;
+    collector.onEvent(diag("debug", "anonKey,,,anon_123"));
+    collector.onEvent(diag("info", "uploading 3 files"));
+    collector.onEvent(diag("error", "[RUN402_TIER_REQUIRED] Buy a tier first.\n"));
+    expect(lines).toEqual(["  uploading 3 files"]);
+    expect(collector.errors()).toEqual([{ code: "RUN402_TIER_REQUIRED", message: "Buy a tier first." }]);
+  });
+});
