@@ -37,9 +37,12 @@ async function handle(gate: PaymentGate, price: Price, req: IncomingMessage, res
   const outcome = await gate.check(toRequest(req), price);
   outcomes.push(outcome);
   if (outcome.kind !== "verified") {
-    res
-      .writeHead(outcome.response.status, outcome.response.headers)
-      .end(JSON.stringify(outcome.response.body));
+    const headers = { ...outcome.response.headers };
+    if (req.url === "/no-resource") {
+      const { resource: _dropped, ...rest } = decodePaymentRequiredHeader(headers["PAYMENT-REQUIRED"]!);
+      headers["PAYMENT-REQUIRED"] = Buffer.from(JSON.stringify(rest)).toString("base64");
+    }
+    res.writeHead(outcome.response.status, headers).end(JSON.stringify(outcome.response.body));
     return;
   }
   const settlement = await outcome.settle();
@@ -432,5 +435,20 @@ describe("mpp", () => {
     }
     expect(await chains.balance("mpp", chains.treasury)).toBe(treasury0);
     expect(await chains.balance("mpp", payer().address)).toBe(payer0);
+  });
+});
+
+describe("pinned behaviour of the rails' clients", () => {
+  test("mppx 0.11's client refuses the whole 402 when PAYMENT-REQUIRED lacks resource.url", async () => {
+    // Even with only tempo configured it parses the x402 header too, so the gate must keep it valid.
+    const client = Mppx.create({
+      polyfill: false,
+      methods: [tempo({ account: privateKeyToAccount(chains.wallets[1]!.privateKey) })],
+    });
+    const before = await chains.balance("mpp", chains.treasury);
+    await expect(client.fetch(`${origin}/no-resource`, { method: "POST" })).rejects.toThrow(
+      /Invalid base64 JSON header/,
+    );
+    expect(await chains.balance("mpp", chains.treasury)).toBe(before);
   });
 });
