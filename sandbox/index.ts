@@ -99,8 +99,21 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     apiBase: () => apiBase,
   };
   server.on("request", createApi(deps));
-  // Never let a bad client crash the process.
-  server.on("clientError", (_error, socket) => socket.destroy());
+  // Requests node's parser rejects (bad Content-Length, garbage) get a plain 400; nothing crashes.
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (error.code === "ECONNRESET" || !socket.writable) return void socket.destroy();
+    const body = JSON.stringify({
+      code: "BAD_REQUEST",
+      message: "The HTTP request could not be parsed.",
+      category: "validation",
+      retryable: false,
+      safe_to_retry: false,
+      next_actions: [],
+    });
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
 
   let stopped: Promise<void> | undefined;
   return {

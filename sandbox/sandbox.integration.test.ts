@@ -1,14 +1,14 @@
 import { createHash } from "node:crypto";
+import { connect } from "node:net";
 import { x402Client } from "@x402/core/client";
 import { ExactEvmScheme } from "@x402/evm/exact/client";
 import { wrapFetchWithPayment } from "@x402/fetch";
 import { Mppx, tempo } from "mppx/client";
-import { type Chain, createClient, type Hex, http } from "viem";
+import { type Address, type Chain, createClient, createPublicClient, erc20Abi, type Hex, http } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { tempoModerato } from "viem/chains";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
-import { startChainsBalance } from "./sandbox.test-helpers.js";
 
 let sb: TestSandbox;
 const DAY = 86_400;
@@ -81,7 +81,18 @@ async function buy(pay: typeof fetch, key: Hex, tier: string, idempotencyKey?: s
 }
 
 const w = (i: number) => sb.wallets[i]!;
-const balance = (rail: "x402" | "mpp") => startChainsBalance(sb, rail, sb.treasury);
+/** The treasury's token balance on a rail, read over the rail's RPC. */
+async function balance(rail: "x402" | "mpp"): Promise<bigint> {
+  const [rpcUrl, token]: [string, Address] =
+    rail === "x402" ? [sb.x402.rpcUrl, sb.x402.asset] : [sb.mpp.rpcUrl, sb.mpp.currency];
+  const client = createPublicClient({ transport: http(rpcUrl) });
+  return client.readContract({
+    address: token,
+    abi: erc20Abi,
+    functionName: "balanceOf",
+    args: [sb.treasury],
+  });
+}
 
 describe("SIWX", () => {
   const path = "/tiers/v1/status";
@@ -142,6 +153,18 @@ describe("input errors", () => {
     const big = await call(k, "POST", "/projects/v1", { name: "x".repeat(1024 * 1024 + 10) });
     expect(big.status).toBe(413);
     expect((await call(null, "GET", "/nope")).status).toBe(404);
+    const unparsable = await new Promise<string>((resolve) => {
+      const socket = connect(Number(new URL(sb.apiBase).port), "127.0.0.1", () =>
+        socket.write("POST /tiers/v1/prototype HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"),
+      );
+      let data = "";
+      socket.on("data", (d) => {
+        data += d;
+      });
+      socket.on("close", () => resolve(data));
+    });
+    expect(unparsable).toMatch(/^HTTP\/1.1 400/);
+    expect((await call(null, "GET", "/tiers/v1")).status).toBe(200);
     const noTier = await call(k, "POST", "/projects/v1", { name: "early" });
     expect(noTier.status).toBe(403);
     expect(noTier.body).toMatchObject({ code: "TIER_REQUIRED", category: "lifecycle" });
