@@ -87,7 +87,7 @@ describe("startChains", () => {
     expect(BigInt(gas)).toBeGreaterThan(10n ** 18n);
   });
 
-  test("a restart with the same stateDir keeps balances and nonces", async () => {
+  test("a restart with the same stateDir keeps balances and nonces, and funds added wallets", async () => {
     const payer = chains.wallets[0]!;
     const wallet = createWalletClient({
       account: privateKeyToAccount(payer.privateKey),
@@ -120,12 +120,17 @@ describe("startChains", () => {
     await expect(rpc(oldUrls[0]!, "eth_chainId")).rejects.toThrow();
 
     const restartedAt = performance.now();
-    chains = await startChains({ stateDir, walletCount: 2 });
+    chains = await startChains({ stateDir, walletCount: 3 });
     console.log(`restart from state: ${(performance.now() - restartedAt).toFixed(0)} ms`);
     expect(await chains.balance("x402", chains.treasury)).toBe(1_234567n);
     expect(await chains.balance("x402", payer.address)).toBe(1000_000000n - 1_234567n);
     expect(await chains.balance("mpp", chains.treasury)).toBe(7_654321n);
     expect(await chains.balance("mpp", payer.address)).toBe(1000_000000n);
     expect(await rpc(chains.base.rpcUrl, "eth_getTransactionCount", [payer.address, "latest"])).toBe("0x1");
+    // A wallet the saved state never saw is funded on restart; the old ones are not topped up.
+    const added = chains.wallets[2]!;
+    expect(await chains.balance("x402", added.address)).toBe(1000_000000n);
+    expect(await chains.balance("mpp", added.address)).toBe(1000_000000n);
+    expect(await chains.balance("mpp", chains.wallets[1]!.address)).toBe(1000_000000n);
   });
 });

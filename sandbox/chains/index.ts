@@ -3,7 +3,7 @@
  * the real USDC address (the x402 rail), and an anvil in Tempo mode (the mpp rail, pathUSD).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
@@ -265,7 +265,7 @@ async function placeCode(url: string, address: Address, creationCode: Hex): Prom
   await rpc(url, "anvil_setCode", [address, runtime]);
 }
 
-async function setupBase(url: string, wallets: Wallet[], facilitator: Wallet): Promise<void> {
+async function setupBase(url: string, facilitator: Wallet): Promise<void> {
   const checker = artifact("util/SignatureChecker.sol/SignatureChecker.json");
   const [checkerReceipt] = await sendAll(url, [{ data: checker.bytecode }]);
   const checkerAddress = checkerReceipt!.contractAddress!;
@@ -284,7 +284,7 @@ async function setupBase(url: string, wallets: Wallet[], facilitator: Wallet): P
   await Promise.all([
     placeCode(url, USDC_ADDRESS, `0x${code}`),
     placeCode(url, MULTICALL3_ADDRESS, multicall3CreationCode()),
-    ...[facilitator, ...wallets].map((w) => rpc(url, "anvil_setBalance", [w.address, toHex(STARTING_ETH)])),
+    rpc(url, "anvil_setBalance", [facilitator.address, toHex(STARTING_ETH)]),
   ]);
 
   const to = USDC_ADDRESS;
@@ -294,11 +294,21 @@ async function setupBase(url: string, wallets: Wallet[], facilitator: Wallet): P
     { to, data: call(fiatTokenAbi, "initializeV2_1", [DEV0]) },
     { to, data: call(fiatTokenAbi, "initializeV2_2", [[], "USDC"]) },
     { to, data: call(fiatTokenAbi, "configureMinter", [DEV0, maxUint256]) },
-    ...wallets.map((w) => ({ to, data: call(fiatTokenAbi, "mint", [w.address, STARTING_TOKENS]) })),
   ]);
 }
 
-async function setupTempo(url: string, wallets: Wallet[]): Promise<void> {
+async function fundBase(url: string, wallets: Wallet[]): Promise<void> {
+  await Promise.all(wallets.map((w) => rpc(url, "anvil_setBalance", [w.address, toHex(STARTING_ETH)])));
+  await sendAll(
+    url,
+    wallets.map((w) => ({
+      to: USDC_ADDRESS,
+      data: call(fiatTokenAbi, "mint", [w.address, STARTING_TOKENS]),
+    })),
+  );
+}
+
+async function fundTempo(url: string, wallets: Wallet[]): Promise<void> {
   // Only dev account 0 holds TIP-20 tokens at genesis; pathUSD also pays the wallets' fees.
   await sendAll(
     url,
@@ -325,6 +335,15 @@ export async function startChains(options: StartChainsOptions = {}): Promise<Cha
   };
   const baseState = stateArgs("base");
   const tempoState = stateArgs("tempo");
+  // Wallets are deterministic, so a restart only funds those the saved state has not seen yet.
+  const metaFile = stateDir ? join(stateDir, "wallets.json") : undefined;
+  const alreadyFunded = (restored: boolean) => {
+    if (!restored || !metaFile) return 0;
+    if (!existsSync(metaFile)) return walletCount;
+    return (JSON.parse(readFileSync(metaFile, "utf8")) as { walletCount: number }).walletCount;
+  };
+  const baseFunded = alreadyFunded(baseState.restored);
+  const tempoFunded = alreadyFunded(tempoState.restored);
 
   const started: Anvil[] = [];
   const track = async (p: Promise<Anvil>) => {
@@ -336,7 +355,8 @@ export async function startChains(options: StartChainsOptions = {}): Promise<Cha
     const results = await Promise.allSettled([
       track(startAnvil(["--chain-id", String(BASE_CHAIN_ID), "--accounts", "1", ...baseState.args])).then(
         async (anvil) => {
-          if (!baseState.restored) await setupBase(anvil.rpcUrl, wallets, facilitator);
+          if (!baseState.restored) await setupBase(anvil.rpcUrl, facilitator);
+          await fundBase(anvil.rpcUrl, wallets.slice(baseFunded));
           return anvil;
         },
       ),
@@ -352,7 +372,7 @@ export async function startChains(options: StartChainsOptions = {}): Promise<Cha
           ...tempoState.args,
         ]),
       ).then(async (anvil) => {
-        if (!tempoState.restored) await setupTempo(anvil.rpcUrl, wallets);
+        await fundTempo(anvil.rpcUrl, wallets.slice(tempoFunded));
         return anvil;
       }),
     ]);
@@ -374,7 +394,10 @@ export async function startChains(options: StartChainsOptions = {}): Promise<Cha
         return BigInt(await rpc<Hex>(url, "eth_call", [{ to: token, data }, "latest"]));
       },
       stop() {
-        stopped ??= Promise.all([stopAnvil(base, !!stateDir), stopAnvil(tempo, !!stateDir)]).then(() => {});
+        stopped ??= Promise.all([stopAnvil(base, !!stateDir), stopAnvil(tempo, !!stateDir)]).then(() => {
+          const funded = Math.max(walletCount, baseFunded, tempoFunded);
+          if (metaFile) writeFileSync(metaFile, JSON.stringify({ walletCount: funded }));
+        });
         return stopped;
       },
     };
