@@ -602,4 +602,126 @@ describe("Payer: paying", () => {
     expect((err as PaymentOutcomeUnknownError).code).toBe("PAYMENT_OUTCOME_UNKNOWN");
     expect(spy.signed).toEqual([]);
   });
+
+  test("behavior: v1 servers (402 body only, X-PAYMENT) are paid too", async () => {
+    const spy = spyAccount();
+    const v1 = {
+      x402Version: 1,
+      error: "X-PAYMENT header is required",
+      accepts: [
+        {
+          scheme: "exact",
+          network: "base-sepolia",
+          maxAmountRequired: "100000",
+          asset: usdcBaseSepolia,
+          payTo: treasury,
+          resource: `${apiBase}/tiers/v1/prototype`,
+          description: "tier",
+          mimeType: "application/json",
+          maxTimeoutSeconds: 60,
+          extra: { name: "USDC", version: "2" },
+        },
+      ],
+    };
+    const api = fakeApi((_req, n) =>
+      n === 1
+        ? new Response(JSON.stringify(v1), { status: 402, headers: { "content-type": "application/json" } })
+        : new Response(JSON.stringify(tierOk), {
+            headers: {
+              "content-type": "application/json",
+              "x-payment-response": Buffer.from(
+                JSON.stringify({
+                  success: true,
+                  transaction: "0xv1",
+                  network: "base-sepolia",
+                  payer: spy.account.address,
+                }),
+              ).toString("base64"),
+            },
+          }),
+    );
+    const r402 = createRun402({
+      apiBase,
+      wallet: { account: spy.account },
+      rail: "x402",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
+      journal: false,
+      fetch: api.fetch,
+    });
+    const out = await r402.tiers.set({ tier: "prototype", intent: "v1" });
+    expect(api.requests[1]!.headers.get("x-payment")).toBeTruthy();
+    expect(api.requests[1]!.headers.get("payment-signature")).toBeNull();
+    expect(out.settlement).toMatchObject({
+      rail: "x402",
+      reference: "0xv1",
+      network: "eip155:84532",
+      amountUsd: "0.10",
+    });
+  });
+
+  test("behavior: a garbled receipt does not lose a delivered, paid result", async () => {
+    const spy = spyAccount();
+    const api = fakeApi((req, n) =>
+      n === 1
+        ? challenge402(req.url)
+        : new Response(JSON.stringify(tierOk), {
+            headers: {
+              "content-type": "application/json",
+              "x-run402-settlement-rail": "x402",
+              "payment-response": "%%%",
+            },
+          }),
+    );
+    const r402 = createRun402({
+      apiBase,
+      wallet: { account: spy.account },
+      rail: "x402",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
+      journal: false,
+      fetch: api.fetch,
+    });
+    const out = await r402.tiers.set({ tier: "prototype", intent: "g" });
+    expect(out.settlement).toMatchObject({ rail: "x402", reference: null, amountAtomic: "100000" });
+    expect(r402.spentUsd()).toBe(0.1);
+  });
+
+  test("behavior: recover() settles what a dead run left signing, without paying", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "r402-recover-")), "journal.jsonl");
+    const idempotencyKey = deriveKey({
+      intent: "img-1",
+      method: "POST",
+      route: "/generate-image/v1",
+      body: { prompt: "x" },
+    });
+    Journal.open({ path }).record({
+      intentId: "img-1",
+      idempotencyKey,
+      method: "POST",
+      url: `${apiBase}/generate-image/v1`,
+      body: { prompt: "x" },
+      state: "signing",
+      rail: "x402",
+      amountAtomic: "30000",
+    });
+    const spy = spyAccount();
+    const api = fakeApi(
+      () =>
+        new Response(JSON.stringify({ image: "iVBORw0KGgo=", content_type: "image/png" }), {
+          headers: { "content-type": "application/json", "x-run402-idempotent-replay": "true" },
+        }),
+    );
+    const r402 = createRun402({
+      apiBase,
+      wallet: { account: spy.account },
+      rail: "x402",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
+      journal: { path },
+      fetch: api.fetch,
+    });
+    expect(await r402.recover()).toEqual([{ idempotencyKey, outcome: "settled" }]);
+    expect(await api.requests[0]!.json()).toEqual({ prompt: "x" });
+    expect(api.requests[0]!.headers.get("idempotency-key")).toBe(idempotencyKey);
+    expect(spy.signed).toEqual([]);
+    expect(await r402.recover()).toEqual([]);
+  });
 });

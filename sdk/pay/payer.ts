@@ -89,8 +89,29 @@ export function create(options: CreateOptions): Payer {
     idempotencyKey: string,
     known: { rail: RailName; network: string; asset: string; amountAtomic: bigint; recipient: string } | null,
   ): Receipt.Settlement | null {
-    const observed = Receipt.fromHeaders(ex.response.headers);
+    let observed: Receipt.Observed | { rail: RailName; garbled: true };
+    try {
+      observed = Receipt.fromHeaders(ex.response.headers);
+    } catch {
+      // The resource was delivered and paid for; a garbled receipt must not lose that outcome.
+      observed = known ? ({ rail: known.rail, garbled: true } as const) : null;
+    }
     const now = new Date().toISOString();
+    if (observed && "garbled" in observed) {
+      const amount = known?.amountAtomic ?? 0n;
+      return {
+        rail: observed.rail,
+        reference: null,
+        network: known?.network ?? null,
+        asset: known?.asset ?? null,
+        amountAtomic: amount.toString(),
+        amountUsd: Receipt.atomicToUsd(amount),
+        payer,
+        recipient: known?.recipient ?? null,
+        settledAt: now,
+        idempotencyKey,
+      };
+    }
     if (!observed) return null;
     if (observed.rail === "allowance") {
       return {
