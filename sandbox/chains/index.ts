@@ -79,7 +79,7 @@ const fiatTokenAbi = parseAbi([
   "function mint(address to, uint256 amount) returns (bool)",
 ]);
 
-/** Deterministic test key `i` of a role; the sandbox never holds real funds. */
+/** A deterministic test key per role; the sandbox never holds real funds. */
 function testKey(role: string): Hex {
   return keccak256(stringToHex(`run402-sandbox:${role}`));
 }
