@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { request } from "node:http";
 import { connect } from "node:net";
 import { x402Client } from "@x402/core/client";
 import { ExactEvmScheme } from "@x402/evm/exact/client";
@@ -403,6 +404,40 @@ describe("projects and deploys", () => {
       },
     });
     expect(same.body.is_noop).toBe(true);
+  });
+
+  test("subdomains: claimed by a release, served on <name>.sites.localhost, taken for others", async () => {
+    const { op } = await deploy({ subdomains: { set: ["myapp"] } });
+    expect(op.status).toBe("ready");
+    const port = Number(new URL(sb.apiBase).port);
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        { host: "127.0.0.1", port, path: "/", headers: { host: `myapp.sites.localhost:${port}` } },
+        (res) => {
+          let data = "";
+          res.on("data", (d) => {
+            data += d;
+          });
+          res.on("end", () => resolve(data));
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    expect(body).toBe(html);
+    const other = await call(key(), "POST", "/projects/v1", { name: "other" });
+    const taken = await call(key(), "POST", "/apply/v1/plans", {
+      spec: { project_id: other.body.project_id, subdomains: { set: ["myapp"] } },
+    });
+    expect(taken.status).toBe(409);
+    expect(taken.body.code).toBe("SUBDOMAIN_TAKEN");
+    const auth = { authorization: `Bearer ${other.body.service_key}` };
+    const del = await call(null, "DELETE", `/projects/v1/${other.body.project_id}`, undefined, auth);
+    expect(del.body).toEqual({ project_id: other.body.project_id, status: "purged" });
+    expect(
+      (await call(null, "DELETE", `/projects/v1/${other.body.project_id}`, undefined, auth)).status,
+    ).toBe(404);
+    expect((await call(key(), "GET", `/projects/v1/${other.body.project_id}`)).status).toBe(403);
   });
 
   test("a bad migration fails the operation, rolls back, and the previous release stays live", async () => {
