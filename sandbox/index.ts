@@ -74,17 +74,31 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     server.once("error", reject);
     server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
   });
-  const [chains, db, boundPort] = await Promise.all([
+  const started = await Promise.allSettled([
     startChains({
       ...(stateDir ? { stateDir: join(stateDir, "chains") } : {}),
       ...(walletCount === undefined ? {} : { walletCount }),
     }),
     openDatabase(stateDir ? { dataDir: join(stateDir, "pg") } : {}),
     listening,
-  ]).catch(async (error: unknown) => {
+  ] as const);
+  const [chainsResult, dbResult, portResult] = started;
+  if (
+    chainsResult.status === "rejected" ||
+    dbResult.status === "rejected" ||
+    portResult.status === "rejected"
+  ) {
+    // Stop whatever did start, then report the first failure.
     server.close();
-    throw error;
-  });
+    await Promise.allSettled([
+      chainsResult.status === "fulfilled" ? chainsResult.value.stop() : undefined,
+      dbResult.status === "fulfilled" ? dbResult.value.close() : undefined,
+    ]);
+    throw started.find((r) => r.status === "rejected")?.reason;
+  }
+  const chains = chainsResult.value;
+  const db = dbResult.value;
+  const boundPort = portResult.value;
   const apiBase = `http://${host}:${boundPort}`;
   const controls: Controls = { faults: [], requests: [] };
   const deps: Deps = {
