@@ -8,6 +8,7 @@ import { type Address, createPublicClient, erc20Abi, http } from "viem";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import { createRun402, type Run402 } from "./client.js";
+import { DeployFailedError } from "./errors/http.js";
 import { RailNotOfferedError } from "./errors/payment.js";
 import { deriveKey } from "./pay/idempotency.js";
 import * as Journal from "./pay/journal.js";
@@ -159,6 +160,38 @@ describe.each([
     expect(active.site.paths).toEqual([
       { path: "index.html", content_sha256: sha(html), content_type: "text/html" },
     ]);
+
+    const same = await r402.deploy.apply({
+      projectId: project.project_id,
+      anonKey: project.anon_key,
+      spec: {
+        site: {
+          replace: { "index.html": { sha256: sha(html), size: html.length, content_type: "text/html" } },
+        },
+      },
+      content: new Map([[sha(html), { bytes: html, contentType: "text/html" }]]),
+      intent: `${rail}-deploy-2`,
+    });
+    expect({ isNoop: same.isNoop, uploaded: same.uploaded }).toEqual({ isNoop: true, uploaded: [] });
+
+    const sql = "SELECT missing_column FROM missing_table";
+    const failed = await r402.deploy
+      .apply({
+        projectId: project.project_id,
+        anonKey: project.anon_key,
+        spec: {
+          database: {
+            migrations: [
+              { id: "001_bad", checksum: sha(new TextEncoder().encode(sql)), sql, transaction: "required" },
+            ],
+          },
+        },
+        content: new Map(),
+      })
+      .catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(DeployFailedError);
+    expect((failed as DeployFailedError).code).toBe("MIGRATION_FAILED");
+    expect((await r402.deploy.active({ anonKey: project.anon_key })).release_id).toBe(applied.releaseId);
 
     const keys = { projectId: project.project_id, serviceKey: project.service_key };
     await r402.secrets.set({ ...keys, key: "STRIPE_KEY", value: "sk_test_1" });

@@ -54,7 +54,8 @@ export type Payer = {
   ): Promise<PaidExchange>;
   /**
    * Resolves an intent a previous run left `signing` by repeating its keyed request without paying:
-   * `settled` when the server replays the stored result, `unpaid` when it asks for payment (it never got one).
+   * `settled` when the server replays the stored result, `unpaid` when it asks for payment after the
+   * signed credential expired (so it can never settle), `unknown` otherwise.
    */
   resolve(t: Transport, record: IntentRecord): Promise<"settled" | "unpaid" | "unknown">;
   /** Settlements paid in this payer's lifetime. */
@@ -245,6 +246,8 @@ export function create(options: CreateOptions): Payer {
         return "settled";
       }
       if (ex.response.status === 402) {
+        // Until the signed credential expires it may still reach the server: not proof of non-payment.
+        if (record.validUntil && Date.now() < Date.parse(record.validUntil)) return "unknown";
         recordIntent(t, spec, intent, "failed", { error: "NOT_PAID" });
         return "unpaid";
       }
