@@ -440,6 +440,43 @@ describe("projects and deploys", () => {
     expect((await call(key(), "GET", `/projects/v1/${other.body.project_id}`)).status).toBe(403);
   });
 
+  test("downgrade that exceeds the lower tier's limits → 409 before any challenge", async () => {
+    // Wallet 1 holds hobby (25 functions); prototype allows 5.
+    const k1 = w(1).privateKey;
+    const proj = (await call(k1, "POST", "/projects/v1", { name: "fns" })).body;
+    const src = "export default () => new Response('hi');";
+    const source = { sha256: sha(src), size: src.length, content_type: "text/javascript" };
+    const fns = Object.fromEntries(
+      Array.from({ length: 6 }, (_, i) => [`fn${i}`, { runtime: "node22", source }]),
+    );
+    const plan = await call(k1, "POST", "/apply/v1/plans", {
+      spec: { project_id: proj.project_id, functions: { replace: fns } },
+    });
+    const apikey = { apikey: proj.anon_key as string };
+    const cp = await call(null, "POST", "/content/v1/plans", { content: plan.body.missing_content }, apikey);
+    for (const m of cp.body.missing) await fetch(m.parts[0].url, { method: "PUT", body: src });
+    await call(null, "POST", `/content/v1/plans/${cp.body.plan_id}/commit`, {}, apikey);
+    const commit = await call(k1, "POST", `/apply/v1/plans/${plan.body.plan_id}/commit`, {});
+    for (;;) {
+      const op = await call(
+        null,
+        "GET",
+        `/apply/v1/operations/${commit.body.operation_id}`,
+        undefined,
+        apikey,
+      );
+      if (op.body.status === "ready") break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const down = await call(k1, "POST", "/tiers/v1/prototype", {});
+    expect(down.status).toBe(409);
+    expect(down.body).toMatchObject({
+      code: "DOWNGRADE_EXCEEDS_LIMITS",
+      details: { usage: { functions: 6 } },
+    });
+    expect(down.headers.get("payment-required")).toBeNull();
+  });
+
   test("a bad migration fails the operation, rolls back, and the previous release stays live", async () => {
     const before = await call(null, "GET", "/apply/v1/releases/active", undefined, anon());
     const bad = "CREATE TABLE half (id int); SELECT no_such_column FROM notes;";
