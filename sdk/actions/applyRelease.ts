@@ -12,6 +12,7 @@ import { uploadContent } from "./uploadContent.js";
 /** Bytes for one content hash named in the spec. */
 export type ContentBlob = { bytes: Uint8Array; contentType: string };
 
+/** Parameters of `applyRelease`. */
 export type ApplyReleaseParameters = {
   projectId: string;
   anonKey: string;
@@ -25,6 +26,7 @@ export type ApplyReleaseParameters = {
   /** @default 250 */
   pollIntervalMs?: number | undefined;
 };
+/** What `applyRelease` resolves to. */
 export type ApplyReleaseReturnType = {
   releaseId: string | null;
   operationId: string | null;
@@ -33,6 +35,7 @@ export type ApplyReleaseReturnType = {
   diff: PlanReleaseReturnType["diff"];
   isNoop: boolean;
 };
+/** Errors `applyRelease` can throw. */
 export type ApplyReleaseErrorType = ApiError | DeployFailedError | BaseError;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -5,8 +5,11 @@ import { call } from "../internal/http.js";
 
 const schema = z.looseObject({ plan_id: z.string(), committed: z.array(z.string()) });
 
+/** Parameters of `commitContent`. */
 export type CommitContentParameters = { anonKey: string; planId: string };
+/** What `commitContent` resolves to. */
 export type CommitContentReturnType = z.output<typeof schema>;
+/** Errors `commitContent` can throw. */
 export type CommitContentErrorType = ApiError;
 
 /** Commits uploaded content (`POST /content/v1/plans/:plan_id/commit`, anon key). */

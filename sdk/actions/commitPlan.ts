@@ -9,7 +9,9 @@ const schema = z.looseObject({
   release_id: z.string().nullable().optional(),
 });
 
+/** Parameters of `commitPlan`. */
 export type CommitPlanParameters = { planId: string; idempotencyKey?: string | undefined };
+/** What `commitPlan` resolves to. */
 export type CommitPlanReturnType = z.output<typeof schema>;
 /** 409 `CONTENT_MISSING`; 409 `BASE_RELEASE_CONFLICT` when the live release moved since the plan. */
 export type CommitPlanErrorType = ApiError;

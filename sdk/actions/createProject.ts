@@ -18,6 +18,7 @@ const schema = z.looseObject({
   site_url: z.string().nullable().optional(),
 });
 
+/** Parameters of `createProject`. */
 export type CreateProjectParameters = {
   name?: string | undefined;
   /** Stable id of this creation; a retried or resumed run gets the same project back instead of a second one. */
@@ -25,6 +26,7 @@ export type CreateProjectParameters = {
 };
 /** The new project, with its keys (returned only here). */
 export type CreateProjectReturnType = z.output<typeof schema>;
+/** Errors `createProject` can throw. */
 export type CreateProjectErrorType = ApiError;
 
 /** Provisions a project (`POST /projects/v1`, SIWX, `Idempotency-Key`). */

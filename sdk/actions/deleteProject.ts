@@ -5,7 +5,9 @@ import { call } from "../internal/http.js";
 
 const schema = z.looseObject({ project_id: z.string(), status: z.string() });
 
+/** Parameters of `deleteProject`. */
 export type DeleteProjectParameters = { projectId: string; serviceKey: string };
+/** What `deleteProject` resolves to. */
 export type DeleteProjectReturnType = z.output<typeof schema>;
 /** 404 when the project is already gone. */
 export type DeleteProjectErrorType = ApiError;

@@ -6,7 +6,9 @@ import { call } from "../internal/http.js";
 // The contract promises only a 200; the body carries nothing the caller needs.
 const schema = z.unknown();
 
+/** Parameters of `deleteSecret`. */
 export type DeleteSecretParameters = { projectId: string; serviceKey: string; key: string };
+/** What `deleteSecret` resolves to. */
 export type DeleteSecretReturnType = undefined;
 /** 404 when the secret does not exist. */
 export type DeleteSecretErrorType = ApiError;

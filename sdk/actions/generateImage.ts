@@ -8,13 +8,16 @@ import type { Settlement } from "../Receipt.js";
 
 const schema = z.looseObject({ image: z.base64(), content_type: z.literal("image/png") });
 
+/** Parameters of `generateImage`. */
 export type GenerateImageParameters = {
   prompt: string;
   aspect?: string | undefined;
   /** Stable id of this generation; a rerun with the same intent replays instead of paying again. */
   intent: string;
 };
+/** What `generateImage` resolves to. */
 export type GenerateImageReturnType = { png: Uint8Array; settlement: Settlement | null; replayed: boolean };
+/** Errors `generateImage` can throw. */
 export type GenerateImageErrorType = ApiError | SpendPolicyError | RailNotOfferedError | PaymentRejectedError;
 
 /** Generates a PNG (`POST /generate-image/v1`, SIWX + payment). */

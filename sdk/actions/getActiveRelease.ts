@@ -28,10 +28,13 @@ const schema = z.looseObject({
   ),
 });
 
+/** Parameters of `getActiveRelease`. */
 export type GetActiveReleaseParameters = { anonKey: string };
 /** What is live now: site paths, functions, secrets, subdomains, routes, applied migrations. */
 export type ReleaseInventory = z.output<typeof schema>;
+/** What `getActiveRelease` resolves to. */
 export type GetActiveReleaseReturnType = ReleaseInventory;
+/** Errors `getActiveRelease` can throw. */
 export type GetActiveReleaseErrorType = ApiError;
 
 /** Reads the live release (`GET /apply/v1/releases/active`, anon key). */

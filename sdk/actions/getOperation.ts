@@ -13,8 +13,11 @@ const schema = z.looseObject({
   urls: z.unknown().optional(),
 });
 
+/** Parameters of `getOperation`. */
 export type GetOperationParameters = { anonKey: string; operationId: string };
+/** What `getOperation` resolves to. */
 export type GetOperationReturnType = z.output<typeof schema>;
+/** Errors `getOperation` can throw. */
 export type GetOperationErrorType = ApiError;
 
 /** Reads a deploy operation (`GET /apply/v1/operations/:id`, anon key). */

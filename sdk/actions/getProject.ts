@@ -16,6 +16,7 @@ export const projectSchema = z.looseObject({
   created_at: z.string().optional(),
 });
 
+/** What `getProject` resolves to. */
 export type GetProjectReturnType = z.output<typeof projectSchema>;
 /** 403 `NOT_AUTHORIZED` for absent or foreign projects (the API authorizes before it reveals). */
 export type GetProjectErrorType = ApiError;

@@ -16,6 +16,7 @@ const schema = z.looseObject({ tiers: z.record(z.string(), tier) });
 
 /** Prices and limits of every tier. */
 export type GetTierQuoteReturnType = z.output<typeof schema>;
+/** Errors `getTierQuote` can throw. */
 export type GetTierQuoteErrorType = ApiError;
 
 /** Reads the tier price list (`GET /tiers/v1`, no auth). */

@@ -17,6 +17,7 @@ const schema = z.looseObject({
 
 /** The wallet's tier and lease. */
 export type GetTierStatusReturnType = z.output<typeof schema>;
+/** Errors `getTierStatus` can throw. */
 export type GetTierStatusErrorType = ApiError;
 
 /** Reads the wallet's tier and lease state (`GET /tiers/v1/status`, SIWX). */

@@ -6,7 +6,9 @@ import { projectSchema } from "./getProject.js";
 
 const schema = z.looseObject({ projects: z.array(projectSchema) });
 
+/** What `listProjects` resolves to. */
 export type ListProjectsReturnType = z.output<typeof schema>;
+/** Errors `listProjects` can throw. */
 export type ListProjectsErrorType = ApiError;
 
 /** Lists the wallet's live projects (`GET /projects/v1`, SIWX); a project missing here is gone. */

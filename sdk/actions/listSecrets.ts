@@ -7,9 +7,11 @@ const schema = z.looseObject({
   secrets: z.array(z.looseObject({ key: z.string(), updated_at: z.string().optional() })),
 });
 
+/** Parameters of `listSecrets`. */
 export type ListSecretsParameters = { projectId: string; serviceKey: string };
 /** Secret names only; values never come back. */
 export type ListSecretsReturnType = z.output<typeof schema>;
+/** Errors `listSecrets` can throw. */
 export type ListSecretsErrorType = ApiError;
 
 /** Lists a project's secret names (`GET /projects/v1/admin/:id/secrets`, service key). */

@@ -16,8 +16,11 @@ const schema = z.looseObject({
   missing: z.array(z.looseObject({ sha256: z.string(), mode: z.string(), parts: z.array(part) })),
 });
 
+/** Parameters of `planContent`. */
 export type PlanContentParameters = { anonKey: string; content: ContentRef[] };
+/** What `planContent` resolves to. */
 export type PlanContentReturnType = z.output<typeof schema>;
+/** Errors `planContent` can throw. */
 export type PlanContentErrorType = ApiError;
 
 /** Asks where to upload content (`POST /content/v1/plans`, anon key). */

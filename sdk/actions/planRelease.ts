@@ -57,13 +57,16 @@ const schema = z.looseObject({
   diff: diffSchema,
 });
 
+/** Parameters of `planRelease`. */
 export type PlanReleaseParameters = {
   projectId: string;
   spec: ReleaseSpec;
   /** Sent as the body's `idempotency_key`. */
   idempotencyKey?: string | undefined;
 };
+/** What `planRelease` resolves to. */
 export type PlanReleaseReturnType = z.output<typeof schema>;
+/** Errors `planRelease` can throw. */
 export type PlanReleaseErrorType = ApiError;
 
 /** Plans a release (`POST /apply/v1/plans`, SIWX): the diff and the content the server still lacks. */

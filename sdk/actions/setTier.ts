@@ -19,13 +19,17 @@ const schema = z.looseObject({
 /** A tier name. */
 export type TierName = "prototype" | "hobby" | "team";
 
+/** Parameters of `setTier`. */
 export type SetTierParameters = {
   tier: TierName;
   /** Stable id of why this purchase happens (e.g. resource URN + lease period); a rerun with the same intent cannot pay twice. */
   intent: string;
 };
+/** The response body of `setTier`. */
 export type SetTierResult = z.output<typeof schema>;
+/** What `setTier` resolves to. */
 export type SetTierReturnType = { result: SetTierResult; settlement: Settlement | null; replayed: boolean };
+/** Errors `setTier` can throw. */
 export type SetTierErrorType = ApiError | SpendPolicyError | RailNotOfferedError | PaymentRejectedError;
 
 /** Buys, renews, upgrades or downgrades the tier (`POST /tiers/v1/:tier`, SIWX + payment). */

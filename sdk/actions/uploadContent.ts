@@ -2,6 +2,7 @@ import type { ApiError } from "../errors/http.js";
 import type { ActionContext } from "../internal/context.js";
 import { send, toApiError, urlFor } from "../internal/http.js";
 
+/** Parameters of `uploadContent`. */
 export type UploadContentParameters = {
   /** Upload URL from a content plan. */
   url: string;
@@ -9,6 +10,7 @@ export type UploadContentParameters = {
   contentType: string;
   anonKey: string;
 };
+/** Errors `uploadContent` can throw. */
 export type UploadContentErrorType = ApiError;
 
 /** PUTs bytes to an upload URL from {@link planContent}; the server checks them against their sha256. */

@@ -29,6 +29,7 @@ export class HttpRequestError extends BaseError {
     this.url = options.url;
   }
 }
+/** `HttpRequestError` narrowed by `name`. */
 export type HttpRequestErrorType = HttpRequestError & { name: "HttpRequestError" };
 
 /** The request took longer than the client's `timeoutMs`. */
@@ -44,6 +45,7 @@ export class TimeoutError extends BaseError {
     this.timeoutMs = options.timeoutMs;
   }
 }
+/** `TimeoutError` narrowed by `name`. */
 export type TimeoutErrorType = TimeoutError & { name: "TimeoutError" };
 
 /** The server answered with a non-2xx status; `code` is the envelope's code (or `HTTP_<status>` without one). */
@@ -87,6 +89,7 @@ export class ApiError extends BaseError {
     this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
+/** `ApiError` narrowed by `name`. */
 export type ApiErrorType = ApiError & { name: "ApiError" };
 
 /** A 2xx response whose body does not match the contract. */
@@ -102,6 +105,7 @@ export class ResponseValidationError extends BaseError {
     this.url = options.url;
   }
 }
+/** `ResponseValidationError` narrowed by `name`. */
 export type ResponseValidationErrorType = ResponseValidationError & { name: "ResponseValidationError" };
 
 /** A deploy operation ended `failed` or `rolled_back`; `code` is the operation's error code. */
@@ -123,4 +127,5 @@ export class DeployFailedError extends BaseError {
     this.operationStatus = options.status;
   }
 }
+/** `DeployFailedError` narrowed by `name`. */
 export type DeployFailedErrorType = DeployFailedError & { name: "DeployFailedError" };

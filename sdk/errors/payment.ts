@@ -33,6 +33,7 @@ export class SpendPolicyError extends BaseError {
     this.rail = options.rail;
   }
 }
+/** `SpendPolicyError` narrowed by `name`. */
 export type SpendPolicyErrorType = SpendPolicyError & { name: "SpendPolicyError" };
 
 /** The 402 carried no challenge for the configured rail (nor the fallback). */
@@ -51,6 +52,7 @@ export class RailNotOfferedError extends BaseError {
     this.offered = options.offered;
   }
 }
+/** `RailNotOfferedError` narrowed by `name`. */
 export type RailNotOfferedErrorType = RailNotOfferedError & { name: "RailNotOfferedError" };
 
 /** A paid retry was answered with another 402: the payment was refused. The SDK does not pay again. */
@@ -77,6 +79,7 @@ export class PaymentRejectedError extends BaseError {
     this.body = options.body;
   }
 }
+/** `PaymentRejectedError` narrowed by `name`. */
 export type PaymentRejectedErrorType = PaymentRejectedError & { name: "PaymentRejectedError" };
 
 /** The request handed to the payer already carries a payment header. */
@@ -88,6 +91,7 @@ export class PaymentAlreadyAttemptedError extends BaseError {
     });
   }
 }
+/** `PaymentAlreadyAttemptedError` narrowed by `name`. */
 export type PaymentAlreadyAttemptedErrorType = PaymentAlreadyAttemptedError & {
   name: "PaymentAlreadyAttemptedError";
 };
@@ -103,6 +107,7 @@ export class PaymentCredentialError extends BaseError {
     });
   }
 }
+/** `PaymentCredentialError` narrowed by `name`. */
 export type PaymentCredentialErrorType = PaymentCredentialError & { name: "PaymentCredentialError" };
 
 /** The journal file could not be locked (another run holds it) or read. */
@@ -122,6 +127,7 @@ export class JournalError extends BaseError {
     this.path = options.path;
   }
 }
+/** `JournalError` narrowed by `name`. */
 export type JournalErrorType = JournalError & { name: "JournalError" };
 
 /** The journal already holds a settled payment for this intent, yet the server asks again. */
@@ -140,6 +146,7 @@ export class IntentAlreadyPaidError extends BaseError {
     this.idempotencyKey = options.idempotencyKey;
   }
 }
+/** `IntentAlreadyPaidError` narrowed by `name`. */
 export type IntentAlreadyPaidErrorType = IntentAlreadyPaidError & { name: "IntentAlreadyPaidError" };
 
 /** A previous run signed a payment for this intent whose outcome is still unknown, and it could still settle. */
@@ -159,6 +166,7 @@ export class PaymentOutcomeUnknownError extends BaseError {
     this.validUntil = options.validUntil;
   }
 }
+/** `PaymentOutcomeUnknownError` narrowed by `name`. */
 export type PaymentOutcomeUnknownErrorType = PaymentOutcomeUnknownError & {
   name: "PaymentOutcomeUnknownError";
 };

@@ -14,4 +14,5 @@ export class WalletError extends BaseError {
     });
   }
 }
+/** `WalletError` narrowed by `name`. */
 export type WalletErrorType = WalletError & { name: "WalletError" };

@@ -5,7 +5,7 @@ import { EVM_NETWORK_CHAIN_ID_MAP } from "@x402/evm/v1";
 import type { PaymentRequired, PaymentRequirements } from "@x402/fetch";
 import { x402Client, x402HTTPClient } from "@x402/fetch";
 import { createPublicClient, http, type LocalAccount } from "viem";
-import { atomicToUsd } from "../Receipt.js";
+import { atomicToUsd, usdToAtomic } from "../Receipt.js";
 import type { PaymentChallenge, Rail } from "./rail.js";
 
 /** Options for {@link create}. */
@@ -33,7 +33,7 @@ export function create(options: CreateOptions): Rail {
   const { account, maxPaymentUsd, allowed } = options;
   const publicClient = options.rpcUrl ? createPublicClient({ transport: http(options.rpcUrl) }) : undefined;
   const signer = toClientEvmSigner(account, publicClient);
-  const capAtomic = BigInt(Math.floor(maxPaymentUsd * 1_000_000)).toString();
+  const capAtomic = usdToAtomic(maxPaymentUsd).toString();
   const client = new x402Client().register("eip155:*", new ExactEvmScheme(signer)).setSpendControls({
     maxAmountPerPayment: `$${atomicToUsd(BigInt(capAtomic))}`,
     allowedAssets: allowed.networks.flatMap((network) =>
