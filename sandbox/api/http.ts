@@ -192,6 +192,8 @@ export function createHandler(options: {
       route: "",
       paid: false,
       takeFault(kind) {
+        // The controls themselves never fail, so a "*" fault can always be cleared.
+        if (!logged) return undefined;
         const fault = controls.faults.find((f) => f.kind === kind && f.remaining > 0 && faultMatches(f, ctx));
         if (!fault) return undefined;
         fault.remaining -= 1;
