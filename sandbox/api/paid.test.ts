@@ -30,7 +30,7 @@ function stubGate(events: string[]): PaymentGate {
         async settle(): Promise<Settlement> {
           events.push("settle");
           if (sig === "fail-settle") throw new Error("reverted");
-          await new Promise((r) => setTimeout(r, 50));
+          if (sig === "hold") await held;
           return {
             rail: "x402",
             reference: `0x${"1".repeat(64)}`,
@@ -53,6 +53,10 @@ let store: StateStore;
 const events: string[] = [];
 const controls: Controls = { faults: [], requests: [] };
 let refuse = false;
+let release: () => void = () => {};
+const held = new Promise<void>((r) => {
+  release = r;
+});
 
 beforeAll(async () => {
   store = openState();
@@ -120,9 +124,11 @@ describe("paidRoute", () => {
   });
 
   test("behavior: a key whose payment is in flight → 409 PAYMENT_INTENT_PENDING", async () => {
-    const first = post({ "payment-signature": "ok", "idempotency-key": "k2" });
-    await new Promise((r) => setTimeout(r, 20));
-    const second = await post({ "payment-signature": "ok", "idempotency-key": "k2" });
+    events.length = 0;
+    const first = post({ "payment-signature": "hold", "idempotency-key": "k2" });
+    while (!events.includes("settle")) await new Promise((r) => setTimeout(r, 5));
+    const second = await post({ "payment-signature": "hold", "idempotency-key": "k2" });
+    release();
     expect(second.status).toBe(409);
     expect(second.body.code).toBe("PAYMENT_INTENT_PENDING");
     expect(second.headers.get("retry-after")).toBe("1");
