@@ -240,7 +240,7 @@ const [apiBase, journalPath, baseRpc, tempoRpc] = process.argv.slice(2);
 const r402 = createRun402({
   apiBase, wallet: resolveWallet(), rail: "x402", policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
   journal: { path: journalPath }, rpcUrls: { base: baseRpc, tempo: tempoRpc },
-  onEvent: (e) => { if (e.type === "payment.signing") process.stdout.write("SIGNING\\n"); },
+  onEvent: (e) => { if (e.type === "payment.signing") process.stdout.write("SIGNING\\n"); if (e.type === "payment.pending") process.stderr.write("PENDING\\n"); },
 });
 const out = await r402.tiers.set({ tier: "prototype", intent: "kill-lease-1" });
 process.stdout.write("DONE " + JSON.stringify({ replayed: out.replayed, settlement: out.settlement }) + "\\n");
@@ -278,13 +278,15 @@ process.stdout.write("DONE " + JSON.stringify({ replayed: out.replayed, settleme
           reject(new Error(`child exited without ${prefix}: ${err}`));
         });
       });
-    return { child, exited, line };
+    return { child, exited, line, stderr: () => err };
   };
 
   const price = 100000n;
   const before = await balance("x402", w.address);
-  // Both the unpaid ask and the paid retry wait 3 s on the server, so the kill lands mid-flight.
-  await sb.fault({ route: "POST /tiers/v1/:tier", kind: "delay", delayMs: 3000, count: 2 });
+  // The unpaid ask passes at once; the paid retry is held 8 s, so the kill lands mid-flight and the
+  // rerun asks while the server still knows nothing of that payment.
+  await sb.fault({ route: "POST /tiers/v1/:tier", kind: "delay", delayMs: 0, count: 1 });
+  await sb.fault({ route: "POST /tiers/v1/:tier", kind: "delay", delayMs: 8000, count: 1 });
   const first = run();
   await first.line("SIGNING");
   await new Promise((r) => setTimeout(r, 700));
@@ -305,6 +307,8 @@ process.stdout.write("DONE " + JSON.stringify({ replayed: out.replayed, settleme
   expect(ledger).toHaveLength(1);
   expect(ledger[0]!.idempotencyKey).toBe(key);
   expect(before - (await balance("x402", w.address))).toBe(price);
+  // The rerun asked while the killed run's payment was still held by the server: it waited, not paid.
+  expect(second.stderr()).toContain("PENDING");
   expect(Journal.open({ path: journalPath }).intents().get(key)?.state).toBe("settled");
   expect(readFileSync(journalPath, "utf8")).not.toContain(w.privateKey.slice(2));
 });
