@@ -118,11 +118,17 @@ function controlRoutes(deps: Deps): Route[] {
 
 /** Builds the node:http request handler for the whole sandbox API. */
 export function createApi(deps: Deps): (req: IncomingMessage, res: ServerResponse) => void {
-  return createHandler({
+  const handle = createHandler({
     routes: [...tierRoutes(deps), ...projectRoutes(deps), ...deployRoutes(deps), ...controlRoutes(deps)],
     controls: deps.controls,
     before: () => sweep(deps),
     log: deps.log,
     hostHandler: siteHostHandler(deps),
   });
+  return (req, res) => {
+    // HTTP's Date is the server's clock: clients measure leases against it, so it follows the
+    // sandbox clock (advanced by POST /_sandbox/clock), not the machine's.
+    res.setHeader("Date", new Date(deps.clock.now()).toUTCString());
+    handle(req, res);
+  };
 }
