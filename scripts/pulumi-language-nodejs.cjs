@@ -5,8 +5,8 @@
 // @pulumi/pulumi SDK's own LanguageServer, the one the Automation API uses for inline programs, and
 // runs the project's compiled JavaScript `main` (CommonJS or ESM) in this process.
 //
-// Differences from Pulumi's Go host: no TypeScript (compile first: point `main` at JS), no
-// dependency installation, no `pulumi about`/`convert` support.
+// Differences from Pulumi's Go host: TypeScript mains are loaded through tsx (where the project
+// can resolve it) instead of ts-node; no dependency installation; no `pulumi about`/`convert`.
 "use strict";
 const path = require("node:path");
 const { pathToFileURL } = require("node:url");
@@ -44,6 +44,11 @@ function programFor(request) {
       entry = require.resolve(entry);
     } catch {
       // An ESM-only package folder: let import() resolve it.
+    }
+    if (/\.[cm]?tsx?$/.test(entry)) {
+      // Register tsx's loader for TypeScript programs (Pulumi's Go host uses ts-node the same way).
+      const tsx = require.resolve("tsx/esm/api", { paths: [root, __dirname] });
+      (await import(pathToFileURL(tsx).href)).register();
     }
     const mod = await import(pathToFileURL(entry).href);
     const exported = mod.default ?? mod;

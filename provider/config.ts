@@ -1,0 +1,141 @@
+/**
+ * Stack configuration for the Run402 provider: the `run402:*` keys, validated with zod.
+ * Read in the provider's `configure` (never captured in the serialized closure), so secrets such
+ * as `run402:privateKey` reach the provider process decrypted and never enter `__provider`.
+ */
+import { z } from "zod";
+import { BaseError } from "../sdk/errors/base.js";
+
+/** The config keys this provider reads, without the `run402:` namespace. */
+export const configKeys = [
+  "apiBase",
+  "rail",
+  "fallbackRail",
+  "privateKey",
+  "maxPaymentUsd",
+  "maxSpendUsd",
+  "renewBeforeDays",
+  "baseRpcUrl",
+  "tempoRpcUrl",
+  "allowedRecipients",
+  "journalPath",
+] as const;
+
+const usd = (key: string, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === "") return fallback;
+      const n = Number(value);
+      if (!Number.isFinite(n) || n < 0 || !/^\d+(\.\d+)?$/.test(value.trim())) {
+        ctx.addIssue({
+          code: "custom",
+          message: `run402:${key} must be a USD amount such as "5" or "0.10", got "${value}"`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const url = (key: string) =>
+  z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || /^https?:\/\/[^\s]+$/.test(value), {
+      message: `run402:${key} must be an http(s) URL`,
+    });
+
+const rail = (key: string) =>
+  z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || value === "x402" || value === "mpp", {
+      message: `run402:${key} must be "x402" or "mpp"`,
+    })
+    .transform((value) => value as "x402" | "mpp" | undefined);
+
+const schema = z.object({
+  apiBase: url("apiBase").transform((value) => (value ?? "https://api.run402.com").replace(/\/+$/, "")),
+  rail: rail("rail"),
+  fallbackRail: rail("fallbackRail"),
+  privateKey: z
+    .string()
+    .optional()
+    .refine((value) => value === undefined || /^0x[0-9a-fA-F]{64}$/.test(value), {
+      // Never echo the value: it is a key.
+      message: "run402:privateKey must be a 0x-prefixed 32-byte hex private key (set it with --secret)",
+    }),
+  maxPaymentUsd: usd("maxPaymentUsd", 5),
+  maxSpendUsd: usd("maxSpendUsd", 25),
+  renewBeforeDays: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === "") return 2;
+      const n = Number(value);
+      if (!Number.isFinite(n) || n < 0 || n > 365) {
+        ctx.addIssue({
+          code: "custom",
+          message: `run402:renewBeforeDays must be a number of days from 0 to 365, got "${value}"`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  baseRpcUrl: url("baseRpcUrl"),
+  tempoRpcUrl: url("tempoRpcUrl"),
+  allowedRecipients: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === "") return undefined;
+      const list = value.split(",").map((s) => s.trim());
+      for (const address of list) {
+        if (!/^0x[0-9a-fA-F]{40}$/.test(address)) {
+          ctx.addIssue({
+            code: "custom",
+            message: `run402:allowedRecipients holds "${address}", which is not an address`,
+          });
+          return z.NEVER;
+        }
+      }
+      return list;
+    }),
+  journalPath: z.string().optional(),
+});
+
+/** Validated provider settings. */
+export type ProviderConfig = z.output<typeof schema>;
+
+/** A configuration problem, naming the config key. */
+export class ConfigError extends BaseError {
+  override name = "ConfigError";
+  readonly issues: { key: string; message: string }[];
+  constructor(issues: { key: string; message: string }[]) {
+    super(`Invalid stack configuration: ${issues.map((i) => i.message).join("; ")}.`, {
+      code: "CONFIG_INVALID",
+      metaMessages: [
+        ...issues.map((i) => `${i.key}: ${i.message}`),
+        "Fix it with `pulumi config set run402:<key> <value>` (add --secret for run402:privateKey).",
+      ],
+    });
+    this.issues = issues;
+  }
+}
+
+/** Reads and validates `run402:*` keys through a getter such as `pulumi.dynamic.Config.get`. */
+export function readConfig(get: (key: string) => string | undefined): ProviderConfig {
+  const raw: Record<string, string | undefined> = {};
+  for (const key of configKeys) raw[key] = get(`run402:${key}`) ?? undefined;
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => ({
+        key: `run402:${String(issue.path[0])}`,
+        message: issue.message,
+      })),
+    );
+  }
+  return parsed.data;
+}

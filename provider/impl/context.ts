@@ -1,0 +1,73 @@
+/**
+ * Per-process provider state: the validated stack config and one Run402 client, built lazily on
+ * first use. One provider process serves one Pulumi operation, so the client's spend counter is
+ * the per-run total that `run402:maxSpendUsd` caps.
+ */
+import { createRun402, type Run402, resolveWallet } from "../../sdk/index.js";
+import { type ProviderConfig, readConfig } from "../config.js";
+
+/** Everything a handler needs. */
+export interface Context {
+  config: ProviderConfig;
+  client: Run402;
+  rail: "x402" | "mpp";
+  wallet: string;
+  /** The API server's clock (HTTP Date header), which leases are measured against. */
+  serverNow(): Promise<number>;
+}
+
+let config: ProviderConfig | undefined;
+let context: Promise<Context> | undefined;
+
+/** Stores the stack config; called by Pulumi before any other provider method. */
+export function configure(get: (key: string) => string | undefined): void {
+  config = readConfig(get);
+  context = undefined;
+}
+
+/** The configured context; throws a clear error when the wallet or config is missing. */
+export function getContext(): Promise<Context> {
+  // Pulumi always configures first; defaults apply if it ever does not.
+  if (!config) configure(() => undefined);
+  context ??= build(config as ProviderConfig).catch((error: unknown) => {
+    context = undefined;
+    throw error;
+  });
+  return context;
+}
+
+async function build(config: ProviderConfig): Promise<Context> {
+  const wallet = resolveWallet({ privateKey: config.privateKey as `0x${string}` | undefined });
+  const rail = config.rail ?? wallet.rail ?? "x402";
+  const client = createRun402({
+    apiBase: config.apiBase,
+    wallet,
+    rail,
+    ...(config.fallbackRail ? { fallbackRail: config.fallbackRail } : {}),
+    policy: {
+      maxPaymentUsd: config.maxPaymentUsd,
+      maxSpendUsd: config.maxSpendUsd,
+      ...(config.allowedRecipients ? { allowedRecipients: config.allowedRecipients } : {}),
+    },
+    // Default: the SDK's journal beside the run402 allowance (RUN402_CONFIG_DIR or ~/.config/run402).
+    ...(config.journalPath ? { journal: { path: config.journalPath } } : {}),
+    rpcUrls: {
+      ...(config.baseRpcUrl ? { base: config.baseRpcUrl } : {}),
+      ...(config.tempoRpcUrl ? { tempo: config.tempoRpcUrl } : {}),
+    },
+  });
+  return {
+    config,
+    client,
+    rail,
+    wallet: wallet.account.address,
+    serverNow: () => serverNow(config.apiBase),
+  };
+}
+
+async function serverNow(apiBase: string): Promise<number> {
+  const response = await fetch(`${apiBase}/tiers/v1`, { signal: AbortSignal.timeout(15_000) });
+  await response.body?.cancel();
+  const date = Date.parse(response.headers.get("date") ?? "");
+  return Number.isFinite(date) ? date : Date.now();
+}

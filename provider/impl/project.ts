@@ -1,0 +1,163 @@
+/** Project: created once per resource (keyed), adopted by id, deleted with its service key. */
+import { readFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type * as pulumi from "@pulumi/pulumi";
+import { getContext } from "./context.js";
+import { containsUnknown } from "./values.js";
+
+export interface Inputs {
+  name: string;
+  adoptProjectId?: string;
+  resourceKey: string;
+}
+
+export interface Outputs extends Inputs {
+  projectId: string;
+  anonKey: string;
+  serviceKey: string;
+  restUrl: string;
+  siteUrl: string;
+}
+
+interface Created {
+  project_id: string;
+  name?: string;
+  anon_key: string;
+  service_key: string;
+  endpoints?: { rest_url?: string };
+  site_url?: string | null;
+}
+
+function validate(news: Record<string, unknown>): pulumi.dynamic.CheckFailure[] {
+  const failures: pulumi.dynamic.CheckFailure[] = [];
+  const name = news.name;
+  if (!containsUnknown(name)) {
+    if (typeof name !== "string" || name.trim() === "" || name.length > 200 || /\p{Cc}/u.test(name)) {
+      failures.push({
+        property: "name",
+        reason: "name must be 1 to 200 characters with no control characters",
+      });
+    }
+  }
+  const adopt = news.adoptProjectId;
+  if (
+    adopt !== undefined &&
+    !containsUnknown(adopt) &&
+    (typeof adopt !== "string" || !/^prj_[A-Za-z0-9_]+$/.test(adopt))
+  ) {
+    failures.push({
+      property: "adoptProjectId",
+      reason: `adoptProjectId must look like "prj_…"; got ${JSON.stringify(adopt)}`,
+    });
+  }
+  return failures;
+}
+
+/** Keys of a project created by the run402 CLI, from its key store. */
+async function storedKeys(projectId: string): Promise<{ anon_key: string; service_key: string } | null> {
+  const dir = process.env.RUN402_CONFIG_DIR ?? join(homedir(), ".config", "run402");
+  for (const file of [join(dir, "credentials", "project-keys.v1.json"), join(dir, "projects.json")]) {
+    try {
+      const parsed = JSON.parse(await readFile(file, "utf8")) as {
+        projects?: Record<string, { anon_key?: string; service_key?: string }>;
+      };
+      const keys = parsed.projects?.[projectId];
+      if (keys?.anon_key && keys.service_key)
+        return { anon_key: keys.anon_key, service_key: keys.service_key };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+  }
+  return null;
+}
+
+function toOutputs(inputs: Inputs, created: Created, apiBase: string): Outputs {
+  return {
+    ...inputs,
+    projectId: created.project_id,
+    anonKey: created.anon_key,
+    serviceKey: created.service_key,
+    restUrl: created.endpoints?.rest_url ?? `${apiBase}/rest/v1`,
+    siteUrl: created.site_url ?? "",
+  };
+}
+
+/** True when the wallet can no longer see the project: it was deleted (or moved away). */
+async function isGone(projectId: string): Promise<boolean> {
+  const ctx = await getContext();
+  const listed = await ctx.client.projects.list();
+  return !listed.projects.some(
+    (p: { project_id?: string; id?: string }) => (p.project_id ?? p.id) === projectId,
+  );
+}
+
+/** Pulumi handlers for Project. */
+export const project = {
+  async check(_olds: Partial<Inputs>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+    const failures = validate(news);
+    if (failures.length > 0) return { failures };
+    const inputs: Inputs = { name: news.name as string, resourceKey: String(news.resourceKey) };
+    if (news.adoptProjectId !== undefined) inputs.adoptProjectId = news.adoptProjectId as string;
+    return { inputs };
+  },
+
+  async diff(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
+    const replaces: string[] = [];
+    if (olds.name !== news.name) replaces.push("name");
+    if ((olds.adoptProjectId ?? null) !== (news.adoptProjectId ?? null)) replaces.push("adoptProjectId");
+    return { changes: replaces.length > 0, replaces, deleteBeforeReplace: false };
+  },
+
+  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult> {
+    const ctx = await getContext();
+    if (inputs.adoptProjectId) {
+      const id = inputs.adoptProjectId;
+      const detail = await ctx.client.projects.get(id);
+      const keys = await storedKeys(id);
+      if (!keys) {
+        throw new Error(
+          `Project ${id} exists but its keys are not in the run402 key store (${process.env.RUN402_CONFIG_DIR ?? "~/.config/run402"}/credentials/project-keys.v1.json); Run402 returns keys only when a project is created. Adopt it from the machine that created it, or create a new project.`,
+        );
+      }
+      const outs = toOutputs(
+        inputs,
+        { project_id: id, ...keys, site_url: detail.site_url ?? null },
+        ctx.config.apiBase,
+      );
+      return { id, outs: { ...outs, name: detail.name ?? inputs.name } };
+    }
+    // The key makes a retried or resumed create return the same project instead of a second one.
+    const intent = ["project", inputs.resourceKey, inputs.name].join("/");
+    let created = (await ctx.client.projects.create({ name: inputs.name, intent })) as Created;
+    // A replay of a project deleted since (destroy, then up again) needs a new key.
+    if (await isGone(created.project_id)) {
+      created = (await ctx.client.projects.create({
+        name: inputs.name,
+        intent: `${intent}/${Date.now()}`,
+      })) as Created;
+    }
+    return { id: created.project_id, outs: toOutputs(inputs, created, ctx.config.apiBase) };
+  },
+
+  async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
+    // Every input change replaces (see diff); nothing remote to do.
+    return { outs: { ...olds, ...news } };
+  },
+
+  async read(id: string, props: Outputs): Promise<pulumi.dynamic.ReadResult> {
+    const ctx = await getContext();
+    // Run402 answers 403 for absent and forbidden alike; the wallet's list tells them apart.
+    if (await isGone(id)) return { id: "" };
+    const detail = await ctx.client.projects.get(id);
+    const outs: Outputs = { ...props, siteUrl: detail.site_url ?? props.siteUrl };
+    const inputs: Inputs = { name: props.name, resourceKey: props.resourceKey };
+    if (props.adoptProjectId !== undefined) inputs.adoptProjectId = props.adoptProjectId;
+    return { id, props: outs, inputs: { ...inputs } };
+  },
+
+  async delete(id: string, props: Outputs): Promise<void> {
+    const ctx = await getContext();
+    await ctx.client.projects.delete({ projectId: id, serviceKey: props.serviceKey });
+  },
+};

@@ -1,0 +1,83 @@
+/** Secret: write-only project secret values. */
+import type * as pulumi from "@pulumi/pulumi";
+import { getContext } from "./context.js";
+import { containsUnknown } from "./values.js";
+
+export interface Inputs {
+  projectId: string;
+  serviceKey: string;
+  name: string;
+  value: string;
+}
+
+export type Outputs = Inputs;
+
+const namePattern = /^[A-Z_][A-Z0-9_]{0,127}$/;
+
+/** Pulumi handlers for Secret. */
+export const secret = {
+  async check(_olds: Partial<Inputs>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+    const failures: pulumi.dynamic.CheckFailure[] = [];
+    if (!containsUnknown(news.name) && (typeof news.name !== "string" || !namePattern.test(news.name))) {
+      failures.push({
+        property: "name",
+        reason: `name must match ${namePattern.source} (upper case, digits and _); got ${JSON.stringify(news.name)}`,
+      });
+    }
+    if (!containsUnknown(news.value) && typeof news.value !== "string") {
+      failures.push({ property: "value", reason: "value must be a string" });
+    }
+    if (failures.length > 0) return { failures };
+    return { inputs: news };
+  },
+
+  async diff(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
+    const replaces = [
+      olds.projectId !== news.projectId && "projectId",
+      olds.name !== news.name && "name",
+    ].filter((x): x is string => typeof x === "string");
+    const changes = replaces.length > 0 || olds.value !== news.value || olds.serviceKey !== news.serviceKey;
+    return { changes, replaces, deleteBeforeReplace: true };
+  },
+
+  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult> {
+    const ctx = await getContext();
+    await ctx.client.secrets.set({
+      projectId: inputs.projectId,
+      serviceKey: inputs.serviceKey,
+      key: inputs.name,
+      value: inputs.value,
+    });
+    return { id: `${inputs.projectId}/${inputs.name}`, outs: inputs };
+  },
+
+  async update(_id: string, _olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
+    const ctx = await getContext();
+    await ctx.client.secrets.set({
+      projectId: news.projectId,
+      serviceKey: news.serviceKey,
+      key: news.name,
+      value: news.value,
+    });
+    return { outs: news };
+  },
+
+  async read(id: string, props: Outputs): Promise<pulumi.dynamic.ReadResult> {
+    const ctx = await getContext();
+    const listed = await ctx.client.secrets.list({
+      projectId: props.projectId,
+      serviceKey: props.serviceKey,
+    });
+    if (!listed.secrets.some((s: { key: string }) => s.key === props.name)) return { id: "" };
+    return { id, props, inputs: { ...props } };
+  },
+
+  async delete(_id: string, props: Outputs): Promise<void> {
+    const ctx = await getContext();
+    await ctx.client.secrets.delete({
+      projectId: props.projectId,
+      serviceKey: props.serviceKey,
+      key: props.name,
+    });
+  },
+};

@@ -1,0 +1,186 @@
+/**
+ * The provider through the real Pulumi engine against the sandbox: payments, preview without
+ * payment, renewal, content-addressed updates, drift, destroy and bad input.
+ */
+import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Stack } from "@pulumi/pulumi/automation/index.js";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createEngineWorkspace, type EngineWorkspace, inlineStack, repoRoot } from "~test/engine.js";
+import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+import { manifestStack } from "../provider/stack.js";
+
+let engine: EngineWorkspace;
+let sandbox: TestSandbox;
+const day = 24 * 60 * 60;
+
+beforeAll(async () => {
+  [engine, sandbox] = await Promise.all([createEngineWorkspace(), startTestSandbox()]);
+});
+afterAll(async () => {
+  await sandbox?.close();
+  engine?.cleanup();
+});
+
+/** A private copy of the quickstart app, so a test can edit its files. */
+function appCopy(): string {
+  const dir = mkdtempSync(join(engine.dir, "app-"));
+  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
+    recursive: true,
+    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
+  });
+  return dir;
+}
+
+async function stackFor(name: string, app: string, rail: "x402" | "mpp", wallet: number): Promise<Stack> {
+  const stack = await inlineStack(engine, {
+    projectName: "run402-e2e",
+    stackName: name,
+    program: async () => {
+      const stack = await manifestStack({ manifest: join(app, "app.json") });
+      // Secret output: the test needs it to delete the project out of band.
+      return { ...stack.outputs, serviceKey: stack.project.serviceKey };
+    },
+  });
+  const w = sandbox.wallets[wallet]!;
+  await stack.setAllConfig({
+    "run402:apiBase": { value: sandbox.apiBase },
+    "run402:rail": { value: rail },
+    "run402:privateKey": { value: w.privateKey, secret: true },
+    "run402:baseRpcUrl": { value: sandbox.x402.rpcUrl },
+    "run402:tempoRpcUrl": { value: sandbox.mpp.rpcUrl },
+    "run402:allowedRecipients": { value: sandbox.treasury },
+    "run402:journalPath": { value: join(engine.dir, `journal-${name}.json`) },
+  });
+  return stack;
+}
+
+/** Requests the sandbox saw after `mark` (a request-log length). */
+async function requestsSince(mark: number) {
+  return (await sandbox.requests()).slice(mark);
+}
+
+const writes = <T extends { method: string }>(requests: T[]) =>
+  requests.filter((r) => r.method !== "GET" && r.method !== "HEAD");
+
+describe("provider through the engine", () => {
+  test("behavior: x402 stack: pays once, preview pays nothing, renews in the window, uploads only changes, heals drift, destroys", async () => {
+    const app = appCopy();
+    const stack = await stackFor("x402", app, "x402", 0);
+    const payer = sandbox.wallets[0]!.address.toLowerCase();
+    const paidBy = async () => (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer);
+
+    // Preview of a new stack: shows the purchase, pays nothing.
+    const preview = await stack.preview();
+    expect(preview.changeSummary).toMatchObject({ create: 4 });
+    expect(await paidBy()).toHaveLength(0);
+
+    const up = await stack.up();
+    expect(up.summary.result).toBe("succeeded");
+    const ledger = await paidBy();
+    expect(ledger).toHaveLength(1);
+    const settlement = up.outputs.lastSettlement?.value as {
+      rail: string;
+      reference: string;
+      amountUsd: string;
+    };
+    expect(settlement.rail).toBe("x402");
+    expect(settlement.reference).toBe(ledger[0]!.reference);
+    expect(ledger[0]!.rail).toBe("x402");
+    expect(settlement.amountUsd).toBe("0.10");
+
+    // The site is really served.
+    const siteUrl = up.outputs.siteUrl?.value as string;
+    expect((await fetch(siteUrl)).status).toBe(200);
+
+    // Second up: no changes, no payment, no write request.
+    let mark = (await sandbox.requests()).length;
+    const again = await stack.up();
+    expect(again.summary.resourceChanges).toEqual({ same: 4 });
+    expect(await paidBy()).toHaveLength(1);
+    expect(writes(await requestsSince(mark))).toEqual([]);
+
+    // Into the renewal window (prototype: 7 days; renew 2 days before).
+    const before = up.outputs.leaseExpiresAt?.value as string;
+    await sandbox.advanceClock(6 * day);
+    mark = (await sandbox.requests()).length;
+    const renewal = await stack.preview();
+    expect(renewal.changeSummary).toMatchObject({ update: 1 });
+    expect(await paidBy()).toHaveLength(1);
+    expect(writes(await requestsSince(mark))).toEqual([]);
+    const renewed = await stack.up();
+    expect(await paidBy()).toHaveLength(2);
+    const after = renewed.outputs.leaseExpiresAt?.value as string;
+    expect(Date.parse(after) - Date.parse(before)).toBe(7 * day * 1000);
+
+    // One site file changes: preview names it, up uploads only that object.
+    writeFileSync(join(app, "site", "style.css"), "body { color: rebeccapurple; }\n");
+    const filePreview = await stack.preview({ diff: true });
+    expect(filePreview.changeSummary).toMatchObject({ update: 1 });
+    // The engine's diff marks exactly the changed file (`~ style.css : old => new`).
+    expect(filePreview.stdout).toMatch(/~ style\.css\s*: "[0-9a-f]{64}" => "[0-9a-f]{64}"/);
+    expect(filePreview.stdout).not.toMatch(/~ index\.html/);
+    mark = (await sandbox.requests()).length;
+    const fileUp = await stack.up();
+    expect(fileUp.summary.resourceChanges).toMatchObject({ update: 1 });
+    const uploads = (await requestsSince(mark)).filter((r) => r.method === "PUT");
+    expect(uploads).toHaveLength(1);
+    expect(await paidBy()).toHaveLength(2);
+
+    // The project is deleted out of band: refresh sees it, up recreates it (no payment).
+    const outputs = await stack.outputs();
+    const projectId = outputs.projectId?.value as string;
+    expect(outputs.serviceKey?.secret).toBe(true);
+    expect(projectId).toMatch(/^prj_/);
+    const deleted = await fetch(`${sandbox.apiBase}/projects/v1/${projectId}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${outputs.serviceKey?.value as string}` },
+    });
+    expect(deleted.status).toBe(200);
+    const refresh = await stack.refresh();
+    expect(refresh.summary.resourceChanges).toMatchObject({ delete: 2 });
+    const healed = await stack.up();
+    expect(healed.summary.resourceChanges).toMatchObject({ create: 2 });
+    expect(healed.outputs.projectId?.value).not.toBe(projectId);
+    expect(await paidBy()).toHaveLength(2);
+
+    // Destroy removes the project and pays nothing.
+    const newProject = healed.outputs.projectId?.value as string;
+    mark = (await sandbox.requests()).length;
+    const destroyed = await stack.destroy();
+    expect(destroyed.summary.result).toBe("succeeded");
+    expect(await paidBy()).toHaveLength(2);
+    const deletes = writes(await requestsSince(mark));
+    expect(deletes.map((r) => `${r.method} ${r.path}`)).toEqual([`DELETE /projects/v1/${newProject}`]);
+  });
+
+  test("behavior: MPP stack: the tier is paid on mpp and recorded as such", async () => {
+    const stack = await stackFor("mpp", appCopy(), "mpp", 1);
+    const up = await stack.up();
+    const payer = sandbox.wallets[1]!.address.toLowerCase();
+    const ledger = (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer);
+    expect(ledger).toHaveLength(1);
+    expect(ledger[0]!.rail).toBe("mpp");
+    const settlement = up.outputs.lastSettlement?.value as { rail: string; reference: string };
+    expect(settlement.rail).toBe("mpp");
+    expect(settlement.reference).toBe(ledger[0]!.reference);
+    await stack.destroy();
+  });
+
+  test("error: a bad app.json fails preview with the pointer and sends nothing", async () => {
+    const app = appCopy();
+    writeFileSync(join(app, "app.json"), JSON.stringify({ tier: "prototype", sitee: { dir: "site" } }));
+    const stack = await stackFor("bad-manifest", app, "x402", 2);
+    const mark = (await sandbox.requests()).length;
+    await expect(stack.preview()).rejects.toThrow(/\/sitee/);
+    expect(await requestsSince(mark)).toEqual([]);
+  });
+
+  test("error: bad config fails preview naming the key and sends nothing", async () => {
+    const stack = await stackFor("bad-config", appCopy(), "x402", 2);
+    await stack.setConfig("run402:maxPaymentUsd", { value: "five dollars" });
+    const mark = (await sandbox.requests()).length;
+    await expect(stack.preview()).rejects.toThrow(/run402:maxPaymentUsd/);
+    expect(await requestsSince(mark)).toEqual([]);
+  });
+});
