@@ -134,9 +134,15 @@ interface Anvil {
 }
 
 /** Spawns anvil on a free port and resolves once it prints its listening address. */
+// Mixed mining: transactions still mine at once, and an idle chain still makes a block a second,
+// so block timestamps follow wall time. Both rails check validity windows against the latest
+// block (Tempo's expiring nonces must be within 30 s of it); an idle automine-only chain falls
+// behind and refuses fresh payments.
+const mining = ["--mixed-mining", "--block-time", "1"];
+
 function spawnAnvil(args: string[], port: number): Promise<Anvil> {
   return new Promise((resolve, reject) => {
-    const child = spawn(anvilBinary(), ["--host", "127.0.0.1", "--port", String(port), ...args], {
+    const child = spawn(anvilBinary(), ["--host", "127.0.0.1", "--port", String(port), ...mining, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     live.add(child);
