@@ -16,6 +16,9 @@ const publicKeys: Record<string, readonly string[]> = {
   "run402:Secret": ["projectId", "name"],
 };
 
+/** What the engine sends for a value not known until the update (preview). */
+const unknownValue = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
 /** `pulumi-nodejs:dynamic/run402:Tier` → `run402:Tier`. */
 export function shortType(type: string): string {
   return type.replace(/^pulumi-nodejs:dynamic\//, "");
@@ -33,7 +36,10 @@ export function publicOutputs(
 ): Record<string, unknown> {
   const keys = publicKeys[shortType(type)] ?? [];
   const picked: Record<string, unknown> = {};
-  for (const key of keys) if (outputs && outputs[key] !== undefined) picked[key] = outputs[key];
+  for (const key of keys) {
+    const value = outputs?.[key];
+    if (value !== undefined && value !== unknownValue) picked[key] = value;
+  }
   return picked;
 }
 
