@@ -15,7 +15,7 @@ import {
   workspacePaths,
 } from "./engine.js";
 import { engineErrors, type ReportedError } from "./exit.js";
-import { emptyReport, type Report, renderHuman, withTotals } from "./report.js";
+import { emptyReport, type Report, renderHuman, sumUsd, withTotals } from "./report.js";
 import { publicOutputs, StepCollector, shortType, urnName } from "./steps.js";
 
 /** How a command talks to its surroundings. */
@@ -377,8 +377,11 @@ async function reconcile(session: Session, report: Report): Promise<Report> {
       actions: round.actions,
       outputs: round.outputs ?? report.outputs,
     });
-    if (!converged && !stopped)
-      io().progress(`round ${rounds} failed; next round in ${session.options.everyMs / 1000}s`);
+    io().progress(
+      converged
+        ? `round ${rounds} done: ${round.actions.length} change(s), paid $${sumUsd(round.payments.map((p) => p.amountUsd))} so far`
+        : `round ${rounds} failed: ${round.errors.map((e) => `[${e.code}] ${e.message}`).join("; ")}`,
+    );
     if (!stopped) await sleep(session.options.everyMs, io().stopping);
   }
   report.rounds = rounds;

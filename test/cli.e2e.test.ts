@@ -3,7 +3,7 @@
  * engine, against a sandbox: validate, plan (prices, pays nothing), apply on each rail, a second
  * apply (pays nothing), renew after the clock moves, status, the spend cap, destroy, --sandbox.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,6 +57,33 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
         resolve({ code, stdout, stderr });
       },
     );
+  });
+}
+
+/** Starts `reconcile`, sends SIGTERM once a round is done, and waits for the exit. */
+function reconcileOnce(args: string[], env: Record<string, string>): Promise<Run> {
+  const base = { ...process.env };
+  delete base.PULUMI_CONFIG_PASSPHRASE;
+  delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [main, "reconcile", ...args], {
+      env: { ...base, PULUMI_HOME: join(tmp, "pulumi-home"), RUN402_CONFIG_DIR: join(tmp, "config"), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let signalled = false;
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (!signalled && /round 1 (done|failed)/.test(stderr)) {
+        signalled = true;
+        child.kill("SIGTERM");
+      }
+    });
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
   });
 }
 
@@ -211,7 +238,7 @@ describe("run402-pulumi", () => {
     expect(await paidBy(0)).toHaveLength(2);
   });
 
-  test("behavior: mpp: apply settles on mpp and the JSON agrees with the ledger", async () => {
+  test("behavior: mpp: apply settles on mpp and the JSON agrees with the ledger; reconcile stops cleanly on SIGTERM", async () => {
     const manifest = appCopy();
     const { flags, env } = target(1, "mpp");
     const apply = await cli(["apply", "--manifest", manifest, "--rail", "mpp", "--yes", ...flags], env);
@@ -226,6 +253,19 @@ describe("run402-pulumi", () => {
         amountUsd: await price("prototype"),
       }),
     ]);
+
+    // reconcile: one refresh + up round finds nothing to do, then SIGTERM stops it cleanly.
+    const loop = await reconcileOnce(["--manifest", manifest, "--every", "1h", ...flags], env);
+    expect(loop.code, why(loop)).toBe(0);
+    expect(report(loop)).toMatchObject({
+      ok: true,
+      command: "reconcile",
+      rounds: 1,
+      payments: [],
+      errors: [],
+    });
+    expect(loop.stderr).toMatch(/SIGTERM received/);
+    expect(await paidBy(1)).toHaveLength(1);
   });
 
   test("error: over the spend cap: exit 3, nothing settled", async () => {
