@@ -82,7 +82,9 @@ export async function runCommand(options: CliOptions, io: Io): Promise<Report> {
     return report;
   } finally {
     if (session?.stop) {
-      io.progress("stopping the sandbox…");
+      io.progress(
+        "stopping the sandbox… (its state stays in .run402/sandbox; its URLs answer only while one runs)",
+      );
       await session.stop().catch((error: unknown) => io.progress(`sandbox stop failed: ${String(error)}`));
     }
   }

@@ -280,6 +280,54 @@ describe("run402-pulumi", () => {
     expect(await paidBy(2)).toEqual([]);
   });
 
+  test("behavior: apply on a terminal shows the plan and asks; no means nothing is paid", async () => {
+    const manifest = appCopy();
+    const { flags, env } = target(2, "tty");
+    const args = ["apply", "--manifest", manifest, ...flags.filter((f) => f !== "--json")];
+    const command = [process.execPath, main, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+    const base = { ...process.env };
+    delete base.PULUMI_CONFIG_PASSPHRASE;
+    // util-linux `script` gives the CLI a pseudo-terminal, so stdin is a TTY.
+    const run = await new Promise<Run>((resolve) => {
+      const child = spawn("script", ["-qec", command, "/dev/null"], {
+        env: {
+          ...base,
+          PULUMI_HOME: join(tmp, "pulumi-home"),
+          RUN402_CONFIG_DIR: join(tmp, "config"),
+          ...env,
+        },
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      let out = "";
+      let answered = false;
+      child.stdout.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+        if (!answered && /\[y\/N\]/.test(out)) {
+          answered = true;
+          child.stdin.write("n\r");
+        }
+      });
+      child.on("close", (code) => resolve({ code: code ?? 1, stdout: out, stderr: "" }));
+    });
+    expect(run.stdout).toMatch(/tier: subscribe \(\$0\.10 via x402\)/);
+    expect(run.stdout).toMatch(/Apply these changes, paying up to \$0\.10\? \[y\/N\]/);
+    expect(run.stdout).toMatch(/CLI_ABORTED/);
+    expect(run.code, run.stdout).toBe(2);
+    expect(await paidBy(2)).toEqual([]);
+  });
+
+  test("error: the Run402 API fails the purchase: exit 4, nothing settled", async () => {
+    const manifest = appCopy();
+    const { flags, env } = target(2, "api-error");
+    await sandbox.fault({ route: "POST /tiers/v1/:tier", kind: "error_before_settlement", count: 20 });
+    const apply = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
+    expect(apply.code, why(apply)).toBe(4);
+    const doc = report(apply);
+    expect(doc.errors[0]?.code).toMatch(/^RUN402_/);
+    expect(doc.payments).toEqual([]);
+    expect(await paidBy(2)).toEqual([]);
+  });
+
   test("behavior: --sandbox (npm start): starts its own sandbox, prints the outputs with the settlement rail", async () => {
     const manifest = appCopy();
     const run = await cli(["apply", "--manifest", manifest, "--sandbox", "--yes"]);

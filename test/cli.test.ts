@@ -1,6 +1,7 @@
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { describe, expect, test } from "vitest";
 import { parseCli, parseDuration } from "../cli/args.js";
+import { findPulumi, pulumiProjectName } from "../cli/engine.js";
 import { codedErrors, ExitCode, engineErrors, exitCodeFor, exitCodeOf } from "../cli/exit.js";
 import { fromMicros, sumUsd, toMicros } from "../cli/report.js";
 import { StepCollector } from "../cli/steps.js";
@@ -287,5 +288,26 @@ describe("StepCollector", () => {
     collector.onEvent(diag("error", "[RUN402_TIER_REQUIRED] Buy a tier first.\n"));
     expect(lines).toEqual(["  uploading 3 files"]);
     expect(collector.errors()).toEqual([{ code: "RUN402_TIER_REQUIRED", message: "Buy a tier first." }]);
+  });
+});
+
+describe("engine lookup", () => {
+  test("error: no engine in .tools or on PATH is ENGINE_NOT_FOUND (exit 5)", async () => {
+    const path = process.env.PATH;
+    process.env.PATH = "/nonexistent";
+    try {
+      const failure = await findPulumi("/nonexistent").catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: "ENGINE_NOT_FOUND" });
+      expect((failure as Error).message).toMatch(/Install Pulumi 3\.x/);
+      expect(exitCodeFor("ENGINE_NOT_FOUND")).toBe(ExitCode.engine);
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
+  test("behavior: Pulumi project names come from the manifest, else the folder", () => {
+    expect(pulumiProjectName("my app!", "/x/y")).toBe("my-app");
+    expect(pulumiProjectName(undefined, "/srv/quickstart")).toBe("quickstart");
+    expect(pulumiProjectName(undefined, "/")).toBe("app");
   });
 });
