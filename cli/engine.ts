@@ -129,7 +129,13 @@ export async function openStack(options: OpenStackOptions): Promise<Stack | unde
     mkdirSync(paths.stateDir, { recursive: true });
     backend = `file://${paths.stateDir}`;
   } else if (backend.startsWith("file://")) {
-    mkdirSync(backend.slice("file://".length), { recursive: true });
+    let path = backend.slice("file://".length);
+    // Relative to where the user ran the CLI (this process moves to the package root below).
+    if (!path.startsWith("/") && !path.startsWith("~")) {
+      path = resolve(path);
+      backend = `file://${path}`;
+    }
+    if (!path.startsWith("~")) mkdirSync(path, { recursive: true });
   }
   const envVars: Record<string, string> = {
     PULUMI_BACKEND_URL: backend,

@@ -7,7 +7,7 @@
 import { createInterface } from "node:readline/promises";
 import { parseCli, usage } from "./args.js";
 import { ExitCode, exitCodeOf } from "./exit.js";
-import { emptyReport, renderHuman } from "./report.js";
+import { emptyReport, ordered, renderHuman } from "./report.js";
 import { runCommand } from "./run.js";
 
 // Whatever a library prints must not corrupt the result: stdout is reserved for the final write.
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   }
   if (parsed.kind === "error") {
     process.stderr.write(`run402-pulumi: ${parsed.message}\n\n${usage}`);
-    const report = emptyReport(process.argv[2] ?? "", "");
+    const report = emptyReport(process.argv.slice(2).find((a) => !a.startsWith("-")) ?? "", "");
     report.ok = false;
     report.errors.push({ code: "CLI_USAGE", message: parsed.message });
     if (parsed.json) finish(`${JSON.stringify(report, null, 2)}\n`, ExitCode.invalid);
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   });
   // A reconcile loop stopped by a signal ends cleanly.
   const code = options.command === "reconcile" && signals > 0 ? ExitCode.ok : exitCodeOf(report.errors);
-  finish(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderHuman(report), code);
+  finish(options.json ? `${JSON.stringify(ordered(report), null, 2)}\n` : renderHuman(report), code);
 }
 
 main().catch((error: unknown) => {

@@ -160,3 +160,35 @@ export function renderHuman(report: Report): string {
   }
   return `${lines.join("\n")}\n`;
 }
+
+/** The report with its keys in the documented order (for the JSON document). */
+export function ordered(report: Report): Report {
+  const {
+    ok,
+    command,
+    stack,
+    resources,
+    actions,
+    payments,
+    totalPaidUsd,
+    totalPlannedUsd,
+    plannedByRail,
+    outputs,
+    rounds,
+    errors,
+  } = report;
+  return {
+    ok,
+    command,
+    stack,
+    resources,
+    actions,
+    payments,
+    totalPaidUsd,
+    ...(totalPlannedUsd !== undefined ? { totalPlannedUsd } : {}),
+    ...(plannedByRail !== undefined ? { plannedByRail } : {}),
+    ...(outputs !== undefined ? { outputs } : {}),
+    ...(rounds !== undefined ? { rounds } : {}),
+    errors,
+  };
+}
