@@ -34,11 +34,25 @@ const engineAddress =
     .filter((a) => !a.startsWith("-"))
     .pop() ?? "";
 
+/** tsx's ESM loader API, resolved from the project (or this script) through its exports map. */
+function tsxApi(root) {
+  const manifest = require.resolve("tsx/package.json", { paths: [root, __dirname] });
+  let entry = require(manifest).exports?.["./esm/api"];
+  while (entry && typeof entry === "object") entry = entry.import ?? entry.default;
+  if (typeof entry !== "string")
+    throw new Error("tsx has no ./esm/api export; install tsx 4 or compile the program");
+  return pathToFileURL(path.join(path.dirname(manifest), entry)).href;
+}
+
 function programFor(request) {
   const info = request.getInfo?.();
-  const root = info?.getProgramDirectory?.() || request.getPwd() || process.cwd();
+  // Pulumi runs programs from the project folder (where Pulumi.yaml is): relative paths in the
+  // program resolve from there, whatever folder `main` points into.
+  const pwd = info?.getRootDirectory?.() || request.getPwd() || process.cwd();
+  const root = info?.getProgramDirectory?.() || pwd;
   const main = info?.getEntryPoint?.() || request.getProgram() || ".";
   return async () => {
+    process.chdir(pwd);
     let entry = path.resolve(root, main);
     try {
       entry = require.resolve(entry);
@@ -46,9 +60,8 @@ function programFor(request) {
       // An ESM-only package folder: let import() resolve it.
     }
     if (/\.[cm]?tsx?$/.test(entry)) {
-      // Register tsx's loader for TypeScript programs (Pulumi's Go host uses ts-node the same way).
-      const tsx = require.resolve("tsx/esm/api", { paths: [root, __dirname] });
-      (await import(pathToFileURL(tsx).href)).register();
+      // TypeScript programs load through tsx (Pulumi's Go host uses ts-node the same way).
+      (await import(tsxApi(pwd))).register();
     }
     const mod = await import(pathToFileURL(entry).href);
     const exported = mod.default ?? mod;

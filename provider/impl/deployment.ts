@@ -14,6 +14,8 @@ export interface Inputs {
   projectId: string;
   anonKey: string;
   manifest: Manifest;
+  /** The program's folder, which relative manifest paths resolve from. */
+  baseDir?: string;
   manifestDigest: string;
   files: Record<string, string>;
   migrations: Record<string, string>;
@@ -31,13 +33,14 @@ export interface Outputs extends Inputs {
  * id is a placeholder: the digest and maps describe content only, so they are the same in preview
  * (when a new project's id is unknown) and in the update; `apply` sets the real id on the spec.
  */
-async function resolveRelease(manifest: Manifest): Promise<ResolvedRelease> {
+async function resolveRelease(manifest: Manifest, baseDir: string | undefined): Promise<ResolvedRelease> {
   const projectId = "prj_pending";
+  const base = baseDir ?? process.cwd();
   if (typeof manifest === "string") {
-    const loaded = await loadManifest(resolve(process.cwd(), manifest));
+    const loaded = await loadManifest(resolve(base, manifest));
     return resolveManifest({ manifest: loaded.manifest, dir: loaded.dir, projectId });
   }
-  return resolveManifest({ manifest: assertManifest(manifest), dir: process.cwd(), projectId });
+  return resolveManifest({ manifest: assertManifest(manifest), dir: base, projectId });
 }
 
 function maps(release: ResolvedRelease): Pick<Inputs, "files" | "migrations" | "functions"> {
@@ -56,6 +59,7 @@ function describe(error: unknown): string {
 export const deployment = {
   async check(_olds: Partial<Inputs>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
     const manifest = news.manifest as Manifest;
+    const baseDir = typeof news.baseDir === "string" ? news.baseDir : undefined;
     if (containsUnknown(manifest)) return { inputs: news };
     if (typeof manifest !== "string" && (manifest === null || typeof manifest !== "object")) {
       return {
@@ -69,7 +73,7 @@ export const deployment = {
     }
     let release: ResolvedRelease;
     try {
-      release = await resolveRelease(manifest);
+      release = await resolveRelease(manifest, baseDir);
     } catch (error) {
       return { failures: [{ property: "manifest", reason: `[MANIFEST_INVALID] ${describe(error)}` }] };
     }
@@ -77,6 +81,7 @@ export const deployment = {
       projectId: news.projectId as string,
       anonKey: news.anonKey as string,
       manifest,
+      ...(baseDir ? { baseDir } : {}),
       manifestDigest: release.digest,
       ...maps(release),
     };
@@ -131,7 +136,7 @@ function inputsOf(outs: Outputs): Inputs {
 
 async function apply(inputs: Inputs): Promise<Outputs> {
   const ctx = await getContext();
-  const release = await resolveRelease(inputs.manifest);
+  const release = await resolveRelease(inputs.manifest, inputs.baseDir);
   if (release.digest !== inputs.manifestDigest) {
     throw new Error(
       "The manifest's files changed between preview and update (digest mismatch); nothing was deployed. Run the update again.",

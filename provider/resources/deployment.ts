@@ -49,6 +49,9 @@ export class Deployment extends pulumi.dynamic.Resource {
         projectId: args.project.projectId,
         anonKey: args.project.anonKey,
         manifest: args.manifest,
+        // Relative manifest paths resolve from the program's folder; the engine may start the
+        // provider elsewhere (in `main`'s folder). Not compared by diff.
+        baseDir: process.cwd(),
         manifestDigest: undefined,
         files: undefined,
         migrations: undefined,
