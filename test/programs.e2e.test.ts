@@ -2,7 +2,7 @@
  * The shipped Pulumi programs, run by the real CLI in their own folders against the sandbox:
  * the root stack (Pulumi.yaml → dist/program) and examples/quickstart (TypeScript).
  */
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createEngineWorkspace, type EngineWorkspace, pulumiCli, repoRoot } from "~test/engine.js";
@@ -31,6 +31,10 @@ async function upAndDestroy(
   const cli = (...args: string[]) => pulumiCli(engine, args, { cwd: folder, env });
   const init = await cli("stack", "init", stack);
   expect(init.code, init.stderr).toBe(0);
+  // `stack init` writes the passphrase salt into the folder's Pulumi.<stack>.yaml (it has no
+  // --config-file); move it out so the repository stays clean.
+  const written = join(folder, `Pulumi.${stack}.yaml`);
+  if (existsSync(written)) renameSync(written, configFile);
   const settings: Record<string, string> = {
     "run402:apiBase": sandbox.apiBase,
     "run402:rail": "x402",
