@@ -45,9 +45,15 @@ afterAll(async () => {
 });
 
 describe("startChains", () => {
-  test("cold start (both chains, USDC deployed, wallets funded) is well under 3 s", () => {
-    console.log(`cold start: ${coldStartMs.toFixed(0)} ms`);
-    expect(coldStartMs).toBeLessThan(3000);
+  test("behavior: an idle chain's latest block keeps wall-clock time (Tempo's expiring nonces need it)", async () => {
+    // Start time is measured by `npm run bench`, not asserted here.
+    console.log(`start: ${coldStartMs.toFixed(0)} ms`);
+    await new Promise((r) => setTimeout(r, 3000));
+    for (const url of [chains.base.rpcUrl, chains.tempo.rpcUrl]) {
+      const block = await rpc<{ timestamp: string }>(url, "eth_getBlockByNumber", ["latest", false]);
+      const lag = Date.now() / 1000 - Number(BigInt(block.timestamp));
+      expect(lag, url).toBeLessThan(2.5);
+    }
   });
 
   test("both chains answer with their chain ids on 127.0.0.1", async () => {
