@@ -108,7 +108,7 @@ describe("startChains", () => {
     });
     const publicClient = createPublicClient({ chain: baseChain(), transport: http(chains.base.rpcUrl) });
     expect((await publicClient.waitForTransactionReceipt({ hash })).status).toBe("success");
-    await rpc(chains.tempo.rpcUrl, "eth_sendTransaction", [
+    const tempoHash = await rpc<string>(chains.tempo.rpcUrl, "eth_sendTransaction", [
       {
         from: DEV0,
         to: chains.tempo.pathUsd,
@@ -119,6 +119,11 @@ describe("startChains", () => {
         }),
       },
     ]);
+    // Mixed mining includes a transaction at once but asynchronously: wait for its receipt.
+    for (let i = 0; i < 100; i++) {
+      if (await rpc(chains.tempo.rpcUrl, "eth_getTransactionReceipt", [tempoHash])) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
     expect(await chains.balance("mpp", chains.treasury)).toBe(7_654321n);
 
     const oldUrls = [chains.base.rpcUrl, chains.tempo.rpcUrl];
