@@ -1,5 +1,6 @@
 /** Command-line parsing for run402-pulumi (node:util parseArgs; strict: unknown input is an error). */
 import { parseArgs } from "node:util";
+import { configKeys as providerConfigKeys } from "../provider/config.js";
 
 /** The commands. */
 export const commands = ["validate", "plan", "apply", "status", "renew", "destroy", "reconcile"] as const;
@@ -73,18 +74,8 @@ const allowed: Record<Command, readonly string[]> = {
   reconcile: [...common, "max-spend", "every"],
 };
 
-const configKeys = [
-  "apiBase",
-  "rail",
-  "fallbackRail",
-  "maxPaymentUsd",
-  "maxSpendUsd",
-  "renewBeforeDays",
-  "baseRpcUrl",
-  "tempoRpcUrl",
-  "allowedRecipients",
-  "journalPath",
-];
+/** Provider keys `-c` may set: all of them but the wallet key, which must not sit in shell history. */
+const configKeys: readonly string[] = providerConfigKeys.filter((key) => key !== "privateKey");
 
 /** Parses a duration such as `90s`, `15m`, `1h`, `1d` or `500ms` into milliseconds. */
 export function parseDuration(text: string): number | undefined {
