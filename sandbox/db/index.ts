@@ -43,7 +43,8 @@ async function template(): Promise<Blob | undefined> {
   const tmp = `${TEMPLATE}.${process.pid}.tmp`;
   writeFileSync(tmp, Buffer.from(await dump.arrayBuffer()));
   renameSync(tmp, TEMPLATE);
-  return undefined;
+  // Load the dump just made: a second initdb would double the first start.
+  return dump;
 }
 
 function ident(slot: string): string {
