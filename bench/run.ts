@@ -137,8 +137,7 @@ function startupSection(outcome: Outcome<StartupResult>): string {
   out.push(
     `Processes left behind after SIGTERM: ${leftovers === 0 ? "none" : `${leftovers} run(s) (killed)`}. ` +
       (template ? `PGlite template dump: ${(template / 2 ** 20).toFixed(1)} MiB. ` : "") +
-      `On the cold path sandbox/db/index.ts runs \`initdb\` twice: once to make the dump, then again for the ` +
-      `database itself (it does not load the dump it just wrote).`,
+      "On the cold path the sandbox runs `initdb` once, dumps the cluster as the template, and loads that dump.",
     "",
   );
   const mem = rows.find((r) => r.mode === "in-memory" && r.cache === "warm");
