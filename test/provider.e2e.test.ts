@@ -2,17 +2,20 @@
  * The provider through the real Pulumi engine against the sandbox: payments, preview without
  * payment, renewal, content-addressed updates, drift, destroy and bad input.
  */
-import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
 import type { Stack } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createEngineWorkspace, type EngineWorkspace, inlineStack, repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+import { Secret } from "../provider/index.js";
 import { manifestStack } from "../provider/stack.js";
 
 let engine: EngineWorkspace;
 let sandbox: TestSandbox;
 const day = 24 * 60 * 60;
+const secretValue = "s3cr3t-value-that-must-not-reach-state";
 
 beforeAll(async () => {
   [engine, sandbox] = await Promise.all([createEngineWorkspace(), startTestSandbox()]);
@@ -38,6 +41,7 @@ async function stackFor(name: string, app: string, rail: "x402" | "mpp", wallet:
     stackName: name,
     program: async () => {
       const stack = await manifestStack({ manifest: join(app, "app.json") });
+      new Secret("token", { project: stack.project, name: "API_TOKEN", value: pulumi.secret(secretValue) });
       // Secret output: the test needs it to delete the project out of band.
       return { ...stack.outputs, serviceKey: stack.project.serviceKey };
     },
@@ -53,6 +57,14 @@ async function stackFor(name: string, app: string, rail: "x402" | "mpp", wallet:
     "run402:journalPath": { value: join(engine.dir, `journal-${name}.json`) },
   });
   return stack;
+}
+
+/** Every file of the file backend, concatenated. */
+function stateFiles(dir: string): string {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => readFileSync(join(entry.parentPath, entry.name), "utf8"))
+    .join("\n");
 }
 
 /** Requests the sandbox saw after `mark` (a request-log length). */
@@ -72,7 +84,7 @@ describe("provider through the engine", () => {
 
     // Preview of a new stack: shows the purchase, pays nothing.
     const preview = await stack.preview();
-    expect(preview.changeSummary).toMatchObject({ create: 4 });
+    expect(preview.changeSummary).toMatchObject({ create: 5 });
     expect(await paidBy()).toHaveLength(0);
 
     const up = await stack.up();
@@ -93,10 +105,28 @@ describe("provider through the engine", () => {
     const siteUrl = up.outputs.siteUrl?.value as string;
     expect((await fetch(siteUrl)).status).toBe(200);
 
+    // The secret reached Run402; no key or secret value reached the state in plain text.
+    const serviceKey = up.outputs.serviceKey?.value as string;
+    const listed = await fetch(
+      `${sandbox.apiBase}/projects/v1/admin/${up.outputs.projectId?.value}/secrets`,
+      {
+        headers: { authorization: `Bearer ${serviceKey}` },
+      },
+    );
+    expect(((await listed.json()) as { secrets: { key: string }[] }).secrets.map((x) => x.key)).toEqual([
+      "API_TOKEN",
+    ]);
+    // What is on disk (the file backend), not exportStack(), which decrypts secrets for the caller.
+    const state = stateFiles(join(engine.dir, "state"));
+    expect(state).toContain("API_TOKEN");
+    for (const plain of [secretValue, serviceKey, sandbox.wallets[0]!.privateKey.slice(2)]) {
+      expect(state).not.toContain(plain);
+    }
+
     // Second up: no changes, no payment, no write request.
     let mark = (await sandbox.requests()).length;
     const again = await stack.up();
-    expect(again.summary.resourceChanges).toEqual({ same: 4 });
+    expect(again.summary.resourceChanges).toEqual({ same: 5 });
     expect(await paidBy()).toHaveLength(1);
     expect(writes(await requestsSince(mark))).toEqual([]);
 
@@ -138,9 +168,9 @@ describe("provider through the engine", () => {
     });
     expect(deleted.status).toBe(200);
     const refresh = await stack.refresh();
-    expect(refresh.summary.resourceChanges).toMatchObject({ delete: 2 });
+    expect(refresh.summary.resourceChanges).toMatchObject({ delete: 3 });
     const healed = await stack.up();
-    expect(healed.summary.resourceChanges).toMatchObject({ create: 2 });
+    expect(healed.summary.resourceChanges).toMatchObject({ create: 3 });
     expect(healed.outputs.projectId?.value).not.toBe(projectId);
     expect(await paidBy()).toHaveLength(2);
 
@@ -151,7 +181,10 @@ describe("provider through the engine", () => {
     expect(destroyed.summary.result).toBe("succeeded");
     expect(await paidBy()).toHaveLength(2);
     const deletes = writes(await requestsSince(mark));
-    expect(deletes.map((r) => `${r.method} ${r.path}`)).toEqual([`DELETE /projects/v1/${newProject}`]);
+    expect(deletes.map((r) => `${r.method} ${r.path}`)).toEqual([
+      `DELETE /projects/v1/admin/${newProject}/secrets/API_TOKEN`,
+      `DELETE /projects/v1/${newProject}`,
+    ]);
   });
 
   test("behavior: MPP stack: the tier is paid on mpp and recorded as such", async () => {

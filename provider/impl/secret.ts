@@ -1,6 +1,7 @@
 /** Secret: write-only project secret values. */
 import type * as pulumi from "@pulumi/pulumi";
 import { getContext } from "./context.js";
+import { isGoneError } from "./errors.js";
 import { containsUnknown } from "./values.js";
 
 export interface Inputs {
@@ -64,20 +65,29 @@ export const secret = {
 
   async read(id: string, props: Outputs): Promise<pulumi.dynamic.ReadResult> {
     const ctx = await getContext();
-    const listed = await ctx.client.secrets.list({
-      projectId: props.projectId,
-      serviceKey: props.serviceKey,
-    });
+    let listed: Awaited<ReturnType<typeof ctx.client.secrets.list>>;
+    try {
+      listed = await ctx.client.secrets.list({ projectId: props.projectId, serviceKey: props.serviceKey });
+    } catch (error) {
+      // The project (and so its key) is gone: the secret went with it.
+      if (isGoneError(error)) return { id: "" };
+      throw error;
+    }
     if (!listed.secrets.some((s: { key: string }) => s.key === props.name)) return { id: "" };
     return { id, props, inputs: { ...props } };
   },
 
   async delete(_id: string, props: Outputs): Promise<void> {
     const ctx = await getContext();
-    await ctx.client.secrets.delete({
-      projectId: props.projectId,
-      serviceKey: props.serviceKey,
-      key: props.name,
-    });
+    try {
+      await ctx.client.secrets.delete({
+        projectId: props.projectId,
+        serviceKey: props.serviceKey,
+        key: props.name,
+      });
+    } catch (error) {
+      // Already gone, with its project or on its own.
+      if (!isGoneError(error)) throw error;
+    }
   },
 };
