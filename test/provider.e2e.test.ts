@@ -200,6 +200,36 @@ describe("provider through the engine", () => {
     await stack.destroy();
   });
 
+  test("behavior: two stacks on one wallet renew the shared lease concurrently and pay once", async () => {
+    const wallet = 2;
+    const payer = sandbox.wallets[wallet]!.address.toLowerCase();
+    const paidBy = async () => (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer);
+
+    // A renewal window as long as the lease would renew on every run: refused in preview.
+    const greedy = appCopy();
+    writeFileSync(
+      join(greedy, "app.json"),
+      JSON.stringify({ tier: { name: "prototype", renewBeforeDays: 7 }, site: { dir: "site" } }),
+    );
+    await expect((await stackFor("greedy", greedy, "x402", wallet)).preview()).rejects.toThrow(
+      /renewBeforeDays \(7\) must be less than the prototype lease of 7 days/,
+    );
+
+    const a = await stackFor("shared-a", appCopy(), "x402", wallet);
+    const b = await stackFor("shared-b", appCopy(), "x402", wallet);
+    await a.up();
+    const adopted = await b.up(); // the org already holds an active prototype lease
+    expect(adopted.outputs.lastSettlement?.value).toBeNull();
+    expect(await paidBy()).toHaveLength(1);
+
+    await sandbox.advanceClock(6 * day);
+    const [ra, rb] = await Promise.all([a.up(), b.up()]);
+    expect(ra.summary.result).toBe("succeeded");
+    expect(rb.summary.result).toBe("succeeded");
+    expect(await paidBy()).toHaveLength(2);
+    await Promise.all([a.destroy(), b.destroy()]);
+  });
+
   test("error: a bad app.json fails preview with the pointer and sends nothing", async () => {
     const app = appCopy();
     writeFileSync(join(app, "app.json"), JSON.stringify({ tier: "prototype", sitee: { dir: "site" } }));

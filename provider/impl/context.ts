@@ -21,7 +21,11 @@ let context: Promise<Context> | undefined;
 
 /** Stores the stack config; called by Pulumi before any other provider method. */
 export function configure(get: (key: string) => string | undefined): void {
-  config = readConfig(get);
+  const next = readConfig(get);
+  // Pulumi configures once per resource kind in one process; keep the client (and so the run's
+  // spend total that run402:maxSpendUsd caps) unless the config really changed.
+  if (config && JSON.stringify(config) === JSON.stringify(next)) return;
+  config = next;
   context = undefined;
 }
 

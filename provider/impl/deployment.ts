@@ -151,7 +151,9 @@ async function apply(inputs: Inputs): Promise<Outputs> {
     // TODO(sdk): ReleaseSpec's `base` lacks the `{ release_id }` form the manifest allows.
     spec: { ...release.spec, project_id: inputs.projectId } as ReleaseSpec,
     content,
-    intent: `deploy/${inputs.projectId}/${release.digest}`,
+    // No intent: a key made of project and digest would replay an earlier plan of the same content
+    // (a rollback A → B → A, or a retry after a failed migration) instead of deploying it. Deploys
+    // cost nothing, and a crash-retry of one that went live plans as a no-op (same digest).
   });
   const project = await ctx.client.projects.get(inputs.projectId);
   // A no-op apply creates no release: the live one is already this content.

@@ -4,6 +4,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { getContext } from "./context.js";
+import { isGoneError } from "./errors.js";
 import { containsUnknown } from "./values.js";
 
 export interface Inputs {
@@ -58,16 +59,22 @@ function validate(news: Record<string, unknown>): pulumi.dynamic.CheckFailure[] 
 async function storedKeys(projectId: string): Promise<{ anon_key: string; service_key: string } | null> {
   const dir = process.env.RUN402_CONFIG_DIR ?? join(homedir(), ".config", "run402");
   for (const file of [join(dir, "credentials", "project-keys.v1.json"), join(dir, "projects.json")]) {
+    let text: string;
     try {
-      const parsed = JSON.parse(await readFile(file, "utf8")) as {
-        projects?: Record<string, { anon_key?: string; service_key?: string }>;
-      };
-      const keys = parsed.projects?.[projectId];
-      if (keys?.anon_key && keys.service_key)
-        return { anon_key: keys.anon_key, service_key: keys.service_key };
+      text = await readFile(file, "utf8");
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw error;
     }
+    let parsed: { projects?: Record<string, { anon_key?: string; service_key?: string }> };
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // JSON.parse quotes the text around the error, and this file holds keys: name the file only.
+      throw new Error(`The run402 key store ${file} is not valid JSON.`);
+    }
+    const keys = parsed.projects?.[projectId];
+    if (keys?.anon_key && keys.service_key) return { anon_key: keys.anon_key, service_key: keys.service_key };
   }
   return null;
 }
@@ -132,9 +139,10 @@ export const project = {
     let created = (await ctx.client.projects.create({ name: inputs.name, intent })) as Created;
     // A replay of a project deleted since (destroy, then up again) needs a new key.
     if (await isGone(created.project_id)) {
+      // Keyed on the project it replaces: a crash-retry of this create replays it too.
       created = (await ctx.client.projects.create({
         name: inputs.name,
-        intent: `${intent}/${Date.now()}`,
+        intent: `${intent}/after/${created.project_id}`,
       })) as Created;
     }
     return { id: created.project_id, outs: toOutputs(inputs, created, ctx.config.apiBase) };
@@ -158,6 +166,11 @@ export const project = {
 
   async delete(id: string, props: Outputs): Promise<void> {
     const ctx = await getContext();
-    await ctx.client.projects.delete({ projectId: id, serviceKey: props.serviceKey });
+    try {
+      await ctx.client.projects.delete({ projectId: id, serviceKey: props.serviceKey });
+    } catch (error) {
+      // Deleted already (out of band): what destroy wanted.
+      if (!isGoneError(error)) throw error;
+    }
   },
 };

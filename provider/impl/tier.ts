@@ -109,6 +109,18 @@ export const tier = {
       plannedPayment: null,
     };
     if (containsUnknown(inputs)) return { inputs };
+    const leaseDays = (await ctx.client.tiers.quote()).tiers[inputs.tier]?.lease_days;
+    if (leaseDays !== undefined && inputs.renewBeforeDays >= leaseDays) {
+      // A window as long as the lease would renew on every run.
+      return {
+        failures: [
+          {
+            property: "renewBeforeDays",
+            reason: `renewBeforeDays (${inputs.renewBeforeDays}) must be less than the ${inputs.tier} lease of ${leaseDays} days, or every run would renew`,
+          },
+        ],
+      };
+    }
     const planned = await plan(ctx, inputs, olds.tier === undefined);
     if (isPaid(planned.action)) {
       inputs.plannedPayment = {
@@ -174,21 +186,34 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
   let lastSettlement = previous?.lastSettlement ?? null;
   let lease: { started: string | null; expires: string | null; state: string };
   if (isPaid(planned.action)) {
-    const amountUsd = await priceUsd(ctx, inputs.tier);
-    // What preview showed is the most this run pays for this resource.
-    if (inputs.plannedPayment && Number(amountUsd) > Number(inputs.plannedPayment.amountUsd)) {
+    // Pay only what check planned (and preview showed), and never more than its amount: a payment
+    // the plan did not show, or a changed action or price, stops here with nothing signed.
+    const plan = inputs.plannedPayment;
+    if (!plan || plan.action !== planned.action) {
       throw new Error(
-        `The ${inputs.tier} tier now costs $${amountUsd}, more than the $${inputs.plannedPayment.amountUsd} planned; nothing was paid. Run preview again.`,
+        `The ${inputs.tier} tier now needs "${planned.action}" (${planned.reason}), which this run did not plan; nothing was paid. Run preview or up again.`,
       );
     }
+    const amountUsd = await priceUsd(ctx, inputs.tier);
+    if (Number(amountUsd) > Number(plan.amountUsd)) {
+      throw new Error(
+        `The ${inputs.tier} tier now costs $${amountUsd}, more than the $${plan.amountUsd} planned; nothing was paid. Run preview again.`,
+      );
+    }
+    // The lease belongs to the wallet's organization, not to this resource: two stacks (or two
+    // Tiers) extending the same lease share one intent, so only one of them can pay for it.
     const intent = [
       "tier",
-      inputs.resourceKey,
+      ctx.wallet.toLowerCase(),
       planned.action,
       inputs.tier,
       planned.baseExpiry ?? "none",
     ].join("/");
-    const { result, settlement } = await ctx.client.tiers.set({ tier: inputs.tier, intent });
+    const { result, settlement } = await ctx.client.tiers.set({
+      tier: inputs.tier,
+      intent,
+      maxPaymentUsd: Number(plan.amountUsd),
+    });
     if (settlement) {
       lastSettlement = {
         rail: settlement.rail,

@@ -24,6 +24,8 @@ export type SetTierParameters = {
   tier: TierName;
   /** Stable id of why this purchase happens (e.g. resource URN + lease period); a rerun with the same intent cannot pay twice. */
   intent: string;
+  /** Refuse (before signing) a challenge above this amount, e.g. the price a preview showed. @default the policy's cap */
+  maxPaymentUsd?: number | undefined;
 };
 /** The response body of `setTier`. */
 export type SetTierResult = z.output<typeof schema>;
@@ -40,7 +42,7 @@ export async function setTier(ctx: ActionContext, parameters: SetTierParameters)
   const ex = await ctx.payer.fetch(
     ctx.transport,
     { method: "POST", path, body, auth: { kind: "siwx" } },
-    { intentId: parameters.intent, idempotencyKey },
+    { intentId: parameters.intent, idempotencyKey, maxPaymentUsd: parameters.maxPaymentUsd },
   );
   return { result: parse(schema, ex), settlement: ex.settlement, replayed: ex.replayed };
 }

@@ -170,6 +170,16 @@ describe("Payer: policy refusals sign nothing", () => {
     expect(api.requests[0]!.headers.get("payment-signature")).toBeNull();
   });
 
+  test("error: over the caller's cap for this payment (what a preview showed)", async () => {
+    // Within the client's $1 cap, but over the $0.10 the caller planned.
+    const { r402, api, spy } = client({ x402: { amount: "500000" } });
+    const err = await refusal(r402.tiers.set({ tier: "prototype", intent: "t-planned", maxPaymentUsd: 0.1 }));
+    expect(err.code).toBe("POLICY_MAX_PAYMENT");
+    expect(err.shortMessage).toContain("0.50 USD is over the per-payment limit of 0.10 USD");
+    expect(spy.signed).toEqual([]);
+    expect(api.requests).toHaveLength(1);
+  });
+
   test("error: over the run cap", async () => {
     const { r402, spy } = client({ x402: { amount: "900000" } }, { maxSpendUsd: 0.5 });
     const err = await refusal(r402.tiers.set({ tier: "prototype", intent: "t1" }));

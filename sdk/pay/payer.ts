@@ -50,7 +50,12 @@ export type Payer = {
   fetch(
     t: Transport,
     spec: RequestSpec,
-    intent: { intentId: string; idempotencyKey: string },
+    intent: {
+      intentId: string;
+      idempotencyKey: string;
+      /** A tighter per-payment cap for this call (e.g. the amount a preview showed). */
+      maxPaymentUsd?: number | undefined;
+    },
   ): Promise<PaidExchange>;
   /**
    * Resolves an intent a previous run left `signing` by repeating its keyed request without paying:
@@ -259,6 +264,11 @@ export function create(options: CreateOptions): Payer {
       const carried = carriedPayment(new Headers(spec.headers));
       if (carried) throw new PaymentAlreadyAttemptedError({ header: carried });
       const key = intent.idempotencyKey;
+      // This call's policy: the client's, with the caller's tighter per-payment cap if any.
+      const callPolicy: Policy.SpendPolicy =
+        intent.maxPaymentUsd === undefined
+          ? policy
+          : { ...policy, maxPaymentUsd: Math.min(policy.maxPaymentUsd, intent.maxPaymentUsd) };
       const keyed: RequestSpec = { ...spec, headers: { ...spec.headers, "Idempotency-Key": key } };
       const before = previous(key);
       if (!before) recordIntent(t, spec, intent, "begun");
@@ -335,7 +345,7 @@ export function create(options: CreateOptions): Payer {
       let approved: PaymentChallenge | null = null;
       let refusal: SpendPolicyError | null = null;
       for (const challenge of offered.get(chosenRail)!) {
-        const err = Policy.check(policy, challenge, {
+        const err = Policy.check(callPolicy, challenge, {
           spentAtomic: spent + reserved,
           pinnedRecipient: policy.allowedRecipients ? null : pinned(apiBase, chosenRail),
         });
@@ -361,7 +371,7 @@ export function create(options: CreateOptions): Payer {
         const pinnedNow = pin(apiBase, chosenRail, approved.recipient);
         // Another process may have pinned a different recipient between our read and our write.
         if (pinnedNow.toLowerCase() !== approved.recipient.toLowerCase()) {
-          const err = Policy.check(policy, approved, {
+          const err = Policy.check(callPolicy, approved, {
             spentAtomic: spent + reserved,
             pinnedRecipient: pinnedNow,
           })!;
