@@ -25,6 +25,7 @@ async function upAndDestroy(
   stack: string,
   wallet: number,
   extra: Record<string, string> = {},
+  secrets: Record<string, string> = {},
 ) {
   const configFile = join(mkdtempSync(join(engine.dir, "config-")), `Pulumi.${stack}.yaml`);
   const env = { RUN402_CONFIG_DIR: mkdtempSync(join(engine.dir, "run402-")) };
@@ -44,7 +45,12 @@ async function upAndDestroy(
     ...extra,
   };
   for (const [key, value] of Object.entries(settings)) {
-    expect((await cli("config", "set", key, value, "--config-file", configFile)).code).toBe(0);
+    const set = await cli("config", "set", key, value, "--config-file", configFile);
+    expect(set.code, `${key}: ${set.stderr}`).toBe(0);
+  }
+  for (const [name, value] of Object.entries(secrets)) {
+    const set = await cli("config", "set", "--secret", name, value, "--config-file", configFile);
+    expect(set.code, `${name}: ${set.stderr}`).toBe(0);
   }
   const key = sandbox.wallets[wallet]!.privateKey;
   expect(
@@ -66,6 +72,18 @@ describe("shipped programs", () => {
     const outputs = await upAndDestroy(repoRoot, "root-e2e", 0);
     expect(outputs.projectId).toMatch(/^prj_/);
     expect((outputs.lastSettlement as { rail: string }).rail).toBe("x402");
+  });
+
+  test("behavior: examples/mpp pays its tier over MPP and records the rail", async () => {
+    const outputs = await upAndDestroy(
+      join(repoRoot, "examples", "mpp"),
+      "mpp-e2e",
+      2,
+      { "run402:rail": "mpp", "run402-mpp:tier": "prototype" },
+      { "run402-mpp:webhookToken": "whk_example_token" },
+    );
+    expect(outputs.projectId).toMatch(/^prj_/);
+    expect(outputs.settledOn).toBe("mpp");
   });
 
   test("behavior: examples/quickstart (TypeScript) converges and records its settlement", async () => {
