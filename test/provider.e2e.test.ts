@@ -134,8 +134,12 @@ describe("provider through the engine", () => {
     const before = up.outputs.leaseExpiresAt?.value as string;
     await sandbox.advanceClock(6 * day);
     mark = (await sandbox.requests()).length;
-    const renewal = await stack.preview();
+    const renewal = await stack.preview({ diff: true });
     expect(renewal.changeSummary).toMatchObject({ update: 1 });
+    // Preview shows the renewal, its price and its rail.
+    expect(renewal.stdout).toMatch(/action\s*: "renew"/);
+    expect(renewal.stdout).toMatch(/amountUsd\s*: "0\.10"/);
+    expect(renewal.stdout).toMatch(/rail\s*: "x402"/);
     expect(await paidBy()).toHaveLength(1);
     expect(writes(await requestsSince(mark))).toEqual([]);
     const renewed = await stack.up();
