@@ -30,6 +30,20 @@ interface Plan {
   reason: string;
   /** Lease expiry the plan was made against: part of the purchase's idempotency intent. */
   baseExpiry: string | null;
+  /** The status the plan was made from. */
+  status: TierStatus;
+}
+
+type TierStatus = Awaited<ReturnType<Context["client"]["tiers"]["status"]>>;
+type TierQuote = Awaited<ReturnType<Context["client"]["tiers"]["quote"]>>;
+
+/** The lease fields of the outputs, as `status` reports them. */
+function leaseOf(status: TierStatus): Pick<Outputs, "leaseStartedAt" | "leaseExpiresAt" | "lifecycleState"> {
+  return {
+    leaseStartedAt: status.lease_started_at ?? null,
+    leaseExpiresAt: status.lease_expires_at ?? null,
+    lifecycleState: status.organization_lifecycle_state ?? (status.active ? "active" : "past_due"),
+  };
 }
 
 /** Decides what convergence needs, from the org's tier status on the server's clock. */
@@ -40,7 +54,7 @@ async function plan(ctx: Context, inputs: Inputs, creating: boolean): Promise<Pl
   const current = status.tier as TierName | null;
   if (!current || !status.active || !(expires > now)) {
     const why = current ? `the ${current} lease lapsed at ${baseExpiry}` : "the organization holds no tier";
-    return { action: "subscribe", reason: why, baseExpiry };
+    return { action: "subscribe", reason: why, baseExpiry, status };
   }
   if (current === inputs.tier) {
     const left = (expires - now) / day;
@@ -49,22 +63,27 @@ async function plan(ctx: Context, inputs: Inputs, creating: boolean): Promise<Pl
         action: "renew",
         reason: `the lease expires at ${baseExpiry}, within ${inputs.renewBeforeDays} days`,
         baseExpiry,
+        status,
       };
     }
     return creating
-      ? { action: "adopt", reason: `an active ${current} lease runs until ${baseExpiry}`, baseExpiry }
-      : { action: "none", reason: "the lease is active", baseExpiry };
+      ? { action: "adopt", reason: `an active ${current} lease runs until ${baseExpiry}`, baseExpiry, status }
+      : { action: "none", reason: "the lease is active", baseExpiry, status };
   }
   const up = tiers.indexOf(inputs.tier) > tiers.indexOf(current);
-  return { action: up ? "upgrade" : "downgrade", reason: `the organization holds ${current}`, baseExpiry };
+  return {
+    action: up ? "upgrade" : "downgrade",
+    reason: `the organization holds ${current}`,
+    baseExpiry,
+    status,
+  };
 }
 
 function isPaid(action: Action): action is PlannedPayment["action"] {
   return action === "subscribe" || action === "renew" || action === "upgrade" || action === "downgrade";
 }
 
-async function priceUsd(ctx: Context, tier: TierName): Promise<string> {
-  const quote = await ctx.client.tiers.quote();
+function priceUsd(ctx: Context, quote: TierQuote, tier: TierName): string {
   const price = quote.tiers[tier]?.price;
   if (!price) throw new Error(`The Run402 API at ${ctx.config.apiBase} quoted no price for tier "${tier}".`);
   return price;
@@ -109,7 +128,8 @@ export const tier = {
       plannedPayment: null,
     };
     if (containsUnknown(inputs)) return { inputs };
-    const leaseDays = (await ctx.client.tiers.quote()).tiers[inputs.tier]?.lease_days;
+    const quote = await ctx.client.tiers.quote();
+    const leaseDays = quote.tiers[inputs.tier]?.lease_days;
     if (leaseDays !== undefined && inputs.renewBeforeDays >= leaseDays) {
       // A window as long as the lease would renew on every run.
       return {
@@ -126,7 +146,7 @@ export const tier = {
       inputs.plannedPayment = {
         action: planned.action,
         tier: inputs.tier,
-        amountUsd: await priceUsd(ctx, inputs.tier),
+        amountUsd: priceUsd(ctx, quote, inputs.tier),
         rail: ctx.rail,
         reason: planned.reason,
       };
@@ -157,13 +177,7 @@ export const tier = {
     const status = await ctx.client.tiers.status();
     // Nothing held any more (never bought, or purged): the resource is gone.
     if (!status.tier) return { id: "" };
-    const outs: Outputs = {
-      ...props,
-      tier: status.tier as TierName,
-      leaseStartedAt: status.lease_started_at ?? null,
-      leaseExpiresAt: status.lease_expires_at ?? null,
-      lifecycleState: status.organization_lifecycle_state ?? (status.active ? "active" : "past_due"),
-    };
+    const outs: Outputs = { ...props, tier: status.tier as TierName, ...leaseOf(status) };
     const inputs: Inputs = {
       tier: outs.tier,
       renewBeforeDays: props.renewBeforeDays,
@@ -184,20 +198,20 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
   const ctx = await getContext();
   const planned = await plan(ctx, inputs, previous === null);
   let lastSettlement = previous?.lastSettlement ?? null;
-  let lease: { started: string | null; expires: string | null; state: string };
+  let lease = leaseOf(planned.status);
   if (isPaid(planned.action)) {
     // Pay only what check planned (and preview showed), and never more than its amount: a payment
     // the plan did not show, or a changed action or price, stops here with nothing signed.
-    const plan = inputs.plannedPayment;
-    if (!plan || plan.action !== planned.action) {
+    const promised = inputs.plannedPayment;
+    if (!promised || promised.action !== planned.action) {
       throw new Error(
         `The ${inputs.tier} tier now needs "${planned.action}" (${planned.reason}), which this run did not plan; nothing was paid. Run preview or up again.`,
       );
     }
-    const amountUsd = await priceUsd(ctx, inputs.tier);
-    if (Number(amountUsd) > Number(plan.amountUsd)) {
+    const amountUsd = priceUsd(ctx, await ctx.client.tiers.quote(), inputs.tier);
+    if (Number(amountUsd) > Number(promised.amountUsd)) {
       throw new Error(
-        `The ${inputs.tier} tier now costs $${amountUsd}, more than the $${plan.amountUsd} planned; nothing was paid. Run preview again.`,
+        `The ${inputs.tier} tier now costs $${amountUsd}, more than the $${promised.amountUsd} planned; nothing was paid. Run preview again.`,
       );
     }
     // The lease belongs to the wallet's organization, not to this resource: two stacks (or two
@@ -212,7 +226,7 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
     const { result, settlement } = await ctx.client.tiers.set({
       tier: inputs.tier,
       intent,
-      maxPaymentUsd: Number(plan.amountUsd),
+      maxPaymentUsd: Number(promised.amountUsd),
     });
     if (settlement) {
       lastSettlement = {
@@ -224,22 +238,11 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
         settledAt: settlement.settledAt,
       };
     }
-    lease = { started: result.lease_started_at, expires: result.lease_expires_at, state: "active" };
-  } else {
-    const status = await ctx.client.tiers.status();
     lease = {
-      started: status.lease_started_at ?? null,
-      expires: status.lease_expires_at ?? null,
-      state: status.organization_lifecycle_state ?? "active",
+      leaseStartedAt: result.lease_started_at,
+      leaseExpiresAt: result.lease_expires_at,
+      lifecycleState: "active",
     };
   }
-  const outs: Outputs = {
-    ...inputs,
-    wallet: ctx.wallet,
-    leaseStartedAt: lease.started,
-    leaseExpiresAt: lease.expires,
-    lifecycleState: lease.state,
-    lastSettlement,
-  };
-  return outs;
+  return { ...inputs, wallet: ctx.wallet, ...lease, lastSettlement };
 }
