@@ -5,6 +5,7 @@
  */
 import { createRun402, type Run402, resolveWallet } from "../../sdk/index.js";
 import { type ProviderConfig, readConfig } from "../config.js";
+import { publish } from "./progress.js";
 
 /** Everything a handler needs. */
 export interface Context {
@@ -59,6 +60,8 @@ async function build(config: ProviderConfig): Promise<Context> {
       ...(config.baseRpcUrl ? { base: config.baseRpcUrl } : {}),
       ...(config.tempoRpcUrl ? { tempo: config.tempoRpcUrl } : {}),
     },
+    // Progress lines for the engine (and the CLI); the Tier also listens for replayed settlements.
+    onEvent: publish,
   });
   return {
     config,

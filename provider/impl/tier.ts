@@ -1,7 +1,10 @@
 /** Tier: plans payments in check (read-only), pays them in create/update. */
 import type * as pulumi from "@pulumi/pulumi";
-import type { PlannedPayment, SettlementOutput, TierName } from "../resources/tier.js";
+import type { Settlement } from "../../sdk/index.js";
+import type { PlannedPayment, SettlementOutput, TierDecision, TierName } from "../resources/tier.js";
 import { type Context, getContext } from "./context.js";
+import { ActionNotAllowedError, ConflictError } from "./errors.js";
+import { subscribe } from "./progress.js";
 import { containsUnknown } from "./values.js";
 
 const tiers: readonly TierName[] = ["prototype", "hobby", "team"];
@@ -12,6 +15,9 @@ export interface Inputs {
   renewBeforeDays: number;
   autoRenew: boolean;
   resourceKey: string;
+  /** What check decided and why, with the lease it saw (shown by preview; kept in outputs). */
+  plan: TierDecision | null;
+  /** The payment check planned, when the decision costs money; null in outputs once paid. */
   plannedPayment: PlannedPayment | null;
 }
 
@@ -23,7 +29,8 @@ export interface Outputs extends Inputs {
   lastSettlement: SettlementOutput | null;
 }
 
-type Action = "subscribe" | "renew" | "upgrade" | "downgrade" | "adopt" | "none";
+type Action = TierDecision["action"];
+type Lease = Pick<Outputs, "leaseStartedAt" | "leaseExpiresAt" | "lifecycleState">;
 
 interface Plan {
   action: Action;
@@ -38,7 +45,7 @@ type TierStatus = Awaited<ReturnType<Context["client"]["tiers"]["status"]>>;
 type TierQuote = Awaited<ReturnType<Context["client"]["tiers"]["quote"]>>;
 
 /** The lease fields of the outputs, as `status` reports them. */
-function leaseOf(status: TierStatus): Pick<Outputs, "leaseStartedAt" | "leaseExpiresAt" | "lifecycleState"> {
+function leaseOf(status: TierStatus): Lease {
   return {
     leaseStartedAt: status.lease_started_at ?? null,
     leaseExpiresAt: status.lease_expires_at ?? null,
@@ -46,37 +53,47 @@ function leaseOf(status: TierStatus): Pick<Outputs, "leaseStartedAt" | "leaseExp
   };
 }
 
-/** Decides what convergence needs, from the org's tier status on the server's clock. */
+/** True when the recorded lease is not the one the server holds (a lost response, an outside change). */
+function drifted(recorded: Partial<Lease>, server: Lease): boolean {
+  return (
+    (recorded.leaseExpiresAt ?? null) !== server.leaseExpiresAt ||
+    (recorded.leaseStartedAt ?? null) !== server.leaseStartedAt ||
+    (recorded.lifecycleState ?? null) !== server.lifecycleState
+  );
+}
+
+/**
+ * Decides what convergence needs, from the org's tier status on the server's clock. A Tier being
+ * created buys what it declares; once it exists, only a changed `tier` or, with `autoRenew`, a due
+ * or lapsed lease costs money: with `autoRenew: false` a lease is never extended or bought back.
+ */
 async function plan(ctx: Context, inputs: Inputs, creating: boolean): Promise<Plan> {
   const [status, now] = await Promise.all([ctx.client.tiers.status(), ctx.serverNow()]);
   const baseExpiry = status.lease_expires_at ?? null;
   const expires = baseExpiry ? Date.parse(baseExpiry) : Number.NaN;
   const current = status.tier as TierName | null;
+  const decide = (action: Action, reason: string): Plan => ({ action, reason, baseExpiry, status });
   if (!current || !status.active || !(expires > now)) {
     const why = current ? `the ${current} lease lapsed at ${baseExpiry}` : "the organization holds no tier";
-    return { action: "subscribe", reason: why, baseExpiry, status };
+    if (!creating && !inputs.autoRenew) return decide("none", `${why}; autoRenew is off, so nothing is paid`);
+    return decide("subscribe", why);
   }
   if (current === inputs.tier) {
     const left = (expires - now) / day;
-    if (inputs.autoRenew && left <= inputs.renewBeforeDays) {
-      return {
-        action: "renew",
-        reason: `the lease expires at ${baseExpiry}, within ${inputs.renewBeforeDays} days`,
-        baseExpiry,
-        status,
-      };
+    if (left <= inputs.renewBeforeDays) {
+      const due = `the lease expires at ${baseExpiry}, within ${inputs.renewBeforeDays} days`;
+      if (inputs.autoRenew) return decide("renew", due);
+      if (!creating) return decide("none", `${due}; autoRenew is off, so it is not renewed`);
     }
     return creating
-      ? { action: "adopt", reason: `an active ${current} lease runs until ${baseExpiry}`, baseExpiry, status }
-      : { action: "none", reason: "the lease is active", baseExpiry, status };
+      ? decide(
+          "adopt",
+          `the organization already holds an active ${current} lease until ${baseExpiry}: adopted, nothing to pay`,
+        )
+      : decide("none", `the lease is active until ${baseExpiry}`);
   }
   const up = tiers.indexOf(inputs.tier) > tiers.indexOf(current);
-  return {
-    action: up ? "upgrade" : "downgrade",
-    reason: `the organization holds ${current}`,
-    baseExpiry,
-    status,
-  };
+  return decide(up ? "upgrade" : "downgrade", `the organization holds ${current}`);
 }
 
 function isPaid(action: Action): action is PlannedPayment["action"] {
@@ -85,8 +102,25 @@ function isPaid(action: Action): action is PlannedPayment["action"] {
 
 function priceUsd(ctx: Context, quote: TierQuote, tier: TierName): string {
   const price = quote.tiers[tier]?.price;
-  if (!price) throw new Error(`The Run402 API at ${ctx.config.apiBase} quoted no price for tier "${tier}".`);
+  if (!price)
+    throw new ConflictError(
+      "PLAN_CHANGED",
+      `The Run402 API at ${ctx.config.apiBase} quoted no price for tier "${tier}"; nothing was paid.`,
+    );
   return price;
+}
+
+/** Why the spend policy would refuse this payment at `up` (so preview says it now), if it would. */
+function refusal(ctx: Context, payment: PlannedPayment): string | undefined {
+  const amount = Number(payment.amountUsd);
+  const what = `The ${payment.tier} tier's ${payment.action} costs $${payment.amountUsd}`;
+  if (amount > ctx.config.maxPaymentUsd) {
+    return `[POLICY_MAX_PAYMENT] ${what}, above run402:maxPaymentUsd ($${ctx.config.maxPaymentUsd}); up would refuse to pay it. Raise run402:maxPaymentUsd to at least ${payment.amountUsd}.`;
+  }
+  if (amount > ctx.config.maxSpendUsd) {
+    return `[POLICY_MAX_SPEND] ${what}, above this run's cap run402:maxSpendUsd ($${ctx.config.maxSpendUsd}); up would refuse to pay it. Raise the cap (--max-spend) to at least ${payment.amountUsd}.`;
+  }
+  return undefined;
 }
 
 function validate(news: Record<string, unknown>): pulumi.dynamic.CheckFailure[] {
@@ -125,6 +159,7 @@ export const tier = {
       renewBeforeDays: (news.renewBeforeDays as number | undefined) ?? ctx.config.renewBeforeDays,
       autoRenew: (news.autoRenew as boolean | undefined) ?? true,
       resourceKey: String(news.resourceKey),
+      plan: null,
       plannedPayment: null,
     };
     if (containsUnknown(inputs)) return { inputs };
@@ -142,6 +177,7 @@ export const tier = {
       };
     }
     const planned = await plan(ctx, inputs, olds.tier === undefined);
+    inputs.plan = { action: planned.action, reason: planned.reason, ...leaseOf(planned.status) };
     if (isPaid(planned.action)) {
       inputs.plannedPayment = {
         action: planned.action,
@@ -150,16 +186,24 @@ export const tier = {
         rail: ctx.rail,
         reason: planned.reason,
       };
+      // Only what this run may pay is held to the caps; the rest fails in update, naming the action.
+      const refused = ctx.config.allowedActions.includes(planned.action)
+        ? refusal(ctx, inputs.plannedPayment)
+        : undefined;
+      if (refused) return { failures: [{ property: "tier", reason: refused }] };
     }
     return { inputs };
   },
 
   async diff(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
+    const seen = news.plan;
     const changed =
       olds.tier !== news.tier ||
       olds.renewBeforeDays !== news.renewBeforeDays ||
       olds.autoRenew !== news.autoRenew ||
-      (news.plannedPayment !== null && !containsUnknown(news.plannedPayment));
+      (news.plannedPayment !== null && !containsUnknown(news.plannedPayment)) ||
+      // The server's lease is not the recorded one: update the outputs (free).
+      (seen !== null && seen !== undefined && !containsUnknown(seen) && drifted(olds, seen));
     return { changes: changed, replaces: [], deleteBeforeReplace: false };
   },
 
@@ -183,6 +227,7 @@ export const tier = {
       renewBeforeDays: props.renewBeforeDays,
       autoRenew: props.autoRenew,
       resourceKey: props.resourceKey,
+      plan: props.plan ?? null,
       plannedPayment: props.plannedPayment ?? null,
     };
     return { id, props: outs, inputs: { ...inputs } };
@@ -200,17 +245,27 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
   let lastSettlement = previous?.lastSettlement ?? null;
   let lease = leaseOf(planned.status);
   if (isPaid(planned.action)) {
+    if (!ctx.config.allowedActions.includes(planned.action)) {
+      throw new ActionNotAllowedError({
+        action: planned.action,
+        allowed: ctx.config.allowedActions,
+        tier: inputs.tier,
+        reason: planned.reason,
+      });
+    }
     // Pay only what check planned (and preview showed), and never more than its amount: a payment
     // the plan did not show, or a changed action or price, stops here with nothing signed.
     const promised = inputs.plannedPayment;
     if (!promised || promised.action !== planned.action) {
-      throw new Error(
+      throw new ConflictError(
+        "PLAN_CHANGED",
         `The ${inputs.tier} tier now needs "${planned.action}" (${planned.reason}), which this run did not plan; nothing was paid. Run preview or up again.`,
       );
     }
     const amountUsd = priceUsd(ctx, await ctx.client.tiers.quote(), inputs.tier);
     if (Number(amountUsd) > Number(promised.amountUsd)) {
-      throw new Error(
+      throw new ConflictError(
+        "PLAN_CHANGED",
         `The ${inputs.tier} tier now costs $${amountUsd}, more than the $${promised.amountUsd} planned; nothing was paid. Run preview again.`,
       );
     }
@@ -228,21 +283,55 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
       intent,
       maxPaymentUsd: Number(promised.amountUsd),
     });
-    if (settlement) {
-      lastSettlement = {
-        rail: settlement.rail,
-        reference: settlement.reference,
-        network: settlement.network,
-        amountUsd: settlement.amountUsd,
-        payer: settlement.payer,
-        settledAt: settlement.settledAt,
-      };
-    }
+    if (settlement) lastSettlement = settlementOutput(settlement);
     lease = {
       leaseStartedAt: result.lease_started_at,
       leaseExpiresAt: result.lease_expires_at,
       lifecycleState: "active",
     };
+  } else if (previous && drifted(previous, lease)) {
+    // The server holds another lease than the state: a purchase whose response was lost, or a
+    // change made elsewhere. Record the truth, paying nothing, and the settlement when known.
+    lastSettlement = (await recoveredSettlement(ctx, inputs.tier)) ?? lastSettlement;
   }
-  return { ...inputs, wallet: ctx.wallet, ...lease, lastSettlement };
+  return {
+    ...inputs,
+    plan: { action: planned.action, reason: planned.reason, ...lease },
+    // Paid (or nothing to pay): no payment is planned any more.
+    plannedPayment: null,
+    wallet: ctx.wallet,
+    ...lease,
+    lastSettlement,
+  };
+}
+
+function settlementOutput(settlement: Settlement): SettlementOutput {
+  return {
+    rail: settlement.rail as SettlementOutput["rail"],
+    reference: settlement.reference,
+    network: settlement.network,
+    amountUsd: settlement.amountUsd,
+    payer: settlement.payer,
+    settledAt: settlement.settledAt,
+  };
+}
+
+/**
+ * Resolves purchases an earlier run left unfinished (signed, response lost) by repeating their
+ * keyed requests, which pays nothing; returns the latest settlement of this tier so learned.
+ */
+async function recoveredSettlement(ctx: Context, tierName: TierName): Promise<SettlementOutput | null> {
+  let found: Settlement | null = null;
+  const path = `/tiers/v1/${tierName}`;
+  const stop = subscribe((event) => {
+    if (event.type === "payment.replayed" && event.settlement && new URL(event.url).pathname === path) {
+      found = event.settlement;
+    }
+  });
+  try {
+    await ctx.client.recover();
+  } finally {
+    stop();
+  }
+  return found ? settlementOutput(found) : null;
 }

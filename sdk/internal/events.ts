@@ -17,4 +17,8 @@ export type Run402Event =
     }
   | { type: "payment.settled"; url: string; settlement: Settlement }
   | { type: "payment.replayed"; url: string; idempotencyKey: string; settlement: Settlement | null }
-  | { type: "payment.pending"; url: string; idempotencyKey: string; waitMs: number };
+  | { type: "payment.pending"; url: string; idempotencyKey: string; waitMs: number }
+  /** A deploy uploaded one more content object: `done` of `total`, bytes so far of all. */
+  | { type: "upload"; sha256: string; done: number; total: number; bytesDone: number; bytesTotal: number }
+  /** A deploy operation reported a status while it was polled. */
+  | { type: "deploy.status"; operationId: string; status: string };
