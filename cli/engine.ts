@@ -171,6 +171,10 @@ export interface OpenStackOptions {
 export async function openStack(options: OpenStackOptions): Promise<Stack | undefined> {
   const { paths, packageRoot: root } = options;
   mkdirSync(paths.workDir, { recursive: true });
+  // State, passphrase and sandbox keys live here: keep the folder out of version control.
+  const ignore = join(paths.root, ".gitignore");
+  if (!existsSync(ignore))
+    writeFileSync(ignore, "# Written by run402-pulumi: state, passphrase, sandbox.\n*\n");
   let backend = options.backend;
   if (!backend) {
     mkdirSync(paths.stateDir, { recursive: true });

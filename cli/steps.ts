@@ -230,7 +230,7 @@ function decisionAction(m: StepEventMetadata, decision: Decision): string {
 
 function decisionReason(m: StepEventMetadata, decision: Decision): string {
   if (m.op === "update" && (m.diffs ?? []).every((key) => bookkeeping.has(key))) {
-    return `${decision.reason}; the server's lease differs from the recorded one: outputs updated, nothing paid`;
+    return `${decision.reason}; outputs updated to the server's lease, nothing paid`;
   }
   if (m.op === "update" && m.diffs && m.diffs.length > 0) {
     return `changed: ${m.diffs.filter((key) => !bookkeeping.has(key)).join(", ")}; ${decision.reason}`;

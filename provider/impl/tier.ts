@@ -37,8 +37,9 @@ interface Plan {
   reason: string;
   /** Lease expiry the plan was made against: part of the purchase's idempotency intent. */
   baseExpiry: string | null;
-  /** The status the plan was made from. */
+  /** The status the plan was made from, and the server's time then. */
   status: TierStatus;
+  now: number;
 }
 
 type TierStatus = Awaited<ReturnType<Context["client"]["tiers"]["status"]>>;
@@ -69,31 +70,47 @@ function drifted(recorded: Partial<Lease>, server: Lease): boolean {
  */
 async function plan(ctx: Context, inputs: Inputs, creating: boolean): Promise<Plan> {
   const [status, now] = await Promise.all([ctx.client.tiers.status(), ctx.serverNow()]);
-  const baseExpiry = status.lease_expires_at ?? null;
-  const expires = baseExpiry ? Date.parse(baseExpiry) : Number.NaN;
+  return {
+    ...decide(status, now, inputs, creating),
+    baseExpiry: status.lease_expires_at ?? null,
+    status,
+    now,
+  };
+}
+
+/** The decision for a tier status at `now` (server clock). */
+function decide(
+  status: TierStatus,
+  now: number,
+  inputs: Inputs,
+  creating: boolean,
+): { action: Action; reason: string } {
+  const expiry = status.lease_expires_at ?? null;
+  const expires = expiry ? Date.parse(expiry) : Number.NaN;
   const current = status.tier as TierName | null;
-  const decide = (action: Action, reason: string): Plan => ({ action, reason, baseExpiry, status });
+  const decision = (action: Action, reason: string) => ({ action, reason });
   if (!current || !status.active || !(expires > now)) {
-    const why = current ? `the ${current} lease lapsed at ${baseExpiry}` : "the organization holds no tier";
-    if (!creating && !inputs.autoRenew) return decide("none", `${why}; autoRenew is off, so nothing is paid`);
-    return decide("subscribe", why);
+    const why = current ? `the ${current} lease lapsed at ${expiry}` : "the organization holds no tier";
+    if (!creating && !inputs.autoRenew)
+      return decision("none", `${why}; autoRenew is off, so nothing is paid`);
+    return decision("subscribe", why);
   }
   if (current === inputs.tier) {
     const left = (expires - now) / day;
     if (left <= inputs.renewBeforeDays) {
-      const due = `the lease expires at ${baseExpiry}, within ${inputs.renewBeforeDays} days`;
-      if (inputs.autoRenew) return decide("renew", due);
-      if (!creating) return decide("none", `${due}; autoRenew is off, so it is not renewed`);
+      const due = `the lease expires at ${expiry}, within ${inputs.renewBeforeDays} days`;
+      if (inputs.autoRenew) return decision("renew", due);
+      if (!creating) return decision("none", `${due}; autoRenew is off, so it is not renewed`);
     }
     return creating
-      ? decide(
+      ? decision(
           "adopt",
-          `the organization already holds an active ${current} lease until ${baseExpiry}: adopted, nothing to pay`,
+          `the organization already holds an active ${current} lease until ${expiry}: adopted, nothing to pay`,
         )
-      : decide("none", `the lease is active until ${baseExpiry}`);
+      : decision("none", `the lease is active until ${expiry}`);
   }
   const up = tiers.indexOf(inputs.tier) > tiers.indexOf(current);
-  return decide(up ? "upgrade" : "downgrade", `the organization holds ${current}`);
+  return decision(up ? "upgrade" : "downgrade", `the organization holds ${current}`);
 }
 
 function isPaid(action: Action): action is PlannedPayment["action"] {
@@ -202,8 +219,12 @@ export const tier = {
       olds.renewBeforeDays !== news.renewBeforeDays ||
       olds.autoRenew !== news.autoRenew ||
       (news.plannedPayment !== null && !containsUnknown(news.plannedPayment)) ||
-      // The server's lease is not the recorded one: update the outputs (free).
-      (seen !== null && seen !== undefined && !containsUnknown(seen) && drifted(olds, seen));
+      // The server's lease is not the recorded one, or the decision changed (e.g. a lease that
+      // lapsed with autoRenew off): update the outputs, paying nothing.
+      (seen !== null &&
+        seen !== undefined &&
+        !containsUnknown(seen) &&
+        (drifted(olds, seen) || olds.plan?.action !== seen.action || olds.plan?.reason !== seen.reason));
     return { changes: changed, replaces: [], deleteBeforeReplace: false };
   },
 
@@ -243,7 +264,7 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
   const ctx = await getContext();
   const planned = await plan(ctx, inputs, previous === null);
   let lastSettlement = previous?.lastSettlement ?? null;
-  let lease = leaseOf(planned.status);
+  let status = planned.status;
   if (isPaid(planned.action)) {
     if (!ctx.config.allowedActions.includes(planned.action)) {
       throw new ActionNotAllowedError({
@@ -284,19 +305,25 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
       maxPaymentUsd: Number(promised.amountUsd),
     });
     if (settlement) lastSettlement = settlementOutput(settlement);
-    lease = {
-      leaseStartedAt: result.lease_started_at,
-      leaseExpiresAt: result.lease_expires_at,
-      lifecycleState: "active",
+    status = {
+      ...status,
+      tier: inputs.tier,
+      active: true,
+      lease_started_at: result.lease_started_at,
+      lease_expires_at: result.lease_expires_at,
+      organization_lifecycle_state: "active",
     };
-  } else if (previous && drifted(previous, lease)) {
+  } else if (previous && drifted(previous, leaseOf(status))) {
     // The server holds another lease than the state: a purchase whose response was lost, or a
     // change made elsewhere. Record the truth, paying nothing, and the settlement when known.
     lastSettlement = (await recoveredSettlement(ctx, inputs.tier)) ?? lastSettlement;
   }
+  const lease = leaseOf(status);
   return {
     ...inputs,
-    plan: { action: planned.action, reason: planned.reason, ...lease },
+    // What the next plan of this (now existing) tier decides, unless the clock moves on: so a
+    // converged stack has nothing to change.
+    plan: { ...decide(status, planned.now, inputs, false), ...lease },
     // Paid (or nothing to pay): no payment is planned any more.
     plannedPayment: null,
     wallet: ctx.wallet,

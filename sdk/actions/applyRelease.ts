@@ -116,6 +116,7 @@ export async function applyRelease(
     }
     const deadline = Date.now() + pollTimeoutMs;
     let status = committed.status;
+    ctx.transport.emit({ type: "deploy.status", operationId: committed.operation_id, status });
     let releaseId = committed.release_id ?? null;
     while (status !== "ready") {
       const op = await getOperation(ctx, { anonKey, operationId: committed.operation_id });
