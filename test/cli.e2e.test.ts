@@ -18,7 +18,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import type { Report } from "../cli/report.js";
@@ -32,6 +32,10 @@ beforeAll(async () => {
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
   tmp = mkdtempSync(join(tmpdir(), "run402-cli-"));
   sandbox = await startTestSandbox({ walletCount: 8 });
+});
+// A fault a test armed and did not use up must not reach the next test.
+afterEach(async () => {
+  await fetch(`${sandbox.apiBase}/_sandbox/faults`, { method: "DELETE" });
 });
 afterAll(async () => {
   await sandbox?.close();
@@ -521,14 +525,10 @@ describe("run402-pulumi", () => {
 
     // A round that fails is not hidden: reconcile reports it and exits non-zero.
     await sandbox.fault({ route: "GET /tiers/v1/status", kind: "error_before_settlement", count: 50 });
-    try {
-      const loop = await reconcileOnce(["--manifest", manifest, "--every", "1h", ...flags], env);
-      expect(loop.code, why(loop)).toBe(4);
-      expect(report(loop)).toMatchObject({ ok: false, rounds: 1, failedRounds: 1 });
-      expect(report(loop).errors[0]?.message).toMatch(/^round 1: /);
-    } finally {
-      await fetch(`${sandbox.apiBase}/_sandbox/faults`, { method: "DELETE" });
-    }
+    const loop = await reconcileOnce(["--manifest", manifest, "--every", "1h", ...flags], env);
+    expect(loop.code, why(loop)).toBe(4);
+    expect(report(loop)).toMatchObject({ ok: false, rounds: 1, failedRounds: 1 });
+    expect(report(loop).errors[0]?.message).toMatch(/^round 1: /);
     expect(await paidBy(3)).toHaveLength(1);
   });
 
