@@ -458,7 +458,8 @@ async function apply(session: Session, report: Report): Promise<Report> {
 }
 
 async function renew(session: Session, report: Report): Promise<Report> {
-  const stack = (await prepare(session, true)) as Stack;
+  const stack = await prepare(session, false);
+  if (!stack) return missingStack(session, report);
   const state = await stack.exportStack();
   const resources = (state.deployment as { resources?: { urn: string; type: string }[] }).resources ?? [];
   const tier = resources.find((r) => shortType(r.type) === "run402:Tier");

@@ -163,7 +163,7 @@ export class StepCollector {
     this.planned.set(m.urn, action);
     if (!planning) {
       this.running.set(m.urn, { resource: name, op: m.op });
-      const cost = planned ? ` — paying $${planned.amountUsd} via ${planned.rail} (${planned.action})` : "";
+      const cost = planned ? ` — ${planned.action}: $${planned.amountUsd} via ${planned.rail}` : "";
       this.progress(`  ${m.op.padEnd(8)} ${type} ${name}${cost}`);
     }
   }

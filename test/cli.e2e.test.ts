@@ -506,9 +506,10 @@ describe("run402-pulumi", () => {
     expect(apply.code, why(apply)).toBe(0);
     expect(await paidBy(3)).toHaveLength(1);
 
+    // Same project name (so the same stack), another tier: the stack now needs an upgrade.
     writeFileSync(
       manifest,
-      JSON.stringify({ tier: "hobby", project: { name: "renew-only" }, site: { dir: "site" } }),
+      JSON.stringify({ tier: "hobby", project: { name: "quickstart" }, site: { dir: "site" } }),
     );
     const renew = await cli(["renew", "--manifest", manifest, ...flags], env);
     expect(renew.code, why(renew)).toBe(3);
@@ -641,7 +642,8 @@ describe("run402-pulumi", () => {
 
     const repaired = await cli(["refresh", "--manifest", manifest, ...flags], env);
     expect(repaired.code, why(repaired)).toBe(0);
-    expect(report(repaired)).toMatchObject({ ok: true, command: "refresh", pending: undefined });
+    expect(report(repaired)).toMatchObject({ ok: true, command: "refresh" });
+    expect(report(repaired).pending).toBeUndefined();
     const status = await cli(["status", "--manifest", manifest, "--json"]);
     expect(report(status).pending).toBeUndefined();
     const finish = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
