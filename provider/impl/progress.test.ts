@@ -1,0 +1,58 @@
+import { describe, expect, test } from "vitest";
+import type { Run402Event } from "../../sdk/index.js";
+import { progressLine, publish, subscribe } from "./progress.js";
+
+const settlement = {
+  rail: "x402",
+  reference: "0xabc",
+  network: "eip155:84532",
+  asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+  amountAtomic: "100000",
+  amountUsd: "0.10",
+  payer: "0x1",
+  recipient: "0x2",
+  settledAt: "2026-01-01T00:00:00Z",
+  idempotencyKey: "k",
+} as unknown as Extract<Run402Event, { type: "payment.settled" }>["settlement"];
+
+describe("progressLine", () => {
+  test("default", () => {
+    const url = "http://127.0.0.1:1/tiers/v1/prototype";
+    expect(
+      progressLine({
+        type: "payment.signing",
+        url,
+        rail: "x402",
+        network: "eip155:84532",
+        amountUsd: "0.10",
+        recipient: "0x2",
+        idempotencyKey: "k",
+      }),
+    ).toBe("paying $0.10 on x402 (eip155:84532)…");
+    expect(progressLine({ type: "payment.settled", url, settlement })).toBe("paid $0.10 on x402, tx 0xabc");
+    expect(progressLine({ type: "payment.pending", url, idempotencyKey: "k", waitMs: 1500 })).toBe(
+      "a payment for this purchase is still pending on the server; asking again in 2 s…",
+    );
+    expect(
+      progressLine({ type: "upload", sha256: "a", done: 1, total: 3, bytesDone: 2048, bytesTotal: 300_000 }),
+    ).toBe("uploaded 1 of 3 files (2.0 kB of 293.0 kB)");
+    expect(progressLine({ type: "deploy.status", operationId: "op_1", status: "migrating" })).toBe(
+      "deploy op_1: migrating",
+    );
+    // Plain requests are not worth a line.
+    expect(progressLine({ type: "request", method: "GET", url, status: 200 })).toBeUndefined();
+  });
+
+  test("behavior: subscribers see every event until they leave; a throwing one changes nothing", () => {
+    const seen: string[] = [];
+    const stopBad = subscribe(() => {
+      throw new Error("listener bug");
+    });
+    const stop = subscribe((event) => seen.push(event.type));
+    publish({ type: "request", method: "GET", url: "http://x/", status: 200 });
+    stop();
+    stopBad();
+    publish({ type: "request", method: "GET", url: "http://x/", status: 200 });
+    expect(seen).toEqual(["request"]);
+  });
+});
