@@ -315,8 +315,12 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
     };
   } else if (previous && drifted(previous, leaseOf(status))) {
     // The server holds another lease than the state: a purchase whose response was lost, or a
-    // change made elsewhere. Record the truth, paying nothing, and the settlement when known.
-    lastSettlement = (await recoveredSettlement(ctx, inputs.tier)) ?? lastSettlement;
+    // change made elsewhere. Record the truth, paying nothing, and, when the lease moved on (a
+    // purchase happened), the settlement the journal can replay.
+    const recorded = Date.parse(previous.leaseExpiresAt ?? "");
+    const server = Date.parse(status.lease_expires_at ?? "");
+    if (!(server <= recorded))
+      lastSettlement = (await recoveredSettlement(ctx, inputs.tier)) ?? lastSettlement;
   }
   const lease = leaseOf(status);
   return {
