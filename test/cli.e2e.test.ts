@@ -480,10 +480,11 @@ describe("run402-pulumi", () => {
     expect(run.stderr).toMatch(/uploaded 2 of 2 files \(\d+ B of \d+ B\)/);
     const siteUrl = /siteUrl\s+(\S+)/.exec(run.stdout)?.[1];
 
-    // Another process: the same endpoint, so the recorded URLs still point at the sandbox.
+    // Another process: the sandbox serves where it did, so the recorded URLs point at it.
     const again = await cli(["apply", "--manifest", manifest, "--sandbox", "--yes", "--json"]);
     expect(again.code, why(again)).toBe(0);
     expect(report(again)).toMatchObject({ payments: [], outputs: { siteUrl } });
+    expect(again.stderr).toContain(`sandbox ready at ${new URL(siteUrl as string).origin} `);
     const destroy = await cli(["destroy", "--manifest", manifest, "--sandbox", "--yes", "--json"]);
     expect(destroy.code, why(destroy)).toBe(0);
     expect(
