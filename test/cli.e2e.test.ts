@@ -308,7 +308,9 @@ describe("run402-pulumi", () => {
     expect(report(noYes).errors[0]?.message).toMatch(/--yes/);
   });
 
-  test("behavior: x402: plan prices without paying, apply pays once, again pays nothing, renew pays the renewal, status, destroy", async () => {
+  test("behavior: x402: plan prices without paying, apply pays once, again pays nothing, renew pays the renewal, status, destroy", {
+    timeout: 300_000,
+  }, async () => {
     const manifest = appCopy();
     const { flags, env } = target(0, "x402");
     const expected = await price("prototype");
@@ -378,7 +380,9 @@ describe("run402-pulumi", () => {
     expect(await paidBy(0)).toHaveLength(2);
   });
 
-  test("behavior: mpp: apply settles on mpp and the JSON agrees with the ledger; reconcile stops cleanly on SIGTERM", async () => {
+  test("behavior: mpp: apply settles on mpp and the JSON agrees with the ledger; reconcile stops cleanly on SIGTERM", {
+    timeout: 300_000,
+  }, async () => {
     const manifest = appCopy();
     const { flags, env } = target(1, "mpp");
     const apply = await cli(["apply", "--manifest", manifest, "--rail", "mpp", "--yes", ...flags], env);
@@ -420,7 +424,9 @@ describe("run402-pulumi", () => {
     expect(await paidBy(2)).toEqual([]);
   });
 
-  test("behavior: apply on a terminal shows the plan and asks; no means nothing is paid", async () => {
+  test("behavior: apply on a terminal shows the plan and asks; no means nothing is paid", {
+    timeout: 300_000,
+  }, async () => {
     const manifest = appCopy();
     const { flags, env } = target(2, "tty");
     const args = ["apply", "--manifest", manifest, ...flags.filter((f) => f !== "--json")];
@@ -468,7 +474,9 @@ describe("run402-pulumi", () => {
     expect(await paidBy(2)).toEqual([]);
   });
 
-  test("behavior: --sandbox (npm start): starts its own sandbox, prints the outputs with the settlement rail; later runs in other processes reach the same sandbox and destroy works", async () => {
+  test("behavior: --sandbox (npm start): starts its own sandbox, prints the outputs with the settlement rail; later runs in other processes reach the same sandbox and destroy works", {
+    timeout: 300_000,
+  }, async () => {
     const manifest = appCopy();
     const run = await cli(["apply", "--manifest", manifest, "--sandbox", "--yes"]);
     expect(run.code, why(run)).toBe(0);
@@ -500,7 +508,9 @@ describe("run402-pulumi", () => {
     expect(report(run)).toMatchObject({ ok: false, errors: [{ code: "CLI_STACK_NOT_FOUND" }] });
   });
 
-  test("behavior: renew pays renewals only: an upgrade is reported, refused (exit 3) and not paid; reconcile exits non-zero after a failed round", async () => {
+  test("behavior: renew pays renewals only: an upgrade is reported, refused (exit 3) and not paid; reconcile exits non-zero after a failed round", {
+    timeout: 300_000,
+  }, async () => {
     const manifest = appCopy();
     const { flags, env } = target(3, "renew-only");
     const apply = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
@@ -534,7 +544,9 @@ describe("run402-pulumi", () => {
     expect(await paidBy(3)).toHaveLength(1);
   });
 
-  test("behavior: two apps with the same project name on one wallet get a project each", async () => {
+  test("behavior: two apps with the same project name on one wallet get a project each", {
+    timeout: 300_000,
+  }, async () => {
     const { flags, env } = target(4, "twins");
     const [one, two] = [appCopy(), appCopy()]; // both name their project "quickstart"
     const a = await cli(["apply", "--manifest", one, "--yes", ...flags], env);
@@ -551,7 +563,9 @@ describe("run402-pulumi", () => {
     expect((await fetch(report(b).outputs?.siteUrl as string)).status).toBe(200);
   });
 
-  test("behavior: the confirmed total is the run's cap: a free change asks without a price and pays nothing, even when a renewal falls due before the answer", async () => {
+  test("behavior: the confirmed total is the run's cap: a free change asks without a price and pays nothing, even when a renewal falls due before the answer", {
+    timeout: 300_000,
+  }, async () => {
     const manifest = appCopy();
     const { flags, env } = target(5, "confirm");
     const apply = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
@@ -572,7 +586,9 @@ describe("run402-pulumi", () => {
     expect(await paidBy(5)).toHaveLength(1);
   });
 
-  test("behavior: SIGKILL of the CLI: the engine and its plugins do not outlive it; a second apply meanwhile is told who holds the stack (exit 6); the next apply clears the stale lock and the pending operation and says so", async () => {
+  test("behavior: SIGKILL of the CLI: the engine and its plugins do not outlive it; a second apply meanwhile is told who holds the stack (exit 6); the next apply clears the stale lock and the pending operation and says so", {
+    timeout: 300_000,
+  }, async () => {
     const manifest = appCopy();
     const { flags, env } = target(6, "killed");
     const first = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
@@ -619,7 +635,9 @@ describe("run402-pulumi", () => {
     expect(await paidBy(6)).toHaveLength(1);
   });
 
-  test("behavior: Ctrl-C: the run stops, says what finished and what did not, exits 130; refresh repairs the stack", async () => {
+  test("behavior: Ctrl-C: the run stops, says what finished and what did not, exits 130; refresh repairs the stack", {
+    timeout: 300_000,
+  }, async () => {
     const manifest = appCopy();
     const { flags, env } = target(7, "ctrl-c");
     // The project create hangs long enough for the signal to arrive while it runs.

@@ -109,7 +109,9 @@ async function liveProjects(wallet: number): Promise<string[]> {
 }
 
 describe("provider through the engine", () => {
-  test("behavior: x402 stack: pays once, preview pays nothing, renews in the window, uploads only changes, heals drift, destroys", async () => {
+  test("behavior: x402 stack: pays once, preview pays nothing, renews in the window, uploads only changes, heals drift, destroys", {
+    timeout: 300_000,
+  }, async () => {
     const app = appCopy();
     const stack = await stackFor("x402", app, "x402", 0);
     const payer = sandbox.wallets[0]!.address.toLowerCase();
@@ -252,7 +254,9 @@ describe("provider through the engine", () => {
     ]);
   });
 
-  test("behavior: MPP stack: the tier is paid on mpp and recorded as such", async () => {
+  test("behavior: MPP stack: the tier is paid on mpp and recorded as such", {
+    timeout: 300_000,
+  }, async () => {
     const stack = await stackFor("mpp", appCopy(), "mpp", 1);
     const up = await stack.up();
     const payer = sandbox.wallets[1]!.address.toLowerCase();
@@ -265,7 +269,9 @@ describe("provider through the engine", () => {
     await stack.destroy();
   });
 
-  test("behavior: two stacks on one wallet renew the shared lease concurrently and pay once", async () => {
+  test("behavior: two stacks on one wallet renew the shared lease concurrently and pay once", {
+    timeout: 300_000,
+  }, async () => {
     const wallet = 2;
     const payer = sandbox.wallets[wallet]!.address.toLowerCase();
     const paidBy = async () => (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer);
@@ -321,7 +327,9 @@ describe("provider through the engine", () => {
     await Promise.all([a.destroy(), b.destroy()]);
   });
 
-  test("behavior: autoRenew false never extends or buys back the lease; the plan says so", async () => {
+  test("behavior: autoRenew false never extends or buys back the lease; the plan says so", {
+    timeout: 300_000,
+  }, async () => {
     const wallet = 3;
     const stack = await stackFor(
       "no-renew",
@@ -366,7 +374,9 @@ describe("provider through the engine", () => {
     await stack.destroy();
   });
 
-  test("behavior: a renewal whose response was lost: the next up records the server's lease and settlement, paying nothing", async () => {
+  test("behavior: a renewal whose response was lost: the next up records the server's lease and settlement, paying nothing", {
+    timeout: 300_000,
+  }, async () => {
     const wallet = 4;
     const stack = await stackFor("lost-response", appCopy(), "x402", wallet);
     const payer = sandbox.wallets[wallet]!.address.toLowerCase();
@@ -400,7 +410,9 @@ describe("provider through the engine", () => {
     await stack.destroy();
   });
 
-  test("behavior: destroy → up → destroy → up never records a deleted project", async () => {
+  test("behavior: destroy → up → destroy → up never records a deleted project", {
+    timeout: 300_000,
+  }, async () => {
     const wallet = 5;
     const stack = await stackFor("cycle", appCopy(), "x402", wallet);
     const seen: string[] = [];
