@@ -12,7 +12,7 @@ import type { ActionReport, PaymentReport, ResourceReport } from "./report.js";
 const publicKeys: Record<string, readonly string[]> = {
   "run402:Tier": ["wallet", "tier", "leaseStartedAt", "leaseExpiresAt", "lifecycleState", "lastSettlement"],
   "run402:Project": ["projectId", "name", "restUrl", "siteUrl"],
-  "run402:Deployment": ["projectId", "releaseId", "url", "manifestDigest"],
+  "run402:Deployment": ["projectId", "releaseId", "url", "manifestDigest", "releaseDigest", "changes"],
   "run402:Secret": ["projectId", "name"],
 };
 

@@ -41,7 +41,7 @@ import {
   type ListSecretsReturnType,
   listSecrets,
 } from "./actions/listSecrets.js";
-import { type PlanReleaseReturnType, planRelease, type ReleaseSpec } from "./actions/planRelease.js";
+import { type DeploySpec, type PlanReleaseReturnType, planRelease } from "./actions/planRelease.js";
 import { type SetSecretParameters, setSecret } from "./actions/setSecret.js";
 import { type SetTierParameters, type SetTierReturnType, setTier } from "./actions/setTier.js";
 import type { ActionContext } from "./internal/context.js";
@@ -96,7 +96,7 @@ export type Run402 = {
   deploy: {
     plan(parameters: {
       projectId: string;
-      spec: ReleaseSpec;
+      spec: DeploySpec;
       intent?: string | undefined;
     }): Promise<PlanReleaseReturnType>;
     apply(parameters: ApplyReleaseParameters): Promise<ApplyReleaseReturnType>;
