@@ -216,7 +216,12 @@ function resourcePointer(resource: string, manifest: AppManifest): string {
     if (!(key in obj)) {
       const snake = SNAKE[key];
       if (snake && snake in obj) key = snake;
-      else {
+      else if (i === parts.length - 1) {
+        // A missing field: point where it belongs, as "missing required key" issues do.
+        if (snake && Object.keys(obj).some((k) => k.includes("_"))) key = snake;
+        pointer += `/${pointerSegment(key)}`;
+        break;
+      } else {
         // Site paths and public paths contain dots: join the rest while it names an existing key.
         let joined = key;
         let j = i;
@@ -242,6 +247,25 @@ const KNOWN_MISTAKES: Record<string, [string, string]> = {
   default: ["default_locale", "Use `default_locale`."],
   locale: ["locales", "Use `locales` (a list)."],
   status: ["expect", "Use `expect: { status }` (or `expected_status`)."],
+  function: ["name", 'Use `{ "type": "function", "name": … }`.'],
+  static: ["file", 'Use `{ "type": "static", "file": … }`.'],
+};
+
+/** Our wording for Run402's schema nodes, which carry no `x-message` of their own. */
+const RELEASE_MESSAGES: Record<string, string> = {
+  "/$defs/secret_key":
+    "Secret names are UPPER_SNAKE_CASE: A-Z, 0-9 and `_`, not starting with a digit, at most 128 characters.",
+  "/$defs/function_name": "Function names use letters, digits, `_` and `-` (1 to 64 characters).",
+  "/$defs/subdomain_name":
+    "Subdomains are lowercase letters, digits and `-` (at most 63, not starting or ending with `-`).",
+  "/$defs/route_spec/properties/pattern": 'A route pattern is a path starting with `/`, e.g. "/api/*".',
+  "/$defs/sha256_hex": "A sha256 is 64 lowercase hex digits.",
+  "/$defs/content_type": 'A content type is a MIME type such as "text/html; charset=utf-8".',
+  "/$defs/i18n/properties/defaultLocale":
+    'A locale tag is letters, digits, `.`, `_` and `-`, e.g. "en" or "pt-BR".',
+  "/$defs/i18n/properties/locales/items":
+    'A locale tag is letters, digits, `.`, `_` and `-`, e.g. "en" or "pt-BR".',
+  "/$defs/i18n/properties/detect/items": 'A detect source is "accept-language" or "cookie:<name>".',
 };
 
 function xMessage(node: unknown): string | undefined {
@@ -249,6 +273,9 @@ function xMessage(node: unknown): string | undefined {
     const message = (node as SchemaNode)["x-message"];
     return typeof message === "string" ? message : undefined;
   }
+  const location = node && typeof node === "object" ? compiled().where.get(node) : undefined;
+  if (location?.startsWith(`${RELEASE_SCHEMA_ID}#`))
+    return RELEASE_MESSAGES[location.slice(RELEASE_SCHEMA_ID.length + 1)];
   return undefined;
 }
 
