@@ -280,13 +280,14 @@ class Mapper {
       size = ref.size;
       contentType ??= ref.contentType;
     }
+    // Run402's defaults, as its SDK fills them in before the wire: public, immutable, typed by key.
     return {
       key: put.key,
       sha256: sha256 as string,
       size_bytes: size as number,
-      ...(contentType !== undefined ? { content_type: contentType } : {}),
-      ...(put.visibility !== undefined ? { visibility: put.visibility } : {}),
-      ...(put.immutable !== undefined ? { immutable: put.immutable } : {}),
+      content_type: contentType ?? this.options.contentType(put.key),
+      visibility: put.visibility ?? "public",
+      immutable: put.immutable ?? true,
     };
   }
 }

@@ -147,7 +147,7 @@ describe.each([
       anonKey: project.anon_key,
       spec: {
         site: {
-          replace: { "index.html": { sha256: sha(html), size: html.length, content_type: "text/html" } },
+          replace: { "index.html": { sha256: sha(html), size: html.length, contentType: "text/html" } },
         },
       },
       content: new Map([[sha(html), { bytes: html, contentType: "text/html" }]]),
@@ -158,7 +158,7 @@ describe.each([
     const active = await r402.deploy.active({ anonKey: project.anon_key });
     expect(active.release_id).toBe(applied.releaseId);
     expect(active.site.paths).toEqual([
-      { path: "index.html", content_sha256: sha(html), content_type: "text/html" },
+      { path: "index.html", content_sha256: sha(html), content_type: "text/html", size_bytes: html.length },
     ]);
 
     const same = await r402.deploy.apply({
@@ -166,7 +166,7 @@ describe.each([
       anonKey: project.anon_key,
       spec: {
         site: {
-          replace: { "index.html": { sha256: sha(html), size: html.length, content_type: "text/html" } },
+          replace: { "index.html": { sha256: sha(html), size: html.length, contentType: "text/html" } },
         },
       },
       content: new Map([[sha(html), { bytes: html, contentType: "text/html" }]]),

@@ -4,10 +4,9 @@
  * covered; every negative case is refused with its pointer, and where Run402 refuses it too (its
  * release validator, or its deploy-manifest normalizer in @run402/sdk) the test asks Run402.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   digestMaterializedRelease,
   digestPortableManifest,
@@ -20,25 +19,9 @@ import { normalizeDeployManifest } from "@run402/sdk/node";
 import { describe, expect, test } from "vitest";
 import { loadManifest, resolveManifest } from "../../provider/manifest/index.js";
 import { validateManifest } from "../../schema/validate.js";
+import { negativeCases, validDir, validManifests } from "./corpus.js";
 
-const here = fileURLToPath(new URL(".", import.meta.url));
-const validDir = join(here, "valid");
-
-/** Every valid manifest of the corpus, by file name. */
-export const validManifests: string[] = readdirSync(validDir)
-  .filter((f) => /\.(json|ya?ml)$/.test(f))
-  .sort();
-
-/** A negative case: the manifest, the pointer of the issue it must raise, and who else refuses it. */
-export type NegativeCase = {
-  name: string;
-  manifest: Record<string, unknown>;
-  pointer: string;
-  /** `release`: @run402/release refuses `spec`; `sdk`: @run402/sdk's normalizeDeployManifest refuses the manifest; `docs`/`schema`: ours, as Run402 documents. */
-  oracle: "release" | "sdk" | "docs" | "schema";
-  spec?: Record<string, unknown>;
-};
-const negatives = JSON.parse(readFileSync(join(here, "invalid/cases.json"), "utf8")) as NegativeCase[];
+const negatives = negativeCases();
 
 /** The fields of @run402/release's docs/field-support.md, as shipped in the npm package. */
 function matrixFields(): string[] {
