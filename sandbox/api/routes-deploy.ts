@@ -233,7 +233,9 @@ async function makePlan(
   const expose = spec.database?.expose !== undefined ? spec.database.expose : (baseRelease?.expose ?? null);
   const assets = nextAssets(project, spec);
   const releaseDigest = digestMaterializedRelease(target);
+  // A project's first deploy activates a release even when it is empty, so it always has one after.
   const isNoop =
+    live !== undefined &&
     baseRelease === live &&
     releaseDigest === digestMaterializedRelease(base) &&
     JSON.stringify(expose) === JSON.stringify(live?.expose ?? null) &&
