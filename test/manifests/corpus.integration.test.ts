@@ -48,13 +48,21 @@ async function preUpload(project: { anon_key: string }) {
   const headers = { apikey: project.anon_key, "content-type": "application/json" };
   const content = files.map((b) => ({ sha256: sha256Hex(b), size: b.length, content_type: "text/plain" }));
   const plan = (await (
-    await fetch(`${sb.apiBase}/content/v1/plans`, { method: "POST", headers, body: JSON.stringify({ content }) })
+    await fetch(`${sb.apiBase}/content/v1/plans`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ content }),
+    })
   ).json()) as { plan_id: string; missing: { sha256: string; parts: { url: string }[] }[] };
   for (const m of plan.missing) {
     const bytes = files.find((b) => sha256Hex(b) === m.sha256)!;
     expect((await fetch(m.parts[0]!.url, { method: "PUT", body: bytes })).status).toBe(200);
   }
-  const commit = await fetch(`${sb.apiBase}/content/v1/plans/${plan.plan_id}/commit`, { method: "POST", headers, body: "{}" });
+  const commit = await fetch(`${sb.apiBase}/content/v1/plans/${plan.plan_id}/commit`, {
+    method: "POST",
+    headers,
+    body: "{}",
+  });
   expect(commit.status).toBe(200);
 }
 
@@ -63,7 +71,12 @@ async function deploy(name: string, manifest: string | Record<string, unknown>, 
   const ctx = await getContext();
   const project = await ctx.client.projects.create({ name, intent: `corpus-${name}` });
   for (const key of required) {
-    await ctx.client.secrets.set({ projectId: project.project_id, serviceKey: project.service_key, key, value: `v-${key}` });
+    await ctx.client.secrets.set({
+      projectId: project.project_id,
+      serviceKey: project.service_key,
+      key,
+      value: `v-${key}`,
+    });
   }
   const checked = await deployment.check(
     {},
@@ -76,7 +89,9 @@ async function deploy(name: string, manifest: string | Record<string, unknown>, 
 }
 
 async function active(anonKey: string) {
-  return (await fetch(`${sb.apiBase}/apply/v1/releases/active`, { headers: { apikey: anonKey } })).json() as Promise<
+  return (
+    await fetch(`${sb.apiBase}/apply/v1/releases/active`, { headers: { apikey: anonKey } })
+  ).json() as Promise<
     Record<string, unknown> & { release_digest: string; migrations_applied: { migration_id: string }[] }
   >;
 }
@@ -114,7 +129,10 @@ describe("the corpus through the provider", () => {
 
   test("base-release-id.json: builds on a named release", async () => {
     const first = await deploy("named-base", "site-replace-map.json", []);
-    const raw = JSON.parse(readFileSync(join(validDir, "base-release-id.json"), "utf8")) as Record<string, unknown>;
+    const raw = JSON.parse(readFileSync(join(validDir, "base-release-id.json"), "utf8")) as Record<
+      string,
+      unknown
+    >;
     const manifest = { ...raw, base: { release_id: first.outs.releaseId } };
     const ctx = await getContext();
     const checked = await deployment.check(first.inputs, {
@@ -127,6 +145,8 @@ describe("the corpus through the provider", () => {
     const outs = next.outs as Outputs;
     expect(Object.keys(outs.files)).toEqual([...Object.keys(first.outs.files), "next.html"].sort());
     expect(outs.changes.site.added).toEqual(["next.html"]);
-    expect((await ctx.client.deploy.active({ anonKey: first.project.anon_key })).release_id).toBe(outs.releaseId);
+    expect((await ctx.client.deploy.active({ anonKey: first.project.anon_key })).release_id).toBe(
+      outs.releaseId,
+    );
   });
 });
