@@ -59,7 +59,12 @@ describe("large releases", () => {
     expect(size).toBeGreaterThan(1024 * 1024);
     expect(size).toBeLessThan(PLAN_BODY_LIMIT_BYTES);
     const mark = (await sb.requests()).length;
-    const applied = await r402.deploy.apply({ projectId: project.project_id, anonKey: project.anon_key, spec, content });
+    const applied = await r402.deploy.apply({
+      projectId: project.project_id,
+      anonKey: project.anon_key,
+      spec,
+      content,
+    });
     expect(applied.manifestRef).toBeUndefined();
     expect(applied.releaseId).toMatch(/^rel_/);
     const live = await r402.deploy.active({ anonKey: project.anon_key });
@@ -71,10 +76,19 @@ describe("large releases", () => {
   test("a spec over 5 MiB travels as content and is planned by manifest_ref", async () => {
     const { files, content } = site(20_000, 200);
     const spec = { site: { replace: files } };
-    expect(JSON.stringify(planBody({ projectId: project.project_id, spec })).length).toBeGreaterThan(PLAN_BODY_LIMIT_BYTES);
+    expect(JSON.stringify(planBody({ projectId: project.project_id, spec })).length).toBeGreaterThan(
+      PLAN_BODY_LIMIT_BYTES,
+    );
     const mark = (await sb.requests()).length;
-    const applied = await r402.deploy.apply({ projectId: project.project_id, anonKey: project.anon_key, spec, content });
-    expect(applied.manifestRef).toMatchObject({ content_type: "application/vnd.run402.deploy-manifest+json" });
+    const applied = await r402.deploy.apply({
+      projectId: project.project_id,
+      anonKey: project.anon_key,
+      spec,
+      content,
+    });
+    expect(applied.manifestRef).toMatchObject({
+      content_type: "application/vnd.run402.deploy-manifest+json",
+    });
     expect(applied.manifestRef!.size).toBeGreaterThan(PLAN_BODY_LIMIT_BYTES);
     const live = await r402.deploy.active({ anonKey: project.anon_key });
     expect(live.release_id).toBe(applied.releaseId);

@@ -149,4 +149,62 @@ describe("the corpus through the provider", () => {
       outs.releaseId,
     );
   });
+
+  test("preview shows @run402/release's release diff between the recorded release and the planned one", async () => {
+    const raw = JSON.parse(readFileSync(join(validDir, "run402-complete.json"), "utf8")) as Record<
+      string,
+      any
+    >;
+    const first = await deploy("preview", raw, ["MAIL_TOKEN"]);
+    const next = structuredClone(raw);
+    next.site.replace["index.html"] = { data: "<!doctype html><h1>todos, v2</h1>" };
+    next.site.replace["robots.txt"] = "User-agent: *";
+    delete next.site.replace["favicon.png"];
+    next.functions.replace.api.config.memory_mb = 256;
+    next.database.migrations.push({
+      id: "002_due",
+      sql: "ALTER TABLE todos ADD COLUMN IF NOT EXISTS due date;",
+    });
+    next.routes.replace.push({
+      pattern: "/hooks/*",
+      methods: ["POST"],
+      target: { type: "function", name: "api" },
+    });
+    next.i18n.locales.push("fr");
+    next.secrets = { require: [] };
+    const checked = await deployment.check(first.inputs, {
+      projectId: first.project.project_id,
+      anonKey: first.project.anon_key,
+      manifest: next,
+      baseDir: validDir,
+    });
+    const planned = checked.inputs as Inputs;
+    expect(planned.changes).toEqual({
+      summary: expect.stringContaining("1 migration new"),
+      site: { added: ["robots.txt"], removed: ["favicon.png"], changed: ["index.html"] },
+      functions: { added: [], removed: [], changed: ["api (memory_mb)"] },
+      migrations: { new: ["002_due"] },
+      routes: { added: ["/hooks/*"], removed: [], changed: [] },
+      secrets: { added: [], removed: [] },
+      subdomains: { added: [], removed: [] },
+      i18n: {
+        from: expect.objectContaining({ locales: ["en", "de"] }),
+        to: expect.objectContaining({ locales: ["en", "de", "fr"] }),
+      },
+      warnings: expect.any(Array),
+    });
+    expect((await deployment.diff("id", first.outs, planned)).changes).toBe(true);
+    // Unchanged: no diff, and nothing planned.
+    const same = await deployment.check(first.inputs, {
+      projectId: first.project.project_id,
+      anonKey: first.project.anon_key,
+      manifest: raw,
+      baseDir: validDir,
+    });
+    expect((same.inputs as Inputs).changes.summary).toBe("No changes (noop)");
+    expect((await deployment.diff("id", first.outs, same.inputs as Inputs)).changes).toBe(false);
+    // And the update makes what preview showed.
+    const updated = (await deployment.update("id", first.outs, planned)).outs as Outputs;
+    expect(updated.releaseDigest).toBe(planned.releaseDigest);
+  });
 });
