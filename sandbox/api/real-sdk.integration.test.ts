@@ -37,11 +37,11 @@ describe("@run402/sdk 3.3.3 against the sandbox", () => {
     const { run402 } = await import("@run402/sdk/node");
     const r = run402();
 
-    const tier = (await r.tier.set("prototype")) as Record<string, unknown>;
+    const tier: unknown = await r.tier.set("prototype");
     expect(tier).toMatchObject({ action: "subscribe", tier: "prototype", wallet: sb.wallets[0]!.address });
     const paid = await sb.ledger();
     expect(paid).toMatchObject([{ rail: "x402", amount: "100000", payer: sb.wallets[0]!.address }]);
-    expect((await r.tier.status()) as Record<string, unknown>).toMatchObject({
+    expect((await r.tier.status()) as unknown).toMatchObject({
       tier: "prototype",
       active: true,
     });
@@ -100,7 +100,7 @@ describe("@run402/sdk 3.3.3 against the sandbox", () => {
     });
     expect(((await rows.json()) as { rows: unknown[] }).rows).toEqual([{ id: 1 }]);
 
-    const live = (await scoped.apply.getActiveRelease()) as Record<string, unknown> & {
+    const live = (await scoped.apply.getActiveRelease()) as unknown as Record<string, unknown> & {
       release_id: string;
       release_digest: string;
       site: { paths: { path: string }[] };

@@ -73,7 +73,7 @@ describe("the corpus through the engine", () => {
 
     const again = await stack.up();
     expect(again.summary.resourceChanges).toMatchObject({ update: 1 });
-    expect((again.outputs.changes?.value as { routes: { changed: string[] } }).routes.changed).toEqual([
+    expect((again.outputs["changes"]!.value as { routes: { changed: string[] } }).routes.changed).toEqual([
       "/premium (pricing)",
     ]);
     await stack.destroy();

@@ -151,6 +151,7 @@ describe("the corpus through the provider", () => {
   });
 
   test("preview shows @run402/release's release diff between the recorded release and the planned one", async () => {
+    // biome-ignore lint/suspicious/noExplicitAny: the test edits a JSON manifest in place
     const raw = JSON.parse(readFileSync(join(validDir, "run402-complete.json"), "utf8")) as Record<
       string,
       any
