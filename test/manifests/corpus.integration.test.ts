@@ -20,6 +20,9 @@ import { loadManifest, resolveManifest } from "../../provider/manifest/index.js"
 import { sha256Hex } from "../../schema/release.js";
 import { preUploadedDir, validDir, validManifests } from "./corpus.js";
 
+// biome-ignore lint/suspicious/noExplicitAny: the test edits a JSON manifest in place
+type Json = Record<string, any>;
+
 let sb: TestSandbox;
 
 beforeAll(async () => {
@@ -151,11 +154,7 @@ describe("the corpus through the provider", () => {
   });
 
   test("preview shows @run402/release's release diff between the recorded release and the planned one", async () => {
-    // biome-ignore lint/suspicious/noExplicitAny: the test edits a JSON manifest in place
-    const raw = JSON.parse(readFileSync(join(validDir, "run402-complete.json"), "utf8")) as Record<
-      string,
-      any
-    >;
+    const raw = JSON.parse(readFileSync(join(validDir, "run402-complete.json"), "utf8")) as Json;
     const first = await deploy("preview", raw, ["MAIL_TOKEN"]);
     const next = structuredClone(raw);
     next.site.replace["index.html"] = { data: "<!doctype html><h1>todos, v2</h1>" };
