@@ -155,6 +155,7 @@ describe("the corpus through the provider", () => {
 
   test("preview shows @run402/release's release diff between the recorded release and the planned one", async () => {
     const raw = JSON.parse(readFileSync(join(validDir, "run402-complete.json"), "utf8")) as Json;
+    raw.subdomains = { set: ["corpus-preview"] };
     const first = await deploy("preview", raw, ["MAIL_TOKEN"]);
     const next = structuredClone(raw);
     next.site.replace["index.html"] = { data: "<!doctype html><h1>todos, v2</h1>" };
