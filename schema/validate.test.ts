@@ -234,7 +234,6 @@ describe("validateManifest", () => {
         "/site/files/0/path Must not be empty.",
         "/site/files/0/encoding \`encoding\` only makes sense together with \`data\`. Add \`data\` or remove \`encoding\`.",
         "/site/public_paths/replace/~1/asset Missing required key \`asset\`.",
-        "/routes/replace/0 A static route is an exact pattern (no \`*\`) with methods ["GET"] or ["GET", "HEAD"], and no pricing.",
         "/routes/replace/0 \`acknowledge_readonly\` applies only to GET/HEAD function routes whose pattern ends in \`/*\`.",
         "/routes/replace/0/acknowledge_readonly Must be true (got false).",
         "/site A site needs its files (\`replace\`, \`patch\`, \`dir\` or \`files\`) or \`public_paths\`.",
