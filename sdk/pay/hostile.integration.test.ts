@@ -356,7 +356,7 @@ describe("issue 10: hostile challenges are refused before anything is signed", (
   });
 
   test("6. x402 v1 amount fields that disagree are refused (the policy would see one, the signer another)", async () => {
-    const p = payer(8, "x402", { policy: { maxPaymentUsd: 0.05 } });
+    const p = payer(8, "x402", { policy: { maxPaymentUsd: 1, maxSpendUsd: 0.05 } });
     const requirement = {
       scheme: "exact",
       network: "base-sepolia",
@@ -591,7 +591,7 @@ describe("issue 10: credentials never leave the API's origin", () => {
       }),
     );
     expect(h.other.calls).toEqual([]);
-    expect(err?.code).toBe("UPLOAD_URL_REFUSED");
+    expect(err?.code).toBe("HTTP_UPLOAD_URL_REFUSED");
   });
 
   test("11. an oversized response body is cut off, not read whole into memory", async () => {
@@ -614,6 +614,6 @@ describe("issue 10: credentials never leave the API's origin", () => {
     }));
     const err = await failure(p.r402.tiers.quote());
     expect(await h.api.streamed()).toBeLessThan(total / 2);
-    expect(err?.code).toBe("RESPONSE_TOO_LARGE");
+    expect(err?.code).toBe("HTTP_RESPONSE_TOO_LARGE");
   });
 });
