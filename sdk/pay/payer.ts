@@ -328,8 +328,8 @@ export function create(options: CreateOptions): Payer {
         return { kind: "unpaid" };
       }
       const validUntil = new Date(state.validBefore * 1000).toISOString();
-      // Chain seconds left, plus a block for the last moment it could still be included.
-      const waitMs = Math.min(5000, (state.validBefore - state.chainTime + 1) * 1000);
+      // Ask again each second until the credential is used or can no longer be (chain time).
+      const waitMs = Math.min(1000, (state.validBefore - state.chainTime + 1) * 1000);
       if (Date.now() + waitMs > deadline) return { kind: "unknown", validUntil, url: ex.url };
       t.emit({ type: "payment.pending", url: ex.url, idempotencyKey: key, waitMs, validUntil });
       await sleep(waitMs);

@@ -363,8 +363,18 @@ export function create(options: CreateOptions): Rail {
         },
       };
 
-      // Only the approved requirement, rebuilt from its parsed fields, reaches @x402.
-      const client = new x402Client();
+      // Only the approved requirement, rebuilt from its parsed fields, reaches @x402, and its own
+      // spend control is set to exactly the approved amount of exactly the approved asset.
+      const client = new x402Client().setSpendControls({
+        maxAmountPerPayment: false,
+        allowedAssets: [
+          {
+            network: challenge.network as `${string}:${string}`,
+            asset: challenge.asset,
+            maxAmountPerPayment: challenge.amountAtomic.toString(),
+          },
+        ],
+      });
       let paymentRequired: PaymentRequired;
       if (requirement.version === 2) {
         const v = requirement.value;
