@@ -30,8 +30,11 @@ import { createRun402, type Run402 } from "../client.js";
 import type { BaseError } from "../errors/base.js";
 import type { Run402Event } from "../internal/events.js";
 import * as Journal from "./journal.js";
+import * as Mpp from "./mpp.js";
+import * as Payer from "./payer.js";
 import type { SpendPolicy } from "./policy.js";
-import type { RailName } from "./rail.js";
+import type { Rail, RailName } from "./rail.js";
+import * as X402 from "./x402.js";
 
 let h: Hostile;
 const realFetch = globalThis.fetch;
@@ -617,3 +620,214 @@ describe("issue 10: credentials never leave the API's origin", () => {
     expect(err?.code).toBe("HTTP_RESPONSE_TOO_LARGE");
   });
 });
+
+describe("issue 10: maybe-paid is resolved on chain, not by waiting or trusting", () => {
+  test("x402: an unused authorization the server never settled is cancelled on chain, then paid once", async () => {
+    const p = payer(16, "x402");
+    h.api.handle((call) => (call.headers["payment-signature"] ? "drop" : challengeFor(call)));
+    const treasuryBefore = await h.balance("x402", h.chains.treasury);
+    const first = await failure(p.r402.tiers.set({ tier: "prototype", intent: "dropped" }));
+    expect(first?.code).toBe("HTTP_REQUEST_FAILED");
+    const [dropped] = p.signed;
+    h.api.handle(honestTier(h, h.api));
+    const out = await p.rerun().tiers.set({ tier: "prototype", intent: "dropped" });
+    expect((await h.balance("x402", h.chains.treasury)) - treasuryBefore).toBe(100000n);
+    expect(out.settlement?.rail).toBe("x402");
+    // The dropped authorization, its cancellation (signed, then sent by the wallet), the new one.
+    expect(p.signed.map((s) => (s.kind === "typedData" ? s.primaryType : s.kind))).toEqual([
+      "TransferWithAuthorization",
+      "CancelAuthorization",
+      "transaction",
+      "TransferWithAuthorization",
+    ]);
+    const nonce = (dropped as Signed & { kind: "typedData" }).message["nonce"] as Hex;
+    const used = await createPublicClient({ transport: http(h.chains.base.rpcUrl) }).readContract({
+      address: usdc(),
+      abi: tokenAbi,
+      functionName: "authorizationState",
+      args: [p.address, nonce],
+    });
+    expect(used).toBe(true);
+    expect(p.events.some((e) => e.type === "payment.cancelling")).toBe(true);
+  });
+
+  test("mpp: an unused transaction the server never broadcast is waited out (with progress), then paid once", async () => {
+    const p = payer(17, "mpp");
+    h.api.handle((call) => (call.headers.authorization ? "drop" : challengeFor(call)));
+    const treasuryBefore = await h.balance("mpp", h.chains.treasury);
+    await failure(p.r402.tiers.set({ tier: "prototype", intent: "mpp-dropped" }));
+    h.api.handle(honestTier(h, h.api));
+    const out = await p.rerun().tiers.set({ tier: "prototype", intent: "mpp-dropped" });
+    expect((await h.balance("mpp", h.chains.treasury)) - treasuryBefore).toBe(100000n);
+    expect(out.settlement?.reference).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(p.signed.filter((s) => s.kind === "transaction")).toHaveLength(2);
+    const waits = p.events.filter((e) => e.type === "payment.pending");
+    expect(waits.length).toBeGreaterThan(0);
+    expect(waits.every((e) => e.type === "payment.pending" && e.validUntil)).toBe(true);
+    expect(p.events.some((e) => e.type === "payment.resolved" && e.outcome === "unpaid")).toBe(true);
+  });
+
+  test("recover(): a payment the server committed but failed to answer is found, with its transaction", async () => {
+    const p = payer(18, "x402");
+    // The server settles and stores the result, then fails before answering.
+    const stored = honestTier(h, h.api);
+    let failNext = true;
+    h.api.handle(async (call) => {
+      const reply = await stored(call);
+      if (call.headers["payment-signature"] && failNext) {
+        failNext = false;
+        return { status: 502, body: { code: "BAD_GATEWAY", message: "upstream reset" } };
+      }
+      return reply;
+    });
+    const first = await failure(p.r402.tiers.set({ tier: "prototype", intent: "committed" }));
+    expect(first?.status).toBe(502);
+    const recovered = await p.rerun().recover();
+    expect(recovered).toEqual([
+      expect.objectContaining({
+        intentId: "committed",
+        outcome: "settled",
+        settlement: expect.objectContaining({
+          rail: "x402",
+          reference: expect.stringMatching(/^0x[0-9a-f]{64}$/),
+        }),
+      }),
+    ]);
+    expect(p.signed).toHaveLength(1);
+    expect(await p.rerun().recover()).toEqual([]);
+  });
+});
+
+describe("issue 10: what was signed is checked against what was approved", () => {
+  test("a rail that signs for another recipient than the policy approved: discarded unsent, nothing paid", async () => {
+    const wallet = h.chains.wallets[19]!;
+    const spy = spyAccount(wallet.privateKey);
+    const real = X402.create({ account: spy.account, rpcUrl: h.chains.base.rpcUrl });
+    // As if the library changed: the policy is shown one recipient, the raw offer names another.
+    const lying: Rail = {
+      ...real,
+      getChallenges(response, body) {
+        const offers = real.getChallenges(response, body);
+        return {
+          ...offers,
+          challenges: offers.challenges.map((c) => ({
+            ...c,
+            recipient: h.chains.treasury,
+            transfers: [{ recipient: h.chains.treasury, amountAtomic: c.amountAtomic }],
+          })),
+        };
+      },
+    };
+    const requirement = {
+      scheme: "exact",
+      network: "eip155:84532",
+      amount: "100000",
+      asset: usdc(),
+      payTo: h.attacker,
+      maxTimeoutSeconds: 300,
+      extra: { name: "USDC", version: "2" },
+    };
+    h.api.handle(async (call) => {
+      const header = call.headers["payment-signature"];
+      if (!header)
+        return {
+          status: 402,
+          headers: { "payment-required": h.x402Required([requirement]) },
+          body: paymentRequired,
+        };
+      await h.settleX402(header, requirement);
+      return { status: 200, body: tierBody(wallet.address) };
+    });
+    const journal = Journal.memory();
+    const payer = Payer.create({
+      rails: [lying],
+      rail: "x402",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1, allowedRecipients: [h.chains.treasury] },
+      journal,
+      payer: wallet.address,
+    });
+    const t = {
+      apiBase: new URL(h.api.url),
+      fetch: globalThis.fetch,
+      timeoutMs: 10_000,
+      account: spy.account,
+      emit: () => {},
+    };
+    const attackerBefore = await h.balance("x402", h.attacker);
+    const err = await failure(
+      payer.fetch(
+        t,
+        { method: "POST", path: "/tiers/v1/prototype", body: {}, auth: { kind: "siwx" } },
+        { intentId: "lying", idempotencyKey: "k-lying" },
+      ),
+    );
+    expect(h.api.calls.filter((c) => c.headers["payment-signature"])).toEqual([]);
+    expect(await h.balance("x402", h.attacker)).toBe(attackerBefore);
+    expect(p402Signed(spy.signed)).toEqual([]);
+    expect(err?.code).toBe("PAYMENT_CREDENTIAL_MISMATCH");
+    expect((await journal.get(h.api.url, "k-lying"))?.state).toBe("failed");
+  });
+
+  test("an mpp rail whose transaction pays more than approved: refused before signing, nothing sent", async () => {
+    const wallet = h.chains.wallets[20]!;
+    const spy = spyAccount(wallet.privateKey);
+    const real = Mpp.create({ account: spy.account, rpcUrl: h.chains.tempo.rpcUrl });
+    const lying: Rail = {
+      ...real,
+      getChallenges(response, body) {
+        const offers = real.getChallenges(response, body);
+        return {
+          ...offers,
+          // The policy is shown half the amount the raw offer (and so the library) pays.
+          challenges: offers.challenges.map((c) => ({
+            ...c,
+            amountAtomic: c.amountAtomic / 2n,
+            transfers: [{ recipient: c.recipient, amountAtomic: c.amountAtomic / 2n }],
+          })),
+        };
+      },
+    };
+    h.api.handle(async (call) => {
+      if (!call.headers.authorization)
+        return mpp402({
+          amount: "100000",
+          currency: pathUsd(),
+          recipient: h.chains.treasury,
+          methodDetails: { chainId: 42431 },
+        });
+      await h.broadcastMpp(call.headers.authorization);
+      return { status: 200, body: tierBody(wallet.address) };
+    });
+    const payer = Payer.create({
+      rails: [lying],
+      rail: "mpp",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1, allowedRecipients: [h.chains.treasury] },
+      journal: Journal.memory(),
+      payer: wallet.address,
+    });
+    const t = {
+      apiBase: new URL(h.api.url),
+      fetch: globalThis.fetch,
+      timeoutMs: 10_000,
+      account: spy.account,
+      emit: () => {},
+    };
+    const before = await h.balance("mpp", wallet.address);
+    const err = await failure(
+      payer.fetch(
+        t,
+        { method: "POST", path: "/tiers/v1/prototype", body: {}, auth: { kind: "siwx" } },
+        { intentId: "lying-mpp", idempotencyKey: "k-lying-mpp" },
+      ),
+    );
+    expect(h.api.calls.filter((c) => c.headers.authorization)).toEqual([]);
+    expect(await h.balance("mpp", wallet.address)).toBe(before);
+    expect(spy.signed).toEqual([]);
+    expect(err?.code).toBe("PAYMENT_CREDENTIAL_MISMATCH");
+  });
+});
+
+/** Payment signatures only (the x402 guard signs nothing it refused). */
+function p402Signed(signed: Signed[]): Signed[] {
+  return signed.filter((s) => s.kind === "transaction" || s.primaryType === "TransferWithAuthorization");
+}
