@@ -832,3 +832,7 @@ describe("issue 10: what was signed is checked against what was approved", () =>
 function p402Signed(signed: Signed[]): Signed[] {
   return signed.filter((s) => s.kind === "transaction" || s.primaryType === "TransferWithAuthorization");
 }
+
+test("the whole suite sent nothing off this machine (no library reached for a public RPC)", () => {
+  expect(outside).toEqual([]);
+});

@@ -55,17 +55,16 @@ describe("Journal", () => {
     const j = Journal.open({ path });
     expect((await j.transition({ ...base, state: "begun" }, [undefined])).ok).toBe(true);
     expect(
-      (await j.transition({ ...base, state: "approved", rail: "x402", amountAtomic: "100000" }, ["begun"]))
-        .ok,
+      (await j.transition({ ...base, state: "pending", rail: "x402", amountAtomic: "100000" }, ["begun"])).ok,
     ).toBe(true);
     const again = Journal.open({ path });
     expect(await again.get(apiBase, "k1")).toMatchObject({
-      state: "approved",
+      state: "pending",
       rail: "x402",
       amountAtomic: "100000",
     });
     expect((await again.unfinished()).map((r) => r.idempotencyKey)).toEqual(["k1"]);
-    await again.transition({ ...base, state: "settled", amountAtomic: undefined }, ["approved"]);
+    await again.transition({ ...base, state: "settled", amountAtomic: undefined }, ["pending"]);
     expect(await Journal.open({ path }).get(apiBase, "k1")).not.toHaveProperty("amountAtomic");
     expect(await Journal.open({ path }).unfinished()).toEqual([]);
     expect(existsSync(`${path}.lck`)).toBe(false);
@@ -75,7 +74,7 @@ describe("Journal", () => {
     const j = Journal.open({ path: fresh() });
     await j.transition({ ...base, state: "begun" }, [undefined]);
     await j.transition({ ...base, state: "pending" }, ["begun"]);
-    const refused = await j.transition({ ...base, state: "failed" }, ["begun", "approved"]);
+    const refused = await j.transition({ ...base, state: "failed" }, ["begun", "settled"]);
     expect(refused).toMatchObject({ ok: false, current: { state: "pending" } });
     expect((await j.get(apiBase, "k1"))?.state).toBe("pending");
   });
@@ -86,7 +85,7 @@ describe("Journal", () => {
     await a.transition({ ...base, state: "begun" }, [undefined]);
     const results = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        (i % 2 ? a : b).transition({ ...base, state: "approved", owner: `p${i}` }, ["begun"]),
+        (i % 2 ? a : b).transition({ ...base, state: "pending", owner: `p${i}` }, ["begun"]),
       ),
     );
     expect(results.filter((r) => r.ok)).toHaveLength(1);
@@ -187,7 +186,7 @@ describe("Journal", () => {
   test("default: the in-memory journal keeps the same transitions", async () => {
     const j = Journal.memory();
     await j.transition({ ...base, state: "begun" }, [undefined]);
-    expect((await j.transition({ ...base, state: "failed" }, ["approved"])).ok).toBe(false);
+    expect((await j.transition({ ...base, state: "failed" }, ["pending"])).ok).toBe(false);
     expect((await j.get(apiBase, "k1"))?.state).toBe("begun");
     expect(j.path).toBeNull();
   });

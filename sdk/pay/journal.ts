@@ -13,17 +13,17 @@ import type { Settlement } from "../Receipt.js";
 import type { Proof, RailName } from "./rail.js";
 
 /**
- * Where an intent stands.
- * - `begun`: recorded; nothing signed.
- * - `approved`: the policy approved a challenge and a credential is being signed; it has not left
- *   the process (a process that dies here leaves nothing that can be paid).
- * - `pending`: a credential may have left the process (or a transaction may be on chain): maybe paid.
- *   Never treated as unpaid until the chain says the credential was not used and can no longer be.
+ * Where an intent stands. Nothing is written while nothing can be paid: the first record of an
+ * attempt is `pending` (or `failed` for a refusal, `settled` for a replay).
+ * - `pending`: a signed credential may have left the process: maybe paid. Written, with what the
+ *   credential commits to, before it is sent; never treated as unpaid until the chain says the
+ *   credential was not used and can no longer be.
  * - `paid`: the chain shows the payment, but the server has not delivered the result.
  * - `settled`: delivered (paid, or replayed by the server).
- * - `failed`: definitively unpaid (refused before signing, or the credential can never be used).
+ * - `failed`: definitively unpaid (refused, signing failed, or the credential can never be used).
+ * - `begun`: written by older versions before the first request; nothing was signed.
  */
-export type IntentState = "begun" | "approved" | "pending" | "paid" | "settled" | "failed";
+export type IntentState = "begun" | "pending" | "paid" | "settled" | "failed";
 
 /** What a purchase looks like in the journal. */
 export type IntentRecord = {
@@ -46,7 +46,7 @@ export type IntentRecord = {
   settlement?: Settlement | null | undefined;
   /** Until when a `pending` credential could still settle (a journal from an older version has no proof, only this). */
   validUntil?: string | undefined;
-  /** `pid@host` of the process that moved the intent to `approved` / `pending`. */
+  /** `pid@host` of the process that moved the intent to `pending`. */
   owner?: string | undefined;
   error?: string | undefined;
   updatedAt: string;
@@ -78,7 +78,7 @@ export type Journal = {
   intents(): Promise<Map<string, IntentRecord>>;
   /** The intent's latest record under `apiBase`. */
   get(apiBase: string, idempotencyKey: string): Promise<IntentRecord | undefined>;
-  /** Intents that may still need the chain or the server to finish (`begun`, `approved`, `pending`, `paid`). */
+  /** Intents that still need the chain or the server to finish (`pending`, `paid`). */
   unfinished(apiBase?: string): Promise<IntentRecord[]>;
   /**
    * Compare-and-set, atomically under the journal lock: merges `next` into the intent's record and
@@ -114,7 +114,7 @@ export function ownerAlive(owner: string | undefined): boolean {
   }
 }
 
-const unfinishedStates = new Set<IntentState>(["begun", "approved", "pending", "paid"]);
+const unfinishedStates = new Set<IntentState>(["pending", "paid"]);
 
 /** A record as written by this or an older version (state `signing`, no `apiBase`), normalized. */
 function normalize(line: Record<string, unknown>): IntentRecord | null {

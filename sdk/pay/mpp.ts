@@ -208,27 +208,61 @@ export function create(options: CreateOptions): Rail {
           signed: String(signed),
           approved: String(expected),
         });
-      const checkTransaction = (tx: {
-        chainId?: number | undefined;
-        calls?: readonly { to?: string | null; data?: string; value?: bigint }[] | undefined;
-        nonceKey?: bigint | undefined;
-        validBefore?: number | undefined;
-        feePayer?: unknown;
-        feePayerSignature?: unknown;
-      }) => {
+      /** Fields a charge's transaction may carry; anything else (an authorization list, a key authorization, a fee payer, a top-level call) is refused. */
+      const allowedFields = new Set([
+        "account",
+        "calls",
+        "chainId",
+        "from",
+        "gas",
+        "maxFeePerGas",
+        "maxPriorityFeePerGas",
+        "nonce",
+        "nonceKey",
+        "type",
+        "validAfter",
+        "validBefore",
+        "feeToken",
+        "accessList",
+      ]);
+      const checkTransaction = (tx: Record<string, unknown>) => {
         const now = Math.floor(Date.now() / 1000);
-        if (tx.chainId !== chainId) return mismatch("chain", tx.chainId, chainId);
-        const calls = checkCalls(tx.calls ?? [], challenge.asset, challenge.transfers);
+        const extra = Object.entries(tx).find(
+          ([k, v]) =>
+            !allowedFields.has(k) && v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0),
+        );
+        if (extra) return mismatch(`transaction field ${extra[0]}`, "present", "absent");
+        if (tx["type"] !== undefined && tx["type"] !== "tempo")
+          return mismatch("transaction type", tx["type"], "tempo");
+        if (tx["chainId"] !== chainId) return mismatch("chain", tx["chainId"], chainId);
+        if (tx["from"] !== undefined && !isAddressEqual(tx["from"] as Hex, account.address))
+          return mismatch("sender", tx["from"], account.address);
+        const calls = checkCalls(
+          (tx["calls"] as Parameters<typeof checkCalls>[0] | undefined) ?? [],
+          challenge.asset,
+          challenge.transfers,
+        );
         if (calls) return mismatch(...calls);
-        if (tx.nonceKey !== maxUint256) return mismatch("nonce key", tx.nonceKey, "expiring (2^256 - 1)");
-        if (!tx.validBefore || tx.validBefore <= now || tx.validBefore > now + maxValiditySeconds)
-          return mismatch("validBefore", tx.validBefore, `${now + 1}…${now + maxValiditySeconds}`);
-        if (tx.feePayer || tx.feePayerSignature) return mismatch("fee payer", "sponsored", "none");
+        if (tx["nonceKey"] !== maxUint256)
+          return mismatch("nonce key", tx["nonceKey"], "expiring (2^256 - 1)");
+        const validBefore = Number(tx["validBefore"] ?? 0);
+        if (validBefore <= now || validBefore > now + maxValiditySeconds)
+          return mismatch("validBefore", validBefore, `${now + 1}…${now + maxValiditySeconds}`);
+        if (Number(tx["validAfter"] ?? 0) > now + 5)
+          return mismatch("validAfter", tx["validAfter"], `≤ ${now}`);
+        const feeToken = tx["feeToken"];
+        if (
+          feeToken !== undefined &&
+          feeToken !== null &&
+          !isAddressEqual(feeToken as Hex, challenge.asset as Hex)
+        )
+          return mismatch("fee token", feeToken, challenge.asset);
         return null;
       };
 
-      // The only signing mppx gets: the one Tempo transaction paying exactly the approved transfers.
-      let signatures = 0;
+      // The only signing mppx gets: the one Tempo transaction paying exactly the approved transfers,
+      // serialized by viem's Tempo serializer (never one handed in by the caller), bytes remembered.
+      let signed: { raw: Hex; validBefore: number } | null = null;
       const refuse = async (): Promise<never> => {
         throw mismatch("signature", "a message or typed data", "one Tempo transaction");
       };
@@ -238,11 +272,17 @@ export function create(options: CreateOptions): Rail {
         signTypedData: refuse,
         signAuthorization: refuse,
         sign: refuse,
-        signTransaction: async (tx, opts) => {
-          if (++signatures > 1) throw mismatch("signature count", signatures, 1);
-          const problem = checkTransaction(tx as Parameters<typeof checkTransaction>[0]);
+        signTransaction: async (tx) => {
+          if (signed) throw mismatch("signature count", 2, 1);
+          const problem = checkTransaction(tx as Record<string, unknown>);
           if (problem) throw problem;
-          return account.signTransaction(tx, opts);
+          const sign = account.signTransaction as (
+            tx: unknown,
+            options: { serializer: typeof Transaction.serialize },
+          ) => Promise<Hex>;
+          const raw = await sign(tx, { serializer: Transaction.serialize });
+          signed = { raw, validBefore: Number((tx as { validBefore?: number }).validBefore) };
+          return raw;
         },
       } as LocalAccount;
       const recipients = challenge.transfers.map((t) => t.recipient as Hex);
@@ -275,22 +315,15 @@ export function create(options: CreateOptions): Rail {
       const payload = sent.payload as { type?: string; signature?: Hex };
       if (payload.type !== "transaction" || !payload.signature)
         throw mismatch("payload", payload.type, "a signed transaction for the server to broadcast (pull)");
-      let tx: ReturnType<typeof Transaction.deserialize> & Record<string, unknown>;
-      try {
-        tx = Transaction.deserialize(payload.signature) as typeof tx;
-      } catch (error) {
-        throw mismatch("transaction", (error as Error).message, "a Tempo transaction");
-      }
-      if (tx["type"] !== "tempo") throw mismatch("transaction type", tx["type"], "tempo");
-      if (!tx["from"] || !isAddressEqual(tx["from"] as Hex, account.address))
-        throw mismatch("signer", tx["from"], account.address);
-      const problem = checkTransaction(tx as Parameters<typeof checkTransaction>[0]);
-      if (problem) throw problem;
+      // The transaction sent must be, byte for byte, the one the guard checked and signed.
+      const done = signed as { raw: Hex; validBefore: number } | null;
+      if (!done || payload.signature.toLowerCase() !== done.raw.toLowerCase())
+        throw mismatch("transaction", "bytes the guard did not sign", "the checked transaction");
       const proof: Proof = {
         rail: "mpp",
         network: `eip155:${chainId}`,
-        hash: keccak256(payload.signature),
-        validBefore: Number(tx["validBefore"]),
+        hash: keccak256(done.raw),
+        validBefore: done.validBefore,
       };
       return { headers: { [Challenge.credentialHeader(approved)]: value }, proof } satisfies Credential;
     },

@@ -102,6 +102,18 @@ export type Payer = {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How long a `pending` record may say a live process owns it (a reused pid must not block forever). */
+const ownershipMs = 15 * 60_000;
+
+/** Whether another live process is working on this record right now. */
+function busyElsewhere(record: IntentRecord): boolean {
+  return (
+    record.state === "pending" &&
+    ownerAlive(record.owner) &&
+    Date.now() - Date.parse(record.updatedAt) < ownershipMs
+  );
+}
+
 /** The API base an intent is scoped by: origin plus path prefix, no trailing slash. */
 export function scopeOf(apiBase: URL): string {
   return apiBase.origin + apiBase.pathname.replace(/\/$/, "");
@@ -137,6 +149,21 @@ export function create(options: CreateOptions): Payer {
   }
 
   const railOf = (name: RailName | undefined) => rails.find((r) => r.name === name);
+
+  /** Pinned recipients never change once pinned: read each from the journal once. */
+  const pins = new Map<string, string>();
+  async function pinnedRecipient(scope: string, r: RailName): Promise<string | null> {
+    const known = pins.get(`${scope} ${r}`);
+    if (known) return known;
+    const found = await journal.pinned(scope, r);
+    if (found) pins.set(`${scope} ${r}`, found);
+    return found;
+  }
+  async function pin(scope: string, r: RailName, recipient: string): Promise<string> {
+    const pinned = await journal.pin(scope, r, recipient);
+    pins.set(`${scope} ${r}`, pinned);
+    return pinned;
+  }
 
   function fromRecord(
     record: IntentRecord,
@@ -359,17 +386,12 @@ export function create(options: CreateOptions): Payer {
     t: Transport,
     before: IntentRecord,
   ): Promise<{ done: PaidExchange } | { record: IntentRecord | undefined }> {
-    if ((before.state === "approved" || before.state === "pending") && ownerAlive(before.owner)) {
+    if (busyElsewhere(before)) {
       throw new IntentInProgressError({
         idempotencyKey: before.idempotencyKey,
         url: before.url,
         owner: before.owner!,
       });
-    }
-    if (before.state === "approved") {
-      // The process that approved it died before sending: its credential never left that process.
-      const failed = await move(before, { state: "failed", error: "ABANDONED_BEFORE_SENDING" }, ["approved"]);
-      return { record: failed ?? before };
     }
     if (before.state === "pending") {
       const resolution = await resolvePending(t, before, { cancel: true, wait: true });
@@ -425,29 +447,20 @@ export function create(options: CreateOptions): Payer {
       if ("done" in earlier) return earlier.done;
       before = earlier.record;
     }
-    // A fresh attempt: nothing signed yet. (A settled intent keeps its record; its replay is below.)
-    let record: IntentRecord | null =
-      before?.state === "settled"
-        ? before
-        : await move(
-            { ...base, state: "begun" },
-            {
-              proof: undefined,
-              validUntil: undefined,
-              settlement: undefined,
-              error: undefined,
-              owner: undefined,
-            },
-            [undefined, "failed", "begun"],
-          );
-    if (!record) {
-      const current = await journal.get(scope, key);
-      throw new IntentInProgressError({
-        idempotencyKey: key,
-        url: base.url,
-        owner: current?.owner ?? "unknown",
-      });
-    }
+    // A fresh attempt: nothing is written until something could be paid. The states a new attempt
+    // may start from (checked again, atomically, when the credential is recorded as pending):
+    const startable: (IntentState | undefined)[] = [undefined, "failed", "begun"];
+    const fresh: Omit<IntentRecord, "updatedAt"> = {
+      ...base,
+      state: "begun",
+      proof: undefined,
+      validUntil: undefined,
+      settlement: undefined,
+      error: undefined,
+      owner: undefined,
+    };
+    const record: IntentRecord =
+      before?.state === "settled" ? before : { ...fresh, updatedAt: new Date().toISOString() };
 
     const first = await sendKeyed(t, keyed, key);
     if (first.response.ok) {
@@ -456,18 +469,10 @@ export function create(options: CreateOptions): Payer {
         ? (record.settlement ?? settlementFrom(first, record))
         : settlementFrom(first, record);
       if (replayed) t.emit({ type: "payment.replayed", url: first.url, idempotencyKey: key, settlement });
-      if (record.state !== "settled") await move(record, { state: "settled", settlement }, ["begun"]);
+      if (record.state !== "settled") await move(record, { state: "settled", settlement }, startable);
       return { ...first, settlement, replayed };
     }
-    if (first.response.status !== 402) {
-      if (record.state === "begun")
-        await move(
-          record,
-          { state: "failed", error: envelopeOf(first.body)?.code ?? `HTTP_${first.response.status}` },
-          ["begun"],
-        );
-      throw toApiError(spec.method, first);
-    }
+    if (first.response.status !== 402) throw toApiError(spec.method, first);
     if (record.state === "settled") throw new IntentAlreadyPaidError({ idempotencyKey: key, url: first.url });
 
     const refuse = async (err: SpendPolicyError | RailNotOfferedError): Promise<never> => {
@@ -479,7 +484,7 @@ export function create(options: CreateOptions): Payer {
           code: err.code,
           message: err.shortMessage,
         });
-      await move(record!, { state: "failed", error: err.code }, ["begun"]);
+      await move(record, { state: "failed", error: err.code }, startable);
       throw err;
     };
 
@@ -509,7 +514,7 @@ export function create(options: CreateOptions): Payer {
 
     let approved: PaymentChallenge | null = null;
     let refusal: SpendPolicyError | null = offer.refused[0] ?? null;
-    const pinned = policy.allowedRecipients ? null : await journal.pinned(scope, chosenRail);
+    const pinned = policy.allowedRecipients ? null : await pinnedRecipient(scope, chosenRail);
     for (const challenge of offer.challenges) {
       const err = Policy.check(callPolicy, challenge, {
         spentAtomic: spent() + reserved,
@@ -523,8 +528,8 @@ export function create(options: CreateOptions): Payer {
       if (!refusal || refusal.limit === "challenge") refusal = err;
     }
     if (!approved) return refuse(refusal!);
-    if (!policy.allowedRecipients) {
-      const pinnedNow = await journal.pin(scope, chosenRail, approved.recipient);
+    if (!policy.allowedRecipients && pinned === null) {
+      const pinnedNow = await pin(scope, chosenRail, approved.recipient);
       // Another process may have pinned a different recipient between our read and our write.
       if (pinnedNow.toLowerCase() !== approved.recipient.toLowerCase()) {
         return refuse(
@@ -536,23 +541,6 @@ export function create(options: CreateOptions): Payer {
       }
     }
 
-    const challengeFields = {
-      rail: chosenRail,
-      amountAtomic: approved.amountAtomic.toString(),
-      recipient: approved.recipient,
-      network: approved.network,
-      asset: approved.asset,
-      owner: self,
-    };
-    record = await move(record, { state: "approved", ...challengeFields }, ["begun"]);
-    if (!record) {
-      const current = await journal.get(scope, key);
-      throw new IntentInProgressError({
-        idempotencyKey: key,
-        url: first.url,
-        owner: current?.owner ?? "unknown",
-      });
-    }
     t.emit({
       type: "payment.signing",
       url: first.url,
@@ -562,6 +550,13 @@ export function create(options: CreateOptions): Payer {
       recipient: approved.recipient,
       idempotencyKey: key,
     });
+    const challengeFields = {
+      rail: chosenRail,
+      amountAtomic: approved.amountAtomic.toString(),
+      recipient: approved.recipient,
+      network: approved.network,
+      asset: approved.asset,
+    };
     reserved += approved.amountAtomic;
     let credential: Credential;
     try {
@@ -571,7 +566,7 @@ export function create(options: CreateOptions): Payer {
       reserved -= approved.amountAtomic;
       const err =
         cause instanceof BaseError ? cause : new PaymentCredentialError({ rail: chosenRail, cause });
-      await move(record, { state: "failed", error: err.code }, ["approved"]);
+      await move(record, { ...challengeFields, state: "failed", error: err.code }, startable);
       if (err instanceof SpendPolicyError)
         t.emit({
           type: "payment.refused",
@@ -583,15 +578,24 @@ export function create(options: CreateOptions): Payer {
       throw err;
     }
 
-    // Durable before sending: from here on the credential may reach the server, so the intent is
-    // pending (counted against the caps) until the server delivers or the chain says otherwise.
+    // Durable before sending, and the one claim on the intent: from here on the credential may reach
+    // the server, so the intent is pending (counted against the caps) until the server delivers or
+    // the chain says otherwise. If another process claimed it meanwhile, this credential is dropped
+    // unsent.
     const validUntil = new Date((credential.proof.validBefore + 30) * 1000).toISOString();
-    const pending = await move(record, { state: "pending", proof: credential.proof, validUntil }, [
-      "approved",
-    ]);
+    const claimed = await journal.transition(
+      { ...record, ...challengeFields, state: "pending", proof: credential.proof, validUntil, owner: self },
+      startable,
+    );
     reserved -= approved.amountAtomic;
-    if (!pending) throw new IntentInProgressError({ idempotencyKey: key, url: first.url, owner: "unknown" });
-    record = pending;
+    if (!claimed.ok) {
+      throw new IntentInProgressError({
+        idempotencyKey: key,
+        url: first.url,
+        owner: claimed.current?.owner ?? claimed.current?.state ?? "unknown",
+      });
+    }
+    const pending = claimed.record;
     counted.set(recordKey(scope, key), approved.amountAtomic);
 
     // Exactly one paid attempt: no retry could be told apart from paying again.
@@ -607,10 +611,10 @@ export function create(options: CreateOptions): Payer {
       });
     }
     if (!second.response.ok) throw toApiError(spec.method, second);
-    const settlement = settlementFrom(second, record) ?? fromRecord(record, null);
+    const settlement = settlementFrom(second, pending) ?? fromRecord(pending, null);
     if (settlement.rail === "allowance") counted.delete(recordKey(scope, key));
     paid.push(settlement);
-    await move(record, { state: "settled", settlement }, ["pending"]);
+    await move(pending, { state: "settled", settlement }, ["pending"]);
     t.emit({ type: "payment.settled", url: second.url, settlement });
     return {
       ...second,
@@ -630,18 +634,13 @@ export function create(options: CreateOptions): Payer {
     async recover(t, options = {}) {
       const out: Recovered[] = [];
       for (const found of await journal.unfinished(scopeOf(t.apiBase))) {
-        if (found.state === "begun") continue; // nothing was signed
         const result = await exclusive(
           recordKey(found.apiBase, found.idempotencyKey),
           async (): Promise<Recovered> => {
             const record = await journal.get(found.apiBase, found.idempotencyKey);
             const base = { intentId: found.intentId, idempotencyKey: found.idempotencyKey };
-            if (!record || ownerAlive(record.owner)) return { ...base, outcome: "unknown", settlement: null };
+            if (!record || busyElsewhere(record)) return { ...base, outcome: "unknown", settlement: null };
             try {
-              if (record.state === "approved") {
-                await move(record, { state: "failed", error: "ABANDONED_BEFORE_SENDING" }, ["approved"]);
-                return { ...base, outcome: "unpaid", settlement: null };
-              }
               if (record.state === "paid") {
                 const done = await deliverPaid(t, record).catch(() => null);
                 return done

@@ -510,7 +510,9 @@ export function create(options: CreateOptions): Rail {
           functionName: "cancelAuthorization",
           args: [proof.from as Hex, proof.nonce as Hex, Number(v ?? BigInt(yParity + 27)), r, s],
         });
-        await publicClient.waitForTransactionReceipt({ hash, timeout: 60_000 });
+        const receipt = await publicClient.waitForTransactionReceipt({ hash, timeout: 60_000 });
+        // Mined without reverting: the authorization is cancelled and can never move money.
+        if (receipt.status === "success") return { state: "void" };
       } catch {
         // No gas, or the authorization was used (or cancelled) first: the chain says which.
       }
