@@ -65,7 +65,7 @@ const tokenAbi = parseAbi([
   "function authorizationState(address authorizer, bytes32 nonce) view returns (bool)",
 ]);
 
-type Payer = {
+type TestPayer = {
   r402: Run402;
   signed: Signed[];
   address: Address;
@@ -84,7 +84,7 @@ function payer(
     apiBase?: string;
     journalPath?: string;
   } = {},
-): Payer {
+): TestPayer {
   const wallet = h.chains.wallets[index]!;
   const spy = spyAccount(wallet.privateKey);
   const journalPath =
