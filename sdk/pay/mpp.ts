@@ -32,6 +32,7 @@ import {
   type PaymentChallenge,
   type Proof,
   type Rail,
+  SignedThenFailed,
   shapeRefusal,
   type Transfer,
 } from "./rail.js";
@@ -307,24 +308,41 @@ export function create(options: CreateOptions): Rail {
         status: 402,
         headers: { "WWW-Authenticate": Challenge.serialize(approved) },
       });
-      const value = await mppx.createCredential(only);
+      const proofOf = (done: { raw: Hex; validBefore: number }): Proof => ({
+        rail: "mpp",
+        network: `eip155:${chainId}`,
+        hash: keccak256(done.raw),
+        validBefore: done.validBefore,
+      });
+      let value: string;
+      try {
+        value = await mppx.createCredential(only);
+      } catch (error) {
+        // Once the guard has signed, a library could have broadcast the transaction before failing:
+        // the payer must treat it as maybe paid, not as nothing.
+        const done = signed as { raw: Hex; validBefore: number } | null;
+        if (done) throw new SignedThenFailed(proofOf(done), error);
+        throw error;
+      }
 
       // Check what will be sent, decoded from the header value itself.
       const sent = MppCredential.deserialize(value);
       if (sent.challenge.id !== approved.id) throw mismatch("challenge", sent.challenge.id, approved.id);
       const payload = sent.payload as { type?: string; signature?: Hex };
-      if (payload.type !== "transaction" || !payload.signature)
-        throw mismatch("payload", payload.type, "a signed transaction for the server to broadcast (pull)");
-      // The transaction sent must be, byte for byte, the one the guard checked and signed.
       const done = signed as { raw: Hex; validBefore: number } | null;
+      if (payload.type !== "transaction" || !payload.signature) {
+        const err = mismatch(
+          "payload",
+          payload.type,
+          "a signed transaction for the server to broadcast (pull)",
+        );
+        // A `hash` payload means the library broadcast what the guard signed.
+        throw done ? new SignedThenFailed(proofOf(done), err) : err;
+      }
+      // The transaction sent must be, byte for byte, the one the guard checked and signed.
       if (!done || payload.signature.toLowerCase() !== done.raw.toLowerCase())
         throw mismatch("transaction", "bytes the guard did not sign", "the checked transaction");
-      const proof: Proof = {
-        rail: "mpp",
-        network: `eip155:${chainId}`,
-        hash: keccak256(done.raw),
-        validBefore: done.validBefore,
-      };
+      const proof = proofOf(done);
       return { headers: { [Challenge.credentialHeader(approved)]: value }, proof } satisfies Credential;
     },
 

@@ -9,6 +9,7 @@ import { createRun402 } from "../client.js";
 import {
   IntentAlreadyPaidError,
   PaymentAlreadyAttemptedError,
+  type PaymentCredentialError,
   PaymentOutcomeUnknownError,
   PaymentRejectedError,
   RailNotOfferedError,
@@ -17,8 +18,10 @@ import {
 import type { Transport } from "../internal/http.js";
 import { deriveKey } from "./idempotency.js";
 import * as Journal from "./journal.js";
+import * as Mpp from "./mpp.js";
 import * as Payer from "./payer.js";
 import type { SpendPolicy } from "./policy.js";
+import { type Rail, SignedThenFailed } from "./rail.js";
 import * as X402 from "./x402.js";
 
 const key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
@@ -768,5 +771,61 @@ describe("Payer: paying", () => {
     expect(api.requests[0]!.headers.get("idempotency-key")).toBe(idempotencyKey);
     expect(spy.signed).toEqual([]);
     expect(await r402.recover()).toEqual([]);
+  });
+});
+
+describe("Payer: maybe paid is pending", () => {
+  test("behavior: a rail that signed, then failed (its library may have broadcast), leaves the intent pending and counted", async () => {
+    const spy = spyAccount();
+    const api = fakeApi((req) => challenge402(req.url, { x402: false }));
+    const proof = {
+      rail: "mpp" as const,
+      network: "eip155:42431",
+      hash: `0x${"11".repeat(32)}`,
+      validBefore: Math.floor(Date.now() / 1000) + 20,
+    };
+    const parser = Mpp.create({ account: spy.account });
+    const broadcastThenTimedOut: Rail = {
+      name: "mpp",
+      getChallenges: (response, body) => parser.getChallenges(response, body),
+      createCredential: async () => {
+        throw new SignedThenFailed(proof, new Error("RPC timed out after eth_sendRawTransactionSync"));
+      },
+      chainState: async () => ({
+        state: "unused",
+        validBefore: proof.validBefore,
+        chainTime: proof.validBefore - 20,
+      }),
+    };
+    const journal = Journal.memory();
+    const payer = Payer.create({
+      rails: [broadcastThenTimedOut],
+      rail: "mpp",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
+      journal,
+      payer: spy.account.address,
+    });
+    const t: Transport = {
+      apiBase: new URL(apiBase),
+      fetch: api.fetch,
+      timeoutMs: 1000,
+      account: spy.account,
+      emit: () => {},
+    };
+    const err = await payer
+      .fetch(
+        t,
+        { method: "POST", path: "/tiers/v1/prototype", body: {}, auth: { kind: "none" } },
+        { intentId: "i", idempotencyKey: "k" },
+      )
+      .catch((e: unknown) => e);
+    expect((err as PaymentCredentialError).code).toBe("PAYMENT_CREDENTIAL_FAILED");
+    expect(await journal.get(apiBase, "k")).toMatchObject({
+      state: "pending",
+      proof,
+      amountAtomic: "100000",
+    });
+    expect(payer.spentAtomic()).toBe(100000n);
+    expect(api.requests).toHaveLength(1);
   });
 });

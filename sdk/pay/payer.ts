@@ -38,6 +38,7 @@ import {
   type Proof,
   type Rail,
   type RailName,
+  SignedThenFailed,
 } from "./rail.js";
 
 /** Options for {@link create}. */
@@ -561,11 +562,29 @@ export function create(options: CreateOptions): Payer {
     let credential: Credential;
     try {
       credential = await railImpl.createCredential(approved);
-    } catch (cause) {
-      // Nothing left the process: the intent is unpaid.
+    } catch (thrown) {
       reserved -= approved.amountAtomic;
+      const cause = thrown instanceof SignedThenFailed ? thrown.cause : thrown;
       const err =
         cause instanceof BaseError ? cause : new PaymentCredentialError({ rail: chosenRail, cause });
+      if (thrown instanceof SignedThenFailed) {
+        // Signed, and the library may have broadcast it: maybe paid, counted, resolved on chain.
+        const claimed = await journal.transition(
+          {
+            ...record,
+            ...challengeFields,
+            state: "pending",
+            proof: thrown.proof,
+            validUntil: new Date((thrown.proof.validBefore + 30) * 1000).toISOString(),
+            owner: self,
+            error: err.code,
+          },
+          startable,
+        );
+        if (claimed.ok) counted.set(recordKey(scope, key), approved.amountAtomic);
+        throw err;
+      }
+      // Nothing left the process: the intent is unpaid.
       await move(record, { ...challengeFields, state: "failed", error: err.code }, startable);
       if (err instanceof SpendPolicyError)
         t.emit({

@@ -90,6 +90,20 @@ export interface Rail {
   cancel?(proof: Proof): Promise<ChainState | null>;
 }
 
+/**
+ * Thrown by a rail whose signing failed after something was signed that the library may have
+ * broadcast on its own: the payer records the intent as pending (maybe paid) with `proof`, never as
+ * unpaid.
+ */
+export class SignedThenFailed extends Error {
+  override name = "SignedThenFailed";
+  readonly proof: Proof;
+  constructor(proof: Proof, cause: unknown) {
+    super("A credential was signed, then creating it failed.", { cause });
+    this.proof = proof;
+  }
+}
+
 /** Every header name a rail may use to carry a payment (lower case). */
 export const paymentHeaders = ["payment-signature", "x-payment"] as const;
 
