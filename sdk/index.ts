@@ -10,9 +10,19 @@ export * from "./errors/wallet.js";
 export type { Run402Event } from "./internal/events.js";
 export { deriveKey } from "./pay/idempotency.js";
 export * as Journal from "./pay/journal.js";
+export type { Recovered } from "./pay/payer.js";
 export type { SpendPolicy } from "./pay/policy.js";
 export * as Policy from "./pay/policy.js";
-export type { PaymentChallenge, Rail, RailName } from "./pay/rail.js";
+export type {
+  ChainState,
+  Credential,
+  Offers,
+  PaymentChallenge,
+  Proof,
+  Rail,
+  RailName,
+  Transfer,
+} from "./pay/rail.js";
 export type { Settlement } from "./Receipt.js";
 export * as Receipt from "./Receipt.js";
 export * as Siwx from "./Siwx.js";
