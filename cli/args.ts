@@ -19,7 +19,7 @@ export type Command = (typeof commands)[number];
 /** Parsed command line. */
 export interface CliOptions {
   command: Command;
-  /** Path to app.json / app.yaml as given (resolved later against the cwd). @default "app.json" */
+  /** Manifest path as given, or a folder to find one in (run402.json, run402.deploy.json, app.json, app.yaml). @default "." */
   manifest: string;
   /** @default "dev" */
   stack: string;
@@ -57,7 +57,7 @@ Commands:
   reconcile   loop: refresh + apply every --every (renews leases, repairs drift) until SIGINT/SIGTERM
 
 Flags:
-  -m, --manifest <path>    app.json / app.yaml (default: app.json)
+  -m, --manifest <path>    manifest file, or a folder holding run402.json, run402.deploy.json or app.json (default: .)
   -s, --stack <name>       stack name (default: dev)
       --rail x402|mpp      payment rail (run402:rail)
       --backend <url>      Pulumi backend (default: file://<manifest dir>/.run402/state)
@@ -161,7 +161,7 @@ export function parseCli(argv: readonly string[]): ParseResult {
     kind: "run",
     options: {
       command,
-      manifest: values.manifest ?? "app.json",
+      manifest: values.manifest ?? ".",
       stack,
       rail,
       backend: values.backend,

@@ -147,12 +147,12 @@ export function toErrors(error: unknown): ReportedError[] {
 }
 
 async function load(options: CliOptions, report: Report): Promise<Session | undefined> {
-  const manifestFile = resolve(options.manifest);
-  const loaded = await loadManifest(manifestFile).catch((error: unknown) => {
+  const loaded = await loadManifest(resolve(options.manifest)).catch((error: unknown) => {
     fail(report, toErrors(error));
     return undefined;
   });
   if (!loaded) return undefined;
+  const manifestFile = loaded.file;
   const name = (loaded.manifest as { project?: { name?: string } }).project?.name;
   return {
     options,

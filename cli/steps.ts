@@ -23,7 +23,7 @@ const publicKeys: Record<string, readonly string[]> = {
     "plan",
   ],
   "run402:Project": ["projectId", "name", "restUrl", "siteUrl"],
-  "run402:Deployment": ["projectId", "releaseId", "url", "manifestDigest"],
+  "run402:Deployment": ["projectId", "releaseId", "url", "manifestDigest", "releaseDigest", "changes"],
   "run402:Secret": ["projectId", "name"],
 };
 

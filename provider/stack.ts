@@ -13,7 +13,7 @@ import { Tier, type TierName } from "./resources/tier.js";
 
 /** Options of {@link manifestStack}. */
 export interface ManifestStackOptions {
-  /** Path to app.json / app.yaml, absolute or relative to the Pulumi project folder. */
+  /** Path to the manifest (or a folder holding run402.json, run402.deploy.json or app.json), absolute or relative to the Pulumi project folder. */
   manifest: string;
   /** Project name when the manifest has no `project.name`. @default the manifest folder's name */
   projectName?: string;
@@ -49,8 +49,7 @@ function projectBlock(manifest: AppManifest, file: string, fallback: string | un
 
 /** Declares Tier, Project and Deployment for one manifest (validated first: bad input fails here). */
 export async function manifestStack(options: ManifestStackOptions): Promise<ManifestStack> {
-  const file = resolve(process.cwd(), options.manifest);
-  const { manifest } = await loadManifest(file);
+  const { manifest, file } = await loadManifest(resolve(process.cwd(), options.manifest));
   const tierArgs = tierBlock(manifest, options.tier);
   const tier = tierArgs
     ? new Tier("tier", {
@@ -75,6 +74,8 @@ export async function manifestStack(options: ManifestStackOptions): Promise<Mani
     siteUrl: deployment.url,
     releaseId: deployment.releaseId,
     manifestDigest: deployment.manifestDigest,
+    releaseDigest: deployment.releaseDigest,
+    changes: deployment.changes,
     files: deployment.files,
   };
   if (tier) {

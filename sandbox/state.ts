@@ -5,6 +5,12 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import {
+  digestMaterializedRelease,
+  materializeRelease,
+  type PortableReleaseState,
+  type RouteSpec,
+} from "@run402/release";
 
 /** Tier names, cheapest first. */
 export type TierName = "prototype" | "hobby" | "team";
@@ -20,6 +26,8 @@ export interface Org {
 
 /** A project and its keys. `deletedAt` tombstones keep a deleted project's keys answering 404. */
 export interface Project {
+  /** Run402's `assets` slice: key → object, changed only by activated releases. */
+  assets?: Record<string, AssetEntry>;
   projectId: string;
   name: string;
   wallet: string;
@@ -32,44 +40,35 @@ export interface Project {
   secrets: Record<string, { value: string; updatedAt: number }>;
 }
 
-/** A function as stored in a release. */
-export interface FunctionEntry {
-  runtime: string;
-  code_hash: string;
-  timeout_seconds: number | null;
-  memory_mb: number | null;
-  schedule: string | null;
-}
-
-/** One site file in a release. */
-export interface SiteEntry {
+/** One asset under a project's asset namespace (Run402's `assets` slice). */
+export interface AssetEntry {
   sha256: string;
-  size: number;
-  content_type: string;
+  size_bytes: number;
+  content_type: string | null;
+  visibility: "public" | "private";
+  immutable: boolean;
 }
 
-/** The desired content of a release, without identity. */
-export interface ReleaseBody {
-  site: Record<string, SiteEntry>;
-  functions: Record<string, FunctionEntry>;
-  secrets: string[];
-  subdomains: string[];
-  routes: unknown[];
-}
-
-/** An activated release. */
-export interface Release extends ReleaseBody {
+/** An activated release: Run402's materialized state (computed by @run402/release) plus what lives beside it. */
+export interface Release {
   releaseId: string;
   projectId: string;
+  /** `@run402/release`'s apply-request digest of the spec that made it. */
   manifestDigest: string;
+  /** `@run402/release`'s materialized-release digest of `state`. */
+  releaseDigest: string;
+  state: PortableReleaseState;
+  /** `database.expose` as last deployed (carried forward like a slice); stored, not enforced. */
+  expose: unknown;
   activatedAt: number;
 }
 
-/** A migration awaiting application. */
+/** A migration awaiting application: inline SQL, or the sha256 of its SQL content. */
 export interface PlannedMigration {
   id: string;
   checksum: string;
-  sql: string;
+  sql?: string;
+  sqlRef?: string;
 }
 
 /** A deploy plan (`POST /apply/v1/plans`). */
@@ -80,17 +79,21 @@ export interface Plan {
   wallet: string;
   baseReleaseId: string | null;
   manifestDigest: string;
-  target: ReleaseBody;
+  /** The release it activates, materialized by @run402/release over the base. */
+  target: PortableReleaseState;
+  releaseDigest: string;
+  expose: unknown;
   migrations: PlannedMigration[];
   /** Secrets the release deletes on activation (`secrets.delete`). */
   deleteSecrets: string[];
-  /** sha256 of every content object the release references. */
+  /** The project's assets after activation; null when the spec has no `assets` slice. */
+  assets: Record<string, AssetEntry> | null;
+  /** sha256 of every content object the spec references. */
   content: string[];
-  contentMeta: Record<string, { size: number; content_type: string }>;
   isNoop: boolean;
   idempotencyKey: string | null;
-  /** The diff reported when planning (replayed for a repeated idempotency_key). */
-  diff: unknown;
+  /** The plan response (replayed for a repeated idempotency_key). */
+  response: Record<string, unknown>;
   createdAt: number;
   committed: boolean;
 }
@@ -142,7 +145,8 @@ export interface LedgerEntry {
 
 /** The whole persisted document. */
 export interface AppState {
-  version: 1;
+  /** 2: releases hold @run402/release's materialized state (1 held a hand-made summary). */
+  version: 2;
   /** Random per state directory: the mppx server secret (challenges survive a restart). */
   secretKey: string;
   clockOffsetMs: number;
@@ -170,7 +174,7 @@ export interface StateStore {
 
 function emptyState(): AppState {
   return {
-    version: 1,
+    version: 2,
     secretKey: randomBytes(32).toString("hex"),
     clockOffsetMs: 0,
     seq: 0,
@@ -191,7 +195,7 @@ export function openState(stateDir?: string): StateStore {
   const file = stateDir ? join(stateDir, "state.json") : undefined;
   let state = emptyState();
   if (file && existsSync(file)) {
-    state = { ...state, ...(JSON.parse(readFileSync(file, "utf8")) as AppState) };
+    state = upgrade({ ...state, ...(JSON.parse(readFileSync(file, "utf8")) as AppState) });
   }
   if (stateDir) mkdirSync(stateDir, { recursive: true });
   const store: StateStore = {
@@ -209,4 +213,79 @@ export function openState(stateDir?: string): StateStore {
   };
   store.save();
   return store;
+}
+
+type V1Release = {
+  releaseId: string;
+  projectId: string;
+  manifestDigest: string;
+  activatedAt: number;
+  site: Record<string, { sha256: string; size: number; content_type: string }>;
+  functions: Record<
+    string,
+    {
+      runtime: string;
+      code_hash: string;
+      timeout_seconds: number | null;
+      memory_mb: number | null;
+      schedule: string | null;
+    }
+  >;
+  secrets: string[];
+  subdomains: string[];
+  routes: unknown[];
+};
+
+/**
+ * Reads a version-1 document: its releases become materialized states (applied migrations stay in the
+ * database, which plans consult), and its unfinished plans are dropped (plan again).
+ */
+function upgrade(state: AppState): AppState {
+  if ((state.version as number) !== 1) return state;
+  const releases: Record<string, Release> = {};
+  for (const old of Object.values(state.releases) as unknown as V1Release[]) {
+    const release = materializeRelease({
+      spec: {
+        project: old.projectId,
+        base: { release: "empty" },
+        site: {
+          replace: Object.fromEntries(
+            Object.entries(old.site).map(([path, e]) => [
+              path,
+              { sha256: e.sha256, size: e.size, contentType: e.content_type },
+            ]),
+          ),
+        },
+        functions: {
+          replace: Object.fromEntries(
+            Object.entries(old.functions).map(([name, f]) => [
+              name,
+              {
+                runtime: "node22",
+                source: { sha256: f.code_hash, size: 0 },
+                config: {
+                  ...(f.timeout_seconds ? { timeoutSeconds: f.timeout_seconds } : {}),
+                  ...(f.memory_mb ? { memoryMb: f.memory_mb } : {}),
+                },
+                schedule: f.schedule,
+              },
+            ]),
+          ),
+        },
+        secrets: { require: old.secrets },
+        subdomains: { set: old.subdomains },
+        routes: { replace: old.routes as RouteSpec[] },
+      },
+    });
+    releases[old.releaseId] = {
+      releaseId: old.releaseId,
+      projectId: old.projectId,
+      manifestDigest: old.manifestDigest,
+      releaseDigest: digestMaterializedRelease(release),
+      state: release,
+      expose: null,
+      activatedAt: old.activatedAt,
+    };
+  }
+  return { ...state, version: 2, releases, plans: {} };
 }

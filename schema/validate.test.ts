@@ -39,7 +39,17 @@ const complete = {
   subdomains: { set: ["myapp"] },
   routes: {
     replace: [
-      { pattern: "/api/*", methods: ["GET", "POST"], target: { type: "function", name: "api" } },
+      {
+        pattern: "/api/*",
+        methods: ["GET", "POST"],
+        target: { type: "function", name: "api" },
+        pricing: {
+          mode: "always",
+          amount_usd_micros: 1000,
+          pay_to: "org_default_payout",
+          networks: ["testnet"],
+        },
+      },
       { pattern: "/about", methods: ["GET"], target: { type: "static", file: "about.html" } },
     ],
   },
@@ -72,7 +82,12 @@ describe("validateManifest", () => {
           patch: { put: { "a.html": { path: "a.html", content_type: "text/html" } }, delete: ["b.html"] },
         },
       },
-      { subdomain: "myapp", routes: null, base: { release_id: "rel_1" } },
+      { subdomains: { set: ["myapp"] }, routes: null, base: { release_id: "rel_1" } },
+      { site: { public_paths: { mode: "explicit", replace: { "/": { asset: "index.html" } } } }, i18n: null },
+      {
+        database: { migrations: [{ id: "001", sql_ref: { sha256: "a".repeat(64), size: 10 } }] },
+        checks: null,
+      },
       { functions: { patch: { set: { api: { source: { data: "x" } } }, delete: ["old"] } } },
       {},
     ];
@@ -131,13 +146,13 @@ describe("validateManifest", () => {
       {
         "issues": [
           {
-            "message": "Must be a string or an object (got the number 5).",
-            "pointer": "/project",
-          },
-          {
             "hint": "Did you mean "hobby"?",
             "message": "Must be one of "prototype", "hobby", "team" (got "hobbby").",
             "pointer": "/tier",
+          },
+          {
+            "message": "Must be a string or an object (got the number 5).",
+            "pointer": "/project",
           },
           {
             "message": "Must be one of "current", "empty" (got "latest").",
@@ -169,22 +184,19 @@ describe("validateManifest", () => {
       result.issues.map((i) => `${i.pointer} ${i.message}${i.hint ? ` ${i.hint}` : ""}`),
     ).toMatchInlineSnapshot(`
       [
-        " Use either \`subdomain\` or \`subdomains\`, not both.",
+        "/subdomain Unknown key \`subdomain\`. Use \`subdomains: { "set": [name] }\`.",
         "/database/migrations/0 A migration has either an \`id\` or a \`name\`, not both.",
-        "/database/migrations/0 A migration needs its SQL: \`sql\` (inline) or \`sql_path\` (a file).",
+        "/database/migrations/0 A migration needs its SQL: \`sql\` (inline), \`sql_path\` (a file) or \`sql_ref\` (uploaded content).",
         "/database/migrations/1 A migration needs an \`id\` or a \`name\`.",
-        "/database/migrations/2 Give the SQL once: one of \`sql\`, \`sql_path\` or \`sql_file\`.",
+        "/database/migrations/2 Give the SQL once: one of \`sql\`, \`sql_path\`, \`sql_file\` or \`sql_ref\`.",
         "/database/migrations/2/name Use letters, digits, \`_\` and \`-\` (at most 64, starting with a letter or digit).",
         "/secrets/require/0 Secret names are UPPER_SNAKE_CASE: A-Z, 0-9 and \`_\`, not starting with a digit, at most 128 characters.",
-        "/secrets/require/2 Duplicate of item 1; each item must be unique.",
-        "/functions/replace/bad name Invalid key \`bad name\`. Function names use letters, digits, \`_\` and \`-\` (at most 64, starting with a letter or digit).",
+        "/functions/replace/bad name Invalid key \`bad name\`. Function names use letters, digits, \`_\` and \`-\` (1 to 64 characters).",
         "/functions/replace/bad name/source Must be a string or an object (got the number 1).",
-        "/functions/replace/api/source A file entry has either \`path\` or \`data\`, not both.",
-        "/functions/replace/api/schedule A schedule is a 5-field cron expression such as "*/15 * * * *", or null.",
+        "/functions/replace/api/source A file entry has one of \`path\`, \`data\` or \`sha256\`.",
         "/site/files/0/path Missing required key \`path\`.",
         "/site/files/0/pth Unknown key \`pth\`. Did you mean \`path\`?",
         "/site/files/1/path Must be a string (got the number 1).",
-        "/subdomain Subdomains are lowercase letters, digits and \`-\` (at most 63, not starting or ending with \`-\`).",
         "/subdomains/set Must have at most 1 item.",
         "/routes/replace/0/pattern A route pattern is a path starting with \`/\`, e.g. "/api/*".",
         "/routes/replace/0/methods Must have at least 1 item.",
@@ -218,12 +230,13 @@ describe("validateManifest", () => {
         "/project/adoptProjectId Must not be empty.",
         "/functions Use either \`functions.replace\` or \`functions.patch\`, not both.",
         "/functions/replace/api/config/timeout_seconds Must be an integer (got the number 1.5).",
-        "/functions/replace/api/config/memory_mb Must be at most 4096 (got 99999).",
+        "/functions/replace/api/config/memory_mb Must be at most 10240 (got 99999).",
         "/site/files/0/path Must not be empty.",
         "/site/files/0/encoding \`encoding\` only makes sense together with \`data\`. Add \`data\` or remove \`encoding\`.",
         "/site/public_paths/replace/~1/asset Missing required key \`asset\`.",
+        "/routes/replace/0 \`acknowledge_readonly\` applies only to GET/HEAD function routes whose pattern ends in \`/*\`.",
         "/routes/replace/0/acknowledge_readonly Must be true (got false).",
-        "/site A site needs its files: \`dir\`, \`files\`, \`replace\` or \`patch\`.",
+        "/site A site needs its files (\`replace\`, \`patch\`, \`dir\` or \`files\`) or \`public_paths\`.",
         "/site/replace/__source Missing required key \`__source\`.",
         "/site/replace/__sourc Unknown key \`__sourc\`. Did you mean \`__source\`?",
       ]

@@ -1,10 +1,16 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { parseReleaseSpec, ReleaseCoreError } from "@run402/release";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import type { AppManifest } from "./app.types.js";
 import { type ManifestIssue, ManifestValidationError } from "./errors.js";
+import { pointerSegment, toReleaseSpec } from "./release.js";
 
 /** `$id` of schema/app.schema.json. */
 export const APP_SCHEMA_ID = "https://pulumi-run402.dev/schemas/app.schema.json";
+/** `$id` of Run402's ReleaseSpec v1 schema (shipped by @run402/release), which app.schema.json points into. */
+export const RELEASE_SCHEMA_ID = "https://run402.com/schemas/release-spec.v1.schema.json";
 
 /** Result of {@link validateManifest}: the typed manifest, or every issue found. */
 export type ValidateManifestResult =
@@ -14,7 +20,8 @@ export type ValidateManifestResult =
 type SchemaNode = Record<string, unknown>;
 
 let cachedSchema: SchemaNode | undefined;
-let cachedAjv: { ajv: Ajv2020; root: ValidateFunction } | undefined;
+let cachedRelease: SchemaNode | undefined;
+let cachedAjv: { ajv: Ajv2020; root: ValidateFunction; where: WeakMap<object, string> } | undefined;
 
 /** The app.json JSON Schema (2020-12), parsed. */
 export function appSchema(): SchemaNode {
@@ -39,28 +46,61 @@ export function appSchema(): SchemaNode {
   throw new Error(`app.schema.json was not found (looked at ${candidates.map(String).join(", ")}).`);
 }
 
+/** Run402's ReleaseSpec v1 JSON Schema, as @run402/release ships it. */
+export function releaseSchema(): SchemaNode {
+  if (cachedRelease) return cachedRelease;
+  // The package exports only its code; its schemas/ folder is found the way Node finds the package.
+  const folders = createRequire(import.meta.url).resolve.paths("@run402/release") ?? [];
+  for (const folder of folders) {
+    const file = join(folder, "@run402/release/schemas/release-spec.v1.schema.json");
+    if (!existsSync(file)) continue;
+    cachedRelease = JSON.parse(readFileSync(file, "utf8")) as SchemaNode;
+    return cachedRelease;
+  }
+  throw new Error(
+    `@run402/release's release-spec.v1.schema.json was not found (looked in ${folders.join(", ")}).`,
+  );
+}
+
+/** Records where every schema node lives (`<schema id>#<pointer>`), so a union's branches can be compiled alone. */
+function index(where: WeakMap<object, string>, value: unknown, location: string): void {
+  if (!value || typeof value !== "object") return;
+  if (!where.has(value)) where.set(value, location);
+  for (const [key, child] of Object.entries(value)) index(where, child, `${location}/${pointerSegment(key)}`);
+}
+
 // Compiling takes a few milliseconds and this module is never serialized by Pulumi, so a lazy module
 // cache is fine here.
-function compiled(): { ajv: Ajv2020; root: ValidateFunction } {
+function compiled(): { ajv: Ajv2020; root: ValidateFunction; where: WeakMap<object, string> } {
   if (cachedAjv) return cachedAjv;
   const ajv = new Ajv2020({
     allErrors: true,
     verbose: true,
     strict: true,
     strictRequired: false,
+    strictTypes: false,
     allowUnionTypes: true,
+    // Every provider, program and CLI process compiles this once; ajv's code optimizer roughly doubles that
+    // time and buys nothing measurable for a manifest-sized document.
+    code: { optimize: false },
   });
   // Annotation only: the human message used for pattern / anyOf / not failures of the node carrying it.
   ajv.addKeyword({ keyword: "x-message", schemaType: "string" });
+  ajv.addSchema(releaseSchema());
   ajv.addSchema(appSchema());
   const root = ajv.getSchema(APP_SCHEMA_ID);
   if (!root) throw new Error("app.schema.json did not compile.");
-  cachedAjv = { ajv, root };
+  const where = new WeakMap<object, string>();
+  index(where, appSchema(), `${APP_SCHEMA_ID}#`);
+  index(where, releaseSchema(), `${RELEASE_SCHEMA_ID}#`);
+  cachedAjv = { ajv, root, where };
   return cachedAjv;
 }
 
 /**
- * Checks a parsed app.json / app.yaml against the schema and reports every problem at once.
+ * Checks a parsed app.json / app.yaml and reports every problem at once: first against the schema
+ * (pointer-precise, with "did you mean" hints), then, when that passes, the ReleaseSpec it maps to is
+ * parsed by `@run402/release` (Run402's own validator), whose verdict is final.
  * @example
  * import { validateManifest } from "pulumi-run402/schema";
  * const result = validateManifest(JSON.parse(text));
@@ -68,9 +108,12 @@ function compiled(): { ajv: Ajv2020; root: ValidateFunction } {
  */
 export function validateManifest(value: unknown, options: { file?: string } = {}): ValidateManifestResult {
   void options.file; // Accepted for symmetry with assertManifest; issues carry pointers, not file names.
+  const appSpec = appSpecIssue(value);
+  if (appSpec) return { ok: false, issues: [appSpec] };
   const { root } = compiled();
   const schemaOk = root(value);
   const issues = dedupe([...(schemaOk ? [] : explain(root.errors ?? [], "")), ...semanticIssues(value)]);
+  if (issues.length === 0) issues.push(...releaseIssues(value as AppManifest));
   if (issues.length === 0) return { ok: true, manifest: value as AppManifest };
   return { ok: false, issues };
 }
@@ -87,15 +130,155 @@ export function assertManifest(value: unknown, options: { file?: string } = {}):
   return result.manifest;
 }
 
+/** Run402's other manifest, the `run402 up` app spec (`spec_version`, `app`, `release`, …), is not a deploy manifest. */
+function appSpecIssue(value: unknown): ManifestIssue | undefined {
+  const obj = record(value);
+  if (!obj || !("spec_version" in obj || ("app" in obj && "release" in obj))) return undefined;
+  return {
+    pointer: "",
+    message:
+      "This is Run402's app spec (run402.json for `run402 up`: spec_version, app, release, …); pulumi-run402 reads Run402's deploy manifest.",
+    hint: "Move the slices inside `release` (site, functions, database, …) to the top level, drop `spec_version`, `app`, `build`, `resources` and `lifecycle`, and keep `project` as a project id or `{ name }`.",
+  };
+}
+
+// ── Run402's verdict ────────────────────────────────────────────────────────────────────────────────
+
+/** Stand-in bytes for files on disk: validation reads nothing, so each path hashes to its own name. */
+const PLACEHOLDER = {
+  file: (path: string) => new Uint8Array(Buffer.from(`placeholder:${path}`)),
+  dir: (path: string) =>
+    new Map([[`${path}/index.html`, new Uint8Array(Buffer.from(`placeholder:${path}`))]]),
+};
+
+function releaseIssues(manifest: AppManifest): ManifestIssue[] {
+  const mapped = toReleaseSpec(manifest, {
+    projectId: "prj_validate",
+    source: PLACEHOLDER,
+    contentType: () => "application/octet-stream",
+  });
+  if (mapped.issues.length > 0) return mapped.issues;
+  try {
+    parseReleaseSpec(mapped.spec);
+    return [];
+  } catch (error) {
+    if (!(error instanceof ReleaseCoreError)) throw error;
+    return [releaseIssue(error, manifest)];
+  }
+}
+
+/**
+ * Turns a `@run402/release` error into an issue. Its `resource` names the ReleaseSpec field
+ * (`functions.replace.api.triggers[0].cron`, `database.migrations.001_init.checksum`, `i18n.defaultLocale`);
+ * the pointer walks the manifest with it, preferring the spelling the manifest used.
+ */
+export function releaseIssue(error: ReleaseCoreError, manifest: AppManifest): ManifestIssue {
+  return {
+    pointer: resourcePointer(error.resource, manifest),
+    message: `${error.message.replace(/\.$/, "")}.`,
+    hint: "Run402's release validator (@run402/release) refuses this.",
+  };
+}
+
+const SNAKE: Record<string, string> = {
+  defaultLocale: "default_locale",
+  unknownLocalePolicy: "unknown_locale_policy",
+  requireAuth: "require_auth",
+  requireRole: "require_role",
+  idColumn: "id_column",
+  roleColumn: "role_column",
+  timeoutSeconds: "timeout_seconds",
+  memoryMb: "memory_mb",
+};
+
+function resourcePointer(resource: string, manifest: AppManifest): string {
+  const parts = resource
+    .replace(/\[(\d+)\]/g, ".$1")
+    .split(".")
+    .filter((p) => p !== "" && p !== "release");
+  let node: unknown = manifest;
+  let pointer = "";
+  for (let i = 0; i < parts.length; i++) {
+    let key = parts[i] as string;
+    const obj = record(node);
+    if (Array.isArray(node)) {
+      const list = node as unknown[];
+      // Migrations are named by id in Run402's resources; find the entry (or the name it compiles from).
+      const byId = /^\d+$/.test(key)
+        ? Number(key)
+        : list.findIndex((m) => {
+            const r = record(m);
+            return r?.["id"] === key || (typeof r?.["name"] === "string" && key.startsWith(`${r["name"]}_`));
+          });
+      if (byId < 0 || byId >= list.length) break;
+      pointer += `/${byId}`;
+      node = list[byId];
+      continue;
+    }
+    if (!obj) break;
+    if (!(key in obj)) {
+      const snake = SNAKE[key];
+      if (snake && snake in obj) key = snake;
+      else if (i === parts.length - 1) {
+        // A missing field: point where it belongs, as "missing required key" issues do.
+        if (snake && Object.keys(obj).some((k) => k.includes("_"))) key = snake;
+        pointer += `/${pointerSegment(key)}`;
+        break;
+      } else {
+        // Site paths and public paths contain dots: join the rest while it names an existing key.
+        let joined = key;
+        let j = i;
+        while (!(joined in obj) && j + 1 < parts.length) joined += `.${parts[++j]}`;
+        if (!(joined in obj)) break;
+        key = joined;
+        i = j;
+      }
+    }
+    pointer += `/${pointerSegment(key)}`;
+    node = obj[key];
+  }
+  return pointer;
+}
+
 // ── turning ajv errors into issues ──────────────────────────────────────────────────────────────────
 
 const UNION_KEYWORDS = new Set(["anyOf", "oneOf"]);
+
+/** Keys Run402's docs warn about, by the key that replaces them: [replacement, hint]. */
+const KNOWN_MISTAKES: Record<string, [string, string]> = {
+  subdomain: ["subdomains", 'Use `subdomains: { "set": [name] }`.'],
+  default: ["default_locale", "Use `default_locale`."],
+  locale: ["locales", "Use `locales` (a list)."],
+  status: ["expect", "Use `expect: { status }` (or `expected_status`)."],
+  function: ["name", 'Use `{ "type": "function", "name": … }`.'],
+  static: ["file", 'Use `{ "type": "static", "file": … }`.'],
+};
+
+/** Our wording for Run402's schema nodes, which carry no `x-message` of their own. */
+const RELEASE_MESSAGES: Record<string, string> = {
+  "/$defs/secret_key":
+    "Secret names are UPPER_SNAKE_CASE: A-Z, 0-9 and `_`, not starting with a digit, at most 128 characters.",
+  "/$defs/function_name": "Function names use letters, digits, `_` and `-` (1 to 64 characters).",
+  "/$defs/subdomain_name":
+    "Subdomains are lowercase letters, digits and `-` (at most 63, not starting or ending with `-`).",
+  "/$defs/route_spec/properties/pattern": 'A route pattern is a path starting with `/`, e.g. "/api/*".',
+  "/$defs/sha256_hex": "A sha256 is 64 lowercase hex digits.",
+  "/$defs/content_type": 'A content type is a MIME type such as "text/html; charset=utf-8".',
+  "/$defs/i18n/properties/defaultLocale":
+    'A locale tag is letters, digits, `.`, `_` and `-`, e.g. "en" or "pt-BR".',
+  "/$defs/i18n/properties/locales/items":
+    'A locale tag is letters, digits, `.`, `_` and `-`, e.g. "en" or "pt-BR".',
+  "/$defs/i18n/properties/detect/items": 'A detect source is "accept-language" or "cookie:<name>".',
+};
 
 function xMessage(node: unknown): string | undefined {
   if (node && typeof node === "object" && "x-message" in node) {
     const message = (node as SchemaNode)["x-message"];
     return typeof message === "string" ? message : undefined;
   }
+  const location = node && typeof node === "object" ? compiled().where.get(node) : undefined;
+  if (location?.startsWith(`${RELEASE_SCHEMA_ID}#`))
+    return RELEASE_MESSAGES[location.slice(RELEASE_SCHEMA_ID.length + 1)];
   return undefined;
 }
 
@@ -122,6 +305,14 @@ function explain(errors: ErrorObject[], prefix: string): ManifestIssue[] {
           dropped.add(sub);
         }
     }
+    // A conditional rule (`if`/`then`) with an x-message says it once, for whatever `then` found.
+    if (e.keyword === "if" && xMessage(e.parentSchema)) {
+      const then = `${e.schemaPath.replace(/\/if$/, "")}/then`;
+      for (const sub of errors)
+        if (sub !== e && isUnder(sub.instancePath, e.instancePath) && sub.schemaPath.startsWith(then)) {
+          dropped.add(sub);
+        }
+    }
   }
   const unions = errors
     .filter((e) => UNION_KEYWORDS.has(e.keyword) && !dropped.has(e) && !xMessage(e.parentSchema))
@@ -143,25 +334,43 @@ function explain(errors: ErrorObject[], prefix: string): ManifestIssue[] {
   return issues;
 }
 
-function refName(branch: unknown): string | undefined {
-  const ref = branch && typeof branch === "object" ? (branch as SchemaNode)["$ref"] : undefined;
-  return typeof ref === "string" && ref.startsWith("#/$defs/") ? ref.slice("#/$defs/".length) : undefined;
+/** The schema node a `$ref` names (within app.schema.json or the release schema). */
+function resolveRef(ref: string, base: string): SchemaNode | undefined {
+  const [doc, pointer = ""] = (ref.startsWith("#") ? `${base}${ref}` : ref).split("#");
+  let current: unknown =
+    doc === RELEASE_SCHEMA_ID ? releaseSchema() : doc === APP_SCHEMA_ID ? appSchema() : undefined;
+  for (const raw of pointer.split("/").slice(1)) {
+    current = record(current)?.[raw.replaceAll("~1", "/").replaceAll("~0", "~")];
+  }
+  return record(current);
+}
+
+/** The JSON types a branch admits, following `$ref`s. */
+function branchTypes(branch: unknown, base: string): string[] {
+  let node = record(branch);
+  for (let hops = 0; node && typeof node["$ref"] === "string" && hops < 5; hops++) {
+    node = resolveRef(node["$ref"], base);
+  }
+  const type = node?.["type"];
+  if (typeof type === "string") return [type];
+  if (Array.isArray(type)) return type as string[];
+  return node && ("properties" in node || "additionalProperties" in node) ? ["object"] : [];
 }
 
 function explainUnion(u: ErrorObject, prefix: string): ManifestIssue[] {
   const pointer = prefix + u.instancePath;
-  const { ajv } = compiled();
+  const { ajv, where } = compiled();
   const branches = Array.isArray(u.schema) ? (u.schema as unknown[]) : [];
+  const location = u.parentSchema ? where.get(u.parentSchema) : undefined;
   const tried: { errors: ErrorObject[]; types: string[] }[] = [];
-  for (const branch of branches) {
-    const name = refName(branch);
-    const validate = name ? ajv.getSchema(`${APP_SCHEMA_ID}#/$defs/${name}`) : undefined;
-    if (!name || !validate) continue;
-    const def = (appSchema()["$defs"] as Record<string, SchemaNode>)[name] ?? {};
-    const types =
-      typeof def["type"] === "string" ? [def["type"]] : Array.isArray(def["type"]) ? def["type"] : [];
-    validate(u.data);
-    tried.push({ errors: [...(validate.errors ?? [])], types: types as string[] });
+  if (location) {
+    const base = location.slice(0, location.indexOf("#"));
+    for (const [i, branch] of branches.entries()) {
+      const validate = ajv.getSchema(`${location}/${u.keyword}/${i}`);
+      if (!validate) continue;
+      validate(u.data);
+      tried.push({ errors: [...(validate.errors ?? [])], types: branchTypes(branch, base) });
+    }
   }
   const fitting = tried.filter((t) => !t.errors.some((e) => e.instancePath === "" && e.keyword === "type"));
   if (fitting.length === 0) {
@@ -190,14 +399,18 @@ function toIssue(e: ErrorObject, prefix: string): ManifestIssue | undefined {
       const properties = (e.parentSchema as SchemaNode | undefined)?.["properties"];
       const allowed = properties && typeof properties === "object" ? Object.keys(properties) : [];
       const guess = didYouMean(key, allowed);
+      const known = KNOWN_MISTAKES[key];
       return {
         pointer: `${at}/${escapePointer(key)}`,
         message: `Unknown key ${code(key)}.`,
-        hint: guess
-          ? `Did you mean ${code(guess)}?`
-          : allowed.length
-            ? `Allowed keys here: ${allowed.map(code).join(", ")}.`
-            : "Remove it.",
+        hint:
+          known && allowed.includes(known[0])
+            ? known[1]
+            : guess
+              ? `Did you mean ${code(guess)}?`
+              : allowed.length
+                ? `Allowed keys here: ${allowed.map(code).join(", ")}.`
+                : "Remove it.",
       };
     }
     case "required": {
@@ -279,6 +492,7 @@ function toIssue(e: ErrorObject, prefix: string): ManifestIssue | undefined {
     case "anyOf":
     case "oneOf":
     case "not":
+    case "if":
       return { pointer: at, message: custom ?? capitalize(e.message ?? "is invalid") };
     default:
       return { pointer: at, message: `${capitalize(e.message ?? "is invalid")}.` };
@@ -379,6 +593,30 @@ function semanticIssues(value: unknown): ManifestIssue[] {
             message: `Duplicate migration ${key} ${JSON.stringify(id)} (also at /database/migrations/${first}).`,
           });
       }
+    });
+  }
+  const checks = record(record(value)?.["verify"])?.["http"];
+  if (Array.isArray(checks)) {
+    const seen = new Map<string, number>();
+    checks.forEach((c, index) => {
+      const id = record(c)?.["id"];
+      if (typeof id !== "string") return;
+      const first = seen.get(id);
+      if (first === undefined) seen.set(id, index);
+      else
+        issues.push({
+          pointer: `/verify/http/${index}/id`,
+          message: `Duplicate check id ${JSON.stringify(id)} (also at /verify/http/${first}).`,
+        });
+    });
+  }
+  const project = record(value)?.["project"];
+  const projectId = record(value)?.["project_id"];
+  if (typeof project === "string" && typeof projectId === "string" && project !== projectId) {
+    issues.push({
+      pointer: "/project_id",
+      message: `Names project ${JSON.stringify(projectId)} but \`project\` names ${JSON.stringify(project)}.`,
+      hint: "Keep one of them.",
     });
   }
   const files = record(record(value)?.["site"])?.["files"];

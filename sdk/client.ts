@@ -41,7 +41,7 @@ import {
   type ListSecretsReturnType,
   listSecrets,
 } from "./actions/listSecrets.js";
-import { type PlanReleaseReturnType, planRelease, type ReleaseSpec } from "./actions/planRelease.js";
+import { type DeploySpec, type PlanReleaseReturnType, planRelease } from "./actions/planRelease.js";
 import { type SetSecretParameters, setSecret } from "./actions/setSecret.js";
 import { type SetTierParameters, type SetTierReturnType, setTier } from "./actions/setTier.js";
 import type { ActionContext } from "./internal/context.js";
@@ -50,8 +50,9 @@ import type { Transport } from "./internal/http.js";
 import { deriveKey } from "./pay/idempotency.js";
 import * as Journal from "./pay/journal.js";
 import * as Mpp from "./pay/mpp.js";
+import type { Recovered } from "./pay/payer.js";
 import * as Payer from "./pay/payer.js";
-import * as Policy from "./pay/policy.js";
+import type * as Policy from "./pay/policy.js";
 import type { RailName } from "./pay/rail.js";
 import * as X402 from "./pay/x402.js";
 import type { Settlement } from "./Receipt.js";
@@ -70,8 +71,16 @@ export type CreateRun402Options = {
   policy: Policy.SpendPolicy;
   /** Durable payment journal; `false` keeps it in memory. @default { path: <RUN402_CONFIG_DIR or ~/.config/run402>/payment-journal.jsonl } */
   journal?: { path: string } | false | undefined;
-  /** RPC endpoints; Tempo's is needed to sign MPP payments off Tempo's public RPC. */
+  /**
+   * RPC endpoints of each rail's chain. A configured URL serves only the chain it reports; a
+   * challenge on another chain is refused. Unset: each known chain's public RPC. Base's is used to
+   * ask whether an x402 authorization was used (and to cancel one); Tempo's to sign MPP payments.
+   */
   rpcUrls?: { base?: string | undefined; tempo?: string | undefined } | undefined;
+  /** Origins besides the API's own that content uploads may go to (e.g. a storage bucket's). @default none */
+  uploadOrigins?: string[] | undefined;
+  /** Largest response body read, bytes. @default 16 MiB */
+  maxResponseBytes?: number | undefined;
   /** @default globalThis.fetch */
   fetch?: typeof globalThis.fetch | undefined;
   /** Per-request timeout. @default 30000 */
@@ -96,7 +105,7 @@ export type Run402 = {
   deploy: {
     plan(parameters: {
       projectId: string;
-      spec: ReleaseSpec;
+      spec: DeploySpec;
       intent?: string | undefined;
     }): Promise<PlanReleaseReturnType>;
     apply(parameters: ApplyReleaseParameters): Promise<ApplyReleaseReturnType>;
@@ -114,11 +123,13 @@ export type Run402 = {
   /** USD paid in this client's lifetime, including payments whose outcome is unknown. */
   spentUsd(): number;
   /**
-   * Resolves purchases a previous run left unfinished (signed, outcome unknown) by repeating each keyed
-   * request without paying. Purchases made through this client do this implicitly; call it to settle the
-   * journal before planning.
+   * Resolves purchases earlier runs left unfinished against this API, without paying: repeats each
+   * keyed request (the server replays a stored result) and asks the chain whether its credential was
+   * used. A payment found is recorded with its transaction even if the server lost it. Purchases
+   * through this client do this for their own intent; call it at start to settle the journal.
+   * With `cancel`, a valid unused x402 authorization is cancelled on chain (a transaction).
    */
-  recover(): Promise<{ idempotencyKey: string; outcome: "settled" | "unpaid" | "unknown" }[]>;
+  recover(options?: { cancel?: boolean | undefined }): Promise<Recovered[]>;
 };
 
 /**
@@ -152,24 +163,11 @@ export function createRun402(options: CreateRun402Options): Run402 {
           ),
         }
       : options.journal;
-  const journal = journalOption ? Journal.open({ path: journalOption.path }) : null;
+  const journal = journalOption ? Journal.open({ path: journalOption.path }) : Journal.memory();
 
   const rails = [
-    X402.create({
-      account,
-      maxPaymentUsd: policy.maxPaymentUsd,
-      allowed: { networks: Policy.networksFor(policy, "x402"), assets: Policy.assetsFor(policy) },
-      rpcUrl: rpcUrls.base,
-    }),
-    Mpp.create({
-      account,
-      rpcUrl: rpcUrls.tempo,
-      allowedChainIds: Policy.networksFor(policy, "mpp")
-        .filter((n) => n.startsWith("eip155:"))
-        .map((n) => Number(n.slice("eip155:".length))),
-      expectedRecipients: policy.allowedRecipients,
-      fetch,
-    }),
+    X402.create({ account, rpcUrl: rpcUrls.base }),
+    Mpp.create({ account, rpcUrl: rpcUrls.tempo }),
   ];
   const payer = Payer.create({ rails, rail, fallbackRail, policy, journal, payer: account.address });
   const transport: Transport = {
@@ -177,6 +175,8 @@ export function createRun402(options: CreateRun402Options): Run402 {
     fetch,
     timeoutMs,
     account,
+    uploadOrigins: options.uploadOrigins,
+    maxResponseBytes: options.maxResponseBytes,
     emit: (event) => {
       try {
         onEvent?.(event);
@@ -220,15 +220,6 @@ export function createRun402(options: CreateRun402Options): Run402 {
     images: { generate: (p) => generateImage(ctx, p) },
     payments: () => payer.payments(),
     spentUsd: () => Number(payer.spentAtomic()) / 1_000_000,
-    async recover() {
-      if (!journal) return [];
-      const origin = apiBase.href.replace(/\/$/, "");
-      const out: { idempotencyKey: string; outcome: "settled" | "unpaid" | "unknown" }[] = [];
-      for (const record of journal.unfinished()) {
-        if (record.state !== "signing" || !record.url.startsWith(origin)) continue;
-        out.push({ idempotencyKey: record.idempotencyKey, outcome: await payer.resolve(transport, record) });
-      }
-      return out;
-    },
+    recover: (o) => payer.recover(transport, o),
   };
 }

@@ -22,7 +22,7 @@ describe("parseCli", () => {
   test("default", () => {
     expect(run(["plan"])).toEqual({
       command: "plan",
-      manifest: "app.json",
+      manifest: ".",
       stack: "dev",
       rail: undefined,
       backend: undefined,

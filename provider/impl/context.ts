@@ -1,9 +1,16 @@
 /**
  * Per-process provider state: the validated stack config and one Run402 client, built lazily on
  * first use. One provider process serves one Pulumi operation, so the client's spend counter is
- * the per-run total that `run402:maxSpendUsd` caps.
+ * the per-run total that `run402:maxSpendUsd` caps. Building it first resolves what earlier runs
+ * left unfinished in the payment journal (recovery at start).
  */
-import { createRun402, type Run402, resolveWallet } from "../../sdk/index.js";
+import {
+  createRun402,
+  type Recovered,
+  type Run402,
+  resolveWallet,
+  type Settlement,
+} from "../../sdk/index.js";
 import { type ProviderConfig, readConfig } from "../config.js";
 import { publish } from "./progress.js";
 
@@ -15,6 +22,13 @@ export interface Context {
   wallet: string;
   /** The API server's clock (HTTP Date header), which leases are measured against. */
   serverNow(): Promise<number>;
+  /** What recovery at start found: earlier runs' unfinished purchases against this API, resolved without paying. */
+  recovered: Recovered[];
+  /**
+   * The newest settlement recovery found (delivered, or paid on chain) for an intent starting with
+   * `prefix` (a Tier's purchases: `tier/<wallet>/`), or null.
+   */
+  recoveredSettlement(prefix: string): Settlement | null;
 }
 
 let config: ProviderConfig | undefined;
@@ -63,12 +77,24 @@ async function build(config: ProviderConfig): Promise<Context> {
     // Progress lines for the engine (and the CLI); the Tier also listens for replayed settlements.
     onEvent: publish,
   });
+  // Recovery at start: asks the server (keyed replays) and the chain what became of purchases earlier
+  // runs left maybe-paid. It never pays and sends no transaction (this may be a preview), and a
+  // failure leaves the journal as it was: the purchase itself resolves its own intent again.
+  const recovered = await client.recover().catch(() => [] as Recovered[]);
   return {
     config,
     client,
     rail,
     wallet: wallet.account.address,
     serverNow: () => serverNow(config.apiBase),
+    recovered,
+    recoveredSettlement(prefix) {
+      const found = recovered
+        .filter((r) => r.intentId.startsWith(prefix) && r.settlement)
+        .map((r) => r.settlement as Settlement)
+        .sort((a, b) => Date.parse(b.settledAt) - Date.parse(a.settledAt));
+      return found[0] ?? null;
+    },
   };
 }
 

@@ -1,8 +1,21 @@
-/** Deployment: hashes the manifest's content in check so preview names what changes; applies in create/update. */
+/**
+ * Deployment: check resolves the manifest into Run402's ReleaseSpec and materializes the release it
+ * makes over the recorded one with `@run402/release`, so preview shows Run402's own release diff;
+ * create/update apply it and record the release state the server reports.
+ */
 import { resolve } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
+import {
+  computeReleaseDiff,
+  derivePlanMigrations,
+  digestMaterializedRelease,
+  emptyPortableReleaseState,
+  materializeRelease,
+  normalizePortableReleaseState,
+  type PortableReleaseState,
+  ReleaseCoreError,
+} from "@run402/release";
 import { assertManifest } from "../../schema/index.js";
-import type { ReleaseSpec } from "../../sdk/index.js";
 import { loadManifest, type ResolvedRelease, resolveManifest } from "../manifest/index.js";
 import { getContext } from "./context.js";
 import { ConflictError, isGoneError } from "./errors.js";
@@ -10,13 +23,35 @@ import { containsUnknown } from "./values.js";
 
 type Manifest = string | Record<string, unknown>;
 
+/** What preview shows: `@run402/release`'s diff between the recorded release and the planned one. */
+export interface ReleaseChanges {
+  /** Run402's one-line summary, e.g. "1 migration new, 3 site paths added". */
+  summary: string;
+  site: { added: string[]; removed: string[]; changed: string[] };
+  functions: { added: string[]; removed: string[]; changed: string[] };
+  migrations: { new: string[] };
+  routes: { added: string[]; removed: string[]; changed: string[] };
+  secrets: { added: string[]; removed: string[] };
+  subdomains: { added: string[]; removed: string[] };
+  /** The materialized i18n before and after, when it changes (Run402's diff has no i18n bucket). */
+  i18n?: { from: unknown; to: unknown };
+  /** Codes of Run402's plan warnings (`RUN402_CORE_…`). */
+  warnings: string[];
+}
+
 export interface Inputs {
   projectId: string;
   anonKey: string;
   manifest: Manifest;
   /** The program's folder, which relative manifest paths resolve from. */
   baseDir?: string;
+  /** `@run402/release`'s portable manifest digest of the spec (content only, no project id). */
   manifestDigest: string;
+  /** `@run402/release`'s materialized-release digest of `release`. */
+  releaseDigest: string;
+  /** The release the manifest makes (planned in check; as the server reports it once applied). */
+  release: PortableReleaseState;
+  changes: ReleaseChanges;
   files: Record<string, string>;
   migrations: Record<string, string>;
   functions: Record<string, string>;
@@ -30,25 +65,91 @@ export interface Outputs extends Inputs {
 
 /**
  * Loads and resolves the manifest from the Pulumi project folder (the provider's cwd). The project
- * id is a placeholder: the digest and maps describe content only, so they are the same in preview
- * (when a new project's id is unknown) and in the update; `apply` sets the real id on the spec.
+ * id is a placeholder: the spec's digest leaves it out, so it is the same in preview (when a new
+ * project's id is unknown) and in the update; `apply` sends the real id.
  */
 async function resolveRelease(manifest: Manifest, baseDir: string | undefined): Promise<ResolvedRelease> {
   const projectId = "prj_pending";
   const base = baseDir ?? process.cwd();
   if (typeof manifest === "string") {
     const loaded = await loadManifest(resolve(base, manifest));
-    return resolveManifest({ manifest: loaded.manifest, dir: loaded.dir, projectId });
+    return resolveManifest({ manifest: loaded.manifest, dir: loaded.dir, projectId, file: manifest });
   }
   return resolveManifest({ manifest: assertManifest(manifest), dir: base, projectId });
 }
 
-function maps(release: ResolvedRelease): Pick<Inputs, "files" | "migrations" | "functions"> {
+/** Name → value maps of a release, small enough for the engine's own diff display. */
+function maps(release: PortableReleaseState): Pick<Inputs, "files" | "migrations" | "functions"> {
   return {
-    files: Object.fromEntries(release.summary.files.map((f) => [f.path, f.sha256])),
-    migrations: Object.fromEntries(release.summary.migrations.map((m) => [m.id, m.checksum])),
-    functions: Object.fromEntries(release.summary.functions.map((f) => [f.name, f.sha256])),
+    files: Object.fromEntries(release.site.paths.map((p) => [p.path, p.content_sha256])),
+    migrations: Object.fromEntries(release.migrations.map((m) => [m.migration_id, m.checksum_hex])),
+    functions: Object.fromEntries(release.functions.map((f) => [f.name, f.code_hash])),
   };
+}
+
+/** Plans the release over `base` and names what changes, both with `@run402/release`. */
+export function planRelease(
+  resolved: ResolvedRelease,
+  recorded: PortableReleaseState | undefined,
+): { release: PortableReleaseState; changes: ReleaseChanges } {
+  const { spec } = resolved;
+  const base =
+    spec.base && "release" in spec.base && spec.base.release === "empty"
+      ? emptyPortableReleaseState()
+      : normalizePortableReleaseState(recorded ?? emptyPortableReleaseState());
+  const release = materializeRelease({ spec, concreteBase: base });
+  const diff = computeReleaseDiff(base, release, {
+    plan_migrations: derivePlanMigrations(base, spec),
+    include_core_warnings: true,
+    spec,
+  });
+  const migrations = diff.migrations as { new?: { id: string }[] };
+  const changes: ReleaseChanges = {
+    summary: diff.summary,
+    site: {
+      added: diff.site.added.map((f) => f.path),
+      removed: [...diff.site.removed],
+      changed: diff.site.changed.map((f) => f.path),
+    },
+    functions: {
+      added: [...diff.functions.added],
+      removed: [...diff.functions.removed],
+      changed: diff.functions.changed.map((f) => `${f.name} (${f.fields_changed.join(", ")})`),
+    },
+    migrations: { new: (migrations.new ?? []).map((m) => m.id) },
+    routes: {
+      added: diff.routes.added.map((r) => r.pattern),
+      removed: [...diff.routes.removed],
+      changed: diff.routes.changed.map((r) => `${r.pattern} (${r.fields_changed.join(", ")})`),
+    },
+    secrets: { added: [...diff.secrets.added], removed: [...diff.secrets.removed] },
+    subdomains: { added: [...diff.subdomains.added], removed: [...diff.subdomains.removed] },
+    warnings: diff.warnings.map((w) => w.code),
+  };
+  if (JSON.stringify(base.i18n) !== JSON.stringify(release.i18n))
+    changes.i18n = { from: base.i18n, to: release.i18n };
+  return { release, changes };
+}
+
+/** The materialized state in an active-release answer (Run402 reports it field for field). */
+export function stateOf(active: Record<string, unknown>): PortableReleaseState {
+  const empty = emptyPortableReleaseState();
+  const pick = <K extends keyof PortableReleaseState>(key: K) =>
+    (active[key] ?? empty[key]) as PortableReleaseState[K];
+  return normalizePortableReleaseState({
+    state_version: empty.state_version,
+    site: { paths: pick("site").paths ?? [] },
+    static_manifest: pick("static_manifest"),
+    functions: pick("functions"),
+    secrets: pick("secrets"),
+    subdomains: pick("subdomains"),
+    routes: {
+      manifest_sha256: pick("routes").manifest_sha256 ?? null,
+      entries: pick("routes").entries ?? [],
+    },
+    migrations: pick("migrations"),
+    i18n: pick("i18n"),
+  });
 }
 
 function describe(error: unknown): string {
@@ -57,7 +158,7 @@ function describe(error: unknown): string {
 
 /** Pulumi handlers for Deployment. */
 export const deployment = {
-  async check(_olds: Partial<Inputs>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+  async check(olds: Partial<Inputs>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
     const manifest = news.manifest as Manifest;
     const baseDir = typeof news.baseDir === "string" ? news.baseDir : undefined;
     if (containsUnknown(manifest)) return { inputs: news };
@@ -66,31 +167,46 @@ export const deployment = {
         failures: [
           {
             property: "manifest",
-            reason: "manifest must be a path to app.json / app.yaml or a manifest object",
+            reason:
+              "manifest must be a path to a manifest (app.json, run402.deploy.json, app.yaml) or a manifest object",
           },
         ],
       };
     }
-    let release: ResolvedRelease;
+    let resolved: ResolvedRelease;
+    let planned: ReturnType<typeof planRelease>;
     try {
-      release = await resolveRelease(manifest, baseDir);
+      resolved = await resolveRelease(manifest, baseDir);
+      // The recorded release is the base while the project stays; a new project starts empty.
+      const recorded =
+        olds.projectId !== undefined && olds.projectId === news.projectId ? olds.release : undefined;
+      planned = planRelease(resolved, recorded);
     } catch (error) {
-      return { failures: [{ property: "manifest", reason: `[MANIFEST_INVALID] ${describe(error)}` }] };
+      const where = error instanceof ReleaseCoreError ? ` (at ${error.resource})` : "";
+      return {
+        failures: [{ property: "manifest", reason: `[MANIFEST_INVALID] ${describe(error)}${where}` }],
+      };
     }
     const inputs: Inputs = {
       projectId: news.projectId as string,
       anonKey: news.anonKey as string,
       manifest,
       ...(baseDir ? { baseDir } : {}),
-      manifestDigest: release.digest,
-      ...maps(release),
+      manifestDigest: resolved.digest,
+      releaseDigest: digestMaterializedRelease(planned.release),
+      release: planned.release,
+      changes: planned.changes,
+      ...maps(planned.release),
     };
     return { inputs };
   },
 
   async diff(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
     const replaces = olds.projectId !== news.projectId ? ["projectId"] : [];
-    const changes = replaces.length > 0 || olds.manifestDigest !== news.manifestDigest;
+    const changes =
+      replaces.length > 0 ||
+      olds.manifestDigest !== news.manifestDigest ||
+      olds.releaseDigest !== news.releaseDigest;
     return { changes, replaces, deleteBeforeReplace: false };
   },
 
@@ -115,11 +231,14 @@ export const deployment = {
     if (!active.release_id) return { id: "" };
     if (active.release_id === props.releaseId) return { id, props, inputs: inputsOf(props) };
     // Another release is live: record what is actually served, so the next diff redeploys.
+    const release = stateOf(active);
     const drifted: Outputs = {
       ...props,
       releaseId: active.release_id,
       manifestDigest: `live:${active.manifest_digest ?? active.release_id}`,
-      files: Object.fromEntries((active.site?.paths ?? []).map((p) => [p.path, p.content_sha256])),
+      releaseDigest: digestMaterializedRelease(release),
+      release,
+      ...maps(release),
     };
     return { id, props: drifted, inputs: inputsOf(drifted) };
   },
@@ -136,33 +255,37 @@ function inputsOf(outs: Outputs): Inputs {
 
 async function apply(inputs: Inputs): Promise<Outputs> {
   const ctx = await getContext();
-  const release = await resolveRelease(inputs.manifest, inputs.baseDir);
-  if (release.digest !== inputs.manifestDigest) {
+  const resolved = await resolveRelease(inputs.manifest, inputs.baseDir);
+  if (resolved.digest !== inputs.manifestDigest) {
     throw new ConflictError(
       "MANIFEST_CHANGED",
       "The manifest's files changed between preview and update (digest mismatch); nothing was deployed. Run the update again.",
     );
   }
   const content = new Map(
-    [...release.content].map(([sha, c]) => [sha, { bytes: c.bytes, contentType: c.contentType }] as const),
+    [...resolved.content].map(([sha, c]) => [sha, { bytes: c.bytes, contentType: c.contentType }] as const),
   );
   const result = await ctx.client.deploy.apply({
     projectId: inputs.projectId,
     anonKey: inputs.anonKey,
-    // TODO(sdk): ReleaseSpec's `base` lacks the `{ release_id }` form the manifest allows.
-    spec: { ...release.spec, project_id: inputs.projectId } as ReleaseSpec,
+    spec: resolved.spec,
     content,
+    idempotencyKey: resolved.idempotencyKey,
     // No intent: a key made of project and digest would replay an earlier plan of the same content
     // (a rollback A → B → A, or a retry after a failed migration) instead of deploying it. Deploys
     // cost nothing, and a crash-retry of one that went live plans as a no-op (same digest).
   });
   const project = await ctx.client.projects.get(inputs.projectId);
-  // A no-op apply creates no release: the live one is already this content.
-  const releaseId =
-    result.releaseId ?? (await ctx.client.deploy.active({ anonKey: inputs.anonKey })).release_id;
+  // Record the release as the server materialized it (a no-op apply creates none: the live one is it).
+  const active = await ctx.client.deploy.active({ anonKey: inputs.anonKey });
+  const releaseId = result.releaseId ?? active.release_id;
   if (!releaseId) throw new Error(`Project ${inputs.projectId} has no live release after the deploy.`);
+  const release = stateOf(active);
   return {
     ...inputs,
+    releaseDigest: digestMaterializedRelease(release),
+    release,
+    ...maps(release),
     releaseId,
     url: project.site_url ?? "",
     uploaded: result.uploaded,

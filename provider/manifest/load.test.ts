@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ManifestValidationError } from "../../schema/errors.js";
-import { loadManifest, ManifestNotFoundError } from "./load.js";
+import { findManifest, loadManifest, ManifestNotFoundError } from "./load.js";
 import { resolveManifest } from "./resolve.js";
 
 let dir: string;
@@ -112,5 +112,47 @@ describe("loadManifest", () => {
 
       (root): Unsupported manifest extension ".toml". Use .json, .yaml or .yml."
     `);
+  });
+});
+
+describe("findManifest", () => {
+  async function folder(files: Record<string, string>): Promise<string> {
+    const at = await mkdtemp(join(dir, "find-"));
+    for (const [name, text] of Object.entries(files)) await writeFile(join(at, name), text);
+    return at;
+  }
+  const site = JSON.stringify({ site: { replace: { "index.html": "hi" } } });
+
+  test("default: Run402's names come first, as `run402 up` looks for them, then app.json and YAML", async () => {
+    const all = await folder({
+      "app.json": site,
+      "run402.deploy.json": site,
+      "app.yaml": "site: { dir: . }",
+    });
+    expect(await findManifest(all)).toBe(join(all, "run402.deploy.json"));
+    expect((await loadManifest(all)).file).toBe(join(all, "run402.deploy.json"));
+    const both = await folder({ "run402.json": site, "run402.deploy.json": site });
+    expect(await findManifest(both)).toBe(join(both, "run402.json"));
+    const yamlOnly = await folder({ "app.yml": "site: { replace: { index.html: hi } }" });
+    expect((await loadManifest(yamlOnly)).manifest).toEqual({ site: { replace: { "index.html": "hi" } } });
+  });
+
+  test("error: an empty folder names what it looked for", async () => {
+    const empty = await folder({});
+    const err = await failure(empty);
+    expect(err).toBeInstanceOf(ManifestNotFoundError);
+    expect((err as ManifestNotFoundError).path).toBe(
+      join(empty, "{run402.json,run402.deploy.json,app.json,app.yaml,app.yml}"),
+    );
+  });
+
+  test("error: Run402's app spec (run402.json for `run402 up`) gets one issue that says what to do", async () => {
+    const app = await folder({
+      "run402.json": JSON.stringify({ spec_version: 1, app: { id: "todo" }, release: { site: {} } }),
+    });
+    const err = (await failure(app)) as ManifestValidationError;
+    expect(err.issues).toHaveLength(1);
+    expect(err.issues[0]?.pointer).toBe("");
+    expect(err.issues[0]?.hint).toContain("Move the slices inside `release`");
   });
 });

@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
-import { dirname, extname, resolve } from "node:path";
+import { readFile, stat } from "node:fs/promises";
+import { dirname, extname, join, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import type { AppManifest } from "../../schema/app.types.js";
 import { ManifestValidationError } from "../../schema/errors.js";
@@ -33,14 +33,49 @@ export type LoadedManifest = {
 const EXTENSIONS = [".json", ".yaml", ".yml"];
 
 /**
- * Reads app.json / app.yaml / app.yml, parses and validates it; throws `ManifestValidationError` (with line
- * and column for syntax errors) or `ManifestNotFoundError`.
+ * The file names a folder's manifest is found by, in order: Run402's own (`run402.json`,
+ * `run402.deploy.json`, as `run402 up` looks for them), then `app.json` and its YAML forms.
+ */
+export const MANIFEST_NAMES: readonly string[] = [
+  "run402.json",
+  "run402.deploy.json",
+  "app.json",
+  "app.yaml",
+  "app.yml",
+];
+
+/** The manifest in `dir` (the first of {@link MANIFEST_NAMES} that exists); throws `ManifestNotFoundError`. */
+export async function findManifest(dir: string): Promise<string> {
+  for (const name of MANIFEST_NAMES) {
+    const candidate = join(dir, name);
+    if (
+      await stat(candidate).then(
+        (s) => s.isFile(),
+        () => false,
+      )
+    )
+      return candidate;
+  }
+  throw new ManifestNotFoundError({ path: join(dir, `{${MANIFEST_NAMES.join(",")}}`) });
+}
+
+/**
+ * Reads a manifest (a file, or a folder holding one of {@link MANIFEST_NAMES}), parses JSON or YAML and
+ * validates it; throws `ManifestValidationError` (with line and column for syntax errors) or
+ * `ManifestNotFoundError`. This is the one place manifests are read from disk.
  * @example
  * import { loadManifest } from "pulumi-run402/provider/manifest";
  * const { manifest, dir } = await loadManifest("examples/quickstart/app.json");
  */
 export async function loadManifest(path: string): Promise<LoadedManifest> {
-  const file = resolve(path);
+  let file = resolve(path);
+  if (
+    await stat(file).then(
+      (s) => s.isDirectory(),
+      () => false,
+    )
+  )
+    file = await findManifest(file);
   const extension = extname(file).toLowerCase();
   if (!EXTENSIONS.includes(extension)) {
     throw new ManifestValidationError({

@@ -1,11 +1,11 @@
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { canonicalizeJson, digestPortableManifest, parseReleaseSpec } from "@run402/release";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { AppManifest } from "../../schema/app.types.js";
 import { ManifestValidationError } from "../../schema/errors.js";
-import { diffResolved } from "./diff.js";
-import { canonicalJson, sha256Hex } from "./hash.js";
+import { sha256Hex } from "../../schema/release.js";
 import { loadManifest } from "./load.js";
 import { resolveManifest } from "./resolve.js";
 
@@ -52,17 +52,19 @@ describe("resolveManifest", () => {
       new URL("../../examples/quickstart/app.json", import.meta.url).pathname,
     );
     const release = await resolveManifest({ manifest, dir, projectId: "prj_quickstart" });
-    expect(release.summary.files.map((f) => [f.path, f.contentType])).toEqual([
+    const site = release.spec.site?.replace ?? {};
+    expect(Object.entries(site).map(([path, ref]) => [path, ref.contentType])).toEqual([
       ["index.html", "text/html"],
       ["style.css", "text/css"],
     ]);
-    expect(release.summary.migrations.map((m) => m.id)).toEqual(["001_notes"]);
-    expect(release.content.size).toBe(2);
-    expect(release.spec.project_id).toBe("prj_quickstart");
-    expect(release.digest).toBe(sha256Hex(canonicalJson(release.spec)));
+    expect(release.spec.database?.migrations?.map((m) => m.id)).toEqual(["001_notes"]);
+    // Two site files and the migration's SQL, which travels as content.
+    expect(release.content.size).toBe(3);
+    expect(release.spec.project).toBe("prj_quickstart");
+    expect(release.digest).toBe(digestPortableManifest(release.spec));
   });
 
-  test("behavior: wire spec, content and summary for every slice", async () => {
+  test("behavior: Run402's ReleaseSpec and the content for every slice", async () => {
     const manifest: AppManifest = {
       database: {
         migrations: [
@@ -81,20 +83,23 @@ describe("resolveManifest", () => {
         },
       },
       secrets: { require: ["STRIPE_KEY"] },
-      subdomain: "myapp",
+      subdomains: { set: ["myapp"] },
       routes: {
         replace: [{ pattern: "/api/*", methods: ["GET"], target: { type: "function", name: "api" } }],
       },
     };
     const release = await resolveManifest({ manifest, dir: app, projectId: "prj_1" });
-    const seedSum = sha256Hex("insert into t values (1);");
+    const seed = "insert into t values (1);";
+    const seedSum = sha256Hex(seed);
+    // Migrations travel as content (`sql_ref`), as @run402/sdk sends them; the checksum is the SQL's sha256.
     expect(release.spec.database?.migrations?.[1]).toEqual({
       id: `seed_${seedSum.slice(0, 16)}`,
       checksum: seedSum,
-      sql: "insert into t values (1);",
+      sql_ref: { sha256: seedSum, size: seed.length, contentType: "application/sql" },
       transaction: "none",
     });
-    expect(release.spec.database?.migrations?.[0]?.transaction).toBe("required");
+    expect(release.content.get(seedSum)).toMatchObject({ contentType: "application/sql" });
+    expect(release.spec.database?.migrations?.[0]?.transaction).toBeUndefined();
     // .git and node_modules are skipped; other dot files are kept.
     expect(Object.keys(release.spec.site?.replace ?? {})).toEqual([
       ".well-known",
@@ -104,25 +109,95 @@ describe("resolveManifest", () => {
     expect(release.spec.site?.replace?.["index.html"]).toEqual({
       sha256: sha256Hex("<h1>hi</h1>"),
       size: 11,
-      content_type: "text/html",
+      contentType: "text/html",
     });
+    const apiSha = sha256Hex("export default () => new Response('ok');");
     expect(release.spec.functions?.replace?.["api"]).toEqual({
       runtime: "node22",
-      source: {
-        sha256: sha256Hex("export default () => new Response('ok');"),
-        size: 40,
-        content_type: "text/javascript",
-      },
-      config: { timeout_seconds: 10, memory_mb: 128 },
-      schedule: null,
+      source: { sha256: apiSha, size: 40, contentType: "text/javascript" },
+      config: { timeoutSeconds: 10, memoryMb: 128 },
       deps: ["zod@4"],
     });
     expect(release.spec.subdomains).toEqual({ set: ["myapp"] });
-    expect(release.spec.base).toEqual({ release: "current" });
-    const apiSha = sha256Hex("export default () => new Response('ok');");
+    expect(release.spec.base).toBeUndefined();
     expect(release.content.get(apiSha)).toMatchObject({ contentType: "text/javascript", path: "api.js" });
-    expect(release.summary.functions).toEqual([{ name: "api", sha256: apiSha }]);
-    expect(release.content.size).toBe(4);
+    expect(release.content.size).toBe(6);
+    // What @run402/release accepts, and what it would materialize, is exactly this spec.
+    expect(parseReleaseSpec(release.spec)).toBe(release.spec);
+  });
+
+  test("behavior: Run402's spellings map to its ReleaseSpec; authoring-only fields are dropped", async () => {
+    const release = await resolveManifest({
+      manifest: {
+        $schema: "https://run402.com/schemas/release-spec.v1.json",
+        "x-run402-omitted_features": ["mailboxes"],
+        project_id: "prj_other",
+        idempotency_key: "deploy-7",
+        verify: { http: [{ id: "home", path: "/", expected_status: 200 }] },
+        i18n: { default_locale: "en", locales: ["en", "fr"], unknown_locale_policy: "pass-through" },
+        functions: {
+          replace: {
+            admin: {
+              source: "export default () => new Response('admin');",
+              require_auth: true,
+              require_role: {
+                table: "members",
+                id_column: "user_id",
+                role_column: "role",
+                allowed: ["admin"],
+                cache_ttl: 30,
+              },
+              class: "standard",
+              capabilities: ["email.send"],
+              triggers: [
+                { id: "nightly", type: "schedule", cron: "0 3 * * *", run: { event_type: "sweep" } },
+              ],
+            },
+          },
+        },
+        routes: {
+          replace: [
+            {
+              pattern: "/admin/*",
+              methods: ["GET"],
+              target: { type: "function", name: "admin" },
+              acknowledge_readonly: true,
+            },
+          ],
+        },
+        assets: { put: [{ key: "logo.txt", source: "logo", visibility: "private" }] },
+      },
+      dir: app,
+      projectId: "prj_1",
+    });
+    expect(release.idempotencyKey).toBe("deploy-7");
+    expect(release.spec).toMatchObject({
+      project: "prj_1",
+      i18n: { defaultLocale: "en", locales: ["en", "fr"], unknownLocalePolicy: "pass-through" },
+      functions: {
+        replace: {
+          admin: {
+            requireAuth: true,
+            requireRole: {
+              table: "members",
+              idColumn: "user_id",
+              roleColumn: "role",
+              allowed: ["admin"],
+              cacheTtl: 30,
+            },
+            class: "standard",
+            capabilities: ["email.send"],
+            triggers: [{ id: "nightly", type: "schedule", cron: "0 3 * * *", run: { event_type: "sweep" } }],
+          },
+        },
+      },
+      routes: {
+        replace: [{ pattern: "/admin/*", methods: ["GET"], target: { type: "function", name: "admin" } }],
+      },
+      assets: { put: [{ key: "logo.txt", sha256: sha256Hex("logo"), size_bytes: 4, visibility: "private" }] },
+    });
+    expect(Object.keys(release.spec).sort()).toEqual(["assets", "functions", "i18n", "project", "routes"]);
+    expect(release.content.has(sha256Hex("logo"))).toBe(true);
   });
 
   test("behavior: list and map site forms, inline and base64 data, symlinks inside the folder", async () => {
@@ -154,14 +229,16 @@ describe("resolveManifest", () => {
     });
     expect(list.spec).toEqual(map.spec);
     expect(list.digest).toBe(map.digest);
-    expect(list.summary.files.map((f) => [f.path, f.size, f.contentType])).toEqual([
-      ["dot.png", 8, "image/x-test"],
-      ["hello.txt", 5, "text/plain"],
-      ["index.html", 11, "text/html"],
-    ]);
+    expect(Object.entries(list.spec.site?.replace ?? {}).map(([p, r]) => [p, r.size, r.contentType])).toEqual(
+      [
+        ["dot.png", 8, "image/x-test"],
+        ["hello.txt", 5, "text/plain"],
+        ["index.html", 11, "text/html"],
+      ],
+    );
   });
 
-  test("behavior: the digest is stable and independent of key order", async () => {
+  test("behavior: the digest is @run402/release's, stable, and leaves the project out", async () => {
     const a = await resolveManifest({
       manifest: { site: { dir: "public" }, secrets: { require: ["A"] } },
       dir: app,
@@ -173,11 +250,12 @@ describe("resolveManifest", () => {
       projectId: "prj_1",
     });
     expect(b.digest).toBe(a.digest);
-    expect(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: 2 }], c: undefined } })).toBe(
-      '{"a":{"d":[2,{"y":2,"z":1}]},"b":1}',
-    );
-    const c = await resolveManifest({ manifest: { site: { dir: "public" } }, dir: app, projectId: "prj_2" });
-    expect(c.digest).not.toBe(a.digest);
+    const c = await resolveManifest({
+      manifest: { site: { dir: "public" }, secrets: { require: ["A"] } },
+      dir: app,
+      projectId: "prj_2",
+    });
+    expect(c.digest).toBe(a.digest);
     // Pinned: a change here changes every deployed release's digest.
     const pinned = await resolveManifest({
       manifest: {
@@ -187,11 +265,11 @@ describe("resolveManifest", () => {
       dir: app,
       projectId: "prj_1",
     });
-    expect(canonicalJson(pinned.spec)).toMatchInlineSnapshot(
-      `"{"base":{"release":"current"},"database":{"migrations":[{"checksum":"822ae07d4783158bc1912bb623e5107cc9002d519e1143a9c200ed6ee18b6d0f","id":"001","sql":"select 1","transaction":"required"}]},"project_id":"prj_1","site":{"replace":{"index.html":{"content_type":"text/html","sha256":"8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4","size":2}}}}"`,
+    expect(canonicalizeJson(pinned.spec)).toMatchInlineSnapshot(
+      `"{"database":{"migrations":[{"checksum":"822ae07d4783158bc1912bb623e5107cc9002d519e1143a9c200ed6ee18b6d0f","id":"001","sql_ref":{"contentType":"application/sql","sha256":"822ae07d4783158bc1912bb623e5107cc9002d519e1143a9c200ed6ee18b6d0f","size":8}}]},"project":"prj_1","site":{"replace":{"index.html":{"contentType":"text/html","sha256":"8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4","size":2}}}}"`,
     );
     expect(pinned.digest).toMatchInlineSnapshot(
-      `"e464a3dc3df71df81864bc0b99767916327c26e8938927f31959783b70d1bd77"`,
+      `"run402-portable-manifest-v1:97901354db6c8ae86bce5bf4daa703d6424574604a4ab601f44a38612e5458d9"`,
     );
   });
 
@@ -224,9 +302,9 @@ describe("resolveManifest", () => {
 
       /database/migrations/0/sql_path: "../outside.txt" leaves the manifest's folder; ".." segments are not allowed. Move the file under the manifest's folder.
       /database/migrations/1/sql_file: "/etc/passwd" is an absolute path; paths in a manifest are relative to the manifest's folder. Write it relative to <tmp>/app.
+      /functions/replace/api/source/path: "functions/../../outside.txt" leaves the manifest's folder; ".." segments are not allowed. Move the file under the manifest's folder.
       /site/files/0/source: "link-out.txt" resolves outside the manifest's folder (to <tmp>/outside.txt); symlinks must stay inside it.
-      /site/files/1/source: "missing.txt" does not exist (looked for <tmp>/app/missing.txt).
-      /functions/replace/api/source/path: "functions/../../outside.txt" leaves the manifest's folder; ".." segments are not allowed. Move the file under the manifest's folder."
+      /site/files/1/source: "missing.txt" does not exist (looked for <tmp>/app/missing.txt)."
     `);
   });
 
@@ -257,64 +335,13 @@ describe("resolveManifest", () => {
     expect(
       [...error.metaMessages!, ...bad.metaMessages!].map((m) => m.replaceAll(root, "<tmp>")),
     ).toMatchInlineSnapshot(`
-        [
-          "/database/migrations/0/checksum: Does not match the SQL, whose sha256 is 822ae07d4783158bc1912bb623e5107cc9002d519e1143a9c200ed6ee18b6d0f. Remove it or fix it.",
-          "/site/dir: "up" is a symlink that resolves outside the manifest's folder (to <tmp>).",
-          "/site/files/~1abs.html: Site path "/abs.html" is not a clean relative path. Use forward slashes, no leading "/", and no empty, "." or ".." segments (e.g. "assets/app.css").",
-          "/site/files/a~1..~1b.html: Site path "a/../b.html" is not a clean relative path. Use forward slashes, no leading "/", and no empty, "." or ".." segments (e.g. "assets/app.css").",
-          "/site/files/ok.html/path: "nope.html" does not exist (looked for <tmp>/leaky/nope.html).",
-        ]
-      `);
-  });
-});
-
-describe("diffResolved", () => {
-  const file = (path: string, sha256: string) => ({ path, sha256, size: 1, contentType: "text/html" });
-  test("default: everything is added on the first deploy", () => {
-    expect(
-      diffResolved(undefined, {
-        files: [file("a.html", "1")],
-        migrations: [{ id: "001", checksum: "c" }],
-        functions: [{ name: "api", sha256: "f" }],
-      }),
-    ).toEqual({
-      files: { added: ["a.html"], removed: [], changed: [] },
-      migrations: { added: ["001"], removed: [], changed: [] },
-      functions: { added: ["api"], removed: [], changed: [] },
-      hasChanges: true,
-    });
-  });
-
-  test("behavior: added, removed and changed by name", () => {
-    const before = {
-      files: [file("a.html", "1"), file("b.html", "2"), file("c.html", "3")],
-      migrations: [
-        { id: "001", checksum: "c1" },
-        { id: "002", checksum: "c2" },
-      ],
-      functions: [
-        { name: "api", sha256: "f1" },
-        { name: "old", sha256: "f2" },
-      ],
-    };
-    const after = {
-      files: [file("a.html", "1"), file("b.html", "9"), file("d.html", "4")],
-      migrations: [
-        { id: "001", checksum: "c1" },
-        { id: "002", checksum: "cX" },
-        { id: "003", checksum: "c3" },
-      ],
-      functions: [
-        { name: "api", sha256: "f9" },
-        { name: "new", sha256: "f3" },
-      ],
-    };
-    expect(diffResolved(before, after)).toEqual({
-      files: { added: ["d.html"], removed: ["c.html"], changed: ["b.html"] },
-      migrations: { added: ["003"], removed: [], changed: ["002"] },
-      functions: { added: ["new"], removed: ["old"], changed: ["api"] },
-      hasChanges: true,
-    });
-    expect(diffResolved(after, after).hasChanges).toBe(false);
+      [
+        "/site/dir: "up" is a symlink that resolves outside the manifest's folder (to <tmp>).",
+        "/database/migrations/0/checksum: Does not match the SQL, whose sha256 is 822ae07d4783158bc1912bb623e5107cc9002d519e1143a9c200ed6ee18b6d0f. Remove it or fix it.",
+        "/site/files/ok.html/path: "nope.html" does not exist (looked for <tmp>/leaky/nope.html).",
+        "/site/files/~1abs.html: Site path "/abs.html" is not a clean relative path. Use forward slashes, no leading "/", and no empty, "." or ".." segments (e.g. "assets/app.css").",
+        "/site/files/a~1..~1b.html: Site path "a/../b.html" is not a clean relative path. Use forward slashes, no leading "/", and no empty, "." or ".." segments (e.g. "assets/app.css").",
+      ]
+    `);
   });
 });

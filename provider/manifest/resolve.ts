@@ -1,72 +1,29 @@
 import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve, sep } from "node:path";
-import type {
-  AppManifest,
-  FileEntry,
-  FunctionMap,
-  FunctionSpec,
-  LocalDirRef,
-  PublicPaths,
-  Route,
-  SiteFiles,
-  SiteSource,
-} from "../../schema/app.types.js";
+import {
+  digestPortableManifest,
+  parseReleaseSpec,
+  ReleaseCoreError,
+  type ReleaseSpec,
+} from "@run402/release";
+import type { AppManifest } from "../../schema/app.types.js";
 import { type ManifestIssue, ManifestValidationError } from "../../schema/errors.js";
+import { type ContentEntry, type ContentSource, toReleaseSpec } from "../../schema/release.js";
+import { releaseIssue } from "../../schema/validate.js";
 import { contentTypeFor } from "./contentType.js";
-import { canonicalJson, sha256Hex } from "./hash.js";
 
-/** A content reference on the wire: the bytes are uploaded separately, by sha256. */
-export type WireContentRef = { sha256: string; size: number; content_type: string };
+export type { ContentEntry } from "../../schema/release.js";
 
-/** A migration on the wire: the id is final (names are already compiled to ids). */
-export type WireMigration = { id: string; checksum: string; sql: string; transaction: "required" | "none" };
-
-/** A function on the wire. */
-export type WireFunction = {
-  runtime: "node22";
-  source: WireContentRef;
-  config: { timeout_seconds?: number; memory_mb?: number };
-  schedule: string | null;
-  deps?: string[];
-  require_auth?: boolean;
-};
-
-/** The snake_case ReleaseSpec sent to `POST /apply/v1/plans` (docs/ARCHITECTURE.md); absent slices carry forward. */
-export type WireReleaseSpec = {
-  project_id: string;
-  base: { release: "current" | "empty" } | { release_id: string };
-  database?: { migrations?: WireMigration[]; zero_downtime?: boolean };
-  site?: {
-    replace?: Record<string, WireContentRef>;
-    patch?: { put?: Record<string, WireContentRef>; delete?: string[] };
-    public_paths?: PublicPaths;
-  };
-  functions?: {
-    replace?: Record<string, WireFunction>;
-    patch?: { set?: Record<string, WireFunction>; delete?: string[] };
-  };
-  secrets?: { require?: string[]; delete?: string[] };
-  subdomains?: { set?: string[]; add?: string[]; remove?: string[] };
-  routes?: { replace: Route[] } | null;
-};
-
-/** Bytes to upload for one sha256 (the first path that produced them). */
-export type ContentEntry = { bytes: Uint8Array; contentType: string; path: string };
-
-/** What a resolved manifest declares, small enough for Pulumi state and previews. */
-export type ResolvedSummary = {
-  files: { path: string; sha256: string; size: number; contentType: string }[];
-  migrations: { id: string; checksum: string }[];
-  functions: { name: string; sha256: string }[];
-};
-
-/** A manifest turned into its wire spec, the content it needs uploaded, a summary and a digest. */
+/** A manifest turned into Run402's ReleaseSpec, the content it needs uploaded, and its digest. */
 export type ResolvedRelease = {
-  spec: WireReleaseSpec;
+  /** The SDK-native ReleaseSpec, accepted by `@run402/release`'s `parseReleaseSpec`. */
+  spec: ReleaseSpec;
+  /** Bytes the spec references, keyed by sha256 (site files, function code, migration SQL, assets). */
   content: Map<string, ContentEntry>;
-  summary: ResolvedSummary;
-  /** sha256 hex of the canonical JSON (sorted keys) of `spec`. */
+  /** `@run402/release`'s portable manifest digest (`run402-portable-manifest-v1:…`): content only, no project. */
   digest: string;
+  /** The manifest's `idempotency_key`, for the plan request. */
+  idempotencyKey?: string;
 };
 
 /** Input of {@link resolveManifest}. */
@@ -84,11 +41,11 @@ export type ResolveManifestParameters = {
 /** Directory entries never uploaded when a site comes from a folder (version control and package caches). */
 export const SKIPPED_DIR_ENTRIES: readonly string[] = [".git", "node_modules"];
 
-type Loaded = { bytes: Uint8Array; sha256: string; contentType: string };
+type Wanted = { kind: "file" | "dir"; path: string; pointer: string };
 
-class Resolver {
+/** Reads manifest-relative paths, refusing anything outside the manifest's folder. */
+class Reader {
   readonly issues: ManifestIssue[] = [];
-  readonly content = new Map<string, ContentEntry>();
   constructor(readonly root: string) {}
 
   fail(pointer: string, message: string, hint?: string): undefined {
@@ -97,7 +54,7 @@ class Resolver {
   }
 
   /** Resolves a manifest-relative path to its real location, refusing anything outside the root. */
-  async locate(rel: string, pointer: string, expect: "file" | "directory"): Promise<string | undefined> {
+  async locate(rel: string, pointer: string, expect: "file" | "dir"): Promise<string | undefined> {
     const shown = JSON.stringify(rel);
     if (isAbsolute(rel) || /^[A-Za-z]:/.test(rel) || rel.startsWith("\\")) {
       return this.fail(
@@ -129,8 +86,7 @@ class Resolver {
     }
     const info = await stat(real);
     if (expect === "file" && !info.isFile()) return this.fail(pointer, `${shown} is not a file.`);
-    if (expect === "directory" && !info.isDirectory())
-      return this.fail(pointer, `${shown} is not a directory.`);
+    if (expect === "dir" && !info.isDirectory()) return this.fail(pointer, `${shown} is not a directory.`);
     return real;
   }
 
@@ -138,70 +94,21 @@ class Resolver {
     return real === this.root || real.startsWith(this.root.endsWith(sep) ? this.root : this.root + sep);
   }
 
-  keep(bytes: Uint8Array, contentType: string, path: string): Loaded {
-    const sha256 = sha256Hex(bytes);
-    if (!this.content.has(sha256)) this.content.set(sha256, { bytes, contentType, path });
-    return { bytes, sha256, contentType };
+  async file(rel: string, pointer: string): Promise<Uint8Array | undefined> {
+    const real = await this.locate(rel, pointer, "file");
+    return real ? new Uint8Array(await readFile(real)) : undefined;
   }
 
-  decode(data: string, encoding: "utf-8" | "base64" | undefined, pointer: string): Uint8Array | undefined {
-    if (encoding !== "base64") return new Uint8Array(Buffer.from(data, "utf8"));
-    if (
-      !/^[A-Za-z0-9+/]*={0,2}$/.test(data.replace(/\s+/g, "")) ||
-      data.replace(/\s+/g, "").length % 4 === 1
-    ) {
-      return this.fail(`${pointer}/data`, "Is not valid base64.");
-    }
-    return new Uint8Array(Buffer.from(data, "base64"));
-  }
-
-  /** A file entry (string = the text itself, `{ path }`, `{ data, encoding? }`). */
-  async entry(
-    entry: FileEntry,
-    pointer: string,
-    name: string,
-    defaultType?: string,
-  ): Promise<Loaded | undefined> {
-    if (typeof entry === "string") {
-      return this.keep(new Uint8Array(Buffer.from(entry, "utf8")), defaultType ?? contentTypeFor(name), name);
-    }
-    const contentType = entry.content_type ?? entry.contentType ?? defaultType ?? contentTypeFor(name);
-    if (entry.path !== undefined) {
-      const real = await this.locate(entry.path, `${pointer}/path`, "file");
-      if (!real) return undefined;
-      return this.keep(new Uint8Array(await readFile(real)), contentType, name);
-    }
-    const bytes = this.decode(entry.data ?? "", entry.encoding, pointer);
-    return bytes && this.keep(bytes, contentType, name);
-  }
-
-  sitePath(path: string, pointer: string): boolean {
-    const segments = path.split("/");
-    if (
-      path.startsWith("/") ||
-      path.includes("\\") ||
-      segments.some((s) => s === "" || s === "." || s === "..")
-    ) {
-      this.fail(
-        pointer,
-        `Site path ${JSON.stringify(path)} is not a clean relative path.`,
-        'Use forward slashes, no leading "/", and no empty, "." or ".." segments (e.g. "assets/app.css").',
-      );
-      return false;
-    }
-    return true;
-  }
-
-  async dir(rel: string, pointer: string): Promise<Map<string, Loaded> | undefined> {
-    const real = await this.locate(rel, pointer, "directory");
+  async dir(rel: string, pointer: string): Promise<Map<string, Uint8Array> | undefined> {
+    const real = await this.locate(rel, pointer, "dir");
     if (!real) return undefined;
-    const files = new Map<string, Loaded>();
+    const files = new Map<string, Uint8Array>();
     await this.walk(real, "", pointer, files, new Set([real]));
-    if (files.size === 0) this.fail(pointer, `${JSON.stringify(rel)} contains no files to upload.`);
+    if (files.size === 0) return this.fail(pointer, `${JSON.stringify(rel)} contains no files to upload.`);
     return files;
   }
 
-  async walk(dir: string, prefix: string, pointer: string, out: Map<string, Loaded>, seen: Set<string>) {
+  async walk(dir: string, prefix: string, pointer: string, out: Map<string, Uint8Array>, seen: Set<string>) {
     const names = (await readdir(dir)).filter((n) => !SKIPPED_DIR_ENTRIES.includes(n));
     // Code-unit order, not locale order, so every machine walks (and hashes) the same way.
     names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -230,100 +137,19 @@ class Resolver {
         }
         await this.walk(real, sitePath, pointer, out, new Set([...seen, real]));
       } else if (info.isFile()) {
-        out.set(
-          sitePath,
-          this.keep(new Uint8Array(await readFile(real)), contentTypeFor(sitePath), sitePath),
-        );
+        out.set(sitePath, new Uint8Array(await readFile(real)));
       } else {
         this.fail(pointer, `${JSON.stringify(sitePath)} is neither a file nor a directory.`);
       }
     }
   }
-
-  async siteSource(source: SiteSource, pointer: string): Promise<Map<string, Loaded> | undefined> {
-    if (isLocalDir(source)) return this.dir(source.path, `${pointer}/path`);
-    return this.fileSet(source, pointer);
-  }
-
-  async fileSet(set: Record<string, FileEntry>, pointer: string): Promise<Map<string, Loaded>> {
-    const out = new Map<string, Loaded>();
-    for (const [path, entry] of Object.entries(set)) {
-      const at = `${pointer}/${path.replaceAll("~", "~0").replaceAll("/", "~1")}`;
-      if (!this.sitePath(path, at)) continue;
-      const loaded = await this.entry(entry, at, path);
-      if (loaded) out.set(path, loaded);
-    }
-    return out;
-  }
-
-  async siteFiles(files: SiteFiles, pointer: string): Promise<Map<string, Loaded>> {
-    if (!Array.isArray(files)) return this.fileSet(files, pointer);
-    const out = new Map<string, Loaded>();
-    for (const [index, file] of files.entries()) {
-      const at = `${pointer}/${index}`;
-      if (!this.sitePath(file.path, `${at}/path`)) continue;
-      const contentType = file.content_type ?? file.contentType ?? contentTypeFor(file.path);
-      let loaded: Loaded | undefined;
-      if (file.data !== undefined) {
-        const bytes = this.decode(file.data, file.encoding, at);
-        loaded = bytes && this.keep(bytes, contentType, file.path);
-      } else {
-        const field = file.source !== undefined ? "source" : "path";
-        const real = await this.locate(file.source ?? file.path, `${at}/${field}`, "file");
-        if (real) loaded = this.keep(new Uint8Array(await readFile(real)), contentType, file.path);
-      }
-      if (loaded) out.set(file.path, loaded);
-    }
-    return out;
-  }
-
-  async functions(map: FunctionMap, pointer: string): Promise<Record<string, WireFunction>> {
-    const out: Record<string, WireFunction> = {};
-    for (const name of Object.keys(map).sort()) {
-      const fn = map[name] as FunctionSpec;
-      const source = await this.entry(
-        fn.source,
-        `${pointer}/${name}/source`,
-        `${name}.js`,
-        "text/javascript",
-      );
-      if (!source) continue;
-      const config: WireFunction["config"] = {};
-      const timeout = fn.config?.timeout_seconds ?? fn.config?.timeoutSeconds;
-      const memory = fn.config?.memory_mb ?? fn.config?.memoryMb;
-      if (timeout !== undefined) config.timeout_seconds = timeout;
-      if (memory !== undefined) config.memory_mb = memory;
-      out[name] = {
-        runtime: fn.runtime ?? "node22",
-        source: ref(source),
-        config,
-        schedule: fn.schedule ?? null,
-        ...(fn.deps ? { deps: [...fn.deps] } : {}),
-        ...(fn.require_auth !== undefined ? { require_auth: fn.require_auth } : {}),
-      };
-    }
-    return out;
-  }
-}
-
-function isLocalDir(source: SiteSource): source is LocalDirRef {
-  return (source as { __source?: unknown }).__source === "local-dir";
-}
-
-function ref(loaded: Loaded): WireContentRef {
-  return { sha256: loaded.sha256, size: loaded.bytes.byteLength, content_type: loaded.contentType };
-}
-
-function refs(files: Map<string, Loaded>): Record<string, WireContentRef> {
-  const out: Record<string, WireContentRef> = {};
-  for (const path of [...files.keys()].sort()) out[path] = ref(files.get(path) as Loaded);
-  return out;
 }
 
 /**
- * Reads every file a manifest names (never outside its folder) and builds the wire ReleaseSpec, the
- * content to upload, a summary for previews and a digest. Throws `ManifestValidationError` listing every
- * missing, escaping or unreadable path.
+ * Reads every file a manifest names (never outside its folder), maps the manifest to Run402's
+ * ReleaseSpec (schema/release.ts, the one mapping validation also uses) and has `@run402/release`
+ * parse it. Throws `ManifestValidationError` listing every missing, escaping or unreadable path, or
+ * Run402's own objection with its pointer.
  * @example
  * import { loadManifest, resolveManifest } from "pulumi-run402/provider/manifest";
  * const { manifest, dir } = await loadManifest("app.json");
@@ -331,104 +157,49 @@ function refs(files: Map<string, Loaded>): Record<string, WireContentRef> {
  */
 export async function resolveManifest(parameters: ResolveManifestParameters): Promise<ResolvedRelease> {
   const { manifest, dir, projectId, file } = parameters;
-  const r = new Resolver(await realpath(dir));
-  const spec: WireReleaseSpec = { project_id: projectId, base: manifest.base ?? { release: "current" } };
-  const summary: ResolvedSummary = { files: [], migrations: [], functions: [] };
+  const reader = new Reader(await realpath(dir));
+  const options = { projectId, contentType: contentTypeFor };
 
-  if (manifest.database) {
-    const database: NonNullable<WireReleaseSpec["database"]> = {};
-    if (manifest.database.migrations) {
-      database.migrations = [];
-      const ids = new Map<string, number>();
-      for (const [index, m] of manifest.database.migrations.entries()) {
-        const at = `/database/migrations/${index}`;
-        let sql = m.sql;
-        const sqlField = m.sql_path !== undefined ? "sql_path" : "sql_file";
-        const sqlPath = m.sql_path ?? m.sql_file;
-        if (sql === undefined && sqlPath !== undefined) {
-          const real = await r.locate(sqlPath, `${at}/${sqlField}`, "file");
-          if (real) sql = await readFile(real, "utf8");
-        }
-        if (sql === undefined) continue;
-        const checksum = sha256Hex(sql);
-        if (m.checksum !== undefined && m.checksum !== checksum) {
-          r.fail(
-            `${at}/checksum`,
-            `Does not match the SQL, whose sha256 is ${checksum}.`,
-            "Remove it or fix it.",
-          );
-        }
-        // run402 compiles content-tracked names the same way, so a changed SQL becomes a new migration.
-        const id = m.id ?? `${m.name}_${checksum.slice(0, 16)}`;
-        const first = ids.get(id);
-        if (first !== undefined) r.fail(at, `Migration id ${JSON.stringify(id)} repeats migration ${first}.`);
-        ids.set(id, index);
-        database.migrations.push({ id, checksum, sql, transaction: m.transaction ?? "required" });
-        summary.migrations.push({ id, checksum });
-      }
-    }
-    if (manifest.database.zero_downtime !== undefined)
-      database.zero_downtime = manifest.database.zero_downtime;
-    spec.database = database;
+  // The mapping is synchronous: a first pass names every path it needs, then they are read, then it runs for real.
+  const wanted: Wanted[] = [];
+  const recording: ContentSource = {
+    file(path, pointer) {
+      wanted.push({ kind: "file", path, pointer });
+      return new Uint8Array();
+    },
+    dir(path, pointer) {
+      wanted.push({ kind: "dir", path, pointer });
+      return new Map();
+    },
+  };
+  toReleaseSpec(manifest, { ...options, source: recording });
+  const files = new Map<string, Uint8Array | undefined>();
+  const dirs = new Map<string, Map<string, Uint8Array> | undefined>();
+  for (const w of wanted) {
+    const key = `${w.path}\u0000${w.pointer}`;
+    if (w.kind === "file") files.set(key, await reader.file(w.path, w.pointer));
+    else dirs.set(key, await reader.dir(w.path, w.pointer));
   }
-
-  if (manifest.site) {
-    const site = manifest.site;
-    const wire: NonNullable<WireReleaseSpec["site"]> = {};
-    let files: Map<string, Loaded> | undefined;
-    if (site.dir !== undefined) files = await r.dir(site.dir, "/site/dir");
-    else if (site.files !== undefined) files = await r.siteFiles(site.files, "/site/files");
-    else if (site.replace !== undefined) files = await r.siteSource(site.replace, "/site/replace");
-    if (files) wire.replace = refs(files);
-    if (site.patch) {
-      const put = site.patch.put ? await r.siteSource(site.patch.put, "/site/patch/put") : undefined;
-      wire.patch = {
-        ...(put ? { put: refs(put) } : {}),
-        ...(site.patch.delete ? { delete: [...site.patch.delete] } : {}),
-      };
-      files = put;
-    }
-    if (site.public_paths) wire.public_paths = site.public_paths;
-    for (const [path, loaded] of [...(files ?? new Map<string, Loaded>())].sort(([a], [b]) =>
-      a < b ? -1 : 1,
-    )) {
-      summary.files.push({
-        path,
-        sha256: loaded.sha256,
-        size: loaded.bytes.byteLength,
-        contentType: loaded.contentType,
-      });
-    }
-    spec.site = wire;
+  const mapped = toReleaseSpec(manifest, {
+    ...options,
+    source: {
+      file: (path, pointer) => files.get(`${path}\u0000${pointer}`),
+      dir: (path, pointer) => dirs.get(`${path}\u0000${pointer}`),
+    },
+  });
+  const issues = [...reader.issues, ...mapped.issues];
+  if (issues.length > 0) throw new ManifestValidationError({ issues, file });
+  let spec: ReleaseSpec;
+  try {
+    spec = parseReleaseSpec(mapped.spec);
+  } catch (error) {
+    if (!(error instanceof ReleaseCoreError)) throw error;
+    throw new ManifestValidationError({ issues: [releaseIssue(error, manifest)], file, cause: error });
   }
-
-  if (manifest.functions) {
-    const wire: NonNullable<WireReleaseSpec["functions"]> = {};
-    let declared: Record<string, WireFunction> = {};
-    if (manifest.functions.replace) {
-      wire.replace = await r.functions(manifest.functions.replace, "/functions/replace");
-      declared = wire.replace;
-    }
-    if (manifest.functions.patch) {
-      const set = manifest.functions.patch.set
-        ? await r.functions(manifest.functions.patch.set, "/functions/patch/set")
-        : undefined;
-      wire.patch = {
-        ...(set ? { set } : {}),
-        ...(manifest.functions.patch.delete ? { delete: [...manifest.functions.patch.delete] } : {}),
-      };
-      declared = set ?? {};
-    }
-    for (const [name, fn] of Object.entries(declared))
-      summary.functions.push({ name, sha256: fn.source.sha256 });
-    spec.functions = wire;
-  }
-
-  if (manifest.secrets) spec.secrets = structuredClone(manifest.secrets);
-  if (manifest.subdomain !== undefined) spec.subdomains = { set: [manifest.subdomain] };
-  if (manifest.subdomains) spec.subdomains = structuredClone(manifest.subdomains);
-  if (manifest.routes !== undefined) spec.routes = structuredClone(manifest.routes);
-
-  if (r.issues.length > 0) throw new ManifestValidationError({ issues: r.issues, file });
-  return { spec, content: r.content, summary, digest: sha256Hex(canonicalJson(spec)) };
+  return {
+    spec,
+    content: mapped.content,
+    digest: digestPortableManifest(spec),
+    ...(mapped.idempotencyKey !== undefined ? { idempotencyKey: mapped.idempotencyKey } : {}),
+  };
 }

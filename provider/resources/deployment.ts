@@ -1,8 +1,9 @@
 /**
- * Deployment: the live release of a project, described by an app.json / app.yaml manifest.
+ * Deployment: the live release of a project, described by a manifest (app.json, run402.deploy.json, app.yaml).
  *
- * check  → loads and validates the manifest, hashes every file (sha256): the file, migration and
- *          function maps it returns are what preview diffs, so it names exactly what changes
+ * check  → loads and validates the manifest, hashes every file, maps it to Run402's ReleaseSpec and
+ *          materializes the release over the recorded one with @run402/release: `changes` (its release
+ *          diff) and the file, migration and function maps are what preview shows
  * create/update → POST /apply/v1/plans, upload only missing content (POST /content/v1/plans, PUT),
  *          POST /apply/v1/plans/:id/commit, poll GET /apply/v1/operations/:id
  * read   → GET /apply/v1/releases/active (another release live = drift)
@@ -17,8 +18,9 @@ export interface DeploymentArgs {
   /** The project to deploy to. */
   project: Project;
   /**
-   * The manifest: a path to app.json / app.yaml (relative paths resolve from the Pulumi project
-   * folder; files inside it resolve from the manifest's folder), or the manifest object itself.
+   * The manifest: a path to a manifest file or to a folder holding one (run402.json, run402.deploy.json,
+   * app.json, app.yaml; relative paths resolve from the Pulumi project folder, files inside it from the
+   * manifest's folder), or the manifest object itself.
    */
   manifest: pulumi.Input<string | Record<string, unknown>>;
 }
@@ -30,8 +32,14 @@ export class Deployment extends pulumi.dynamic.Resource {
   declare readonly projectId: pulumi.Output<string>;
   declare readonly releaseId: pulumi.Output<string>;
   declare readonly url: pulumi.Output<string>;
-  /** sha256 of the resolved release spec (content-addressed: same files, same digest). */
+  /** @run402/release's portable manifest digest of the spec (`run402-portable-manifest-v1:…`; no project id). */
   declare readonly manifestDigest: pulumi.Output<string>;
+  /** @run402/release's digest of the materialized release (`run402-materialized-release-v1:…`). */
+  declare readonly releaseDigest: pulumi.Output<string>;
+  /** The materialized release (Run402's PortableReleaseState): site paths, static manifest, functions, routes, i18n, … */
+  declare readonly release: pulumi.Output<Record<string, unknown>>;
+  /** What the last plan changed, as @run402/release's release diff names it (preview shows the planned one). */
+  declare readonly changes: pulumi.Output<Record<string, unknown>>;
   /** Site files: path → sha256. */
   declare readonly files: pulumi.Output<Record<string, string>>;
   /** Migrations: id → checksum. */
@@ -53,6 +61,9 @@ export class Deployment extends pulumi.dynamic.Resource {
         // provider elsewhere (in `main`'s folder). Not compared by diff.
         baseDir: process.cwd(),
         manifestDigest: undefined,
+        releaseDigest: undefined,
+        release: undefined,
+        changes: undefined,
         files: undefined,
         migrations: undefined,
         functions: undefined,

@@ -1,16 +1,82 @@
 /**
- * The paid-route flow. Order: (caller) validation and SIWX → idempotency → preflight (lifecycle and
- * business rules) → payment. On a verified payment: final checks → settle → fulfil → ledger +
+ * The paid-route flow. Order: (caller) validation and identity → idempotency → preflight (lifecycle
+ * and business rules) → payment. On a verified payment: final checks → settle → fulfil → ledger +
  * idempotency record persisted → answer. Settlement happens only once nothing can refuse the
  * request any more, and the result is stored right after, so money never moves without a delivered
  * resource.
+ *
+ * Identity: the SIWX wallet when the request signs in; otherwise the wallet its payment names (the
+ * x402 authorization's `from`, the mpp credential's `source`), which verification then proves. A
+ * request with neither gets the dual-rail 402, so a plain x402 or mpp client can buy.
  */
+import { Credential } from "mppx";
+import { getAddress, isAddress } from "viem";
 import type { PaymentGate, Price } from "../payments/types.js";
 import type { LedgerEntry, StateStore } from "../state.js";
 import { ApiError } from "./errors.js";
 import type { Ctx, Reply } from "./http.js";
 import { faultReply } from "./http.js";
 import { claim, complete } from "./idempotency.js";
+import { verifySiwx } from "./siwx.js";
+
+/** The wallet a payment header names, before any verification; undefined without a usable one. */
+function namedPayer(ctx: Ctx): string | undefined {
+  const x402 = ctx.header("payment-signature") ?? ctx.header("x-payment");
+  if (x402 !== undefined) {
+    try {
+      const payload = JSON.parse(Buffer.from(x402.trim(), "base64").toString("utf8")) as {
+        payload?: { authorization?: { from?: unknown } };
+      };
+      const from = payload.payload?.authorization?.from;
+      return typeof from === "string" && isAddress(from) ? getAddress(from) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  const authorization = ctx.header("authorization");
+  if (authorization && /^\s*payment\s/i.test(authorization)) {
+    try {
+      const source = Credential.deserialize(Credential.extractPaymentScheme(authorization) ?? "").source;
+      const address = source?.split(":").pop();
+      return address && isAddress(address) ? getAddress(address) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Who a paid request acts for: its SIWX wallet (401 when the header is bad), else its payer, else nobody. */
+export async function paidIdentity(
+  ctx: Ctx,
+): Promise<{ wallet: string; by: "siwx" | "payment" } | undefined> {
+  const header = ctx.header("sign-in-with-x");
+  if (header !== undefined) return { wallet: await verifySiwx(header, ctx.url), by: "siwx" };
+  const payer = namedPayer(ctx);
+  return payer ? { wallet: payer, by: "payment" } : undefined;
+}
+
+/**
+ * The dual-rail 402 for a request that names no wallet. A payment whose payer cannot be read is refused
+ * unverified (verifying an mpp credential would broadcast it): PAYMENT_INVALID with a fresh challenge.
+ */
+export async function challenge(ctx: Ctx, deps: Pick<PaidDeps, "gate">, price: Price): Promise<Reply> {
+  const authorization = ctx.header("authorization");
+  const paying =
+    ctx.header("payment-signature") !== undefined ||
+    ctx.header("x-payment") !== undefined ||
+    (authorization !== undefined && /^\s*payment\s/i.test(authorization));
+  if (paying) {
+    return freshChallenge(
+      ctx,
+      deps,
+      price,
+      "The payment does not name its payer; send SIGN-IN-WITH-X with it.",
+    );
+  }
+  const outcome = await deps.gate.check(toRequest(ctx, true), price);
+  return outcome.kind === "verified" ? { status: 402, headers: {}, body: {} } : outcome.response;
+}
 
 /** A settlement through any rail, including the org's prepaid allowance. */
 export interface AnySettlement {
@@ -36,6 +102,8 @@ export interface PaidDeps {
 /** What one paid route contributes. */
 export interface PaidSpec {
   wallet: string;
+  /** How the wallet was learnt: signed in (SIWX), or named by the payment (checked against the verified payer). */
+  by?: "siwx" | "payment";
   price: Price;
   /** The payload the idempotency fingerprint covers. */
   payload: unknown;
@@ -59,7 +127,12 @@ function toRequest(ctx: Ctx, dropPayment: boolean): Request {
   return new Request(ctx.url, { method: ctx.method, headers, ...(hasBody ? { body: ctx.body } : {}) });
 }
 
-async function freshChallenge(ctx: Ctx, deps: PaidDeps, price: Price, message: string): Promise<Reply> {
+async function freshChallenge(
+  ctx: Ctx,
+  deps: Pick<PaidDeps, "gate">,
+  price: Price,
+  message: string,
+): Promise<Reply> {
   const outcome = await deps.gate.check(toRequest(ctx, true), price);
   const response = outcome.kind === "verified" ? { status: 402, headers: {}, body: {} } : outcome.response;
   const body = { ...(response.body as Record<string, unknown>), code: "PAYMENT_INVALID", message };
@@ -106,6 +179,12 @@ export async function paidRoute(ctx: Ctx, deps: PaidDeps, spec: PaidSpec): Promi
     } else {
       const outcome = await deps.gate.check(toRequest(ctx, false), spec.price);
       if (outcome.kind !== "verified") return outcome.response;
+      // Without SIWX the payment named the wallet; the verified payer must be that wallet.
+      if (spec.by === "payment" && outcome.payer.toLowerCase() !== spec.wallet.toLowerCase()) {
+        deps.log(`payment names ${spec.wallet} but was made by ${outcome.payer}`);
+        if (outcome.rail === "x402")
+          return freshChallenge(ctx, deps, spec.price, "The payment's payer is not the wallet it names.");
+      }
       settle = outcome.settle;
     }
     if (ctx.takeFault("error_before_settlement")) return faultReply("error_before_settlement");

@@ -1,17 +1,25 @@
 /**
  * The deploy flow: plan → content plan + uploads + content commit → apply commit → operation →
- * active release, and the site server. A release is activated only after its migrations committed.
+ * active release, and the site server. Specs are parsed, materialized, digested and diffed by
+ * `@run402/release`, the library Run402 itself runs; a release is activated only after its
+ * migrations committed.
  */
 import { createHash } from "node:crypto";
-import type {
-  FunctionEntry,
-  Plan,
-  PlannedMigration,
-  Project,
-  Release,
-  ReleaseBody,
-  SiteEntry,
-} from "../state.js";
+import {
+  type ContentRefHex,
+  collectContentRefsFromSpec,
+  computeReleaseDiff,
+  derivePlanMigrations,
+  digestApplyRequest,
+  digestMaterializedRelease,
+  emptyPortableReleaseState,
+  materializeRelease,
+  type PortableReleaseState,
+  parseReleaseSpec,
+  ReleaseCoreError,
+  type ReleaseSpec,
+} from "@run402/release";
+import type { AssetEntry, Plan, PlannedMigration, Project, Release } from "../state.js";
 import {
   activeRelease,
   apikeyProject,
@@ -22,305 +30,269 @@ import {
   siteUrl,
   siwx,
 } from "./context.js";
-import { badRequest, conflict, notFound } from "./errors.js";
+import { type ApiError, badRequest, conflict, notFound } from "./errors.js";
 import type { Ctx, Reply, Route } from "./http.js";
-import { canonicalJson } from "./idempotency.js";
-import { SECRET_KEY_RE } from "./routes-projects.js";
+import { specFromWire } from "./wire.js";
 
 const MiB = 1024 * 1024;
-const SPEC_KEYS = new Set([
-  "project_id",
-  "base",
-  "database",
-  "site",
-  "functions",
-  "secrets",
-  "subdomains",
-  "routes",
-  "idempotency_key",
-]);
-const SUBDOMAIN_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/** `@run402/sdk` sends plan bodies up to 5 MiB inline; the limit leaves room for the envelope. */
+export const PLAN_BODY_MAX_BYTES = 6 * MiB;
 
 type Obj = Record<string, unknown>;
 
-const invalid = (message: string) => badRequest("INVALID_SPEC", message);
 const sha256 = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
-function contentRef(v: unknown, where: string): SiteEntry {
-  if (!isObj(v)) throw invalid(`${where} must be a content ref { sha256, size, content_type }.`);
-  const { sha256: sha, size, content_type } = v;
+/** A content ref on the wire, either spelling. */
+function wireRef(v: unknown, where: string): ContentRefHex {
+  if (!isObj(v))
+    throw badRequest("INVALID_CONTENT", `${where} must be a content ref { sha256, size, content_type }.`);
+  const { sha256: sha, size } = v;
+  const contentType = v["content_type"] ?? v["contentType"];
   if (typeof sha !== "string" || !/^[0-9a-f]{64}$/.test(sha))
-    throw invalid(`${where}.sha256 must be 64 hex characters.`);
+    throw badRequest("INVALID_CONTENT", `${where}.sha256 must be 64 lowercase hex characters.`);
   if (typeof size !== "number" || !Number.isInteger(size) || size < 0)
-    throw invalid(`${where}.size must be a byte count.`);
-  if (content_type !== undefined && typeof content_type !== "string")
-    throw invalid(`${where}.content_type must be a string.`);
-  return {
-    sha256: sha,
-    size,
-    content_type: (content_type as string | undefined) ?? "application/octet-stream",
-  };
+    throw badRequest("INVALID_CONTENT", `${where}.size must be a byte count.`);
+  if (contentType !== undefined && contentType !== null && typeof contentType !== "string")
+    throw badRequest("INVALID_CONTENT", `${where}.content_type must be a string.`);
+  return { sha256: sha, size, ...(typeof contentType === "string" ? { contentType } : {}) };
 }
 
-function sitePath(path: string): string {
-  const p = path.replace(/^\/+/, "");
-  if (p === "" || p.split("/").some((s) => s === ".." || s === "."))
-    throw invalid(`site path "${path}" is not valid.`);
-  return p;
+/** Run402's validator refused the spec: 400 INVALID_SPEC naming the field. */
+function invalidSpec(error: ReleaseCoreError | (Error & { code?: string; resource?: string })): ApiError {
+  const code = error instanceof ReleaseCoreError ? "INVALID_SPEC" : (error.code ?? "INVALID_SPEC");
+  return badRequest(code, error.message, { resource: error.resource ?? null });
 }
 
-function fileSet(v: unknown, where: string): Record<string, SiteEntry> {
-  if (!isObj(v)) throw invalid(`${where} must be an object of path → content ref.`);
-  const out: Record<string, SiteEntry> = {};
-  for (const [path, ref] of Object.entries(v)) out[sitePath(path)] = contentRef(ref, `${where}["${path}"]`);
-  return out;
-}
-
-function functionEntry(v: unknown, where: string): FunctionEntry & { source: SiteEntry } {
-  if (!isObj(v)) throw invalid(`${where} must be an object.`);
-  const { runtime = "node22", source, config, schedule = null } = v;
-  if (typeof runtime !== "string") throw invalid(`${where}.runtime must be a string.`);
-  const src = contentRef(source, `${where}.source`);
-  const cfg = isObj(config) ? config : {};
-  const num = (x: unknown, name: string) => {
-    if (x === undefined || x === null) return null;
-    if (typeof x !== "number" || x <= 0) throw invalid(`${where}.config.${name} must be a positive number.`);
-    return x;
-  };
-  if (schedule !== null && typeof schedule !== "string")
-    throw invalid(`${where}.schedule must be a cron string or null.`);
-  return {
-    runtime,
-    code_hash: src.sha256,
-    timeout_seconds: num(cfg["timeout_seconds"], "timeout_seconds"),
-    memory_mb: num(cfg["memory_mb"], "memory_mb"),
-    schedule: schedule as string | null,
-    source: src,
-  };
-}
-
-function names(v: unknown, where: string, re: RegExp): string[] {
-  if (!Array.isArray(v) || v.some((s) => typeof s !== "string" || !re.test(s))) {
-    throw invalid(`${where} must be an array of names matching ${re}.`);
+function releaseCall<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof ReleaseCoreError) throw invalidSpec(error);
+    const coded = error as Error & { code?: string; resource?: string };
+    if (coded?.name === "StaticManifestError") throw invalidSpec(coded);
+    throw error;
   }
-  return [...new Set(v as string[])];
 }
 
-interface Resolved {
-  target: ReleaseBody;
-  migrations: PlannedMigration[];
-  migrationsNoop: string[];
-  content: SiteEntry[];
-  deleteSecrets: string[];
-}
-
-/** Applies the spec's slices over `base` (absent slices carry forward) and validates them. */
-async function resolve(deps: Deps, project: Project, spec: Obj, base: ReleaseBody): Promise<Resolved> {
-  for (const k of Object.keys(spec))
-    if (!SPEC_KEYS.has(k)) throw invalid(`Unknown field "${k}" in the spec.`);
-  const target: ReleaseBody = structuredClone(base);
-  const content: SiteEntry[] = [];
-  const sourceOf: Record<string, SiteEntry> = {};
-
-  const { site, functions, secrets, subdomains, routes, database } = spec;
-  if (site !== undefined) {
-    if (!isObj(site)) throw invalid("site must be an object.");
-    if (site["replace"] !== undefined) target.site = fileSet(site["replace"], "site.replace");
-    else if (isObj(site["patch"])) {
-      const patch = site["patch"];
-      if (patch["put"] !== undefined) Object.assign(target.site, fileSet(patch["put"], "site.patch.put"));
-      if (patch["delete"] !== undefined) {
-        for (const p of names(patch["delete"], "site.patch.delete", /.+/)) delete target.site[sitePath(p)];
-      }
-    } else throw invalid("site needs replace or patch.");
-  }
-  if (site !== undefined) content.push(...Object.values(target.site));
-
-  if (functions !== undefined) {
-    if (!isObj(functions)) throw invalid("functions must be an object.");
-    const put = (set: unknown, where: string) => {
-      if (!isObj(set)) throw invalid(`${where} must be an object of name → function.`);
-      for (const [name, fn] of Object.entries(set)) {
-        if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(name)) throw invalid(`function name "${name}" is not valid.`);
-        const { source, ...entry } = functionEntry(fn, `${where}.${name}`);
-        target.functions[name] = entry;
-        sourceOf[name] = source;
-      }
-    };
-    if (functions["replace"] !== undefined) {
-      target.functions = {};
-      put(functions["replace"], "functions.replace");
-    } else if (isObj(functions["patch"])) {
-      const patch = functions["patch"];
-      if (patch["set"] !== undefined) put(patch["set"], "functions.patch.set");
-      if (patch["delete"] !== undefined) {
-        for (const n of names(patch["delete"], "functions.patch.delete", /.+/)) delete target.functions[n];
-      }
-    } else throw invalid("functions needs replace or patch.");
-    content.push(...Object.values(sourceOf));
-  }
-
-  let deleteSecrets: string[] = [];
-  if (secrets !== undefined) {
-    if (!isObj(secrets)) throw invalid("secrets must be an object.");
-    if (secrets["require"] !== undefined)
-      target.secrets = names(secrets["require"], "secrets.require", SECRET_KEY_RE);
-    if (secrets["delete"] !== undefined) {
-      deleteSecrets = names(secrets["delete"], "secrets.delete", SECRET_KEY_RE);
-      target.secrets = target.secrets.filter((k) => !deleteSecrets.includes(k));
-    }
-  }
-  const missing = target.secrets.filter((k) => !project.secrets[k]);
-  if (missing.length > 0) {
-    throw conflict("SECRETS_MISSING", `Required secrets are not set: ${missing.join(", ")}.`, {
-      details: { missing },
-      next_actions: [{ type: "set_secret", keys: missing }],
+/** The spec a plan request carries: inline, or the content `manifest_ref` names. */
+function wireSpec(deps: Deps, body: Obj): { wire: Obj; manifestRef: ContentRefHex | undefined } {
+  const { spec, manifest_ref } = body;
+  if (!isObj(spec) || typeof spec["project_id"] !== "string")
+    throw badRequest("INVALID_SPEC", "spec.project_id is required.", { resource: "project" });
+  if (manifest_ref === undefined) return { wire: spec, manifestRef: undefined };
+  const ref = wireRef(manifest_ref, "manifest_ref");
+  const bytes = deps.store.state.content[ref.sha256] ? deps.blobs.get(ref.sha256) : undefined;
+  if (!bytes) {
+    throw conflict("CONTENT_MISSING", "manifest_ref names content that is not uploaded and committed.", {
+      details: { missing: [ref.sha256] },
+      next_actions: [{ type: "upload_content", method: "POST", path: "/content/v1/plans" }],
     });
   }
+  let wire: unknown;
+  try {
+    wire = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw badRequest("INVALID_SPEC", "manifest_ref content is not JSON.", { resource: "manifest_ref" });
+  }
+  if (!isObj(wire))
+    throw badRequest("INVALID_SPEC", "manifest_ref content is not a JSON object.", {
+      resource: "manifest_ref",
+    });
+  if (wire["project_id"] !== undefined && wire["project_id"] !== spec["project_id"]) {
+    throw badRequest("INVALID_SPEC", "manifest_ref names another project than spec.project_id.", {
+      resource: "project",
+    });
+  }
+  return { wire: { ...wire, project_id: spec["project_id"] }, manifestRef: ref };
+}
 
-  if (subdomains !== undefined) {
-    if (!isObj(subdomains)) throw invalid("subdomains must be an object.");
-    if (subdomains["set"] !== undefined)
-      target.subdomains = names(subdomains["set"], "subdomains.set", SUBDOMAIN_RE);
-    if (subdomains["add"] !== undefined) {
-      target.subdomains = [
-        ...new Set([...target.subdomains, ...names(subdomains["add"], "subdomains.add", SUBDOMAIN_RE)]),
-      ];
-    }
-    if (subdomains["remove"] !== undefined) {
-      const gone = names(subdomains["remove"], "subdomains.remove", SUBDOMAIN_RE);
-      target.subdomains = target.subdomains.filter((s) => !gone.includes(s));
-    }
-    for (const name of target.subdomains) {
-      const owner = subdomainOwner(deps, name);
-      if (owner && owner.projectId !== project.projectId) {
-        throw conflict("SUBDOMAIN_TAKEN", `Subdomain ${name} belongs to another project.`);
-      }
+/** The base a plan builds on, with every migration the database recorded (the database is authoritative). */
+async function baseState(
+  deps: Deps,
+  project: Project,
+  base: Release | undefined,
+): Promise<PortableReleaseState> {
+  const state = structuredClone(base?.state ?? emptyPortableReleaseState());
+  for (const applied of await deps.db.migrations(project.projectId)) {
+    if (!state.migrations.some((m) => m.migration_id === applied.migration_id)) {
+      state.migrations.push({
+        migration_id: applied.migration_id,
+        checksum_hex: applied.checksum_hex,
+        transaction: "default",
+      });
     }
   }
+  state.migrations.sort((a, b) =>
+    a.migration_id < b.migration_id ? -1 : a.migration_id > b.migration_id ? 1 : 0,
+  );
+  return state;
+}
 
-  if (routes !== undefined && routes !== null) {
-    if (!isObj(routes) || !Array.isArray(routes["replace"]))
-      throw invalid("routes must be { replace: [...] } or null.");
-    target.routes = routes["replace"] as unknown[];
+/** The project's assets after the spec's `assets` slice (put, delete, sync-prune), or null without one. */
+function nextAssets(project: Project, spec: ReleaseSpec): Record<string, AssetEntry> | null {
+  if (!spec.assets) return null;
+  const out: Record<string, AssetEntry> = structuredClone(project.assets ?? {});
+  const put = spec.assets.put ?? [];
+  for (const entry of put) {
+    out[entry.key] = {
+      sha256: entry.sha256,
+      size_bytes: entry.size_bytes,
+      content_type: entry.content_type ?? null,
+      visibility: entry.visibility ?? "public",
+      immutable: entry.immutable ?? false,
+    };
   }
-
-  const migrations: PlannedMigration[] = [];
-  const migrationsNoop: string[] = [];
-  if (database !== undefined) {
-    if (!isObj(database)) throw invalid("database must be an object.");
-    const list = database["migrations"] ?? [];
-    if (!Array.isArray(list)) throw invalid("database.migrations must be an array.");
-    const applied = new Map(
-      (await deps.db.migrations(project.projectId)).map((m) => [m.migration_id, m.checksum_hex]),
-    );
-    const seen = new Set<string>();
-    for (const [i, m] of list.entries()) {
-      if (!isObj(m)) throw invalid(`database.migrations[${i}] must be an object.`);
-      const { id, checksum, sql } = m;
-      if (typeof id !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id)) {
-        throw invalid(`database.migrations[${i}].id is not valid.`);
-      }
-      if (typeof sql !== "string") throw invalid(`database.migrations[${i}].sql must be a string.`);
-      if (seen.has(id)) throw invalid(`migration ${id} appears twice.`);
-      seen.add(id);
-      const sum = sha256(sql);
-      if (checksum !== undefined && checksum !== sum) {
-        throw badRequest(
-          "MIGRATION_CHECKSUM_INVALID",
-          `Migration ${id}: checksum is not the sha256 of its sql.`,
-        );
-      }
-      const prior = applied.get(id);
-      if (prior === undefined) migrations.push({ id, checksum: sum, sql });
-      else if (prior === sum) migrationsNoop.push(id);
-      else
-        throw conflict(
-          "MIGRATION_CHECKSUM_MISMATCH",
-          `Migration ${id} was already applied with different SQL.`,
-        );
-    }
+  for (const key of spec.assets.delete ?? []) delete out[key];
+  const sync = spec.assets.sync;
+  if (sync) {
+    const kept = new Set(put.map((e) => e.key));
+    for (const key of Object.keys(out)) if (key.startsWith(sync.prefix) && !kept.has(key)) delete out[key];
   }
-  return { target, migrations, migrationsNoop, content, deleteSecrets };
+  return out;
 }
 
 function subdomainOwner(deps: Deps, name: string): Project | undefined {
   return Object.values(deps.store.state.projects).find(
-    (p) => p.deletedAt === null && activeRelease(deps, p)?.subdomains.includes(name),
+    (p) => p.deletedAt === null && activeRelease(deps, p)?.state.subdomains.names.includes(name),
   );
 }
 
-const EMPTY: ReleaseBody = { site: {}, functions: {}, secrets: [], subdomains: [], routes: [] };
+/** Validates, materializes and diffs a plan request; throws the ApiError Run402 would answer. */
+async function makePlan(
+  deps: Deps,
+  project: Project,
+  wallet: string,
+  spec: ReleaseSpec,
+  manifestRef: ContentRefHex | undefined,
+  idempotencyKey: string | null,
+): Promise<Plan> {
+  const { store, clock } = deps;
+  const live = activeRelease(deps, project);
+  let baseRelease = live;
+  if (spec.base && "release_id" in spec.base) {
+    baseRelease = store.state.releases[spec.base.release_id];
+    if (!baseRelease || baseRelease.projectId !== project.projectId)
+      throw badRequest("INVALID_SPEC", "base.release_id is unknown.", { resource: "base.release_id" });
+  } else if (spec.base?.release === "empty") {
+    if (live) throw conflict("BASE_RELEASE_CONFLICT", "base is empty but the project has a live release.");
+    baseRelease = undefined;
+  }
+  const base = await baseState(deps, project, baseRelease);
 
-function bodyOf(r: Release | undefined): ReleaseBody {
-  if (!r) return structuredClone(EMPTY);
-  return structuredClone({
-    site: r.site,
-    functions: r.functions,
-    secrets: r.secrets,
-    subdomains: r.subdomains,
-    routes: r.routes,
-  });
-}
+  const applied = new Map(
+    (await deps.db.migrations(project.projectId)).map((m) => [m.migration_id, m.checksum_hex]),
+  );
+  for (const m of spec.database?.migrations ?? []) {
+    const prior = applied.get(m.id);
+    if (prior !== undefined && prior !== m.checksum.toLowerCase()) {
+      throw conflict(
+        "MIGRATION_CHECKSUM_MISMATCH",
+        `Migration ${m.id} was already applied with different SQL.`,
+        {
+          details: { migration_id: m.id },
+        },
+      );
+    }
+    if (m.sql !== undefined && sha256(m.sql) !== m.checksum.toLowerCase()) {
+      throw badRequest(
+        "MIGRATION_CHECKSUM_INVALID",
+        `Migration ${m.id}: checksum is not the sha256 of its sql.`,
+      );
+    }
+  }
 
-function listDiff(from: string[], to: string[]) {
-  return { added: to.filter((x) => !from.includes(x)), removed: from.filter((x) => !to.includes(x)) };
-}
-
-function diffOf(base: ReleaseBody, r: Resolved) {
-  const t = r.target;
-  const site = {
-    added: Object.entries(t.site)
-      .filter(([p]) => !base.site[p])
-      .map(([path, e]) => ({ path, sha256: e.sha256, content_type: e.content_type })),
-    removed: Object.keys(base.site).filter((p) => !t.site[p]),
-    changed: Object.entries(t.site)
-      .filter(([p, e]) => base.site[p] && canonicalJson(base.site[p]) !== canonicalJson(e))
-      .map(([path, e]) => ({ path, sha256_old: base.site[path]!.sha256, sha256_new: e.sha256 })),
-  };
-  const fnChanged = Object.entries(t.functions)
-    .filter(([n]) => base.functions[n])
-    .map(([name, f]) => ({
-      name,
-      fields_changed: (Object.keys(f) as (keyof FunctionEntry)[]).filter(
-        (k) => base.functions[name]![k] !== f[k],
-      ),
-    }))
-    .filter((c) => c.fields_changed.length > 0);
-  const baseRoutes = base.routes.map(canonicalJson);
-  const toRoutes = t.routes.map(canonicalJson);
-  return {
-    migrations: { new: r.migrations.map((m) => m.id), noop: r.migrationsNoop },
-    site,
-    functions: { ...listDiff(Object.keys(base.functions), Object.keys(t.functions)), changed: fnChanged },
-    secrets: listDiff(base.secrets, t.secrets),
-    subdomains: listDiff(base.subdomains, t.subdomains),
-    routes: {
-      added: t.routes.filter((_, i) => !baseRoutes.includes(toRoutes[i]!)),
-      removed: base.routes.filter((_, i) => !toRoutes.includes(baseRoutes[i]!)),
-      changed: [],
-    },
-  };
-}
-
-function planResponse(deps: Deps, plan: Plan, diff: unknown): Obj {
-  const missing = plan.content
-    .filter((sha, i, all) => all.indexOf(sha) === i && !deps.store.state.content[sha])
-    .map((sha) => {
-      const meta = plan.contentMeta[sha]!;
-      return { sha256: sha, size: meta.size, content_type: meta.content_type };
+  const target = releaseCall(() => materializeRelease({ spec, concreteBase: base }));
+  const missingSecrets = target.secrets.keys.filter((k) => !project.secrets[k]);
+  if (missingSecrets.length > 0) {
+    throw conflict("SECRETS_MISSING", `Required secrets are not set: ${missingSecrets.join(", ")}.`, {
+      details: { missing: missingSecrets },
+      next_actions: [{ type: "set_secret", keys: missingSecrets }],
     });
-  return {
+  }
+  if (spec.subdomains) {
+    for (const name of target.subdomains.names) {
+      const owner = subdomainOwner(deps, name);
+      if (owner && owner.projectId !== project.projectId)
+        throw conflict("SUBDOMAIN_TAKEN", `Subdomain ${name} belongs to another project.`);
+    }
+  }
+
+  const planMigrations = derivePlanMigrations(base, spec);
+  const fresh = new Set(planMigrations.new.map((m) => m.id));
+  const migrations: PlannedMigration[] = (spec.database?.migrations ?? [])
+    .filter((m) => fresh.has(m.id))
+    .map((m) => ({
+      id: m.id,
+      checksum: m.checksum.toLowerCase(),
+      ...(m.sql !== undefined ? { sql: m.sql } : { sqlRef: m.sql_ref?.sha256 as string }),
+    }));
+  const envelope = releaseCall(() =>
+    computeReleaseDiff(base, target, { plan_migrations: planMigrations, include_core_warnings: true, spec }),
+  );
+  const expose = spec.database?.expose !== undefined ? spec.database.expose : (baseRelease?.expose ?? null);
+  const assets = nextAssets(project, spec);
+  const releaseDigest = digestMaterializedRelease(target);
+  // A project's first deploy activates a release even when it is empty, so it always has one after.
+  const isNoop =
+    live !== undefined &&
+    baseRelease === live &&
+    releaseDigest === digestMaterializedRelease(base) &&
+    JSON.stringify(expose) === JSON.stringify(live?.expose ?? null) &&
+    (assets === null || JSON.stringify(assets) === JSON.stringify(project.assets ?? {}));
+
+  const refs = collectContentRefsFromSpec(spec, manifestRef);
+  const { idempotency_key: _key, ...digestable } = spec;
+  const seq = String(store.nextSeq()).padStart(4, "0");
+  const now = clock.now();
+  const planId = `pln_${now}_${seq}`;
+  const operationId = `op_${now}_${seq}`;
+  const manifestDigest = digestApplyRequest(digestable);
+  const response: Obj = {
     kind: "plan_response",
-    plan_id: plan.planId,
-    operation_id: plan.operationId,
-    base_release_id: plan.baseReleaseId,
-    manifest_digest: plan.manifestDigest,
-    is_noop: plan.isNoop,
-    missing_content: missing,
-    diff,
+    plan_id: planId,
+    operation_id: operationId,
+    base_release_id: baseRelease?.releaseId ?? null,
+    manifest_digest: manifestDigest,
+    release_digest: releaseDigest,
+    ...envelope,
+    is_noop: isNoop,
+    missing_content: refs.map((r) => ({
+      sha256: r.sha256,
+      size: r.size,
+      content_type: r.contentType ?? null,
+      present: !!store.state.content[r.sha256],
+    })),
   };
+  return {
+    planId,
+    operationId,
+    projectId: project.projectId,
+    wallet,
+    baseReleaseId: baseRelease?.releaseId ?? null,
+    manifestDigest,
+    target,
+    releaseDigest,
+    expose,
+    migrations,
+    deleteSecrets: spec.secrets?.delete ?? [],
+    assets,
+    content: refs.map((r) => r.sha256),
+    isNoop,
+    idempotencyKey,
+    response,
+    createdAt: now,
+    committed: false,
+  };
+}
+
+/** The plan response as stored, with content presence as it is now. */
+function planResponse(deps: Deps, plan: Plan): Obj {
+  const missing = (plan.response["missing_content"] as Obj[]).map((c) => ({
+    ...c,
+    present: !!deps.store.state.content[c["sha256"] as string],
+  }));
+  return { ...plan.response, missing_content: missing };
 }
 
 function operationView(deps: Deps, opId: string): Obj {
@@ -335,6 +307,17 @@ function operationView(deps: Deps, opId: string): Obj {
     urls: op.status === "ready" ? { site: siteUrl(deps, op.projectId) } : null,
     created_at: iso(op.createdAt),
     updated_at: iso(op.updatedAt),
+  };
+}
+
+/** The commit answer: Run402 names the release and its URLs once the operation is ready. */
+function commitView(deps: Deps, opId: string): Obj {
+  const op = deps.store.state.operations[opId]!;
+  return {
+    operation_id: op.operationId,
+    status: op.status,
+    release_id: op.releaseId,
+    urls: op.status === "ready" ? { site: siteUrl(deps, op.projectId) } : null,
   };
 }
 
@@ -353,7 +336,13 @@ async function runOperation(deps: Deps, plan: Plan): Promise<void> {
     if (plan.migrations.length > 0) {
       step("migrating");
       try {
-        await deps.db.migrate(project.schemaSlot, project.projectId, plan.migrations);
+        // Migrations sent as `sql_ref` run the SQL uploaded as content (checked against its sha256 on upload).
+        const runnable = plan.migrations.map((m) => ({
+          id: m.id,
+          checksum: m.checksum,
+          sql: m.sql ?? (deps.blobs.get(m.sqlRef as string)?.toString("utf8") as string),
+        }));
+        await deps.db.migrate(project.schemaSlot, project.projectId, runnable);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         step("failed", { code: "MIGRATION_FAILED", message });
@@ -364,15 +353,18 @@ async function runOperation(deps: Deps, plan: Plan): Promise<void> {
     if (project.deletedAt !== null)
       return step("failed", { code: "PROJECT_DELETED", message: "The project was deleted." });
     const release: Release = {
-      ...structuredClone(plan.target),
       releaseId: `rel_${clock.now()}_${String(store.nextSeq()).padStart(4, "0")}`,
       projectId: project.projectId,
       manifestDigest: plan.manifestDigest,
+      releaseDigest: plan.releaseDigest,
+      state: structuredClone(plan.target),
+      expose: structuredClone(plan.expose),
       activatedAt: clock.now(),
     };
     store.state.releases[release.releaseId] = release;
     project.activeReleaseId = release.releaseId;
     for (const k of plan.deleteSecrets) delete project.secrets[k];
+    if (plan.assets) project.assets = structuredClone(plan.assets);
     op.releaseId = release.releaseId;
     step("ready");
   } catch (error) {
@@ -381,16 +373,21 @@ async function runOperation(deps: Deps, plan: Plan): Promise<void> {
   }
 }
 
+/**
+ * Serves a release as its static manifest (built by @run402/release) describes it: exact public paths
+ * (implicit file paths, explicit `public_paths`, static route aliases), then the SPA fallback for paths
+ * without an extension.
+ */
 function serveSite(deps: Deps, project: Project | undefined, path: string): Reply {
   const release = project && project.deletedAt === null ? activeRelease(deps, project) : undefined;
-  const clean = path.replace(/^\/+/, "");
-  const candidates =
-    clean === "" || clean.endsWith("/") ? [`${clean}index.html`] : [clean, `${clean}/index.html`];
-  for (const c of candidates) {
-    const entry = release?.site[c];
-    const bytes = entry ? deps.blobs.get(entry.sha256) : undefined;
-    if (entry && bytes) return { status: 200, headers: { "content-type": entry.content_type }, body: bytes };
-  }
+  const manifest = release?.state.static_manifest;
+  const publicPath = `/${path.replace(/^\/+/, "")}`;
+  let entry = manifest?.files[publicPath];
+  if (!entry && publicPath.endsWith("/")) entry = manifest?.files[`${publicPath}index.html`];
+  if (!entry && manifest?.spa_fallback && !/\.[^/]+$/.test(publicPath))
+    entry = manifest.files[manifest.spa_fallback];
+  const bytes = entry ? deps.blobs.get(entry.sha256) : undefined;
+  if (entry && bytes) return { status: 200, headers: { "content-type": entry.content_type }, body: bytes };
   return { status: 404, headers: { "content-type": "text/plain" }, body: Buffer.from("Not found\n") };
 }
 
@@ -411,75 +408,41 @@ export function deployRoutes(deps: Deps): Route[] {
     {
       method: "POST",
       pattern: "/apply/v1/plans",
+      maxBody: PLAN_BODY_MAX_BYTES,
       async handler(ctx) {
         const body = ctx.json();
-        const { spec, idempotency_key } = body;
-        if (!isObj(spec) || typeof spec["project_id"] !== "string")
-          throw invalid("spec.project_id is required.");
+        const { spec: inline, idempotency_key } = body;
+        if (!isObj(inline) || typeof inline["project_id"] !== "string")
+          throw badRequest("INVALID_SPEC", "spec.project_id is required.", { resource: "project" });
         const wallet = await siwx(ctx);
-        const project = ownedProject(deps, wallet, spec["project_id"]);
+        const project = ownedProject(deps, wallet, inline["project_id"]);
         assertWritable(deps, wallet);
-        const live = activeRelease(deps, project);
-        let baseRelease = live;
-        const base = spec["base"];
-        if (base !== undefined) {
-          if (!isObj(base)) throw invalid("base must be an object.");
-          if (typeof base["release_id"] === "string") {
-            baseRelease = store.state.releases[base["release_id"]];
-            if (!baseRelease || baseRelease.projectId !== project.projectId)
-              throw invalid("base.release_id is unknown.");
-          } else if (base["release"] === "empty") {
-            if (live)
-              throw conflict("BASE_RELEASE_CONFLICT", "base is empty but the project has a live release.");
-            baseRelease = undefined;
-          } else if (base["release"] !== "current")
-            throw invalid('base.release must be "current" or "empty".');
-        }
-        const { idempotency_key: _inSpec, ...digestable } = spec;
-        const digest = `sha256:${sha256(canonicalJson(digestable))}`;
-        const key = typeof idempotency_key === "string" ? idempotency_key : spec["idempotency_key"];
+        const { wire, manifestRef } = wireSpec(deps, body);
+        const spec = releaseCall(() => parseReleaseSpec(specFromWire(wire)));
+        const key = typeof idempotency_key === "string" ? idempotency_key : spec.idempotency_key;
         if (typeof key === "string") {
           const prior = Object.values(store.state.plans).find(
             (p) => p.projectId === project.projectId && p.idempotencyKey === key,
           );
-          if (prior && prior.manifestDigest !== digest) {
-            throw conflict("IDEMPOTENCY_KEY_REUSED", "This idempotency_key was used for a different spec.");
+          if (prior) {
+            const { idempotency_key: _k, ...digestable } = spec;
+            if (prior.manifestDigest !== digestApplyRequest(digestable)) {
+              throw conflict("IDEMPOTENCY_KEY_REUSED", "This idempotency_key was used for a different spec.");
+            }
+            return { status: 201, body: planResponse(deps, prior) };
           }
-          if (prior) return { status: 201, body: planResponse(deps, prior, prior.diff) };
         }
-        const baseBody = bodyOf(baseRelease);
-        const resolved = await resolve(deps, project, spec, baseBody);
-        const diff = diffOf(baseBody, resolved);
-        const seq = String(store.nextSeq()).padStart(4, "0");
-        const now = clock.now();
-        const contentMeta: Plan["contentMeta"] = {};
-        for (const c of resolved.content)
-          contentMeta[c.sha256] = { size: c.size, content_type: c.content_type };
-        const plan: Plan = {
-          planId: `pln_${now}_${seq}`,
-          operationId: `op_${now}_${seq}`,
-          projectId: project.projectId,
+        const plan = await makePlan(
+          deps,
+          project,
           wallet,
-          baseReleaseId: baseRelease?.releaseId ?? null,
-          manifestDigest: digest,
-          target: resolved.target,
-          migrations: resolved.migrations,
-          deleteSecrets: resolved.deleteSecrets,
-          content: Object.keys(contentMeta),
-          contentMeta,
-          isNoop:
-            resolved.migrations.length === 0 &&
-            resolved.deleteSecrets.length === 0 &&
-            canonicalJson(resolved.target) === canonicalJson(bodyOf(live)) &&
-            baseRelease === live,
-          idempotencyKey: typeof key === "string" ? key : null,
-          diff,
-          createdAt: now,
-          committed: false,
-        };
+          spec,
+          manifestRef,
+          typeof key === "string" ? key : null,
+        );
         store.state.plans[plan.planId] = plan;
         store.save();
-        return { status: 201, body: planResponse(deps, plan, diff) };
+        return { status: 201, body: planResponse(deps, plan) };
       },
     },
     {
@@ -493,16 +456,7 @@ export function deployRoutes(deps: Deps): Route[] {
           throw notFound("PLAN_NOT_FOUND", "No such plan for this wallet.");
         const project = ownedProject(deps, wallet, plan.projectId);
         const existing = store.state.operations[plan.operationId];
-        if (existing) {
-          return {
-            status: 200,
-            body: {
-              operation_id: existing.operationId,
-              status: existing.status,
-              release_id: existing.releaseId,
-            },
-          };
-        }
+        if (existing) return { status: 200, body: commitView(deps, existing.operationId) };
         assertWritable(deps, wallet);
         const missing = plan.content.filter((sha) => !store.state.content[sha]);
         if (missing.length > 0) {
@@ -556,11 +510,7 @@ export function deployRoutes(deps: Deps): Route[] {
         plan.committed = true;
         store.save();
         if (!noop) setImmediate(() => void runOperation(deps, plan));
-        const op = store.state.operations[plan.operationId]!;
-        return {
-          status: 200,
-          body: { operation_id: op.operationId, status: op.status, release_id: op.releaseId },
-        };
+        return { status: 200, body: commitView(deps, plan.operationId) };
       },
     },
     {
@@ -587,16 +537,16 @@ export function deployRoutes(deps: Deps): Route[] {
             release_id: r?.releaseId ?? null,
             state_kind: "current_live",
             manifest_digest: r?.manifestDigest ?? null,
+            release_digest: r?.releaseDigest ?? null,
             activated_at: iso(r?.activatedAt),
-            site: {
-              paths: Object.entries(r?.site ?? {})
+            // @run402/release's PortableReleaseState, field for field.
+            ...(r?.state ?? emptyPortableReleaseState()),
+            database: { expose: r?.expose ?? null },
+            assets: {
+              entries: Object.entries(project.assets ?? {})
                 .sort(([a], [b]) => (a < b ? -1 : 1))
-                .map(([path, e]) => ({ path, content_sha256: e.sha256, content_type: e.content_type })),
+                .map(([key, a]) => ({ key, ...a })),
             },
-            functions: Object.entries(r?.functions ?? {}).map(([name, f]) => ({ name, ...f })),
-            secrets: { keys: r?.secrets ?? [] },
-            subdomains: { names: r?.subdomains ?? [] },
-            routes: { entries: r?.routes ?? [] },
             migrations_applied: applied,
           },
         };
@@ -611,7 +561,14 @@ export function deployRoutes(deps: Deps): Route[] {
         const list = body["content"];
         if (!Array.isArray(list))
           throw badRequest("INVALID_CONTENT", "content must be an array of content refs.");
-        const items = list.map((c, i) => contentRef(c, `content[${i}]`));
+        const items = list.map((c, i) => {
+          const ref = wireRef(c, `content[${i}]`);
+          return {
+            sha256: ref.sha256,
+            size: ref.size,
+            content_type: ref.contentType ?? "application/octet-stream",
+          };
+        });
         const now = clock.now();
         const planId = `cpl_${now}_${String(store.nextSeq()).padStart(4, "0")}`;
         // Upload URLs work on wall-clock time like presigned URLs; the sandbox clock is for leases.

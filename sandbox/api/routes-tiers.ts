@@ -3,7 +3,7 @@ import type { Org, TierName } from "../state.js";
 import { activeRelease, type Deps, iso, orgOf, projectsOf, siteUrl, siwx } from "./context.js";
 import { badRequest, conflict } from "./errors.js";
 import type { Route } from "./http.js";
-import { paidRoute } from "./paid.js";
+import { challenge, paidIdentity, paidRoute } from "./paid.js";
 import { renderPng } from "./png.js";
 import { actionFor, applyPurchase, isTier, lifecycleOf, TIERS } from "./tiers.js";
 
@@ -16,8 +16,8 @@ function usage(deps: Deps, wallet: string): { functions: number; storageBytes: n
   for (const p of projects) {
     const r = activeRelease(deps, p);
     if (!r) continue;
-    functions += Object.keys(r.functions).length;
-    for (const f of Object.values(r.site)) storageBytes += f.size;
+    functions += r.state.functions.length;
+    for (const f of r.state.site.paths) storageBytes += f.size_bytes ?? 0;
   }
   return { functions, storageBytes, projects: projects.length };
 }
@@ -107,11 +107,19 @@ export function tierRoutes(deps: Deps): Route[] {
           );
         }
         const body = ctx.json();
-        const wallet = await siwx(ctx);
         const terms = TIERS[tier];
+        const price = {
+          atomic: BigInt(terms.price_atomic),
+          usd: terms.price,
+          description: `Run402 ${tier} tier`,
+        };
+        const who = await paidIdentity(ctx);
+        if (!who) return challenge(ctx, paidDeps, price);
+        const { wallet } = who;
         return paidRoute(ctx, paidDeps, {
           wallet,
-          price: { atomic: BigInt(terms.price_atomic), usd: terms.price, description: `Run402 ${tier} tier` },
+          by: who.by,
+          price,
           payload: body,
           preflight() {
             if (actionFor(store.state.orgs[wallet], tier, clock.now()) !== "downgrade") return;
@@ -177,10 +185,13 @@ export function tierRoutes(deps: Deps): Route[] {
         const size = typeof aspect === "string" ? sizes[aspect] : undefined;
         if (!size)
           throw badRequest("INVALID_ASPECT", `aspect must be one of ${Object.keys(sizes).join(", ")}.`);
-        const wallet = await siwx(ctx);
+        const price = { atomic: 30_000n, usd: "0.03", description: "Run402 image generation" };
+        const who = await paidIdentity(ctx);
+        if (!who) return challenge(ctx, paidDeps, price);
         return paidRoute(ctx, paidDeps, {
-          wallet,
-          price: { atomic: 30_000n, usd: "0.03", description: "Run402 image generation" },
+          wallet: who.wallet,
+          by: who.by,
+          price,
           payload: body,
           preflight() {},
           fulfill: () => ({

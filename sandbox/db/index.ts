@@ -7,7 +7,13 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
-import type { PlannedMigration } from "../state.js";
+
+/** A migration to run: its id, the sha256 of its SQL, and the SQL. */
+export interface RunnableMigration {
+  id: string;
+  checksum: string;
+  sql: string;
+}
 
 /** A migration already applied to a project. */
 export interface AppliedMigration {
@@ -25,7 +31,7 @@ export interface Database {
   /** Applied migrations of a project, oldest first. */
   migrations(projectId: string): Promise<AppliedMigration[]>;
   /** Runs `migrations` in one transaction in `slot`; throws (having rolled back) on the first failure. */
-  migrate(slot: string, projectId: string, migrations: PlannedMigration[]): Promise<void>;
+  migrate(slot: string, projectId: string, migrations: RunnableMigration[]): Promise<void>;
   /** Runs one query in a project's schema (tests use it to look at what a migration did). */
   query<T>(slot: string, sql: string, params?: unknown[]): Promise<T[]>;
   close(): Promise<void>;

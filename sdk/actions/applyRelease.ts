@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { BaseError } from "../errors/base.js";
 import { ApiError, DeployFailedError } from "../errors/http.js";
 import type { ActionContext } from "../internal/context.js";
@@ -6,7 +7,19 @@ import { commitContent } from "./commitContent.js";
 import { commitPlan } from "./commitPlan.js";
 import { getOperation } from "./getOperation.js";
 import { planContent } from "./planContent.js";
-import { type PlanReleaseReturnType, planRelease, type ReleaseSpec } from "./planRelease.js";
+import {
+  type ContentRef,
+  type DeploySpec,
+  MANIFEST_CONTENT_TYPE,
+  PLAN_BODY_LIMIT_BYTES,
+  type PlanReleaseReturnType,
+  planBody,
+  planRelease,
+  type ReleaseSpec,
+  SQL_CONTENT_TYPE,
+  sqlRefOf,
+  toWireSpec,
+} from "./planRelease.js";
 import { uploadContent } from "./uploadContent.js";
 
 /** Bytes for one content hash named in the spec. */
@@ -16,11 +29,13 @@ export type ContentBlob = { bytes: Uint8Array; contentType: string };
 export type ApplyReleaseParameters = {
   projectId: string;
   anonKey: string;
-  spec: ReleaseSpec;
+  spec: DeploySpec;
   /** Every blob the spec names, keyed by sha256 hex; only those the server lacks are uploaded. */
   content: Map<string, ContentBlob>;
-  /** Stable id of this deploy; sent as `idempotency_key` on plan and commit. */
+  /** Stable id of this deploy; keys derived from it are sent as `idempotency_key` on plan and commit. */
   intent?: string | undefined;
+  /** An `idempotency_key` chosen by the caller (a manifest's own), sent as is on plan and commit. */
+  idempotencyKey?: string | undefined;
   /** How long to wait for the operation to finish. @default 120000 */
   pollTimeoutMs?: number | undefined;
   /** @default 250 */
@@ -32,6 +47,8 @@ export type ApplyReleaseReturnType = {
   operationId: string | null;
   /** sha256 of every blob uploaded by this call. */
   uploaded: string[];
+  /** The ref the spec travelled as when it was over {@link PLAN_BODY_LIMIT_BYTES} (`manifest_ref`). */
+  manifestRef: ContentRef | undefined;
   diff: PlanReleaseReturnType["diff"];
   isNoop: boolean;
 };
@@ -40,69 +57,117 @@ export type ApplyReleaseErrorType = ApiError | DeployFailedError | BaseError;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Plans, uploads missing content, commits and waits for the release to go live. */
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+/** Adds the bytes of every inline migration SQL to `content`: they travel as `sql_ref` content (see toWireSpec). */
+export function addSqlContent(spec: DeploySpec, content: Map<string, ContentBlob>): void {
+  for (const m of spec.database?.migrations ?? []) {
+    if (m.sql === undefined) continue;
+    const ref = sqlRefOf(m);
+    if (!content.has(ref.sha256))
+      content.set(ref.sha256, {
+        bytes: new Uint8Array(Buffer.from(m.sql, "utf8")),
+        contentType: SQL_CONTENT_TYPE,
+      });
+  }
+}
+
+/** Uploads blobs the server lacks: content plan, PUT each part, commit. Returns their sha256. */
+async function upload(
+  ctx: ActionContext,
+  anonKey: string,
+  wanted: { sha256: string; size: number; content_type?: string | null | undefined }[],
+  content: Map<string, ContentBlob>,
+): Promise<string[]> {
+  if (wanted.length === 0) return [];
+  const absent = wanted.filter((c) => !content.has(c.sha256));
+  if (absent.length) {
+    throw new BaseError(
+      `The spec names content that was not provided: ${absent.map((c) => c.sha256).join(", ")}.`,
+      { code: "CONTENT_NOT_PROVIDED" },
+    );
+  }
+  const refs = wanted.map((c) => ({
+    sha256: c.sha256,
+    size: c.size,
+    content_type: c.content_type ?? content.get(c.sha256)?.contentType,
+  }));
+  const contentPlan = await planContent(ctx, { anonKey, content: refs });
+  const uploaded: string[] = [];
+  const bytesTotal = contentPlan.missing.reduce((n, m) => n + (content.get(m.sha256)?.bytes.length ?? 0), 0);
+  let bytesDone = 0;
+  for (const missing of contentPlan.missing) {
+    const blob = content.get(missing.sha256);
+    if (!blob)
+      throw new BaseError(`The server asked for content ${missing.sha256} the spec does not name.`, {
+        code: "CONTENT_NOT_PROVIDED",
+      });
+    // The contract leaves byte_end's inclusivity open: if the last part ends at the size, it is exclusive.
+    const exclusive = (missing.parts.at(-1)?.byte_end ?? 0) >= blob.bytes.length;
+    for (const part of missing.parts) {
+      const bytes = blob.bytes.subarray(part.byte_start, exclusive ? part.byte_end : part.byte_end + 1);
+      await uploadContent(ctx, { url: part.url, bytes, contentType: blob.contentType, anonKey });
+    }
+    uploaded.push(missing.sha256);
+    bytesDone += blob.bytes.length;
+    ctx.transport.emit({
+      type: "upload",
+      sha256: missing.sha256,
+      done: uploaded.length,
+      total: contentPlan.missing.length,
+      bytesDone,
+      bytesTotal,
+    });
+  }
+  await commitContent(ctx, { anonKey, planId: contentPlan.plan_id });
+  return uploaded;
+}
+
+/**
+ * Plans, uploads missing content, commits and waits for the release to go live. A spec whose plan body
+ * would exceed 5 MiB is uploaded as content first and planned by `manifest_ref`, as `@run402/sdk` does.
+ */
 export async function applyRelease(
   ctx: ActionContext,
   parameters: ApplyReleaseParameters,
 ): Promise<ApplyReleaseReturnType> {
-  const {
-    projectId,
-    anonKey,
-    spec,
-    content,
-    intent,
-    pollTimeoutMs = 120_000,
-    pollIntervalMs = 250,
-  } = parameters;
+  const { projectId, anonKey, intent, pollTimeoutMs = 120_000, pollIntervalMs = 250 } = parameters;
+  const content = new Map(parameters.content);
+  const spec: ReleaseSpec = { ...parameters.spec, project: projectId };
+  addSqlContent(spec, content);
   const uploaded: string[] = [];
+
+  let manifestRef: ContentRef | undefined;
+  const inline = JSON.stringify(
+    planBody({ projectId, spec, idempotencyKey: parameters.idempotencyKey ?? intent }),
+  );
+  if (Buffer.byteLength(inline) > PLAN_BODY_LIMIT_BYTES) {
+    const bytes = new Uint8Array(Buffer.from(JSON.stringify(toWireSpec(spec)), "utf8"));
+    manifestRef = { sha256: sha256(bytes), size: bytes.byteLength, content_type: MANIFEST_CONTENT_TYPE };
+    content.set(manifestRef.sha256, { bytes, contentType: MANIFEST_CONTENT_TYPE });
+    uploaded.push(...(await upload(ctx, anonKey, [manifestRef], content)));
+  }
+
   // A base-release conflict means someone deployed between our plan and commit: plan again, once.
   for (let round = 1; ; round++) {
-    const planKey = intent
-      ? deriveKey({ intent: `${intent}#${round}`, method: "POST", route: "/apply/v1/plans", body: spec })
-      : undefined;
-    const plan = await planRelease(ctx, { projectId, spec, idempotencyKey: planKey });
-    if (plan.missing_content.length) {
-      const absent = plan.missing_content.filter((c) => !content.has(c.sha256));
-      if (absent.length) {
-        throw new BaseError(
-          `The spec names content that was not provided: ${absent.map((c) => c.sha256).join(", ")}.`,
-          {
-            code: "CONTENT_NOT_PROVIDED",
-          },
-        );
-      }
-      const contentPlan = await planContent(ctx, { anonKey, content: plan.missing_content });
-      const bytesTotal = contentPlan.missing.reduce(
-        (n, m) => n + (content.get(m.sha256)?.bytes.length ?? 0),
-        0,
-      );
-      let bytesDone = 0;
-      for (const missing of contentPlan.missing) {
-        const blob = content.get(missing.sha256)!;
-        // The contract leaves byte_end's inclusivity open: if the last part ends at the size, it is exclusive.
-        const exclusive = (missing.parts.at(-1)?.byte_end ?? 0) >= blob.bytes.length;
-        for (const part of missing.parts) {
-          const bytes = blob.bytes.subarray(part.byte_start, exclusive ? part.byte_end : part.byte_end + 1);
-          await uploadContent(ctx, { url: part.url, bytes, contentType: blob.contentType, anonKey });
-        }
-        uploaded.push(missing.sha256);
-        bytesDone += blob.bytes.length;
-        ctx.transport.emit({
-          type: "upload",
-          sha256: missing.sha256,
-          done: uploaded.length,
-          total: contentPlan.missing.length,
-          bytesDone,
-          bytesTotal,
-        });
-      }
-      await commitContent(ctx, { anonKey, planId: contentPlan.plan_id });
-    }
+    const planKey =
+      parameters.idempotencyKey ??
+      (intent
+        ? deriveKey({
+            intent: `${intent}#${round}`,
+            method: "POST",
+            route: "/apply/v1/plans",
+            body: toWireSpec(spec),
+          })
+        : undefined);
+    const plan = await planRelease(ctx, { projectId, spec, idempotencyKey: planKey, manifestRef });
+    uploaded.push(...(await upload(ctx, anonKey, plan.missing, content)));
     if (plan.is_noop) {
       return {
         releaseId: plan.base_release_id ?? null,
         operationId: plan.operation_id ?? null,
         uploaded,
+        manifestRef,
         diff: plan.diff,
         isNoop: true,
       };
@@ -144,6 +209,13 @@ export async function applyRelease(
       }
       await sleep(pollIntervalMs);
     }
-    return { releaseId, operationId: committed.operation_id, uploaded, diff: plan.diff, isNoop: false };
+    return {
+      releaseId,
+      operationId: committed.operation_id,
+      uploaded,
+      manifestRef,
+      diff: plan.diff,
+      isNoop: false,
+    };
   }
 }

@@ -6,10 +6,20 @@ import { call } from "../internal/http.js";
 const schema = z.looseObject({
   release_id: z.string().nullable(),
   manifest_digest: z.string().nullable().optional(),
+  release_digest: z.string().nullable().optional(),
   activated_at: z.string().nullable().optional(),
+  state_version: z.string().optional(),
   site: z.looseObject({
-    paths: z.array(z.looseObject({ path: z.string(), content_sha256: z.string(), content_type: z.string() })),
+    paths: z.array(
+      z.looseObject({
+        path: z.string(),
+        content_sha256: z.string(),
+        content_type: z.string(),
+        size_bytes: z.number().optional(),
+      }),
+    ),
   }),
+  static_manifest: z.unknown().optional(),
   functions: z.array(
     z.looseObject({
       name: z.string(),
@@ -22,7 +32,11 @@ const schema = z.looseObject({
   ),
   secrets: z.looseObject({ keys: z.array(z.string()) }),
   subdomains: z.looseObject({ names: z.array(z.string()) }),
-  routes: z.looseObject({ entries: z.array(z.unknown()) }),
+  routes: z.looseObject({ manifest_sha256: z.string().nullable().optional(), entries: z.array(z.unknown()) }),
+  migrations: z.array(z.looseObject({ migration_id: z.string(), checksum_hex: z.string() })).optional(),
+  i18n: z.unknown().optional(),
+  database: z.looseObject({ expose: z.unknown() }).optional(),
+  assets: z.looseObject({ entries: z.array(z.looseObject({ key: z.string() })) }).optional(),
   migrations_applied: z.array(
     z.looseObject({ migration_id: z.string(), checksum_hex: z.string(), applied_at: z.string() }),
   ),
@@ -30,7 +44,7 @@ const schema = z.looseObject({
 
 /** Parameters of `getActiveRelease`. */
 export type GetActiveReleaseParameters = { anonKey: string };
-/** What is live now: site paths, functions, secrets, subdomains, routes, applied migrations. */
+/** What is live now: Run402's materialized release state (site, static manifest, functions, routes, i18n, …) and applied migrations. */
 export type ReleaseInventory = z.output<typeof schema>;
 /** What `getActiveRelease` resolves to. */
 export type GetActiveReleaseReturnType = ReleaseInventory;

@@ -129,3 +129,69 @@ export class DeployFailedError extends BaseError {
 }
 /** `DeployFailedError` narrowed by `name`. */
 export type DeployFailedErrorType = DeployFailedError & { name: "DeployFailedError" };
+
+/**
+ * The server answered with a redirect. The SDK never follows one: a redirect could carry payment
+ * credentials, SIWX or keys to another origin.
+ */
+export class RedirectError extends BaseError {
+  override name = "RedirectError" as const;
+  readonly method: string;
+  readonly url: string;
+  /** Where the server pointed (the `Location` header), or null without one. */
+  readonly location: string | null;
+  constructor(options: { method: string; url: string; status: number; location: string | null }) {
+    super(
+      `${options.method} ${options.url} was redirected (${options.status}) to ${options.location ?? "an unnamed location"}; redirects are not followed.`,
+      {
+        code: "HTTP_REDIRECT",
+        status: options.status,
+        metaMessages: ["Set run402:apiBase (apiBase) to the API's final URL if it moved."],
+      },
+    );
+    this.method = options.method;
+    this.url = options.url;
+    this.location = options.location;
+  }
+}
+/** `RedirectError` narrowed by `name`. */
+export type RedirectErrorType = RedirectError & { name: "RedirectError" };
+
+/** A response body grew past the client's limit; reading stopped there. */
+export class ResponseTooLargeError extends BaseError {
+  override name = "ResponseTooLargeError" as const;
+  readonly url: string;
+  readonly limitBytes: number;
+  constructor(options: { method: string; url: string; status: number; limitBytes: number }) {
+    super(
+      `The response to ${options.method} ${options.url} is larger than ${options.limitBytes} bytes; reading stopped there.`,
+      {
+        code: "HTTP_RESPONSE_TOO_LARGE",
+        status: options.status,
+        metaMessages: ["Raise maxResponseBytes only if the API is trusted to send bodies this large."],
+      },
+    );
+    this.url = options.url;
+    this.limitBytes = options.limitBytes;
+  }
+}
+/** `ResponseTooLargeError` narrowed by `name`. */
+export type ResponseTooLargeErrorType = ResponseTooLargeError & { name: "ResponseTooLargeError" };
+
+/** A content plan named an upload URL the client may not send bytes to. Nothing was uploaded. */
+export class UploadUrlError extends BaseError {
+  override name = "UploadUrlError" as const;
+  readonly url: string;
+  constructor(options: { url: string; reason: string; allowed: string[] }) {
+    super(`Refused to upload to ${options.url}: ${options.reason}. Nothing was sent there.`, {
+      code: "HTTP_UPLOAD_URL_REFUSED",
+      metaMessages: [
+        `Allowed: ${options.allowed.join(", ")}`,
+        "Add the upload host's origin to uploadOrigins if the API really uploads there.",
+      ],
+    });
+    this.url = options.url;
+  }
+}
+/** `UploadUrlError` narrowed by `name`. */
+export type UploadUrlErrorType = UploadUrlError & { name: "UploadUrlError" };

@@ -1,7 +1,15 @@
+import type { Settlement } from "../Receipt.js";
 import { BaseError } from "./base.js";
 
 /** Which spend-policy limit refused a payment. */
-export type PolicyLimit = "max_payment" | "max_spend" | "network" | "asset" | "recipient" | "expiry";
+export type PolicyLimit =
+  | "max_payment"
+  | "max_spend"
+  | "network"
+  | "asset"
+  | "recipient"
+  | "expiry"
+  | "challenge";
 
 const policyCodes = {
   max_payment: "POLICY_MAX_PAYMENT",
@@ -10,6 +18,7 @@ const policyCodes = {
   asset: "POLICY_ASSET",
   recipient: "POLICY_RECIPIENT",
   expiry: "POLICY_EXPIRY",
+  challenge: "POLICY_CHALLENGE",
 } as const satisfies Record<PolicyLimit, string>;
 
 /** The spend policy refused a challenge before anything was signed. */
@@ -55,7 +64,11 @@ export class RailNotOfferedError extends BaseError {
 /** `RailNotOfferedError` narrowed by `name`. */
 export type RailNotOfferedErrorType = RailNotOfferedError & { name: "RailNotOfferedError" };
 
-/** A paid retry was answered with another 402: the payment was refused. The SDK does not pay again. */
+/**
+ * A paid retry was answered with another 402. The credential had left the process, so the server may
+ * still have settled it: the intent stays pending (counted against the caps) until the chain says
+ * whether it was used. The SDK does not pay again.
+ */
 export class PaymentRejectedError extends BaseError {
   override name = "PaymentRejectedError" as const;
   readonly rail: string;
@@ -68,11 +81,14 @@ export class PaymentRejectedError extends BaseError {
     message?: string | undefined;
     body: unknown;
   }) {
-    super(`The server refused the ${options.rail} payment for ${options.url}.`, {
+    super(`The server answered the ${options.rail} payment for ${options.url} with another 402.`, {
       code: "PAYMENT_REJECTED",
       status: 402,
       details: options.message,
-      metaMessages: options.serverCode ? [`Server code: ${options.serverCode}`] : undefined,
+      metaMessages: [
+        ...(options.serverCode ? [`Server code: ${options.serverCode}`] : []),
+        "The payment stays pending until the chain shows whether it was used; a rerun resolves it and never pays it twice.",
+      ],
     });
     this.rail = options.rail;
     this.serverCode = options.serverCode;
@@ -170,3 +186,79 @@ export class PaymentOutcomeUnknownError extends BaseError {
 export type PaymentOutcomeUnknownErrorType = PaymentOutcomeUnknownError & {
   name: "PaymentOutcomeUnknownError";
 };
+
+/**
+ * What the rail signed differs from what the policy approved (amount, recipient, chain, asset or
+ * validity): the credential was discarded before it was sent.
+ */
+export class PaymentCredentialMismatchError extends BaseError {
+  override name = "PaymentCredentialMismatchError" as const;
+  readonly rail: string;
+  readonly field: string;
+  constructor(options: { rail: string; field: string; signed: string; approved: string }) {
+    super(
+      `The ${options.rail} credential signed a different ${options.field} than the policy approved; it was discarded unsent.`,
+      {
+        code: "PAYMENT_CREDENTIAL_MISMATCH",
+        metaMessages: [`Signed: ${options.signed}`, `Approved: ${options.approved}`],
+      },
+    );
+    this.rail = options.rail;
+    this.field = options.field;
+  }
+}
+/** `PaymentCredentialMismatchError` narrowed by `name`. */
+export type PaymentCredentialMismatchErrorType = PaymentCredentialMismatchError & {
+  name: "PaymentCredentialMismatchError";
+};
+
+/**
+ * The chain shows this intent's payment was made, but the server does not deliver the result (it
+ * lost the payment, or asks again). The SDK never pays the intent again; the settlement names the
+ * transaction to show the operator.
+ */
+export class PaymentUndeliveredError extends BaseError {
+  override name = "PaymentUndeliveredError" as const;
+  readonly idempotencyKey: string;
+  readonly settlement: Settlement;
+  constructor(options: { idempotencyKey: string; url: string; settlement: Settlement; status: number }) {
+    const s = options.settlement;
+    super(
+      `Paid ${s.amountUsd} USD on ${s.rail} for ${options.url}${s.reference ? ` (transaction ${s.reference})` : ""}, but the server has not delivered the result (it answered ${options.status}); not paying again.`,
+      {
+        code: "PAYMENT_UNDELIVERED",
+        status: options.status,
+        metaMessages: [
+          `Idempotency-Key: ${options.idempotencyKey}`,
+          `Network: ${s.network ?? "unknown"}`,
+          "A rerun repeats the keyed request without paying; show the transaction to the API's operator if it never delivers.",
+        ],
+      },
+    );
+    this.idempotencyKey = options.idempotencyKey;
+    this.settlement = s;
+  }
+}
+/** `PaymentUndeliveredError` narrowed by `name`. */
+export type PaymentUndeliveredErrorType = PaymentUndeliveredError & { name: "PaymentUndeliveredError" };
+
+/** Another live process is paying this intent right now. */
+export class IntentInProgressError extends BaseError {
+  override name = "IntentInProgressError" as const;
+  readonly idempotencyKey: string;
+  constructor(options: { idempotencyKey: string; url: string; owner: string }) {
+    super(
+      `Another process (${options.owner}) is paying for ${options.url} under this intent; not paying twice.`,
+      {
+        code: "INTENT_IN_PROGRESS",
+        metaMessages: [
+          `Idempotency-Key: ${options.idempotencyKey}`,
+          "Run again once that process has finished.",
+        ],
+      },
+    );
+    this.idempotencyKey = options.idempotencyKey;
+  }
+}
+/** `IntentInProgressError` narrowed by `name`. */
+export type IntentInProgressErrorType = IntentInProgressError & { name: "IntentInProgressError" };

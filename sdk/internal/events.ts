@@ -17,7 +17,25 @@ export type Run402Event =
     }
   | { type: "payment.settled"; url: string; settlement: Settlement }
   | { type: "payment.replayed"; url: string; idempotencyKey: string; settlement: Settlement | null }
-  | { type: "payment.pending"; url: string; idempotencyKey: string; waitMs: number }
+  | {
+      type: "payment.pending";
+      url: string;
+      idempotencyKey: string;
+      waitMs: number;
+      /** Why: the server holds the payment in flight, or a signed credential is still valid on chain until this time (ISO). */
+      validUntil?: string | undefined;
+    }
+  /** What the chain says about a credential an earlier attempt left maybe-paid. */
+  | {
+      type: "payment.resolved";
+      url: string;
+      idempotencyKey: string;
+      outcome: "paid" | "unpaid";
+      /** How it became unpaid: it expired unused, or was cancelled on chain. */
+      how: "used" | "expired" | "cancelled";
+      reference: string | null;
+    }
+  | { type: "payment.cancelling"; url: string; idempotencyKey: string; network: string }
   /** A deploy uploaded one more content object: `done` of `total`, bytes so far of all. */
   | { type: "upload"; sha256: string; done: number; total: number; bytesDone: number; bytesTotal: number }
   /** A deploy operation reported a status while it was polled. */

@@ -1,7 +1,15 @@
 import { privateKeyToAccount } from "viem/accounts";
 import { describe, expect, test } from "vitest";
+import { checkUploadUrl } from "../actions/uploadContent.js";
 import { createRun402 } from "../client.js";
-import { ApiError, ResponseValidationError, TimeoutError } from "../errors/http.js";
+import {
+  ApiError,
+  RedirectError,
+  ResponseTooLargeError,
+  ResponseValidationError,
+  TimeoutError,
+  type UploadUrlError,
+} from "../errors/http.js";
 
 const account = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
 
@@ -161,5 +169,95 @@ describe("auth headers", () => {
     expect(seen[0]!.headers.get("sign-in-with-x")).toBeNull();
     expect(seen[1]!.headers.get("sign-in-with-x")).toBeTruthy();
     expect(seen[2]!.headers.get("apikey")).toBe("anon");
+  });
+});
+
+describe("credentials stay home", () => {
+  test("error: a redirect is not followed; every request asks fetch not to follow one", async () => {
+    const { r402, seen } = api([
+      () => new Response(null, { status: 302, headers: { location: "/elsewhere" } }),
+    ]);
+    const err = await r402.tiers.quote().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RedirectError);
+    expect((err as RedirectError).location).toBe("http://127.0.0.1:4021/elsewhere");
+    expect((err as RedirectError).message).toMatchInlineSnapshot(`
+      "GET http://127.0.0.1:4021/tiers/v1 was redirected (302) to http://127.0.0.1:4021/elsewhere; redirects are not followed.
+
+      Set run402:apiBase (apiBase) to the API's final URL if it moved."
+    `);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.redirect).toBe("manual");
+  });
+
+  test("error: a body past maxResponseBytes stops the read", async () => {
+    let pulled = 0;
+    const endless = () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            pulled++;
+            controller.enqueue(new Uint8Array(64 * 1024));
+          },
+        }),
+        { headers: { "content-type": "application/json" } },
+      );
+    const r402 = createRun402({
+      apiBase: "http://127.0.0.1:4021",
+      wallet: { account },
+      rail: "x402",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
+      journal: false,
+      maxResponseBytes: 1024 * 1024,
+      fetch: (async () => endless()) as typeof globalThis.fetch,
+    });
+    const err = await r402.tiers.quote().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ResponseTooLargeError);
+    expect((err as ResponseTooLargeError).code).toBe("HTTP_RESPONSE_TOO_LARGE");
+    expect(pulled).toBeLessThan(40);
+  });
+
+  test("error: a declared Content-Length past the limit is refused before reading", async () => {
+    const { r402 } = api([
+      () =>
+        new Response("{}", {
+          headers: { "content-type": "application/json", "content-length": "99999999999" },
+        }),
+    ]);
+    const err = await r402.tiers.quote().catch((e: unknown) => e);
+    expect((err as ResponseTooLargeError).code).toBe("HTTP_RESPONSE_TOO_LARGE");
+  });
+});
+
+describe("upload URLs", () => {
+  const api = new URL("https://api.run402.com");
+  test("default: the API's own origin, or an allowed upload origin", () => {
+    expect(checkUploadUrl(api, "https://api.run402.com/content/put/1").href).toBe(
+      "https://api.run402.com/content/put/1",
+    );
+    expect(checkUploadUrl(api, "/content/put/1").origin).toBe("https://api.run402.com");
+    expect(
+      checkUploadUrl(api, "https://bucket.example.com/x?sig=1", ["https://bucket.example.com"]).host,
+    ).toBe("bucket.example.com");
+  });
+
+  test("error: another host, another port, or plain http off loopback", () => {
+    const refused = (url: string, base = api, allowed: string[] = []) => {
+      try {
+        checkUploadUrl(base, url, allowed);
+        return null;
+      } catch (e) {
+        return e as UploadUrlError;
+      }
+    };
+    expect(refused("https://169.254.169.254/latest/meta-data")?.code).toBe("HTTP_UPLOAD_URL_REFUSED");
+    expect(refused("https://api.run402.com:8443/x")?.code).toBe("HTTP_UPLOAD_URL_REFUSED");
+    expect(refused("http://bucket.example.com/x", api, ["http://bucket.example.com"])?.shortMessage).toBe(
+      "Refused to upload to http://bucket.example.com/x: it is not https. Nothing was sent there.",
+    );
+    const sandbox = new URL("http://127.0.0.1:4021");
+    expect(refused("http://127.0.0.1:4021/_content/1", sandbox)).toBeNull();
+    expect(refused("http://127.0.0.1:9999/steal", sandbox)?.shortMessage).toBe(
+      "Refused to upload to http://127.0.0.1:9999/steal: its origin http://127.0.0.1:9999 is neither the API's nor in uploadOrigins. Nothing was sent there.",
+    );
   });
 });

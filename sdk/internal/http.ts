@@ -4,6 +4,8 @@ import {
   ApiError,
   type ErrorEnvelope,
   HttpRequestError,
+  RedirectError,
+  ResponseTooLargeError,
   ResponseValidationError,
   TimeoutError,
 } from "../errors/http.js";
@@ -28,7 +30,14 @@ export type Transport = {
   maxAttempts?: number | undefined;
   /** Longest Retry-After honoured, seconds. @default 30 */
   maxRetryAfterSeconds?: number | undefined;
+  /** Largest response body read, bytes; a larger one is cut off with an error. @default 16 MiB */
+  maxResponseBytes?: number | undefined;
+  /** Origins besides the API's own that content may be uploaded to (e.g. a storage bucket's). @default none */
+  uploadOrigins?: readonly string[] | undefined;
 };
+
+/** The default of {@link Transport.maxResponseBytes}. */
+export const defaultMaxResponseBytes = 16 * 1024 * 1024;
 
 /** One API call, before auth headers. */
 export type RequestSpec = {
@@ -80,31 +89,85 @@ export async function build(
   return new Request(url, { method: spec.method, headers, ...(body !== undefined ? { body } : {}) });
 }
 
-/** Sends one request with the client's timeout; reads the body. Never retries. */
+/**
+ * Sends one request with the client's timeout and reads the body up to `maxResponseBytes`. Never
+ * retries and never follows a redirect: a 3xx is a {@link RedirectError} naming its target, so no
+ * credential, SIWX or key is ever re-sent to another URL.
+ */
 export async function sendOnce(t: Transport, request: Request): Promise<Exchange> {
   const url = request.url;
+  const limit = t.maxResponseBytes ?? defaultMaxResponseBytes;
+  const stop = new AbortController();
+  const signal = AbortSignal.any([AbortSignal.timeout(t.timeoutMs), stop.signal]);
+  const timedOut = (err: unknown) =>
+    err instanceof Error &&
+    (err.name === "TimeoutError" || err.name === "AbortError") &&
+    !stop.signal.aborted;
   let response: Response;
   try {
-    response = await t.fetch(request, { signal: AbortSignal.timeout(t.timeoutMs) });
+    response = await t.fetch(request, { signal, redirect: "manual" });
   } catch (err) {
-    if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
-      throw new TimeoutError({ method: request.method, url, timeoutMs: t.timeoutMs });
-    }
+    if (timedOut(err)) throw new TimeoutError({ method: request.method, url, timeoutMs: t.timeoutMs });
     throw new HttpRequestError({ method: request.method, url, cause: err });
   }
-  let body: unknown;
-  try {
-    const text = await response.text();
-    const isJson = (response.headers.get("content-type") ?? "").includes("json");
-    body = isJson && text ? JSON.parse(text) : text;
-  } catch (err) {
-    if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
-      throw new TimeoutError({ method: request.method, url, timeoutMs: t.timeoutMs });
-    }
-    body = null;
-  }
   t.emit({ type: "request", method: request.method, url, status: response.status });
+  if (response.status >= 300 && response.status < 400) {
+    stop.abort();
+    const location = response.headers.get("location");
+    throw new RedirectError({
+      method: request.method,
+      url,
+      status: response.status,
+      location: location === null ? null : new URL(location, url).href,
+    });
+  }
+  const tooLarge = () => {
+    stop.abort();
+    return new ResponseTooLargeError({
+      method: request.method,
+      url,
+      status: response.status,
+      limitBytes: limit,
+    });
+  };
+  const declared = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (declared > limit) throw tooLarge();
+  let text: string;
+  try {
+    text = await readLimited(response, limit, tooLarge);
+  } catch (err) {
+    if (err instanceof ResponseTooLargeError) throw err;
+    if (timedOut(err)) throw new TimeoutError({ method: request.method, url, timeoutMs: t.timeoutMs });
+    text = "";
+  }
+  let body: unknown = text;
+  if ((response.headers.get("content-type") ?? "").includes("json")) {
+    try {
+      body = text ? JSON.parse(text) : text;
+    } catch {
+      body = null;
+    }
+  }
   return { response, body, url };
+}
+
+/** Reads a body as UTF-8, streaming, and throws `tooLarge()` as soon as it passes `limit` bytes. */
+async function readLimited(response: Response, limit: number, tooLarge: () => Error): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size).toString("utf8");
 }
 
 /** Seconds to wait from `Retry-After` (seconds or HTTP date), or the body's `retry_after`. */

@@ -14,6 +14,8 @@ function canonical(value: unknown): unknown {
 
 /** Options for {@link deriveKey}. */
 export type DeriveKeyOptions = {
+  /** The API base the request goes to: the same intent against two APIs gets two keys. */
+  scope?: string | undefined;
   /** The caller's stable intent id (e.g. a resource URN + lease period). */
   intent: string;
   method: string;
@@ -25,7 +27,7 @@ export type DeriveKeyOptions = {
 /** The `Idempotency-Key` for a purchase: a hash of intent + route + body, so a rerun sends the same key. */
 export function deriveKey(options: DeriveKeyOptions): string {
   const material = JSON.stringify([
-    "run402-idempotency/v1",
+    ...(options.scope === undefined ? ["run402-idempotency/v1"] : ["run402-idempotency/v2", options.scope]),
     options.intent,
     options.method.toUpperCase(),
     options.route,

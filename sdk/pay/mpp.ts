@@ -1,56 +1,155 @@
-import { Challenge } from "mppx";
+/**
+ * The MPP rail: mppx's tempo charge client signs, pinned to the challenge's own chain and its
+ * configured RPC, in pull mode (the server broadcasts; the client never does), with every recipient
+ * it may pay named. Challenges are parsed strictly first (tempo, charge, an explicit chain, pull
+ * offered, splits that add up); the account handed to mppx signs only the one expected Tempo
+ * transaction; the credential it produced is decoded and checked again before it is returned.
+ */
+import { Challenge, Credential as MppCredential } from "mppx";
 import { Mppx, tempo } from "mppx/client";
-import { type Chain, createClient, http, type LocalAccount } from "viem";
+import {
+  type Chain,
+  createClient,
+  createPublicClient,
+  decodeFunctionData,
+  type Hex,
+  http,
+  isAddressEqual,
+  keccak256,
+  type LocalAccount,
+  maxUint256,
+  parseAbi,
+} from "viem";
 import { tempo as tempoMainnet, tempoModerato } from "viem/chains";
-import type { PaymentChallenge, Rail } from "./rail.js";
+import { Transaction } from "viem/tempo";
+import { z } from "zod";
+import { PaymentCredentialMismatchError, type SpendPolicyError } from "../errors/payment.js";
+import {
+  address,
+  atomicAmount,
+  type ChainState,
+  type Credential,
+  type PaymentChallenge,
+  type Proof,
+  type Rail,
+  SignedThenFailed,
+  shapeRefusal,
+  type Transfer,
+} from "./rail.js";
+import { createRpcResolver } from "./rpc.js";
 
 /** Options for {@link create}. */
 export type CreateOptions = {
   account: LocalAccount;
-  /** Tempo RPC; mppx's tempo client has no URL option, so a viem client pointed here is handed in via `getClient`. */
+  /** The Tempo RPC; it serves the chain it reports and no other. Unset: each known chain's public RPC. */
   rpcUrl?: string | undefined;
-  /** Chain ids the policy allows; mppx enforces them too. */
-  allowedChainIds: number[];
-  /** Recipients the policy pins, when it pins any; mppx enforces them too. */
-  expectedRecipients?: string[] | undefined;
-  fetch?: typeof globalThis.fetch | undefined;
 };
 
-type Raw = { challenge: Challenge.Challenge };
+type Raw = { challenge: Challenge.Challenge; chainId: number };
 
-/** Tempo Moderato is the default when a challenge names no chain (mpp spec). */
-const defaultChainId = 42431;
+/** The longest an mpp pull credential stays valid: mppx signs `validBefore` = now + 25 s at most. */
+const maxValiditySeconds = 60;
 
-function chainFor(chainId: number): Chain {
-  const base = chainId === tempoMainnet.id ? tempoMainnet : tempoModerato;
-  return { ...base, id: chainId } as Chain;
+const split = z.strictObject({
+  amount: atomicAmount,
+  recipient: address,
+  memo: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{64}$/)
+    .optional(),
+});
+const request = z.strictObject({
+  amount: atomicAmount,
+  currency: address,
+  recipient: address,
+  description: z.string().optional(),
+  externalId: z.string().optional(),
+  methodDetails: z.strictObject(
+    {
+      chainId: z.number().int().positive(),
+      supportedModes: z
+        .array(z.enum(["pull", "push"]))
+        .min(1)
+        .refine(
+          (modes) => modes.includes("pull"),
+          "offers only push mode, where the client itself would broadcast",
+        )
+        .optional(),
+      splits: z.array(split).min(1).max(10).optional(),
+      // A sponsored transaction is re-signed by the server, so its hash (how the client finds it on
+      // chain afterwards) is not the one the client signed.
+      feePayer: z.literal(false).optional(),
+    },
+    { error: (issue) => (issue.input === undefined ? "a chainId is required" : undefined) },
+  ),
+});
+const challengeShape = z.strictObject({
+  id: z.string().min(1),
+  realm: z.string(),
+  method: z.literal("tempo"),
+  intent: z.literal("charge"),
+  request,
+  description: z.string().optional(),
+  digest: z.string().optional(),
+  expires: z.iso.datetime({ offset: true }).optional(),
+  opaque: z.string().optional(),
+  meta: z.record(z.string(), z.string()).optional(),
+  header: z.enum(["Authorization", "Payment-Authorization"]).optional(),
+});
+
+const tokenAbi = parseAbi([
+  "function transfer(address to, uint256 amount) returns (bool)",
+  "function transferWithMemo(address to, uint256 amount, bytes32 memo)",
+]);
+
+/** The transfers a charge makes: the primary recipient gets what the splits leave. */
+function transfersOf(r: z.output<typeof request>): Transfer[] | string {
+  const splits = r.methodDetails.splits ?? [];
+  const total = BigInt(r.amount);
+  const splitTotal = splits.reduce((sum, s) => sum + BigInt(s.amount), 0n);
+  if (splitTotal >= total)
+    return `the splits (${splitTotal}) do not leave the recipient a positive part of ${total}`;
+  return [
+    { recipient: r.recipient, amountAtomic: total - splitTotal },
+    ...splits.map((s) => ({ recipient: s.recipient, amountAtomic: BigInt(s.amount) })),
+  ];
 }
 
-/** The MPP rail (mppx client, tempo charge). */
+function chainFor(chainId: number, rpcUrl: string): Chain {
+  const base = chainId === tempoMainnet.id ? tempoMainnet : tempoModerato;
+  return { ...base, id: chainId, rpcUrls: { default: { http: [rpcUrl] } } } as Chain;
+}
+
+/** The calls of a Tempo transaction, checked against the approved transfers; the first difference, or null. */
+function checkCalls(
+  calls: readonly { to?: string | null | undefined; data?: string | undefined; value?: bigint | undefined }[],
+  currency: string,
+  transfers: Transfer[],
+): [field: string, signed: string, approved: string] | null {
+  if (calls.length !== transfers.length)
+    return ["call count", String(calls.length), String(transfers.length)];
+  for (const [i, call] of calls.entries()) {
+    const want = transfers[i]!;
+    if (!call.to || !isAddressEqual(call.to as Hex, currency as Hex))
+      return [`call ${i} target`, String(call.to), currency];
+    if (call.value && call.value !== 0n) return [`call ${i} value`, String(call.value), "0"];
+    let decoded: { functionName: string; args: readonly unknown[] };
+    try {
+      decoded = decodeFunctionData({ abi: tokenAbi, data: (call.data ?? "0x") as Hex });
+    } catch {
+      return [`call ${i}`, String(call.data).slice(0, 10), "transfer / transferWithMemo"];
+    }
+    const [to, amount] = decoded.args as [Hex, bigint];
+    if (!isAddressEqual(to, want.recipient as Hex)) return [`call ${i} recipient`, to, want.recipient];
+    if (amount !== want.amountAtomic) return [`call ${i} amount`, String(amount), String(want.amountAtomic)];
+  }
+  return null;
+}
+
+/** The MPP rail (mppx client, tempo charge, pull mode). */
 export function create(options: CreateOptions): Rail {
-  const { account, rpcUrl } = options;
-  const mppx = Mppx.create({
-    methods: [
-      tempo.charge({
-        account,
-        allowedChainIds: options.allowedChainIds,
-        ...(options.expectedRecipients?.length
-          ? { expectedRecipients: options.expectedRecipients as `0x${string}`[] }
-          : {}),
-        ...(rpcUrl
-          ? {
-              getClient: ({ chainId }: { chainId?: number | undefined }) =>
-                createClient({ chain: chainFor(chainId ?? defaultChainId), transport: http(rpcUrl) }),
-            }
-          : {}),
-      }),
-    ],
-    // A library must not replace globalThis.fetch for the whole process.
-    polyfill: false,
-    // The payer owns the single paid retry; mppx's own loop would sign a fresh credential per 402.
-    maxPaymentRetries: 0,
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-  });
+  const { account } = options;
+  const rpcFor = createRpcResolver("mpp", options.rpcUrl);
 
   return {
     name: "mpp",
@@ -58,45 +157,211 @@ export function create(options: CreateOptions): Rail {
       let challenges: Challenge.Challenge[];
       try {
         challenges = Challenge.fromResponseList(response);
-      } catch {
-        return [];
+      } catch (error) {
+        const offered = /(^|,)\s*payment\s/i.test(response.headers.get("www-authenticate") ?? "");
+        return offered
+          ? {
+              challenges: [],
+              refused: [shapeRefusal("mpp", "WWW-Authenticate", `unreadable: ${(error as Error).message}`)],
+            }
+          : { challenges: [], refused: [] };
       }
       const out: PaymentChallenge[] = [];
-      for (const challenge of challenges) {
-        if (challenge.method !== "tempo" || challenge.intent !== "charge") continue;
-        const request = challenge.request as {
-          amount?: unknown;
-          currency?: unknown;
-          recipient?: unknown;
-          methodDetails?: { chainId?: unknown };
-        };
-        if (typeof request.amount !== "string" || !/^\d+$/.test(request.amount)) continue;
-        if (typeof request.currency !== "string" || typeof request.recipient !== "string") continue;
-        const chainId =
-          typeof request.methodDetails?.chainId === "number" ? request.methodDetails.chainId : defaultChainId;
-        const expiresAt = challenge.expires ? new Date(challenge.expires) : null;
+      const refused: SpendPolicyError[] = [];
+      challenges.forEach((challenge, i) => {
+        if (challenge.method !== "tempo") return; // another method's challenge (stripe, …): not ours
+        const parsed = challengeShape.safeParse(challenge);
+        if (!parsed.success) {
+          refused.push(shapeRefusal("mpp", `challenge[${i}]`, parsed.error));
+          return;
+        }
+        const r = parsed.data.request;
+        const transfers = transfersOf(r);
+        if (typeof transfers === "string") {
+          refused.push(shapeRefusal("mpp", `challenge[${i}].request.methodDetails.splits`, transfers));
+          return;
+        }
+        const expiresAt = parsed.data.expires ? new Date(parsed.data.expires) : null;
         out.push({
           rail: "mpp",
-          network: `eip155:${chainId}`,
-          asset: request.currency,
-          amountAtomic: BigInt(request.amount),
-          recipient: request.recipient,
+          network: `eip155:${r.methodDetails.chainId}`,
+          asset: r.currency,
+          amountAtomic: BigInt(r.amount),
+          recipient: r.recipient,
+          transfers,
           lifetimeSeconds: expiresAt ? Math.ceil((expiresAt.getTime() - Date.now()) / 1000) : null,
           expiresAt,
-          raw: { challenge } satisfies Raw,
+          raw: { challenge, chainId: r.methodDetails.chainId } satisfies Raw,
         });
-      }
-      return out;
+      });
+      return { challenges: out, refused };
     },
+
     async createCredential(challenge) {
-      const { challenge: approved } = challenge.raw as Raw;
+      const { challenge: approved, chainId } = challenge.raw as Raw;
+      // Before anything is signed: the RPC of exactly this chain, or a refusal.
+      const rpcUrl = await rpcFor(chainId);
+      const chain = chainFor(chainId, rpcUrl);
+      const mismatch = (field: string, signed: unknown, expected: unknown) =>
+        new PaymentCredentialMismatchError({
+          rail: "mpp",
+          field,
+          signed: String(signed),
+          approved: String(expected),
+        });
+      /** Fields a charge's transaction may carry; anything else (an authorization list, a key authorization, a fee payer, a top-level call) is refused. */
+      const allowedFields = new Set([
+        "account",
+        "calls",
+        "chainId",
+        "from",
+        "gas",
+        "maxFeePerGas",
+        "maxPriorityFeePerGas",
+        "nonce",
+        "nonceKey",
+        "type",
+        "validAfter",
+        "validBefore",
+        "feeToken",
+        "accessList",
+      ]);
+      const checkTransaction = (tx: Record<string, unknown>) => {
+        const now = Math.floor(Date.now() / 1000);
+        const extra = Object.entries(tx).find(
+          ([k, v]) =>
+            !allowedFields.has(k) && v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0),
+        );
+        if (extra) return mismatch(`transaction field ${extra[0]}`, "present", "absent");
+        if (tx["type"] !== undefined && tx["type"] !== "tempo")
+          return mismatch("transaction type", tx["type"], "tempo");
+        if (tx["chainId"] !== chainId) return mismatch("chain", tx["chainId"], chainId);
+        if (tx["from"] !== undefined && !isAddressEqual(tx["from"] as Hex, account.address))
+          return mismatch("sender", tx["from"], account.address);
+        const calls = checkCalls(
+          (tx["calls"] as Parameters<typeof checkCalls>[0] | undefined) ?? [],
+          challenge.asset,
+          challenge.transfers,
+        );
+        if (calls) return mismatch(...calls);
+        if (tx["nonceKey"] !== maxUint256)
+          return mismatch("nonce key", tx["nonceKey"], "expiring (2^256 - 1)");
+        const validBefore = Number(tx["validBefore"] ?? 0);
+        if (validBefore <= now || validBefore > now + maxValiditySeconds)
+          return mismatch("validBefore", validBefore, `${now + 1}…${now + maxValiditySeconds}`);
+        if (Number(tx["validAfter"] ?? 0) > now + 5)
+          return mismatch("validAfter", tx["validAfter"], `≤ ${now}`);
+        const feeToken = tx["feeToken"];
+        if (
+          feeToken !== undefined &&
+          feeToken !== null &&
+          !isAddressEqual(feeToken as Hex, challenge.asset as Hex)
+        )
+          return mismatch("fee token", feeToken, challenge.asset);
+        return null;
+      };
+
+      // The only signing mppx gets: the one Tempo transaction paying exactly the approved transfers,
+      // serialized by viem's Tempo serializer (never one handed in by the caller), bytes remembered.
+      let signed: { raw: Hex; validBefore: number } | null = null;
+      const refuse = async (): Promise<never> => {
+        throw mismatch("signature", "a message or typed data", "one Tempo transaction");
+      };
+      const guarded: LocalAccount = {
+        ...account,
+        signMessage: refuse,
+        signTypedData: refuse,
+        signAuthorization: refuse,
+        sign: refuse,
+        signTransaction: async (tx) => {
+          if (signed) throw mismatch("signature count", 2, 1);
+          const problem = checkTransaction(tx as Record<string, unknown>);
+          if (problem) throw problem;
+          const sign = account.signTransaction as (
+            tx: unknown,
+            options: { serializer: typeof Transaction.serialize },
+          ) => Promise<Hex>;
+          const raw = await sign(tx, { serializer: Transaction.serialize });
+          signed = { raw, validBefore: Number((tx as { validBefore?: number }).validBefore) };
+          return raw;
+        },
+      } as LocalAccount;
+      const recipients = challenge.transfers.map((t) => t.recipient as Hex);
+      const mppx = Mppx.create({
+        methods: [
+          tempo.charge({
+            account: guarded,
+            expectedChainId: chainId,
+            allowedChainIds: [chainId],
+            expectedRecipients: recipients,
+            mode: "pull",
+            getClient: () => createClient({ chain, transport: http(rpcUrl) }),
+          }),
+        ],
+        // A library must not replace globalThis.fetch for the whole process.
+        polyfill: false,
+        // The payer owns the single paid retry; mppx's own loop would sign a fresh credential per 402.
+        maxPaymentRetries: 0,
+      });
       // Hand mppx a 402 carrying only the approved challenge, so its selection cannot pick another.
       const only = new Response(null, {
         status: 402,
         headers: { "WWW-Authenticate": Challenge.serialize(approved) },
       });
-      const credential = await mppx.createCredential(only);
-      return { [Challenge.credentialHeader(approved)]: credential };
+      const proofOf = (done: { raw: Hex; validBefore: number }): Proof => ({
+        rail: "mpp",
+        network: `eip155:${chainId}`,
+        hash: keccak256(done.raw),
+        validBefore: done.validBefore,
+      });
+      let value: string;
+      try {
+        value = await mppx.createCredential(only);
+      } catch (error) {
+        // Once the guard has signed, a library could have broadcast the transaction before failing:
+        // the payer must treat it as maybe paid, not as nothing.
+        const done = signed as { raw: Hex; validBefore: number } | null;
+        if (done) throw new SignedThenFailed(proofOf(done), error);
+        throw error;
+      }
+
+      // Check what will be sent, decoded from the header value itself.
+      const sent = MppCredential.deserialize(value);
+      if (sent.challenge.id !== approved.id) throw mismatch("challenge", sent.challenge.id, approved.id);
+      const payload = sent.payload as { type?: string; signature?: Hex };
+      const done = signed as { raw: Hex; validBefore: number } | null;
+      if (payload.type !== "transaction" || !payload.signature) {
+        const err = mismatch(
+          "payload",
+          payload.type,
+          "a signed transaction for the server to broadcast (pull)",
+        );
+        // A `hash` payload means the library broadcast what the guard signed.
+        throw done ? new SignedThenFailed(proofOf(done), err) : err;
+      }
+      // The transaction sent must be, byte for byte, the one the guard checked and signed.
+      if (!done || payload.signature.toLowerCase() !== done.raw.toLowerCase())
+        throw mismatch("transaction", "bytes the guard did not sign", "the checked transaction");
+      const proof = proofOf(done);
+      return { headers: { [Challenge.credentialHeader(approved)]: value }, proof } satisfies Credential;
+    },
+
+    async chainState(proof): Promise<ChainState> {
+      if (proof.rail !== "mpp") throw new TypeError("not an mpp proof");
+      const chainId = Number(proof.network.slice("eip155:".length));
+      const rpcUrl = await rpcFor(chainId);
+      const client = createPublicClient({ chain: chainFor(chainId, rpcUrl), transport: http(rpcUrl) });
+      // The block first: if the transaction is not in any block up to one at or past its validBefore,
+      // no later block can include it.
+      const block = await client.getBlock({ blockTag: "latest" });
+      const receipt = await client.getTransactionReceipt({ hash: proof.hash as Hex }).catch(() => null);
+      if (receipt)
+        return receipt.status === "success" ? { state: "used", reference: proof.hash } : { state: "void" };
+      const chainTime = Number(block.timestamp);
+      // An expiring-nonce transaction can only be included in a block before its validBefore.
+      return chainTime >= proof.validBefore
+        ? { state: "void" }
+        : { state: "unused", validBefore: proof.validBefore, chainTime };
     },
   };
 }

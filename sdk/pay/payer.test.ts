@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Challenge } from "mppx";
@@ -9,6 +9,7 @@ import { createRun402 } from "../client.js";
 import {
   IntentAlreadyPaidError,
   PaymentAlreadyAttemptedError,
+  type PaymentCredentialError,
   PaymentOutcomeUnknownError,
   PaymentRejectedError,
   RailNotOfferedError,
@@ -17,8 +18,10 @@ import {
 import type { Transport } from "../internal/http.js";
 import { deriveKey } from "./idempotency.js";
 import * as Journal from "./journal.js";
+import * as Mpp from "./mpp.js";
 import * as Payer from "./payer.js";
 import type { SpendPolicy } from "./policy.js";
+import { type Rail, SignedThenFailed } from "./rail.js";
 import * as X402 from "./x402.js";
 
 const key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
@@ -235,7 +238,7 @@ describe("Payer: policy refusals sign nothing", () => {
   test("error: recipient differs from the one pinned on first use", async () => {
     const dir = mkdtempSync(join(tmpdir(), "r402-pin-"));
     const path = join(dir, "journal.jsonl");
-    Journal.open({ path }).pin(apiBase, "x402", "0x3333333333333333333333333333333333333333");
+    await Journal.open({ path }).pin(apiBase, "x402", "0x3333333333333333333333333333333333333333");
     const { r402, spy } = client({}, {}, { journal: { path } });
     const err = await refusal(r402.tiers.set({ tier: "prototype", intent: "t1" }));
     expect(err.code).toBe("POLICY_RECIPIENT");
@@ -333,7 +336,7 @@ describe("Payer: rails", () => {
       rails: [],
       rail: "x402",
       policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
-      journal: null,
+      journal: Journal.memory(),
       payer: spy.account.address,
     });
     const t: Transport = {
@@ -395,7 +398,13 @@ describe("Payer: paying", () => {
     const out = await r402.tiers.set({ tier: "prototype", intent: "lease-1" });
     expect(out.replayed).toBe(false);
     expect(out.result.action).toBe("subscribe");
-    const key = deriveKey({ intent: "lease-1", method: "POST", route: "/tiers/v1/prototype", body: {} });
+    const key = deriveKey({
+      scope: apiBase,
+      intent: "lease-1",
+      method: "POST",
+      route: "/tiers/v1/prototype",
+      body: {},
+    });
     expect(out.settlement).toMatchObject({
       rail: "x402",
       reference: receipt.transaction,
@@ -416,7 +425,7 @@ describe("Payer: paying", () => {
     expect(api.requests[1]!.headers.get("payment-signature")).toBeTruthy();
   });
 
-  test("behavior: @x402's own spend controls follow the policy, not its $1 default", async () => {
+  test("behavior: the policy's cap is the only cap (no library default of $1 in the way)", async () => {
     const spy = spyAccount();
     const api = fakeApi((req, n) =>
       n === 1
@@ -443,9 +452,10 @@ describe("Payer: paying", () => {
     const err = await r402.tiers.set({ tier: "prototype", intent: "t1" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PaymentRejectedError);
     expect((err as Error).message).toMatchInlineSnapshot(`
-      "The server refused the x402 payment for http://127.0.0.1:4021/tiers/v1/prototype.
+      "The server answered the x402 payment for http://127.0.0.1:4021/tiers/v1/prototype with another 402.
 
       Server code: PAYMENT_REQUIRED
+      The payment stays pending until the chain shows whether it was used; a rerun resolves it and never pays it twice.
 
       Details: Payment required"
     `);
@@ -457,24 +467,38 @@ describe("Payer: paying", () => {
     const dir = mkdtempSync(join(tmpdir(), "r402-resume-"));
     const path = join(dir, "journal.jsonl");
     const idempotencyKey = deriveKey({
+      scope: apiBase,
       intent: "lease-1",
       method: "POST",
       route: "/tiers/v1/prototype",
       body: {},
     });
-    Journal.open({ path }).record({
+    // As an older version wrote it: partial lines, `signing`, no API base, no proof.
+    const legacy = {
       intentId: "lease-1",
       idempotencyKey,
       method: "POST",
       url: `${apiBase}/tiers/v1/prototype`,
-      body: {},
-      state: "signing",
-      rail: "x402",
-      amountAtomic: "100000",
-      recipient: treasury,
-      network: "eip155:84532",
-      asset: usdcBaseSepolia,
-    });
+    };
+    writeFileSync(
+      path,
+      [
+        { type: "intent", ...legacy, body: {}, state: "begun", updatedAt: "" },
+        {
+          type: "intent",
+          ...legacy,
+          state: "signing",
+          rail: "x402",
+          amountAtomic: "100000",
+          recipient: treasury,
+          network: "eip155:84532",
+          asset: usdcBaseSepolia,
+          updatedAt: "",
+        },
+      ]
+        .map((l) => JSON.stringify(l))
+        .join("\n"),
+    );
     const spy = spyAccount();
     const api = fakeApi(
       () =>
@@ -511,7 +535,7 @@ describe("Payer: paying", () => {
     });
     expect(spy.signed).toEqual([]);
     expect(r402.payments()).toEqual([]);
-    expect(Journal.open({ path }).intents().get(idempotencyKey)?.state).toBe("settled");
+    expect((await Journal.open({ path }).get(apiBase, idempotencyKey))?.state).toBe("settled");
     expect(readFileSync(path, "utf8")).not.toContain(key.slice(2));
   });
 
@@ -519,18 +543,23 @@ describe("Payer: paying", () => {
     const dir = mkdtempSync(join(tmpdir(), "r402-settled-"));
     const path = join(dir, "journal.jsonl");
     const idempotencyKey = deriveKey({
+      scope: apiBase,
       intent: "lease-1",
       method: "POST",
       route: "/tiers/v1/prototype",
       body: {},
     });
-    Journal.open({ path }).record({
-      intentId: "lease-1",
-      idempotencyKey,
-      method: "POST",
-      url: `${apiBase}/tiers/v1/prototype`,
-      state: "settled",
-    });
+    await Journal.open({ path }).transition(
+      {
+        apiBase,
+        intentId: "lease-1",
+        idempotencyKey,
+        method: "POST",
+        url: `${apiBase}/tiers/v1/prototype`,
+        state: "settled",
+      },
+      [undefined],
+    );
     const { r402, spy } = client({}, {}, { journal: { path } });
     const err = await r402.tiers.set({ tier: "prototype", intent: "lease-1" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IntentAlreadyPaidError);
@@ -542,18 +571,20 @@ describe("Payer: paying", () => {
     const journal = Journal.open({ path: join(dir, "journal.jsonl") });
     const idempotencyKey = "k-inflight";
     const signing = {
+      apiBase,
       intentId: "lease-1",
       idempotencyKey,
       method: "POST",
       url: `${apiBase}/tiers/v1/prototype`,
       body: {},
-      state: "signing" as const,
+      state: "pending" as const,
       rail: "x402" as const,
       amountAtomic: "100000",
       recipient: treasury,
       validUntil: new Date(Date.now() + 60_000).toISOString(),
     };
-    journal.record(signing);
+    // Pending with no proof to ask the chain about: only how long the credential could settle.
+    await journal.transition(signing, [undefined]);
     const spy = spyAccount();
     // The server only learns of the earlier credential on the third ask.
     const api = fakeApi((req, n) =>
@@ -563,11 +594,7 @@ describe("Payer: paying", () => {
             headers: { "content-type": "application/json", "x-run402-idempotent-replay": "true" },
           }),
     );
-    const rail = X402.create({
-      account: spy.account,
-      maxPaymentUsd: 1,
-      allowed: { networks: ["eip155:84532"], assets: [usdcBaseSepolia] },
-    });
+    const rail = X402.create({ account: spy.account });
     const payer = Payer.create({
       rails: [rail],
       rail: "x402",
@@ -595,7 +622,7 @@ describe("Payer: paying", () => {
     expect(api.requests).toHaveLength(3);
 
     // Still unknown and still able to settle: refuse rather than pay again.
-    journal.record({ ...signing, idempotencyKey: "k-unknown" });
+    await journal.transition({ ...signing, idempotencyKey: "k-unknown" }, [undefined]);
     const stuck = Payer.create({
       rails: [rail],
       rail: "x402",
@@ -703,16 +730,20 @@ describe("Payer: paying", () => {
       route: "/generate-image/v1",
       body: { prompt: "x" },
     });
-    Journal.open({ path }).record({
-      intentId: "img-1",
-      idempotencyKey,
-      method: "POST",
-      url: `${apiBase}/generate-image/v1`,
-      body: { prompt: "x" },
-      state: "signing",
-      rail: "x402",
-      amountAtomic: "30000",
-    });
+    await Journal.open({ path }).transition(
+      {
+        apiBase,
+        intentId: "img-1",
+        idempotencyKey,
+        method: "POST",
+        url: `${apiBase}/generate-image/v1`,
+        body: { prompt: "x" },
+        state: "pending",
+        rail: "x402",
+        amountAtomic: "30000",
+      },
+      [undefined],
+    );
     const spy = spyAccount();
     const api = fakeApi(
       () =>
@@ -728,10 +759,73 @@ describe("Payer: paying", () => {
       journal: { path },
       fetch: api.fetch,
     });
-    expect(await r402.recover()).toEqual([{ idempotencyKey, outcome: "settled" }]);
+    expect(await r402.recover()).toEqual([
+      {
+        intentId: "img-1",
+        idempotencyKey,
+        outcome: "settled",
+        settlement: expect.objectContaining({ rail: "x402", amountAtomic: "30000", idempotencyKey }),
+      },
+    ]);
     expect(await api.requests[0]!.json()).toEqual({ prompt: "x" });
     expect(api.requests[0]!.headers.get("idempotency-key")).toBe(idempotencyKey);
     expect(spy.signed).toEqual([]);
     expect(await r402.recover()).toEqual([]);
+  });
+});
+
+describe("Payer: maybe paid is pending", () => {
+  test("behavior: a rail that signed, then failed (its library may have broadcast), leaves the intent pending and counted", async () => {
+    const spy = spyAccount();
+    const api = fakeApi((req) => challenge402(req.url, { x402: false }));
+    const proof = {
+      rail: "mpp" as const,
+      network: "eip155:42431",
+      hash: `0x${"11".repeat(32)}`,
+      validBefore: Math.floor(Date.now() / 1000) + 20,
+    };
+    const parser = Mpp.create({ account: spy.account });
+    const broadcastThenTimedOut: Rail = {
+      name: "mpp",
+      getChallenges: (response, body) => parser.getChallenges(response, body),
+      createCredential: async () => {
+        throw new SignedThenFailed(proof, new Error("RPC timed out after eth_sendRawTransactionSync"));
+      },
+      chainState: async () => ({
+        state: "unused",
+        validBefore: proof.validBefore,
+        chainTime: proof.validBefore - 20,
+      }),
+    };
+    const journal = Journal.memory();
+    const payer = Payer.create({
+      rails: [broadcastThenTimedOut],
+      rail: "mpp",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
+      journal,
+      payer: spy.account.address,
+    });
+    const t: Transport = {
+      apiBase: new URL(apiBase),
+      fetch: api.fetch,
+      timeoutMs: 1000,
+      account: spy.account,
+      emit: () => {},
+    };
+    const err = await payer
+      .fetch(
+        t,
+        { method: "POST", path: "/tiers/v1/prototype", body: {}, auth: { kind: "none" } },
+        { intentId: "i", idempotencyKey: "k" },
+      )
+      .catch((e: unknown) => e);
+    expect((err as PaymentCredentialError).code).toBe("PAYMENT_CREDENTIAL_FAILED");
+    expect(await journal.get(apiBase, "k")).toMatchObject({
+      state: "pending",
+      proof,
+      amountAtomic: "100000",
+    });
+    expect(payer.spentAtomic()).toBe(100000n);
+    expect(api.requests).toHaveLength(1);
   });
 });

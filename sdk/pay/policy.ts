@@ -12,7 +12,7 @@ export type SpendPolicy = {
   allowedNetworks?: string[] | undefined;
   /** Token addresses. @default USDC on Base / Base Sepolia, pathUSD and USDC.e on Tempo */
   allowedAssets?: string[] | undefined;
-  /** Recipients. When unset, the first recipient seen per API base and rail is pinned (trust on first use). */
+  /** Recipients (split recipients included). When unset, the first recipient seen per API base and rail is pinned (trust on first use), and splits to anyone else are refused. */
   allowedRecipients?: string[] | undefined;
   /** Longest credential / challenge lifetime accepted, seconds. @default 900 */
   maxChallengeExpirySeconds?: number | undefined;
@@ -85,24 +85,43 @@ export function check(
       allowed: assets.join(", "),
     });
   }
+  const moved = challenge.transfers.reduce((sum, t) => sum + t.amountAtomic, 0n);
+  if (moved !== challenge.amountAtomic || challenge.transfers.some((t) => t.amountAtomic <= 0n)) {
+    return new SpendPolicyError({
+      limit: "challenge",
+      rail,
+      reason: `its transfers add up to ${atomicToUsd(moved)} USD, not the ${atomicToUsd(challenge.amountAtomic)} USD asked`,
+      asked: `${atomicToUsd(moved)} USD`,
+      allowed: `${atomicToUsd(challenge.amountAtomic)} USD`,
+    });
+  }
+  // Every address the payment moves money to (the recipient and any splits) must pass.
+  const recipients = challenge.transfers.map((t) => t.recipient);
   if (policy.allowedRecipients) {
-    if (!policy.allowedRecipients.some((r) => same(r, challenge.recipient))) {
+    const outside = recipients.find((r) => !policy.allowedRecipients!.some((a) => same(a, r)));
+    if (outside) {
       return new SpendPolicyError({
         limit: "recipient",
         rail,
-        reason: `recipient ${challenge.recipient} is not allowed`,
-        asked: challenge.recipient,
+        reason: `recipient ${outside} is not allowed`,
+        asked: recipients.join(", "),
         allowed: policy.allowedRecipients.join(", "),
       });
     }
-  } else if (context.pinnedRecipient && !same(context.pinnedRecipient, challenge.recipient)) {
-    return new SpendPolicyError({
-      limit: "recipient",
-      rail,
-      reason: `recipient ${challenge.recipient} differs from the one pinned on first use`,
-      asked: challenge.recipient,
-      allowed: context.pinnedRecipient,
-    });
+  } else {
+    const pinned = context.pinnedRecipient ?? challenge.recipient;
+    const other = recipients.find((r) => !same(pinned, r));
+    if (other) {
+      return new SpendPolicyError({
+        limit: "recipient",
+        rail,
+        reason: context.pinnedRecipient
+          ? `recipient ${other} differs from the one pinned on first use`
+          : `recipient ${other} differs from the payment's own recipient; set allowedRecipients to pay splits`,
+        asked: recipients.join(", "),
+        allowed: pinned,
+      });
+    }
   }
   const now = context.now ?? new Date();
   const ceiling = policy.maxChallengeExpirySeconds ?? 900;

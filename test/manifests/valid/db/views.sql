@@ -1,0 +1,1 @@
+CREATE OR REPLACE VIEW item_titles AS SELECT title FROM items;

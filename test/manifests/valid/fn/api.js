@@ -1,0 +1,3 @@
+export default async function handler(req) {
+  return Response.json({ ok: true, path: new URL(req.url).pathname });
+}

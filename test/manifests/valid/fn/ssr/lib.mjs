@@ -1,0 +1,3 @@
+export function render(path) {
+  return `<!doctype html><p>rendered ${path}</p>`;
+}
