@@ -589,7 +589,7 @@ describe("issue 10: credentials never leave the API's origin", () => {
         projectId: "prj_1",
         anonKey: "anon-key-secret",
         spec: {
-          site: { replace: { "index.html": { sha256: sha, size: bytes.length, content_type: "text/html" } } },
+          site: { replace: { "index.html": { sha256: sha, size: bytes.length, contentType: "text/html" } } },
         },
         content: new Map([[sha, { bytes, contentType: "text/html" }]]),
       }),
