@@ -74,7 +74,7 @@ async function build(config: ProviderConfig): Promise<Context> {
       ...(config.baseRpcUrl ? { base: config.baseRpcUrl } : {}),
       ...(config.tempoRpcUrl ? { tempo: config.tempoRpcUrl } : {}),
     },
-    // Progress lines for the engine (and the CLI); the Tier also listens for replayed settlements.
+    // Progress lines for the engine (and the CLI).
     onEvent: publish,
   });
   // Recovery at start: asks the server (keyed replays) and the chain what became of purchases earlier

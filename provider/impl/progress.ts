@@ -3,25 +3,15 @@
  * polling), reported as ephemeral engine log lines: `pulumi up` shows them on the resource's row
  * while it works, and the run402-pulumi CLI prints them on stderr (it reads the engine's events).
  *
- * The SDK reports what it does through `onEvent`; {@link publish} receives those events, turns the
- * notable ones into one line each, and hands every event to the subscribers (the Tier uses this to
- * learn the settlement of a payment an earlier run made but never recorded).
+ * The SDK reports what it does through `onEvent`; {@link publish} receives those events and turns
+ * the notable ones into one line each.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createRequire } from "node:module";
 import type { Run402Event } from "../../sdk/index.js";
 
-type Listener = (event: Run402Event) => void;
-
-const listeners = new Set<Listener>();
 /** The URN the running handler works on (for the engine to place the line). */
 const currentUrn = new AsyncLocalStorage<string>();
-
-/** Receives every SDK event until the returned function is called. */
-export function subscribe(listener: Listener): () => void {
-  listeners.add(listener);
-  return () => listeners.delete(listener);
-}
 
 /** Runs `work` with log lines attributed to `urn`. */
 export function withUrn<T>(urn: unknown, work: () => Promise<T>): Promise<T> {
@@ -58,13 +48,6 @@ export function progressLine(event: Run402Event): string | undefined {
 
 /** Receives the SDK's events (the client's `onEvent`). Never throws. */
 export function publish(event: Run402Event): void {
-  for (const listener of listeners) {
-    try {
-      listener(event);
-    } catch {
-      // A listener must not change what the client does.
-    }
-  }
   const line = progressLine(event);
   if (line) log(line);
 }

@@ -4,7 +4,6 @@ import type { Settlement } from "../../sdk/index.js";
 import type { PlannedPayment, SettlementOutput, TierDecision, TierName } from "../resources/tier.js";
 import { type Context, getContext } from "./context.js";
 import { ActionNotAllowedError, ConflictError } from "./errors.js";
-import { subscribe } from "./progress.js";
 import { containsUnknown } from "./values.js";
 
 const tiers: readonly TierName[] = ["prototype", "hobby", "team"];
@@ -316,11 +315,11 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
   } else if (previous && drifted(previous, leaseOf(status))) {
     // The server holds another lease than the state: a purchase whose response was lost, or a
     // change made elsewhere. Record the truth, paying nothing, and, when the lease moved on (a
-    // purchase happened), the settlement the journal can replay.
+    // purchase happened), the settlement recovery at start found for this organization's tier.
     const recorded = Date.parse(previous.leaseExpiresAt ?? "");
     const server = Date.parse(status.lease_expires_at ?? "");
-    if (!(server <= recorded))
-      lastSettlement = (await recoveredSettlement(ctx, inputs.tier)) ?? lastSettlement;
+    const found = server > recorded ? ctx.recoveredSettlement(`tier/${ctx.wallet.toLowerCase()}/`) : null;
+    if (found) lastSettlement = settlementOutput(found);
   }
   const lease = leaseOf(status);
   return {
@@ -345,24 +344,4 @@ function settlementOutput(settlement: Settlement): SettlementOutput {
     payer: settlement.payer,
     settledAt: settlement.settledAt,
   };
-}
-
-/**
- * Resolves purchases an earlier run left unfinished (signed, response lost) by repeating their
- * keyed requests, which pays nothing; returns the latest settlement of this tier so learned.
- */
-async function recoveredSettlement(ctx: Context, tierName: TierName): Promise<SettlementOutput | null> {
-  let found: Settlement | null = null;
-  const path = `/tiers/v1/${tierName}`;
-  const stop = subscribe((event) => {
-    if (event.type === "payment.replayed" && event.settlement && new URL(event.url).pathname === path) {
-      found = event.settlement;
-    }
-  });
-  try {
-    await ctx.client.recover();
-  } finally {
-    stop();
-  }
-  return found ? settlementOutput(found) : null;
 }
