@@ -39,6 +39,19 @@ describe("progressLine", () => {
     expect(progressLine({ type: "deploy.status", operationId: "op_1", status: "migrating" })).toBe(
       "deploy op_1: migrating",
     );
+    expect(
+      progressLine({
+        type: "payment.resolved",
+        url,
+        idempotencyKey: "k",
+        outcome: "paid",
+        how: "used",
+        reference: "0x1",
+      }),
+    ).toBe("an earlier run's payment went through (tx 0x1): recorded, not paid again");
+    expect(
+      progressLine({ type: "payment.cancelling", url, idempotencyKey: "k", network: "eip155:42431" }),
+    ).toBe("cancelling an earlier run's unused payment on eip155:42431, so it can never be paid twice…");
     // Plain requests are not worth a line.
     expect(progressLine({ type: "request", method: "GET", url, status: 200 })).toBeUndefined();
   });

@@ -33,6 +33,12 @@ export function progressLine(event: Run402Event): string | undefined {
       return "the server already holds this payment's result: nothing paid again";
     case "payment.pending":
       return `a payment for this purchase is still pending on the server; asking again in ${Math.ceil(event.waitMs / 1000)} s…`;
+    case "payment.resolved":
+      return event.outcome === "paid"
+        ? `an earlier run's payment went through${event.reference ? ` (tx ${event.reference})` : ""}: recorded, not paid again`
+        : `an earlier run's payment was never made (${event.how})`;
+    case "payment.cancelling":
+      return `cancelling an earlier run's unused payment on ${event.network}, so it can never be paid twice…`;
     case "payment.refused":
       return `payment refused before signing: ${event.message}`;
     case "retry":
