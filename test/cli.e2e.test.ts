@@ -485,7 +485,8 @@ describe("run402-pulumi", () => {
     expect(run.stderr).toMatch(/sandbox ready at/);
     // The progress of long work comes from the provider, on stderr.
     expect(run.stderr).toMatch(/\[tier\] paying \$0\.10 on x402 \(eip155:84532\)…/);
-    expect(run.stderr).toMatch(/uploaded 2 of 2 files \(\d+ B of \d+ B\)/);
+    // Every upload is reported, up to the last one (site files, and the migration's SQL).
+    expect(run.stderr).toMatch(/uploaded (\d+) of \1 files \((\d+) B of \2 B\)/);
     const siteUrl = /siteUrl\s+(\S+)/.exec(run.stdout)?.[1];
 
     // Another process: the sandbox serves where it did, so the recorded URLs point at it.

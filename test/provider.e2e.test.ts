@@ -140,7 +140,10 @@ describe("provider through the engine", () => {
         message: expect.stringMatching(/^paying \$0\.10 on x402 \(eip155:84532\)/),
       }),
     );
-    expect(progress.map((d) => d.message)).toContainEqual(expect.stringMatching(/^uploaded 2 of 2 files \(/));
+    // Every upload is reported, up to the last one (site files, and the migration's SQL).
+    expect(progress.map((d) => d.message)).toContainEqual(
+      expect.stringMatching(/^uploaded (\d+) of \1 files \((\d+) B of \2 B\)$/),
+    );
     expect(progress.map((d) => d.message)).toContainEqual(expect.stringMatching(/^deploy op_\w+: ready$/));
     // The CLI's collector reads this real stream: the payment, the priced action, the progress lines.
     const lines: string[] = [];
