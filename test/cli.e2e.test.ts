@@ -486,7 +486,7 @@ describe("run402-pulumi", () => {
     // The progress of long work comes from the provider, on stderr.
     expect(run.stderr).toMatch(/\[tier\] paying \$0\.10 on x402 \(eip155:84532\)…/);
     // Every upload is reported, up to the last one (site files, and the migration's SQL).
-    expect(run.stderr).toMatch(/uploaded (\d+) of \1 files \((\d+) B of \2 B\)/);
+    expect(run.stderr).toMatch(/uploaded (\d+) of \1 files \(([\d.]+ k?B) of \2\)/);
     const siteUrl = /siteUrl\s+(\S+)/.exec(run.stdout)?.[1];
 
     // Another process: the sandbox serves where it did, so the recorded URLs point at it.

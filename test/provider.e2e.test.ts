@@ -142,7 +142,7 @@ describe("provider through the engine", () => {
     );
     // Every upload is reported, up to the last one (site files, and the migration's SQL).
     expect(progress.map((d) => d.message)).toContainEqual(
-      expect.stringMatching(/^uploaded (\d+) of \1 files \((\d+) B of \2 B\)$/),
+      expect.stringMatching(/^uploaded (\d+) of \1 files \(([\d.]+ k?B) of \2\)$/),
     );
     expect(progress.map((d) => d.message)).toContainEqual(expect.stringMatching(/^deploy op_\w+: ready$/));
     // The CLI's collector reads this real stream: the payment, the priced action, the progress lines.
