@@ -3,7 +3,16 @@ import { parseArgs } from "node:util";
 import { configKeys as providerConfigKeys } from "../provider/config.js";
 
 /** The commands. */
-export const commands = ["validate", "plan", "apply", "status", "renew", "destroy", "reconcile"] as const;
+export const commands = [
+  "validate",
+  "plan",
+  "apply",
+  "status",
+  "renew",
+  "refresh",
+  "destroy",
+  "reconcile",
+] as const;
 /** One of {@link commands}. */
 export type Command = (typeof commands)[number];
 
@@ -24,7 +33,7 @@ export interface CliOptions {
   maxSpendUsd: string | undefined;
   /** `--every` in milliseconds. @default 1 hour */
   everyMs: number;
-  /** `--config run402:key=value` pairs, keyed by the full `run402:` name. */
+  /** `--config run402:key=value` pairs, keyed by the full `run402:` name (for this run only). */
   config: Record<string, string>;
 }
 
@@ -42,7 +51,8 @@ Commands:
   plan        preview: the actions convergence needs and what each costs (pays nothing)
   apply       converge the stack (pays what the plan showed, within the caps)
   status      outputs, lease expiry and last settlements (no network)
-  renew       pay only the lease renewals that are due
+  renew       pay only the lease renewals that are due (any other planned payment: refused, exit 3)
+  refresh     read the stack back from Run402; clears pending operations of an interrupted run
   destroy     delete the stack's resources
   reconcile   loop: refresh + apply every --every (renews leases, repairs drift) until SIGINT/SIGTERM
 
@@ -52,14 +62,16 @@ Flags:
       --rail x402|mpp      payment rail (run402:rail)
       --backend <url>      Pulumi backend (default: file://<manifest dir>/.run402/state)
       --sandbox            start the embedded local Run402 sandbox and use it
-  -c, --config <k=v>       set a run402:* config key for the stack (repeatable; not the private key)
-      --max-spend <usd>    cap on what one run may pay (run402:maxSpendUsd)  [apply, renew, reconcile]
+  -c, --config <k=v>       a run402:* config key for this run only (repeatable; not the private key)
+      --max-spend <usd>    cap on what this run may pay (run402:maxSpendUsd) [apply, renew, reconcile]
   -y, --yes                do not ask for confirmation                        [apply, destroy]
       --every <duration>   interval such as 30s, 15m, 1h, 1d (default: 1h)   [reconcile]
       --json               one JSON document on stdout; progress on stderr
   -h, --help               this text
 
-Exit codes: 0 ok, 2 invalid manifest/config/flags, 3 refused by spend policy, 4 Run402 error, 5 engine error.
+Flags apply to the run they are given to; the stack's config is changed only with \`pulumi config\`.
+Exit codes: 0 ok, 2 invalid manifest/config/flags, 3 refused by the spend policy, 4 Run402 error,
+5 engine error, 6 another run holds the stack (or the plan changed): run again, 130 interrupted.
 The wallet key comes from RUN402_PRIVATE_KEY or the secret config run402:privateKey. See docs/cli.md.
 `;
 
@@ -70,6 +82,7 @@ const allowed: Record<Command, readonly string[]> = {
   apply: [...common, "yes", "max-spend"],
   status: ["manifest", "stack", "backend", "sandbox", "json", "help"],
   renew: [...common, "max-spend"],
+  refresh: common,
   destroy: [...common, "yes"],
   reconcile: [...common, "max-spend", "every"],
 };

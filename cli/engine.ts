@@ -3,9 +3,9 @@
  * config, passphrase, file backend) under `<manifest dir>/.run402/`, and opens the stack whose
  * inline program is `manifestStack({ manifest })`.
  */
-import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, relative, resolve } from "node:path";
+import { randomBytes, randomUUID } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { basename, delimiter, dirname, join, relative, resolve } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import {
   type ConfigMap,
@@ -37,18 +37,62 @@ export function packageRoot(from: string = import.meta.dirname): string {
   }
 }
 
-/** `pulumi` from `<package root>/.tools/pulumi` when present, else from PATH. */
-export async function findPulumi(root: string): Promise<PulumiCommand> {
-  const bundled = join(root, ".tools", "pulumi");
-  const useBundled = existsSync(join(bundled, "bin", "pulumi"));
-  try {
-    return await PulumiCommand.get({ ...(useBundled ? { root: bundled } : {}), skipVersionCheck: true });
-  } catch (error) {
-    throw new EngineMissingError(
-      `The Pulumi CLI was not found (looked in ${join(bundled, "bin")} and on PATH). ` +
+/** The `pulumi` executable: `<package root>/.tools/pulumi/bin/pulumi` when present, else from PATH. */
+export function pulumiExecutable(root: string, path: string = process.env.PATH ?? ""): string | undefined {
+  const bundled = join(root, ".tools", "pulumi", "bin", "pulumi");
+  if (existsSync(bundled)) return bundled;
+  for (const dir of path.split(delimiter)) {
+    if (dir && existsSync(join(dir, "pulumi"))) return join(dir, "pulumi");
+  }
+  return undefined;
+}
+
+const quote = (text: string) => `'${text.replaceAll("'", "'\\''")}'`;
+
+/**
+ * The engine, as the Automation API runs it: through a small `bin/pulumi` script in `shimDir`
+ * that runs the long commands (up, preview, refresh, destroy) under cli/supervise.ts, so that the
+ * engine and its plugins never outlive this process (see there).
+ */
+export async function findPulumi(root: string, shimDir?: string): Promise<PulumiCommand> {
+  const pulumi = pulumiExecutable(root);
+  const missing = (cause?: unknown) =>
+    new EngineMissingError(
+      `The Pulumi CLI was not found (looked in ${join(root, ".tools", "pulumi", "bin")} and on PATH). ` +
         "Install Pulumi 3.x (https://www.pulumi.com/docs/install/) or run `npm run engine` in pulumi-run402.",
-      { cause: error },
+      { cause },
     );
+  if (!pulumi) throw missing();
+  const bundled = pulumi === join(root, ".tools", "pulumi", "bin", "pulumi");
+  let command: string | undefined = bundled ? join(root, ".tools", "pulumi") : undefined;
+  if (shimDir) {
+    const supervisor = join(import.meta.dirname, "supervise.js");
+    const script = [
+      "#!/bin/sh",
+      "# Written by run402-pulumi: long engine commands run under its supervisor (cli/supervise.ts).",
+      `PATH=${quote(dirname(pulumi))}:"$PATH"; export PATH`,
+      'case "$1" in',
+      `  up|preview|refresh|destroy) exec ${quote(process.execPath)} ${quote(supervisor)} ${quote(pulumi)} "$@" ;;`,
+      `  *) exec ${quote(pulumi)} "$@" ;;`,
+      "esac",
+      "",
+    ].join("\n");
+    const bin = join(shimDir, "bin");
+    mkdirSync(bin, { recursive: true });
+    const file = join(bin, "pulumi");
+    const current = existsSync(file) ? readFileSync(file, "utf8") : "";
+    if (current !== script) {
+      // Another run may read it right now: replace it whole.
+      const temp = `${file}.${randomUUID()}`;
+      writeFileSync(temp, script, { mode: 0o755 });
+      renameSync(temp, file);
+    }
+    command = shimDir;
+  }
+  try {
+    return await PulumiCommand.get({ ...(command ? { root: command } : {}), skipVersionCheck: true });
+  } catch (error) {
+    throw missing(error);
   }
 }
 
@@ -63,6 +107,8 @@ export interface WorkspacePaths {
   /** The embedded sandbox's state. */
   sandboxDir: string;
   passphraseFile: string;
+  /** Where the engine shim lives (see {@link findPulumi}). */
+  engineDir: string;
 }
 
 /** Workspace paths for a manifest folder; sandbox stacks are kept apart from real ones. */
@@ -75,6 +121,7 @@ export function workspacePaths(manifestDir: string, sandbox: boolean): Workspace
     stateDir: join(workDir, "state"),
     sandboxDir: join(root, "sandbox"),
     passphraseFile: join(root, "passphrase"),
+    engineDir: join(root, "engine"),
   };
 }
 
@@ -124,6 +171,10 @@ export interface OpenStackOptions {
 export async function openStack(options: OpenStackOptions): Promise<Stack | undefined> {
   const { paths, packageRoot: root } = options;
   mkdirSync(paths.workDir, { recursive: true });
+  // State, passphrase and sandbox keys live here: keep the folder out of version control.
+  const ignore = join(paths.root, ".gitignore");
+  if (!existsSync(ignore))
+    writeFileSync(ignore, "# Written by run402-pulumi: state, passphrase, sandbox.\n*\n");
   let backend = options.backend;
   if (!backend) {
     mkdirSync(paths.stateDir, { recursive: true });

@@ -15,6 +15,13 @@ export const ExitCode = {
   run402: 4,
   /** The Pulumi engine failed (or is missing). */
   engine: 5,
+  /**
+   * Another run holds the stack or the payment journal, or the world changed since the plan:
+   * nothing was changed or paid; run again.
+   */
+  conflict: 6,
+  /** Stopped by SIGINT/SIGTERM before it finished. */
+  interrupted: 130,
 } as const;
 
 /** One of {@link ExitCode}'s values. */
@@ -29,18 +36,36 @@ export interface ReportedError {
 
 /** Maps a stable error code to the exit code. */
 export function exitCodeFor(code: string): ExitCodeValue {
+  if (code === "ENGINE_CANCELLED") return ExitCode.interrupted;
   if (code.startsWith("POLICY_")) return ExitCode.policy;
-  if (code.startsWith("MANIFEST_") || code.startsWith("CONFIG_") || code.startsWith("CLI_"))
+  if (
+    code.startsWith("MANIFEST_") ||
+    code.startsWith("CONFIG_") ||
+    code.startsWith("CLI_") ||
+    code === "JOURNAL_CORRUPT" ||
+    code === "JOURNAL_IO"
+  )
     return ExitCode.invalid;
+  if (code.startsWith("CONFLICT_") || code === "JOURNAL_LOCKED") return ExitCode.conflict;
   if (code.startsWith("RUN402_") || code.startsWith("HTTP_")) return ExitCode.run402;
   return ExitCode.engine;
 }
 
-/** The most severe exit among several errors (policy over input over API over engine). */
+/**
+ * The most telling exit among several errors: an interrupted run says so; then policy over input
+ * over conflict over API over engine.
+ */
 export function exitCodeOf(errors: readonly ReportedError[]): ExitCodeValue {
   if (errors.length === 0) return ExitCode.ok;
   const exits = errors.map((e) => exitCodeFor(e.code));
-  for (const preferred of [ExitCode.policy, ExitCode.invalid, ExitCode.run402, ExitCode.engine]) {
+  for (const preferred of [
+    ExitCode.interrupted,
+    ExitCode.policy,
+    ExitCode.invalid,
+    ExitCode.conflict,
+    ExitCode.run402,
+    ExitCode.engine,
+  ]) {
     if (exits.includes(preferred)) return preferred;
   }
   return ExitCode.engine;

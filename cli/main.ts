@@ -65,8 +65,8 @@ async function main(): Promise<void> {
     abort: controller.signal,
     stopping,
   });
-  // A reconcile loop stopped by a signal ends cleanly.
-  const code = options.command === "reconcile" && signals > 0 ? ExitCode.ok : exitCodeOf(report.errors);
+  // A reconcile loop stopped by a signal between rounds ends cleanly, unless a round failed.
+  const code = exitCodeOf(report.errors);
   finish(options.json ? `${JSON.stringify(ordered(report), null, 2)}\n` : renderHuman(report), code);
 }
 

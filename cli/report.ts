@@ -32,6 +32,13 @@ export interface PaymentReport {
   network?: string;
 }
 
+/** A resource step that started and did not finish (the run was stopped), or a pending operation in state. */
+export interface PendingReport {
+  resource: string;
+  /** The engine's step (create, update, delete…) or the pending operation's kind (creating, updating…). */
+  op: string;
+}
+
 /** The one JSON document written to stdout with `--json`. */
 export interface Report {
   ok: boolean;
@@ -46,8 +53,13 @@ export interface Report {
   /** plan and apply: planned spend per rail. */
   plannedByRail?: Record<string, string>;
   outputs?: Record<string, unknown>;
-  /** reconcile: how many refresh + apply rounds ran. */
+  /** reconcile: how many refresh + apply rounds ran, and how many of them failed. */
   rounds?: number;
+  failedRounds?: number;
+  /** What the CLI repaired before it ran: a stale lock, pending operations of a run that died. */
+  recovered?: string[];
+  /** Steps left unfinished by an interrupted run, and pending operations still in the state. */
+  pending?: PendingReport[];
   errors: ReportedError[];
 }
 
@@ -142,7 +154,7 @@ export function renderHuman(report: Report): string {
   if (report.outputs && Object.keys(report.outputs).length > 0) {
     lines.push("", "Outputs:");
     for (const [key, value] of Object.entries(report.outputs)) {
-      if (key === "files" || key === "plannedPayment") continue;
+      if (key === "files" || key === "plannedPayment" || key === "plan") continue;
       if (key === "lastSettlement" && value && typeof value === "object") {
         const s = value as Record<string, unknown>;
         lines.push(
@@ -152,6 +164,14 @@ export function renderHuman(report: Report): string {
       }
       lines.push(`  ${key.padEnd(16)} ${show(value)}`);
     }
+  }
+  if (report.recovered && report.recovered.length > 0) {
+    lines.push("", "Recovered:");
+    for (const r of report.recovered) lines.push(`  ${r}`);
+  }
+  if (report.pending && report.pending.length > 0) {
+    lines.push("", "Unfinished:");
+    for (const p of report.pending) lines.push(`  ${p.op.padEnd(8)} ${p.resource}`);
   }
   if (report.errors.length > 0) {
     lines.push("", "Errors:");
@@ -175,6 +195,9 @@ export function ordered(report: Report): Report {
     plannedByRail,
     outputs,
     rounds,
+    failedRounds,
+    recovered,
+    pending,
     errors,
   } = report;
   return {
@@ -189,6 +212,9 @@ export function ordered(report: Report): Report {
     ...(plannedByRail !== undefined ? { plannedByRail } : {}),
     ...(outputs !== undefined ? { outputs } : {}),
     ...(rounds !== undefined ? { rounds } : {}),
+    ...(failedRounds !== undefined ? { failedRounds } : {}),
+    ...(recovered !== undefined && recovered.length > 0 ? { recovered } : {}),
+    ...(pending !== undefined && pending.length > 0 ? { pending } : {}),
     errors,
   };
 }

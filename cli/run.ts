@@ -1,6 +1,8 @@
 /** The commands of run402-pulumi: each builds one {@link Report}; main.ts prints it and exits. */
-import { dirname, resolve } from "node:path";
-import type { PulumiCommand, Stack } from "@pulumi/pulumi/automation/index.js";
+import { randomUUID } from "node:crypto";
+import { dirname, relative, resolve } from "node:path";
+import type { Stack } from "@pulumi/pulumi/automation/index.js";
+import { type RunSettings, runSettingsEnv } from "../provider/config.js";
 import { loadManifest } from "../provider/manifest/index.js";
 import { ManifestValidationError } from "../schema/errors.js";
 import { BaseError } from "../sdk/errors/base.js";
@@ -10,12 +12,28 @@ import {
   openStack,
   packageRoot,
   pulumiProjectName,
-  setConfig,
   type WorkspacePaths,
   workspacePaths,
 } from "./engine.js";
 import { engineErrors, type ReportedError } from "./exit.js";
-import { emptyReport, type Report, renderHuman, sumUsd, withTotals } from "./report.js";
+import {
+  clearStale,
+  describeLock,
+  fileBackendDir,
+  lockedError,
+  lockedFromEngine,
+  stackLocks,
+} from "./locks.js";
+import {
+  emptyReport,
+  fromMicros,
+  type PendingReport,
+  type Report,
+  renderHuman,
+  sumUsd,
+  toMicros,
+  withTotals,
+} from "./report.js";
 import { publicOutputs, StepCollector, shortType, urnName } from "./steps.js";
 
 /** How a command talks to its surroundings. */
@@ -40,6 +58,10 @@ interface Session {
   paths: WorkspacePaths;
   root: string;
   stop: (() => Promise<void>) | undefined;
+  /** This run's provider settings: handed to the provider for this run only, never stored. */
+  settings: RunSettings;
+  /** Where the user ran the CLI (this process later works from the package root). */
+  cwd: string;
 }
 
 interface SandboxHandle {
@@ -50,6 +72,9 @@ interface SandboxHandle {
   treasury: string;
   stop(): Promise<void>;
 }
+
+/** The stack tag holding the stack instance's identity (see {@link stackIdentity}). */
+const stackIdTag = "run402:stack-id";
 
 /** Runs one command to its report (never throws). */
 export async function runCommand(options: CliOptions, io: Io): Promise<Report> {
@@ -70,6 +95,8 @@ export async function runCommand(options: CliOptions, io: Io): Promise<Report> {
         return await apply(session, report);
       case "renew":
         return await renew(session, report);
+      case "refresh":
+        return await refresh(session, report);
       case "destroy":
         return await destroy(session, report);
       case "reconcile":
@@ -88,6 +115,11 @@ export async function runCommand(options: CliOptions, io: Io): Promise<Report> {
       await session.stop().catch((error: unknown) => io.progress(`sandbox stop failed: ${String(error)}`));
     }
   }
+}
+
+/** Notes what the CLI repaired before it ran. */
+function recover(report: Report, line: string): void {
+  report.recovered = [...(report.recovered ?? []), line];
 }
 
 function fail(report: Report, errors: ReportedError[]): void {
@@ -130,6 +162,8 @@ async function load(options: CliOptions, report: Report): Promise<Session | unde
     paths: workspacePaths(dirname(manifestFile), options.sandbox),
     root: packageRoot(),
     stop: undefined,
+    settings: {},
+    cwd: process.cwd(),
   };
 }
 
@@ -141,12 +175,8 @@ function io(): Io {
   return ioRef;
 }
 
-async function engine(session: Session): Promise<PulumiCommand> {
-  return findPulumi(session.root);
-}
-
-/** Starts the embedded sandbox (its own component, reached over HTTP) and returns its config. */
-async function startSandbox(session: Session): Promise<Record<string, { value: string; secret?: boolean }>> {
+/** Starts the embedded sandbox (its own component, reached over HTTP) and returns its settings. */
+async function startSandbox(session: Session): Promise<RunSettings> {
   io().progress(`starting the sandbox (chains, Postgres, API) in ${session.paths.sandboxDir}…`);
   const started = Date.now();
   const module = (await import("../sandbox/index.js")) as {
@@ -163,24 +193,50 @@ async function startSandbox(session: Session): Promise<Record<string, { value: s
     `sandbox ready at ${sandbox.apiBase} in ${((Date.now() - started) / 1000).toFixed(1)}s (wallet ${wallet.address})`,
   );
   return {
-    "run402:apiBase": { value: sandbox.apiBase },
-    "run402:baseRpcUrl": { value: sandbox.x402.rpcUrl },
-    "run402:tempoRpcUrl": { value: sandbox.mpp.rpcUrl },
-    "run402:allowedRecipients": { value: sandbox.treasury },
-    "run402:privateKey": { value: wallet.privateKey, secret: true },
-    "run402:journalPath": { value: `${session.paths.workDir}/journal.json` },
+    apiBase: sandbox.apiBase,
+    baseRpcUrl: sandbox.x402.rpcUrl,
+    tempoRpcUrl: sandbox.mpp.rpcUrl,
+    allowedRecipients: sandbox.treasury,
+    privateKey: wallet.privateKey,
+    journalPath: `${session.paths.workDir}/journal.json`,
   };
 }
 
-/** Opens the stack with this run's config (sandbox, --rail, --max-spend, --config). */
-async function prepare(session: Session, withSandbox: boolean): Promise<Stack> {
+/** The settings this run's flags give (`-c`, `--rail`, `--max-spend`): for this run only. */
+function flagSettings(options: CliOptions): RunSettings {
+  const settings: Record<string, string> = {};
+  for (const [key, value] of Object.entries(options.config)) settings[key.replace(/^run402:/, "")] = value;
+  if (options.rail) settings.rail = options.rail;
+  if (options.maxSpendUsd !== undefined) settings.maxSpendUsd = options.maxSpendUsd;
+  return settings as RunSettings;
+}
+
+/**
+ * The identity of this stack instance, kept as a stack tag in the backend (beside the state): two
+ * stacks with the same project and stack names in different folders or backends are different
+ * stacks, and the provider keys what a stack creates with it. Created with the stack.
+ */
+async function stackIdentity(stack: Stack): Promise<string | undefined> {
+  try {
+    const tags = await stack.workspace.listTags(stack.name);
+    const known = tags[stackIdTag];
+    if (known) return known;
+    const id = randomUUID();
+    await stack.workspace.setTag(stack.name, stackIdTag, id);
+    return id;
+  } catch (error) {
+    io().progress(
+      `warning: this backend keeps no stack tags (${error instanceof Error ? error.message.split("\n")[0] : String(error)}); another stack with the same project and stack name could replay this one's project create`,
+    );
+    return undefined;
+  }
+}
+
+/** Opens the stack with this run's settings (sandbox, flags, stack identity); never writes config. */
+async function prepare(session: Session, create: boolean): Promise<Stack | undefined> {
   const { options } = session;
-  const pulumiCommand = await engine(session);
-  const config: Record<string, { value: string; secret?: boolean }> = {};
-  if (withSandbox && options.sandbox) Object.assign(config, await startSandbox(session));
-  for (const [key, value] of Object.entries(options.config)) config[key] = { value };
-  if (options.rail) config["run402:rail"] = { value: options.rail };
-  if (options.maxSpendUsd !== undefined) config["run402:maxSpendUsd"] = { value: options.maxSpendUsd };
+  const pulumiCommand = await findPulumi(session.root, session.paths.engineDir);
+  const sandbox = options.sandbox ? await startSandbox(session) : {};
   const stack = await openStack({
     manifestFile: session.manifestFile,
     projectName: session.projectName,
@@ -189,11 +245,17 @@ async function prepare(session: Session, withSandbox: boolean): Promise<Stack> {
     backend: options.backend,
     pulumiCommand,
     packageRoot: session.root,
-    create: true,
+    create,
   });
-  if (!stack) throw new Error(`The stack ${options.stack} could not be created.`);
-  await setConfig(stack, config);
+  if (!stack) return undefined;
+  const stackId = await stackIdentity(stack);
+  session.settings = { ...sandbox, ...flagSettings(options), ...(stackId ? { stackId } : {}) };
   return stack;
+}
+
+/** Hands the provider this run's settings (plus `extra`) for the next engine operation. */
+function useSettings(session: Session, stack: Stack, extra: RunSettings = {}): void {
+  stack.workspace.envVars[runSettingsEnv] = JSON.stringify({ ...session.settings, ...extra });
 }
 
 type Outputs = Record<string, { value: unknown; secret: boolean }>;
@@ -204,12 +266,89 @@ function plainOutputs(outputs: Outputs): Record<string, unknown> {
   return plain;
 }
 
+/** The backend URL the stack lives in. */
+function backendOf(session: Session, stack: Stack): string {
+  return stack.workspace.envVars.PULUMI_BACKEND_URL ?? session.options.backend ?? "";
+}
+
+/** The exact command that repairs this stack (refresh), as the user would type it. */
+function refreshCommand(session: Session): string {
+  const { options } = session;
+  const manifest = relative(session.cwd, session.manifestFile) || session.manifestFile;
+  return [
+    "run402-pulumi refresh",
+    `--manifest ${manifest}`,
+    ...(options.stack !== "dev" ? [`--stack ${options.stack}`] : []),
+    ...(options.backend ? [`--backend ${options.backend}`] : []),
+    ...(options.sandbox ? ["--sandbox"] : []),
+  ].join(" ");
+}
+
+/** Pending operations in the stack's state (left by a run that died or was stopped). */
+async function pendingOperations(stack: Stack): Promise<PendingReport[]> {
+  const state = await stack.exportStack();
+  const pending =
+    (state.deployment as { pending_operations?: { resource: { urn: string }; type: string }[] })
+      .pending_operations ?? [];
+  return pending.map((p) => ({ resource: urnName(p.resource.urn), op: p.type }));
+}
+
+/**
+ * Makes the stack ready for a run that changes it: a lock left by a run that is gone (same host,
+ * dead pid) is cleared, a live one stops here; pending operations a dead run left are cleared by a
+ * refresh (what they were doing is read back from Run402; creates are keyed, so a retried create
+ * returns what the dead run made). Everything repaired is reported.
+ */
+async function ready(session: Session, stack: Stack, report: Report, clearPending = true): Promise<boolean> {
+  const dir = fileBackendDir(backendOf(session, stack));
+  if (dir) {
+    const holders: string[] = [];
+    for (const lock of stackLocks(dir, session.projectName, stack.name)) {
+      if (clearStale(lock)) {
+        const line = `cleared a stale lock of stack ${stack.name}: ${describeLock(lock)}; that run is gone`;
+        io().progress(line);
+        recover(report, line);
+      } else holders.push(describeLock(lock));
+    }
+    if (holders.length > 0) {
+      fail(report, [lockedError(stack.name, holders)]);
+      return false;
+    }
+  }
+  if (!clearPending) return true;
+  const pending = await pendingOperations(stack);
+  if (pending.length === 0) return true;
+  const list = pending.map((p) => `${p.op} ${p.resource}`).join(", ");
+  const sub = emptyReport("refresh", report.stack);
+  useSettings(session, stack);
+  const cleared = await operate(
+    sub,
+    `clearing pending operations of an interrupted run (${list}): refresh`,
+    (c) =>
+      stack
+        .refresh({ onEvent: c.onEvent, signal: io().abort, clearPendingCreates: true })
+        .then(() => undefined),
+  );
+  if (!cleared) {
+    fail(report, sub.errors);
+    return false;
+  }
+  const line = `cleared ${pending.length} pending operation(s) left by an interrupted run (${list}) and refreshed the stack from Run402`;
+  io().progress(line);
+  recover(report, line);
+  return true;
+}
+
 /** Runs one engine operation, folding its steps, payments and errors into the report. */
 async function operate(
   report: Report,
   label: string,
   op: (collector: StepCollector) => Promise<{ outputs?: Outputs } | undefined>,
 ): Promise<boolean> {
+  if (io().abort.aborted) {
+    fail(report, [{ code: "ENGINE_CANCELLED", message: `Stopped by a signal before ${label}.` }]);
+    return false;
+  }
   const collector = new StepCollector((line) => io().progress(line));
   io().progress(`${label}…`);
   try {
@@ -217,10 +356,25 @@ async function operate(
     if (result?.outputs) report.outputs = plainOutputs(result.outputs);
     return true;
   } catch (error) {
+    const text = `${collector.diagnostics()}\n${error instanceof Error ? error.message : String(error)}`;
     const coded = collector.errors();
-    if (coded.length > 0) fail(report, coded);
-    else if (io().abort.aborted)
-      fail(report, [{ code: "ENGINE_CANCELLED", message: "Cancelled by a signal." }]);
+    const locked = lockedFromEngine(report.stack, text);
+    if (io().abort.aborted) {
+      const unfinished = collector.unfinished();
+      report.pending = [...(report.pending ?? []), ...unfinished];
+      const finished = collector
+        .resources()
+        .filter((r) => !["same", "read", "refresh"].includes(r.op))
+        .filter((r) => !unfinished.some((u) => u.resource === r.name))
+        .map((r) => `${r.op} ${r.name}`);
+      fail(report, [
+        {
+          code: "ENGINE_CANCELLED",
+          message: `Stopped by a signal during ${label}. Finished: ${finished.join(", ") || "nothing"}. Unfinished: ${unfinished.map((u) => `${u.op} ${u.resource}`).join(", ") || "nothing"}.`,
+        },
+      ]);
+    } else if (locked) fail(report, [locked]);
+    else if (coded.length > 0) fail(report, coded);
     else fail(report, toErrors(error));
     return false;
   } finally {
@@ -230,12 +384,37 @@ async function operate(
   }
 }
 
+/** After a run a signal stopped: name what is pending in the state and the command that clears it. */
+async function explainInterrupted(session: Session, stack: Stack, report: Report): Promise<void> {
+  if (!report.errors.some((e) => e.code === "ENGINE_CANCELLED")) return;
+  let pending: PendingReport[] = [];
+  try {
+    pending = await pendingOperations(stack);
+  } catch {
+    // The state cannot be read now; the message below still names the command.
+  }
+  report.pending = [...(report.pending ?? []), ...pending];
+  const cancelled = report.errors.find((e) => e.code === "ENGINE_CANCELLED") as ReportedError;
+  cancelled.message +=
+    pending.length > 0
+      ? ` The state holds ${pending.length} pending operation(s) (${pending.map((p) => `${p.op} ${p.resource}`).join(", ")}): run \`${refreshCommand(session)}\` to read them back from Run402 and clear them (the next apply also does).`
+      : " Nothing is pending in the state; the next apply continues from here.";
+}
+
 async function plan(session: Session, report: Report): Promise<Report> {
-  const stack = await prepare(session, true);
+  const stack = (await prepare(session, true)) as Stack;
+  useSettings(session, stack);
   await operate(report, "planning (pulumi preview; nothing is paid)", (c) =>
     stack.preview({ onEvent: c.onEvent, signal: io().abort }).then(() => undefined),
   );
   return withTotals(report, true);
+}
+
+/** The spend cap this run has before any confirmation: --max-spend, else the stack's, else 25. */
+async function currentCapUsd(session: Session, stack: Stack): Promise<string> {
+  if (session.settings.maxSpendUsd !== undefined) return session.settings.maxSpendUsd;
+  const config = await stack.getAllConfig();
+  return config["run402:maxSpendUsd"]?.value || "25";
 }
 
 async function apply(session: Session, report: Report): Promise<Report> {
@@ -248,26 +427,39 @@ async function apply(session: Session, report: Report): Promise<Report> {
     ]);
     return report;
   }
-  const stack = await prepare(session, true);
+  const stack = (await prepare(session, true)) as Stack;
+  if (!(await ready(session, stack, report))) return withTotals(report, true);
+  const run: RunSettings = {};
   if (!session.options.yes) {
     const planned = emptyReport("plan", report.stack);
+    useSettings(session, stack);
     const previewed = await operate(planned, "planning (nothing is paid)", (c) =>
       stack.preview({ onEvent: c.onEvent, signal: io().abort }).then(() => undefined),
     );
     withTotals(planned, true);
     process.stderr.write(renderHuman(planned));
     if (!previewed) return Object.assign(report, { ok: false, errors: planned.errors });
-    if (!(await io().confirm(`Apply these changes, paying up to $${planned.totalPlannedUsd}? [y/N] `))) {
+    const total = planned.totalPlannedUsd ?? "0.00";
+    const question =
+      toMicros(total) > 0
+        ? `Apply these changes, paying up to $${total}? [y/N] `
+        : "Apply these changes? Nothing will be paid. [y/N] ";
+    if (!(await io().confirm(question))) {
       fail(report, [{ code: "CLI_ABORTED", message: "Not confirmed; nothing was changed or paid." }]);
       return report;
     }
+    // What was confirmed is what this run may pay: its spend cap (never above the cap it had).
+    run.maxSpendUsd = fromMicros(Math.min(toMicros(total), toMicros(await currentCapUsd(session, stack))));
   }
+  useSettings(session, stack, run);
   await operate(report, "applying (pulumi up)", (c) => stack.up({ onEvent: c.onEvent, signal: io().abort }));
+  await explainInterrupted(session, stack, report);
   return withTotals(report, true);
 }
 
 async function renew(session: Session, report: Report): Promise<Report> {
-  const stack = await prepare(session, true);
+  const stack = await prepare(session, false);
+  if (!stack) return missingStack(session, report);
   const state = await stack.exportStack();
   const resources = (state.deployment as { resources?: { urn: string; type: string }[] }).resources ?? [];
   const tier = resources.find((r) => shortType(r.type) === "run402:Tier");
@@ -275,10 +467,36 @@ async function renew(session: Session, report: Report): Promise<Report> {
     io().progress("the stack holds no Tier: nothing to renew");
     return withTotals(report, false);
   }
-  await operate(report, "renewing due leases (pulumi up --target tier)", (c) =>
+  if (!(await ready(session, stack, report))) return withTotals(report, true);
+  // This run may pay for renewals only: any other action the tier needs is reported and refused.
+  useSettings(session, stack, { allowedActions: "renew" });
+  await operate(report, "renewing due leases (pulumi up --target tier; pays renewals only)", (c) =>
     stack.up({ onEvent: c.onEvent, target: [tier.urn], signal: io().abort }),
   );
+  await explainInterrupted(session, stack, report);
   return withTotals(report, true);
+}
+
+async function refresh(session: Session, report: Report): Promise<Report> {
+  const stack = await prepare(session, false);
+  if (!stack) return missingStack(session, report);
+  if (!(await ready(session, stack, report, false))) return withTotals(report, false);
+  const pending = await pendingOperations(stack);
+  useSettings(session, stack);
+  const refreshed = await operate(report, "refreshing from Run402 (pulumi refresh)", (c) =>
+    stack
+      .refresh({ onEvent: c.onEvent, signal: io().abort, clearPendingCreates: true })
+      .then(() => undefined),
+  );
+  if (refreshed && pending.length > 0) {
+    recover(
+      report,
+      `cleared ${pending.length} pending operation(s) (${pending.map((p) => `${p.op} ${p.resource}`).join(", ")}); their resources were read back from Run402`,
+    );
+  }
+  if (refreshed) report.outputs = plainOutputs(await stack.outputs());
+  await explainInterrupted(session, stack, report);
+  return withTotals(report, false);
 }
 
 async function destroy(session: Session, report: Report): Promise<Report> {
@@ -298,15 +516,28 @@ async function destroy(session: Session, report: Report): Promise<Report> {
     fail(report, [{ code: "CLI_ABORTED", message: "Not confirmed; nothing was changed." }]);
     return report;
   }
-  const stack = await prepare(session, true);
+  const stack = (await prepare(session, true)) as Stack;
+  if (!(await ready(session, stack, report))) return withTotals(report, false);
+  useSettings(session, stack);
   await operate(report, "destroying (pulumi destroy)", (c) =>
     stack.destroy({ onEvent: c.onEvent, signal: io().abort }).then(() => undefined),
   );
+  await explainInterrupted(session, stack, report);
   return withTotals(report, false);
 }
 
+function missingStack(session: Session, report: Report): Report {
+  fail(report, [
+    {
+      code: "CLI_STACK_NOT_FOUND",
+      message: `Stack ${session.options.stack} of project ${session.projectName} does not exist${session.options.backend ? ` in ${session.options.backend}` : ""}: run apply first (or check --manifest, --stack, --backend${session.options.sandbox ? "" : " and --sandbox"}).`,
+    },
+  ]);
+  return report;
+}
+
 async function status(session: Session, report: Report): Promise<Report> {
-  const pulumiCommand = await engine(session);
+  const pulumiCommand = await findPulumi(session.root, session.paths.engineDir);
   const stack = await openStack({
     manifestFile: session.manifestFile,
     projectName: session.projectName,
@@ -317,11 +548,7 @@ async function status(session: Session, report: Report): Promise<Report> {
     packageRoot: session.root,
     create: false,
   });
-  if (!stack) {
-    io().progress(`stack ${session.options.stack} does not exist yet: run apply`);
-    report.outputs = {};
-    return report;
-  }
+  if (!stack) return missingStack(session, report);
   report.outputs = plainOutputs(await stack.outputs());
   const state = await stack.exportStack();
   const resources =
@@ -335,6 +562,7 @@ async function status(session: Session, report: Report): Promise<Report> {
       op: "same",
       outputs: publicOutputs(r.type, r.outputs),
     }));
+  report.pending = await pendingOperations(stack);
   return report;
 }
 
@@ -349,13 +577,17 @@ function sleep(ms: number, stopping: Promise<void>): Promise<void> {
 }
 
 async function reconcile(session: Session, report: Report): Promise<Report> {
-  const stack = await prepare(session, true);
+  const stack = (await prepare(session, true)) as Stack;
   let stopped = false;
   void io().stopping.then(() => {
     stopped = true;
     io().progress("stopping: finishing the current round (signal again to cancel it)");
   });
+  if (!(await ready(session, stack, report))) return withTotals(report, false);
+  useSettings(session, stack);
   let rounds = 0;
+  let failedRounds = 0;
+  const errors: ReportedError[] = [];
   const payments = report.payments;
   while (!stopped) {
     rounds += 1;
@@ -372,9 +604,11 @@ async function reconcile(session: Session, report: Report): Promise<Report> {
       (await operate(round, "converging (pulumi up)", (c) =>
         stack.up({ onEvent: c.onEvent, signal: io().abort }),
       ));
+    if (!round.ok) {
+      failedRounds += 1;
+      for (const e of round.errors) errors.push({ ...e, message: `round ${rounds}: ${e.message}` });
+    }
     Object.assign(report, {
-      ok: round.ok,
-      errors: round.errors,
       resources: round.resources.length > 0 ? round.resources : resources,
       actions: round.actions,
       outputs: round.outputs ?? report.outputs,
@@ -387,5 +621,9 @@ async function reconcile(session: Session, report: Report): Promise<Report> {
     if (!stopped) await sleep(session.options.everyMs, io().stopping);
   }
   report.rounds = rounds;
+  report.failedRounds = failedRounds;
+  // A failed round is not hidden by a later one: the run reports every failure and exits non-zero.
+  if (errors.length > 0) fail(report, errors);
+  await explainInterrupted(session, stack, report);
   return withTotals(report, false);
 }

@@ -1,16 +1,27 @@
 /**
  * Turns the engine's event stream into the report: one entry per resource step, the actions
- * convergence needs (a Tier's `plannedPayment`, set by the provider's check, carries the cost) and
- * the payments that settled (a Tier's `lastSettlement` that changed during the run).
+ * convergence needs (a Tier's `plannedPayment`, set by the provider's check, carries the cost; its
+ * `plan` says why nothing is paid), the payments that settled (a Tier's `lastSettlement` that
+ * changed during the run), the provider's progress lines (ephemeral engine logs), and the steps
+ * that started and never finished (an interrupted run).
  */
 import type { EngineEvent, StepEventMetadata } from "@pulumi/pulumi/automation/index.js";
 import type { ReportedError } from "./exit.js";
 import { codedErrors } from "./exit.js";
-import type { ActionReport, PaymentReport, ResourceReport } from "./report.js";
+import type { ActionReport, PaymentReport, PendingReport, ResourceReport } from "./report.js";
 
 /** Public output keys per short type; everything else (keys, anon keys, file maps) stays out. */
 const publicKeys: Record<string, readonly string[]> = {
-  "run402:Tier": ["wallet", "tier", "leaseStartedAt", "leaseExpiresAt", "lifecycleState", "lastSettlement"],
+  "run402:Tier": [
+    "wallet",
+    "tier",
+    "leaseStartedAt",
+    "leaseExpiresAt",
+    "lifecycleState",
+    "lastSettlement",
+    "plannedPayment",
+    "plan",
+  ],
   "run402:Project": ["projectId", "name", "restUrl", "siteUrl"],
   "run402:Deployment": ["projectId", "releaseId", "url", "manifestDigest", "releaseDigest", "changes"],
   "run402:Secret": ["projectId", "name"],
@@ -51,6 +62,11 @@ interface Planned {
   reason: string;
 }
 
+interface Decision {
+  action: string;
+  reason: string;
+}
+
 interface Settlement {
   rail: string;
   reference: string | null;
@@ -63,6 +79,13 @@ function asPlanned(value: unknown): Planned | undefined {
   const p = value as Partial<Planned> | null | undefined;
   return p && typeof p === "object" && typeof p.amountUsd === "string" && typeof p.action === "string"
     ? (p as Planned)
+    : undefined;
+}
+
+function asDecision(value: unknown): Decision | undefined {
+  const d = value as Partial<Decision> | null | undefined;
+  return d && typeof d === "object" && typeof d.action === "string" && typeof d.reason === "string"
+    ? (d as Decision)
     : undefined;
 }
 
@@ -82,6 +105,8 @@ export class StepCollector {
   private readonly planned = new Map<string, ActionReport>();
   private readonly paid = new Map<string, PaymentReport>();
   private readonly errorText: string[] = [];
+  /** URNs whose step started (not a preview) and has not finished. */
+  private readonly running = new Map<string, PendingReport>();
 
   /** @param progress receives one human line per notable event (stderr). */
   constructor(private readonly progress: (line: string) => void = () => {}) {}
@@ -93,6 +118,7 @@ export class StepCollector {
     if (event.resOutputsEvent) this.done(event.resOutputsEvent.metadata);
     if (event.resOpFailedEvent) {
       const m = event.resOpFailedEvent.metadata;
+      this.running.delete(m.urn);
       if (!ignoredTypes.test(m.type)) this.progress(`  failed   ${shortType(m.type)} ${urnName(m.urn)}`);
     }
     const diag = event.diagnosticEvent;
@@ -100,8 +126,11 @@ export class StepCollector {
       const text = diag.message.trim();
       // Debug diagnostics carry serialized closures and raw property maps (keys included): never shown.
       if (diag.severity === "error") this.errorText.push(text);
-      else if (text !== "" && (diag.severity === "info" || diag.severity === "warning"))
-        this.progress(`  ${text}`);
+      else if (text !== "" && (diag.severity === "info" || diag.severity === "warning")) {
+        // The provider's progress (ephemeral), placed on its resource when it names one.
+        const where = diag.urn && !/::pulumi:pulumi:Stack::/.test(diag.urn) ? `[${urnName(diag.urn)}] ` : "";
+        this.progress(`  ${where}${text}`);
+      }
     }
   };
 
@@ -113,6 +142,7 @@ export class StepCollector {
     this.steps.set(m.urn, step);
     if (quietOps.has(m.op)) return;
     const planned = asPlanned(m.new?.inputs?.plannedPayment);
+    const decision = asDecision(m.new?.inputs?.plan);
     const action: ActionReport = planned
       ? {
           resource: name,
@@ -121,15 +151,25 @@ export class StepCollector {
           rail: planned.rail,
           reason: planned.reason,
         }
-      : { resource: name, action: m.op, amountUsd: "0", rail: null, reason: reasonOf(m) };
+      : decision && m.op !== "delete"
+        ? {
+            resource: name,
+            action: decisionAction(m, decision),
+            amountUsd: "0",
+            rail: null,
+            reason: decisionReason(m, decision),
+          }
+        : { resource: name, action: m.op, amountUsd: "0", rail: null, reason: reasonOf(m) };
     this.planned.set(m.urn, action);
     if (!planning) {
-      const cost = planned ? ` — paying $${planned.amountUsd} via ${planned.rail} (${planned.action})` : "";
+      this.running.set(m.urn, { resource: name, op: m.op });
+      const cost = planned ? ` — ${planned.action}: $${planned.amountUsd} via ${planned.rail}` : "";
       this.progress(`  ${m.op.padEnd(8)} ${type} ${name}${cost}`);
     }
   }
 
   private done(m: StepEventMetadata): void {
+    this.running.delete(m.urn);
     if (ignoredTypes.test(m.type)) return;
     const step = this.steps.get(m.urn) ?? { type: shortType(m.type), name: urnName(m.urn), op: m.op };
     const outputs = publicOutputs(m.type, m.new?.outputs);
@@ -144,10 +184,8 @@ export class StepCollector {
         amountUsd: after.amountUsd,
         ...(after.network ? { network: after.network } : {}),
       };
+      // The provider reported the payment as it happened (a progress line); this records it.
       this.paid.set(`${m.urn}|${after.settledAt}|${after.reference}`, payment);
-      this.progress(
-        `  paid $${after.amountUsd} on ${after.rail}${after.network ? ` (${after.network})` : ""}${after.reference ? `, tx ${after.reference}` : ""}`,
-      );
     }
   }
 
@@ -166,6 +204,11 @@ export class StepCollector {
     return [...this.paid.values()];
   }
 
+  /** Steps that started and have not finished (yet, or ever: an interrupted run). */
+  unfinished(): PendingReport[] {
+    return [...this.running.values()];
+  }
+
   /** Coded errors from the error diagnostics (empty when none carried a code). */
   errors(): ReportedError[] {
     return codedErrors(this.errorText.join("\n"));
@@ -175,6 +218,24 @@ export class StepCollector {
   diagnostics(): string {
     return this.errorText.join("\n");
   }
+}
+
+/** Inputs that change without anything being asked of Run402: the plan itself, and the URN key. */
+const bookkeeping = new Set(["plan", "plannedPayment", "resourceKey"]);
+
+/** A Tier step that pays nothing: `adopt` when created on a held lease, else the engine's step. */
+function decisionAction(m: StepEventMetadata, decision: Decision): string {
+  return decision.action === "adopt" ? "adopt" : m.op;
+}
+
+function decisionReason(m: StepEventMetadata, decision: Decision): string {
+  if (m.op === "update" && (m.diffs ?? []).every((key) => bookkeeping.has(key))) {
+    return `${decision.reason}; outputs updated to the server's lease, nothing paid`;
+  }
+  if (m.op === "update" && m.diffs && m.diffs.length > 0) {
+    return `changed: ${m.diffs.filter((key) => !bookkeeping.has(key)).join(", ")}; ${decision.reason}`;
+  }
+  return decision.reason;
 }
 
 function reasonOf(m: StepEventMetadata): string {

@@ -2,6 +2,11 @@
  * Stack configuration for the Run402 provider: the `run402:*` keys, validated with zod.
  * Read in the provider's `configure` (never captured in the serialized closure), so secrets such
  * as `run402:privateKey` reach the provider process decrypted and never enter `__provider`.
+ *
+ * Settings for one run only (the CLI's `--max-spend`, `--rail`, `-c`, the embedded sandbox's
+ * endpoints, the actions a `renew` may pay) come through the environment variable
+ * {@link runSettingsEnv}, never through the stack config: the engine records the stack config in
+ * state and hands that old copy to `destroy`, and a flag must not outlive its run.
  */
 import { z } from "zod";
 import { BaseError } from "../sdk/errors/base.js";
@@ -19,7 +24,26 @@ export const configKeys = [
   "tempoRpcUrl",
   "allowedRecipients",
   "journalPath",
+  "allowedActions",
 ] as const;
+
+/** One of {@link configKeys}. */
+export type ConfigKey = (typeof configKeys)[number];
+
+/** The paid tier actions. */
+export const paidActions = ["subscribe", "renew", "upgrade", "downgrade"] as const;
+/** One of {@link paidActions}. */
+export type PaidAction = (typeof paidActions)[number];
+
+/**
+ * The environment variable holding this run's settings: a JSON object of config keys (without
+ * `run402:`) to string values, plus `stackId`, the identity of the stack instance (see
+ * {@link ProviderConfig}). They take precedence over the stack config for this run only.
+ */
+export const runSettingsEnv = "RUN402_RUN_SETTINGS";
+
+/** What {@link runSettingsEnv} holds. */
+export type RunSettings = Partial<Record<ConfigKey | "stackId", string>>;
 
 const usd = (key: string, fallback: number) =>
   z
@@ -103,6 +127,24 @@ const schema = z.object({
       return list;
     }),
   journalPath: z.string().optional(),
+  allowedActions: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return [...paidActions];
+      const list = value.split(",").map((s) => s.trim());
+      for (const action of list) {
+        if (!(paidActions as readonly string[]).includes(action)) {
+          ctx.addIssue({
+            code: "custom",
+            message: `run402:allowedActions holds "${action}"; allowed are ${paidActions.join(", ")}`,
+          });
+          return z.NEVER;
+        }
+      }
+      return list as PaidAction[];
+    }),
+  stackId: z.string().optional(),
 });
 
 /** Validated provider settings. */
@@ -124,10 +166,45 @@ export class ConfigError extends BaseError {
   }
 }
 
-/** Reads and validates `run402:*` keys through a getter such as `pulumi.dynamic.Config.get`. */
-export function readConfig(get: (key: string) => string | undefined): ProviderConfig {
-  const raw: Record<string, string | undefined> = {};
-  for (const key of configKeys) raw[key] = get(`run402:${key}`) ?? undefined;
+/** The run settings in `env` ({@link runSettingsEnv}); none when unset. */
+export function runSettings(env: NodeJS.ProcessEnv = process.env): RunSettings {
+  const text = env[runSettingsEnv];
+  if (text === undefined || text === "") return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const known = new Set<string>([...configKeys, "stackId"]);
+  if (
+    parsed === null ||
+    typeof parsed !== "object" ||
+    Array.isArray(parsed) ||
+    Object.entries(parsed).some(([key, value]) => !known.has(key) || typeof value !== "string")
+  ) {
+    // Never echo it: it may hold a key.
+    throw new ConfigError([
+      {
+        key: runSettingsEnv,
+        message: `${runSettingsEnv} must be a JSON object of run402 config keys (${[...known].join(", ")}) to strings`,
+      },
+    ]);
+  }
+  return parsed as RunSettings;
+}
+
+/**
+ * Reads and validates `run402:*` keys through a getter such as `pulumi.dynamic.Config.get`; this
+ * run's settings ({@link runSettingsEnv}) take precedence.
+ */
+export function readConfig(
+  get: (key: string) => string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): ProviderConfig {
+  const run = runSettings(env);
+  const raw: Record<string, string | undefined> = { stackId: run.stackId };
+  for (const key of configKeys) raw[key] = run[key] ?? get(`run402:${key}`) ?? undefined;
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     throw new ConfigError(

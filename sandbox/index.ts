@@ -8,6 +8,7 @@
  * console.log(sandbox.apiBase);
  * await sandbox.stop();
  */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -24,7 +25,11 @@ import { openState } from "./state.js";
 
 /** Options of {@link startSandbox}. */
 export interface SandboxOptions {
-  /** Port for the API. @default 0 (any free port) */
+  /**
+   * Port for the API. @default with `stateDir`, the port that folder's sandbox used last (so the
+   * API base, and the project URLs a stack records, stay the same across restarts), else any free
+   * port
+   */
   port?: number;
   /** Folder that keeps chains, Postgres, content, ledger, projects and leases across restarts. @default none (all in memory) */
   stateDir?: string;
@@ -55,12 +60,13 @@ export interface Sandbox {
 /** Starts a sandbox; chains and Postgres start concurrently. */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const {
-    port = 0,
     stateDir,
     walletCount,
     host = "127.0.0.1",
     log = (line: string) => process.stderr.write(`[run402-sandbox] ${line}\n`),
   } = options;
+  const pinned = stateDir ? pinnedPort(stateDir) : undefined;
+  const port = options.port ?? pinned ?? 0;
   const store = openState(stateDir);
   const clock = createClock({
     offsetMs: store.state.clockOffsetMs,
@@ -71,7 +77,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   });
   const server = createServer();
   const listening = new Promise<number>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EADDRINUSE" && port !== 0 && options.port === undefined) {
+        // Two sandboxes on one folder would corrupt its Postgres and chains: refuse, and say why.
+        reject(
+          Object.assign(
+            new Error(
+              `The sandbox in ${stateDir} serves on port ${port}, which is in use: another sandbox on this folder is running (or another program took the port). Stop it, or pass a port explicitly.`,
+            ),
+            { code: "CONFLICT_SANDBOX_IN_USE" },
+          ),
+        );
+      } else reject(error);
+    });
     server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
   });
   const started = await Promise.allSettled([
@@ -99,6 +117,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const chains = chainsResult.value;
   const db = dbResult.value;
   const boundPort = portResult.value;
+  if (stateDir && boundPort !== pinned) pinPort(stateDir, boundPort);
   const apiBase = `http://${host}:${boundPort}`;
   const controls: Controls = { faults: [], requests: [] };
   const deps: Deps = {
@@ -148,4 +167,21 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return stopped;
     },
   };
+}
+
+/** The port a state folder's sandbox used last (`endpoint.json`), if any. */
+function pinnedPort(stateDir: string): number | undefined {
+  try {
+    const { port } = JSON.parse(readFileSync(join(stateDir, "endpoint.json"), "utf8")) as { port?: unknown };
+    return typeof port === "number" && Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function pinPort(stateDir: string, port: number): void {
+  mkdirSync(stateDir, { recursive: true });
+  const file = join(stateDir, "endpoint.json");
+  writeFileSync(`${file}.tmp`, `${JSON.stringify({ port })}\n`);
+  renameSync(`${file}.tmp`, file);
 }

@@ -19,16 +19,17 @@ async function main(): Promise<void> {
     process.stderr.write("usage: run402-sandbox [--port N] [--state-dir DIR] [--wallets N]\n");
     return;
   }
-  const port = values.port === undefined ? 0 : Number(values.port);
+  // Without --port, a --state-dir sandbox serves where it served last (see startSandbox).
+  const port = values.port === undefined ? undefined : Number(values.port);
   const walletCount = values.wallets === undefined ? undefined : Number(values.wallets);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
     throw new Error(`--port must be 0-65535, got ${values.port}.`);
   if (walletCount !== undefined && (!Number.isInteger(walletCount) || walletCount < 1)) {
     throw new Error(`--wallets must be a positive integer, got ${values.wallets}.`);
   }
   const started = Date.now();
   const sandbox = await startSandbox({
-    port,
+    ...(port === undefined ? {} : { port }),
     ...(values["state-dir"] ? { stateDir: values["state-dir"] } : {}),
     ...(walletCount ? { walletCount } : {}),
   });

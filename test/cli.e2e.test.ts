@@ -1,13 +1,24 @@
 /**
  * The built run402-pulumi CLI (dist/cli/main.js) as a child process, through the real Pulumi
  * engine, against a sandbox: validate, plan (prices, pays nothing), apply on each rail, a second
- * apply (pays nothing), renew after the clock moves, status, the spend cap, destroy, --sandbox.
+ * apply (pays nothing), renew after the clock moves, status, the spend cap, destroy, --sandbox;
+ * and what a run must never do: keep its flags, pay what `renew` or the confirmation did not
+ * allow, share another stack's project, outlive a SIGKILL holding the lock, hide an interruption.
  */
-import { execFile, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import type { Report } from "../cli/report.js";
@@ -20,7 +31,11 @@ let tmp: string;
 beforeAll(async () => {
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
   tmp = mkdtempSync(join(tmpdir(), "run402-cli-"));
-  sandbox = await startTestSandbox();
+  sandbox = await startTestSandbox({ walletCount: 8 });
+});
+// A fault a test armed and did not use up must not reach the next test.
+afterEach(async () => {
+  await fetch(`${sandbox.apiBase}/_sandbox/faults`, { method: "DELETE" });
 });
 afterAll(async () => {
   await sandbox?.close();
@@ -57,6 +72,129 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
         resolve({ code, stdout, stderr });
       },
     );
+  });
+}
+
+/** Environment of a CLI child (no passphrase: the CLI makes its own). */
+function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const base = { ...process.env };
+  delete base.PULUMI_CONFIG_PASSPHRASE;
+  delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
+  delete base.RUN402_PRIVATE_KEY;
+  return { ...base, PULUMI_HOME: join(tmp, "pulumi-home"), RUN402_CONFIG_DIR: join(tmp, "config"), ...env };
+}
+
+/** A running CLI; `seen(re)` resolves once stderr matches, `done` when it exits. */
+interface Spawned {
+  child: ChildProcess;
+  seen(pattern: RegExp): Promise<void>;
+  done: Promise<Run>;
+}
+
+function start(args: string[], env: Record<string, string>): Spawned {
+  const child = spawn(process.execPath, [main, ...args], {
+    env: childEnv(env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  const waiting: { pattern: RegExp; resolve: () => void }[] = [];
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+    for (const w of [...waiting]) {
+      if (w.pattern.test(stderr)) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  });
+  const done = new Promise<Run>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr })),
+  );
+  return {
+    child,
+    done,
+    seen: (pattern) =>
+      pattern.test(stderr)
+        ? Promise.resolve()
+        : new Promise<void>((resolve, reject) => {
+            waiting.push({ pattern, resolve });
+            void done.then(() => reject(new Error(`exited before ${pattern}:\n${stderr}`)));
+          }),
+  };
+}
+
+/** Every descendant of `pid` (from ps). */
+function descendants(pid: number): number[] {
+  const out = spawnSync("ps", ["-A", "-o", "pid=", "-o", "ppid="], { encoding: "utf8" }).stdout;
+  const children = new Map<number, number[]>();
+  for (const line of out.split("\n")) {
+    const [p, pp] = line.trim().split(/\s+/).map(Number);
+    if (p && pp !== undefined) children.set(pp, [...(children.get(pp) ?? []), p]);
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    for (const c of children.get(queue.shift() as number) ?? []) {
+      found.push(c);
+      queue.push(c);
+    }
+  }
+  return found;
+}
+
+/** Running (a zombie waiting to be reaped has stopped running). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves when `check` holds, polling; rejects after `ms`. */
+async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The lock files of an app's default file backend. */
+function lockFiles(manifest: string): string[] {
+  const locks = join(manifest, "..", ".run402", "state", ".pulumi", "locks");
+  if (!existsSync(locks)) return [];
+  return readdirSync(locks, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith(".json"))
+    .map((e) => join(e.parentPath, e.name));
+}
+
+/** Runs the CLI on a pseudo-terminal (util-linux `script`), answering its [y/N] with `answer()`. */
+function onTerminal(
+  args: string[],
+  env: Record<string, string>,
+  answer: () => Promise<string>,
+): Promise<Run> {
+  const command = [process.execPath, main, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  return new Promise<Run>((resolve) => {
+    const child = spawn("script", ["-qec", command, "/dev/null"], {
+      env: childEnv(env),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    let answered = false;
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (!answered && /\[y\/N\]/.test(out)) {
+        answered = true;
+        void answer().then((text) => child.stdin.write(`${text}\r`));
+      }
+    });
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout: out, stderr: "" }));
   });
 }
 
@@ -170,7 +308,9 @@ describe("run402-pulumi", () => {
     expect(report(noYes).errors[0]?.message).toMatch(/--yes/);
   });
 
-  test("behavior: x402: plan prices without paying, apply pays once, again pays nothing, renew pays the renewal, status, destroy", async () => {
+  test("behavior: x402: plan prices without paying, apply pays once, again pays nothing, renew pays the renewal, status, destroy", {
+    timeout: 300_000,
+  }, async () => {
     const manifest = appCopy();
     const { flags, env } = target(0, "x402");
     const expected = await price("prototype");
@@ -198,6 +338,8 @@ describe("run402-pulumi", () => {
     expect(applied.outputs?.siteUrl).toMatch(/^http:\/\/127\.0\.0\.1:/);
     expect(applied.outputs?.lastSettlement).toMatchObject({ rail: "x402", reference: ledger[0]!.reference });
     expect(statSync(join(manifest, "..", ".run402", "passphrase")).mode & 0o777).toBe(0o600);
+    // --rail and -c applied to that run only: the stack's config holds none of them.
+    expect(readFileSync(join(manifest, "..", ".run402", "Pulumi.dev.yaml"), "utf8")).not.toMatch(/run402:/);
 
     const again = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
     expect(again.code, why(again)).toBe(0);
@@ -238,7 +380,9 @@ describe("run402-pulumi", () => {
     expect(await paidBy(0)).toHaveLength(2);
   });
 
-  test("behavior: mpp: apply settles on mpp and the JSON agrees with the ledger; reconcile stops cleanly on SIGTERM", async () => {
+  test("behavior: mpp: apply settles on mpp and the JSON agrees with the ledger; reconcile stops cleanly on SIGTERM", {
+    timeout: 300_000,
+  }, async () => {
     const manifest = appCopy();
     const { flags, env } = target(1, "mpp");
     const apply = await cli(["apply", "--manifest", manifest, "--rail", "mpp", "--yes", ...flags], env);
@@ -280,7 +424,9 @@ describe("run402-pulumi", () => {
     expect(await paidBy(2)).toEqual([]);
   });
 
-  test("behavior: apply on a terminal shows the plan and asks; no means nothing is paid", async () => {
+  test("behavior: apply on a terminal shows the plan and asks; no means nothing is paid", {
+    timeout: 300_000,
+  }, async () => {
     const manifest = appCopy();
     const { flags, env } = target(2, "tty");
     const args = ["apply", "--manifest", manifest, ...flags.filter((f) => f !== "--json")];
@@ -328,12 +474,200 @@ describe("run402-pulumi", () => {
     expect(await paidBy(2)).toEqual([]);
   });
 
-  test("behavior: --sandbox (npm start): starts its own sandbox, prints the outputs with the settlement rail", async () => {
+  test("behavior: --sandbox (npm start): starts its own sandbox, prints the outputs with the settlement rail; later runs in other processes reach the same sandbox and destroy works", {
+    timeout: 300_000,
+  }, async () => {
     const manifest = appCopy();
     const run = await cli(["apply", "--manifest", manifest, "--sandbox", "--yes"]);
     expect(run.code, why(run)).toBe(0);
     expect(run.stdout).toMatch(/lastSettlement\s+rail=x402/);
     expect(run.stdout).toMatch(/siteUrl\s+http:\/\/127\.0\.0\.1:/);
     expect(run.stderr).toMatch(/sandbox ready at/);
+    // The progress of long work comes from the provider, on stderr.
+    expect(run.stderr).toMatch(/\[tier\] paying \$0\.10 on x402 \(eip155:84532\)…/);
+    // Every upload is reported, up to the last one (site files, and the migration's SQL).
+    expect(run.stderr).toMatch(/uploaded (\d+) of \1 files \(([\d.]+ k?B) of \2\)/);
+    const siteUrl = /siteUrl\s+(\S+)/.exec(run.stdout)?.[1];
+
+    // Another process: the sandbox serves where it did, so the recorded URLs point at it.
+    const again = await cli(["apply", "--manifest", manifest, "--sandbox", "--yes", "--json"]);
+    expect(again.code, why(again)).toBe(0);
+    expect(report(again)).toMatchObject({ payments: [], outputs: { siteUrl } });
+    expect(again.stderr).toContain(`sandbox ready at ${new URL(siteUrl as string).origin} `);
+    const destroy = await cli(["destroy", "--manifest", manifest, "--sandbox", "--yes", "--json"]);
+    expect(destroy.code, why(destroy)).toBe(0);
+    expect(
+      report(destroy)
+        .resources.filter((r) => r.op === "delete")
+        .map((r) => r.name),
+    ).toEqual(expect.arrayContaining(["project", "deployment"]));
+  });
+
+  test("error: status of a stack that does not exist is not ok (exit 2)", async () => {
+    const run = await cli(["status", "--manifest", appCopy(), "--json"]);
+    expect(run.code, why(run)).toBe(2);
+    expect(report(run)).toMatchObject({ ok: false, errors: [{ code: "CLI_STACK_NOT_FOUND" }] });
+  });
+
+  test("behavior: renew pays renewals only: an upgrade is reported, refused (exit 3) and not paid; reconcile exits non-zero after a failed round", {
+    timeout: 300_000,
+  }, async () => {
+    const manifest = appCopy();
+    const { flags, env } = target(3, "renew-only");
+    const apply = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
+    expect(apply.code, why(apply)).toBe(0);
+    expect(await paidBy(3)).toHaveLength(1);
+
+    // Same project name (so the same stack), another tier: the stack now needs an upgrade.
+    writeFileSync(
+      manifest,
+      JSON.stringify({ tier: "hobby", project: { name: "quickstart" }, site: { dir: "site" } }),
+    );
+    const renew = await cli(["renew", "--manifest", manifest, ...flags], env);
+    expect(renew.code, why(renew)).toBe(3);
+    const doc = report(renew);
+    expect(doc.actions).toContainEqual(
+      expect.objectContaining({ resource: "tier", action: "upgrade", amountUsd: await price("hobby") }),
+    );
+    expect(doc.errors[0]).toMatchObject({
+      code: "POLICY_ACTION_NOT_ALLOWED",
+      message: expect.stringMatching(/needs "upgrade".*may pay only for renew.*Nothing was paid/),
+    });
+    expect(doc.payments).toEqual([]);
+    expect(await paidBy(3)).toHaveLength(1);
+
+    // A round that fails is not hidden: reconcile reports it and exits non-zero.
+    await sandbox.fault({ route: "GET /tiers/v1/status", kind: "error_before_settlement", count: 50 });
+    const loop = await reconcileOnce(["--manifest", manifest, "--every", "1h", ...flags], env);
+    expect(loop.code, why(loop)).toBe(4);
+    expect(report(loop)).toMatchObject({ ok: false, rounds: 1, failedRounds: 1 });
+    expect(report(loop).errors[0]?.message).toMatch(/^round 1: /);
+    expect(await paidBy(3)).toHaveLength(1);
+  });
+
+  test("behavior: two apps with the same project name on one wallet get a project each", {
+    timeout: 300_000,
+  }, async () => {
+    const { flags, env } = target(4, "twins");
+    const [one, two] = [appCopy(), appCopy()]; // both name their project "quickstart"
+    const a = await cli(["apply", "--manifest", one, "--yes", ...flags], env);
+    expect(a.code, why(a)).toBe(0);
+    const b = await cli(["apply", "--manifest", two, "--yes", ...flags], env);
+    expect(b.code, why(b)).toBe(0);
+    const [pa, pb] = [report(a).outputs?.projectId, report(b).outputs?.projectId];
+    expect(pa).toMatch(/^prj_/);
+    expect(pb).toMatch(/^prj_/);
+    expect(pb).not.toBe(pa);
+    // Destroying one leaves the other's project and site alone.
+    const destroy = await cli(["destroy", "--manifest", one, "--yes", ...flags], env);
+    expect(destroy.code, why(destroy)).toBe(0);
+    expect((await fetch(report(b).outputs?.siteUrl as string)).status).toBe(200);
+  });
+
+  test("behavior: the confirmed total is the run's cap: a free change asks without a price and pays nothing, even when a renewal falls due before the answer", {
+    timeout: 300_000,
+  }, async () => {
+    const manifest = appCopy();
+    const { flags, env } = target(5, "confirm");
+    const apply = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
+    expect(apply.code, why(apply)).toBe(0);
+    expect(await paidBy(5)).toHaveLength(1);
+    writeFileSync(join(manifest, "..", "site", "style.css"), "body { color: teal; }\n");
+    const args = ["apply", "--manifest", manifest, ...flags.filter((f) => f !== "--json")];
+    const run = await onTerminal(args, env, async () => {
+      // While the question waits, the lease enters its renewal window (7-day lease, 2-day window).
+      await sandbox.advanceClock(6 * day);
+      return "y";
+    });
+    expect(run.stdout).toMatch(/deployment: update \(free\)/);
+    expect(run.stdout).toMatch(/Apply these changes\? Nothing will be paid\. \[y\/N\]/);
+    expect(run.stdout).not.toMatch(/paying up to \$0\.00/);
+    expect(run.stdout).toMatch(/POLICY_MAX_SPEND/);
+    expect(run.code, run.stdout).toBe(3);
+    expect(await paidBy(5)).toHaveLength(1);
+  });
+
+  test("behavior: SIGKILL of the CLI: the engine and its plugins do not outlive it; a second apply meanwhile is told who holds the stack (exit 6); the next apply clears the stale lock and the pending operation and says so", {
+    timeout: 300_000,
+  }, async () => {
+    const manifest = appCopy();
+    const { flags, env } = target(6, "killed");
+    const first = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
+    expect(first.code, why(first)).toBe(0);
+
+    // A deploy that hangs on the server: the run is mid-update when it is killed.
+    writeFileSync(join(manifest, "..", "site", "style.css"), "body { color: maroon; }\n");
+    await sandbox.fault({ route: "POST /apply/v1/plans", kind: "delay", delayMs: 120_000, count: 1 });
+    const running = start(["apply", "--manifest", manifest, "--yes", ...flags], env);
+    await running.seen(/update\s+run402:Deployment deployment/);
+    await until(() => lockFiles(manifest).length === 1, 30_000, "the run holds the stack lock");
+
+    const second = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
+    expect(second.code, why(second)).toBe(6);
+    expect(report(second).errors[0]).toMatchObject({
+      code: "CONFLICT_STACK_LOCKED",
+      message: expect.stringMatching(/^Another run holds stack dev: pid \d+ \(\S+@\S+\) since /),
+    });
+
+    const pid = running.child.pid as number;
+    const tree = descendants(pid);
+    expect(tree.length).toBeGreaterThan(2); // supervisor, engine, language host, provider…
+    running.child.kill("SIGKILL");
+    await running.done;
+    await until(
+      () => tree.every((p) => !alive(p)),
+      30_000,
+      `processes ${tree.filter(alive).join(", ")} still alive`,
+    );
+
+    const next = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
+    expect(next.code, why(next)).toBe(0);
+    const recovered = report(next).recovered ?? [];
+    expect(recovered).toContainEqual(
+      expect.stringMatching(/^cleared a stale lock of stack dev: pid \d+ .*; that run is gone$/),
+    );
+    expect(recovered).toContainEqual(
+      expect.stringMatching(
+        /^cleared 1 pending operation\(s\) left by an interrupted run \(updating deployment\)/,
+      ),
+    );
+    expect(report(next).resources.find((r) => r.name === "deployment")?.op).toBe("update");
+    expect(lockFiles(manifest)).toEqual([]);
+    expect(await paidBy(6)).toHaveLength(1);
+  });
+
+  test("behavior: Ctrl-C: the run stops, says what finished and what did not, exits 130; refresh repairs the stack", {
+    timeout: 300_000,
+  }, async () => {
+    const manifest = appCopy();
+    const { flags, env } = target(7, "ctrl-c");
+    // The project create hangs long enough for the signal to arrive while it runs.
+    await sandbox.fault({ route: "POST /projects/v1", kind: "delay", delayMs: 8_000, count: 1 });
+    const running = start(["apply", "--manifest", manifest, "--yes", ...flags], env);
+    await running.seen(/create\s+run402:Project project/);
+    running.child.kill("SIGINT");
+    const run = await running.done;
+    expect(run.code, why(run)).toBe(130);
+    const doc = report(run);
+    expect(doc.ok).toBe(false);
+    expect(doc.errors[0]).toMatchObject({
+      code: "ENGINE_CANCELLED",
+      message: expect.stringMatching(
+        /^Stopped by a signal during applying \(pulumi up\)\. Finished: .*create tier.*create project/,
+      ),
+    });
+    expect(doc.errors[0]?.message).toMatch(
+      /run `run402-pulumi refresh --manifest \S+app\.json`|Nothing is pending in the state/,
+    );
+
+    const repaired = await cli(["refresh", "--manifest", manifest, ...flags], env);
+    expect(repaired.code, why(repaired)).toBe(0);
+    expect(report(repaired)).toMatchObject({ ok: true, command: "refresh" });
+    expect(report(repaired).pending).toBeUndefined();
+    const status = await cli(["status", "--manifest", manifest, "--json"]);
+    expect(report(status).pending).toBeUndefined();
+    const finish = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
+    expect(finish.code, why(finish)).toBe(0);
+    expect(await paidBy(7)).toHaveLength(1);
   });
 });

@@ -138,6 +138,15 @@ describe("exit codes", () => {
     expect(exitCodeFor("HTTP_500")).toBe(4);
     expect(exitCodeFor("ENGINE_ERROR")).toBe(ExitCode.engine);
     expect(exitCodeFor("SOMETHING_ELSE")).toBe(5);
+    expect(exitCodeFor("CONFLICT_STACK_LOCKED")).toBe(ExitCode.conflict);
+    expect(exitCodeFor("CONFLICT_PLAN_CHANGED")).toBe(6);
+    expect(exitCodeFor("CONFLICT_MANIFEST_CHANGED")).toBe(6);
+    expect(exitCodeFor("JOURNAL_LOCKED")).toBe(6);
+    expect(exitCodeFor("JOURNAL_CORRUPT")).toBe(ExitCode.invalid);
+    expect(exitCodeFor("JOURNAL_IO")).toBe(2);
+    expect(exitCodeFor("POLICY_ACTION_NOT_ALLOWED")).toBe(3);
+    expect(exitCodeFor("ENGINE_CANCELLED")).toBe(ExitCode.interrupted);
+    expect(ExitCode.interrupted).toBe(130);
   });
 
   test("behavior: the most severe error wins", () => {
@@ -154,6 +163,12 @@ describe("exit codes", () => {
         { code: "POLICY_MAX_SPEND", message: "" },
       ]),
     ).toBe(3);
+    expect(
+      exitCodeOf([
+        { code: "POLICY_MAX_SPEND", message: "" },
+        { code: "ENGINE_CANCELLED", message: "" },
+      ]),
+    ).toBe(130);
   });
 
   test("behavior: coded errors are found in engine text", () => {
@@ -274,20 +289,33 @@ describe("StepCollector", () => {
     expect(collector.resources()[0]?.outputs).toEqual({ tier: "prototype", lastSettlement: settlement });
   });
 
-  test("behavior: error diagnostics are collected, debug ones never shown", () => {
-    const lines: string[] = [];
-    const collector = new StepCollector((line) => lines.push(line));
-    const diag = (severity: string, message: string) =>
-      ({
-        sequence: 2,
-        timestamp: 0,
-        diagnosticEvent: { message, color: "never", severity },
-      }) as unknown as EngineEvent;
-    collector.onEvent(diag("debug", "anonKey,,,anon_123"));
-    collector.onEvent(diag("info", "uploading 3 files"));
-    collector.onEvent(diag("error", "[RUN402_TIER_REQUIRED] Buy a tier first.\n"));
-    expect(lines).toEqual(["  uploading 3 files"]);
-    expect(collector.errors()).toEqual([{ code: "RUN402_TIER_REQUIRED", message: "Buy a tier first." }]);
+  test("behavior: a Tier that pays nothing says why: adopt on create, the plan's reason on update", () => {
+    const collector = new StepCollector();
+    collector.onEvent(
+      pre("create", "tier", tier, {
+        plan: { action: "adopt", reason: "the organization already holds an active prototype lease" },
+        plannedPayment: null,
+      }),
+    );
+    expect(collector.actions()).toEqual([
+      {
+        resource: "tier",
+        action: "adopt",
+        amountUsd: "0",
+        rail: null,
+        reason: "the organization already holds an active prototype lease",
+      },
+    ]);
+  });
+
+  test("behavior: steps that started and never finished are unfinished", () => {
+    const collector = new StepCollector();
+    const started = pre("create", "project", "pulumi-nodejs:dynamic/run402:Project");
+    (started.resourcePreEvent as { planning?: boolean }).planning = false;
+    collector.onEvent(started);
+    expect(collector.unfinished()).toEqual([{ resource: "project", op: "create" }]);
+    collector.onEvent(outputs("create", "project", "pulumi-nodejs:dynamic/run402:Project", null, null));
+    expect(collector.unfinished()).toEqual([]);
   });
 });
 

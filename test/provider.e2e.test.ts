@@ -1,14 +1,16 @@
 /**
  * The provider through the real Pulumi engine against the sandbox: payments, preview without
- * payment, renewal, content-addressed updates, drift, destroy and bad input.
+ * payment, renewal, content-addressed updates, drift, destroy and bad input; what the user said
+ * (autoRenew off, caps flagged in preview) and what the server really holds (a lost response).
  */
 import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import type { Stack } from "@pulumi/pulumi/automation/index.js";
+import type { EngineEvent, Stack } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createEngineWorkspace, type EngineWorkspace, inlineStack, repoRoot } from "~test/engine.js";
-import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+import { StepCollector } from "../cli/steps.js";
 import { Secret } from "../provider/index.js";
 import { manifestStack } from "../provider/stack.js";
 
@@ -18,7 +20,7 @@ const day = 24 * 60 * 60;
 const secretValue = "s3cr3t-value-that-must-not-reach-state";
 
 beforeAll(async () => {
-  [engine, sandbox] = await Promise.all([createEngineWorkspace(), startTestSandbox()]);
+  [engine, sandbox] = await Promise.all([createEngineWorkspace(), startTestSandbox({ walletCount: 7 })]);
 });
 afterAll(async () => {
   await sandbox?.close();
@@ -35,7 +37,13 @@ function appCopy(): string {
   return dir;
 }
 
-async function stackFor(name: string, app: string, rail: "x402" | "mpp", wallet: number): Promise<Stack> {
+async function stackFor(
+  name: string,
+  app: string,
+  rail: "x402" | "mpp",
+  wallet: number,
+  journal: string = name,
+): Promise<Stack> {
   const stack = await inlineStack(engine, {
     projectName: "run402-e2e",
     stackName: name,
@@ -54,7 +62,7 @@ async function stackFor(name: string, app: string, rail: "x402" | "mpp", wallet:
     "run402:baseRpcUrl": { value: sandbox.x402.rpcUrl },
     "run402:tempoRpcUrl": { value: sandbox.mpp.rpcUrl },
     "run402:allowedRecipients": { value: sandbox.treasury },
-    "run402:journalPath": { value: join(engine.dir, `journal-${name}.json`) },
+    "run402:journalPath": { value: join(engine.dir, `journal-${journal}.json`) },
   });
   return stack;
 }
@@ -75,8 +83,35 @@ async function requestsSince(mark: number) {
 const writes = <T extends { method: string }>(requests: T[]) =>
   requests.filter((r) => r.method !== "GET" && r.method !== "HEAD");
 
+/** A manifest with a tier block and the quickstart's site. */
+function withTier(app: string, tier: Record<string, unknown>): string {
+  writeFileSync(join(app, "app.json"), JSON.stringify({ tier, site: { dir: "site" } }));
+  return app;
+}
+
+/** The recorded outputs of the stack's Tier (what `status` shows), from the state. */
+async function tierState(stack: Stack): Promise<Record<string, unknown>> {
+  const state = await stack.exportStack();
+  const resources = (state.deployment as { resources: { type: string; outputs: Record<string, unknown> }[] })
+    .resources;
+  return resources.find((r) => r.type.endsWith("run402:Tier"))?.outputs ?? {};
+}
+
+/** The projects the wallet can see (the live ones). */
+async function liveProjects(wallet: number): Promise<string[]> {
+  const url = `${sandbox.apiBase}/projects/v1`;
+  const response = await fetch(url, {
+    headers: { "sign-in-with-x": await siwxHeader(sandbox.wallets[wallet]!.privateKey, url) },
+  });
+  return ((await response.json()) as { projects: { project_id: string }[] }).projects.map(
+    (p) => p.project_id,
+  );
+}
+
 describe("provider through the engine", () => {
-  test("behavior: x402 stack: pays once, preview pays nothing, renews in the window, uploads only changes, heals drift, destroys", async () => {
+  test("behavior: x402 stack: pays once, preview pays nothing, renews in the window, uploads only changes, heals drift, destroys", {
+    timeout: 300_000,
+  }, async () => {
     const app = appCopy();
     const stack = await stackFor("x402", app, "x402", 0);
     const payer = sandbox.wallets[0]!.address.toLowerCase();
@@ -87,10 +122,41 @@ describe("provider through the engine", () => {
     expect(preview.changeSummary).toMatchObject({ create: 5 });
     expect(await paidBy()).toHaveLength(0);
 
-    const up = await stack.up();
+    const events: EngineEvent[] = [];
+    const up = await stack.up({ onEvent: (event) => events.push(event) });
     expect(up.summary.result).toBe("succeeded");
     const ledger = await paidBy();
     expect(ledger).toHaveLength(1);
+    // Paid: no payment is planned any more.
+    expect(up.outputs.plannedPayment?.value).toBeNull();
+    // The provider reported its work as it happened: ephemeral engine lines on the tier's row.
+    const progress = events
+      .map((e) => e.diagnosticEvent)
+      .filter((d) => d?.ephemeral === true && d.severity === "info")
+      .map((d) => ({ urn: d?.urn, message: d?.message.trim() }));
+    expect(progress).toContainEqual(
+      expect.objectContaining({
+        urn: expect.stringMatching(/::tier$/),
+        message: expect.stringMatching(/^paying \$0\.10 on x402 \(eip155:84532\)/),
+      }),
+    );
+    // Every upload is reported, up to the last one (site files, and the migration's SQL).
+    expect(progress.map((d) => d.message)).toContainEqual(
+      expect.stringMatching(/^uploaded (\d+) of \1 files \(([\d.]+ k?B) of \2\)$/),
+    );
+    expect(progress.map((d) => d.message)).toContainEqual(expect.stringMatching(/^deploy op_\w+: ready$/));
+    // The CLI's collector reads this real stream: the payment, the priced action, the progress lines.
+    const lines: string[] = [];
+    const collector = new StepCollector((line) => lines.push(line));
+    for (const event of events) collector.onEvent(event);
+    expect(collector.payments()).toEqual([
+      { rail: "x402", reference: ledger[0]!.reference, amountUsd: "0.10", network: ledger[0]!.network },
+    ]);
+    expect(collector.actions()).toContainEqual(
+      expect.objectContaining({ resource: "tier", action: "subscribe", amountUsd: "0.10", rail: "x402" }),
+    );
+    expect(lines).toContainEqual(expect.stringMatching(/^ {2}\[tier\] paid \$0\.10 on x402, tx 0x/));
+    expect(collector.unfinished()).toEqual([]);
     const settlement = up.outputs.lastSettlement?.value as {
       rail: string;
       reference: string;
@@ -191,7 +257,9 @@ describe("provider through the engine", () => {
     ]);
   });
 
-  test("behavior: MPP stack: the tier is paid on mpp and recorded as such", async () => {
+  test("behavior: MPP stack: the tier is paid on mpp and recorded as such", {
+    timeout: 300_000,
+  }, async () => {
     const stack = await stackFor("mpp", appCopy(), "mpp", 1);
     const up = await stack.up();
     const payer = sandbox.wallets[1]!.address.toLowerCase();
@@ -204,7 +272,9 @@ describe("provider through the engine", () => {
     await stack.destroy();
   });
 
-  test("behavior: two stacks on one wallet renew the shared lease concurrently and pay once", async () => {
+  test("behavior: two stacks on one wallet renew the shared lease concurrently and pay once", {
+    timeout: 300_000,
+  }, async () => {
     const wallet = 2;
     const payer = sandbox.wallets[wallet]!.address.toLowerCase();
     const paidBy = async () => (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer);
@@ -219,19 +289,146 @@ describe("provider through the engine", () => {
       /renewBeforeDays \(7\) must be less than the prototype lease of 7 days/,
     );
 
-    const a = await stackFor("shared-a", appCopy(), "x402", wallet);
-    const b = await stackFor("shared-b", appCopy(), "x402", wallet);
+    // Two stacks of one machine share its payment journal (the default is one per user).
+    const a = await stackFor("shared-a", appCopy(), "x402", wallet, "shared");
+    const b = await stackFor("shared-b", appCopy(), "x402", wallet, "shared");
     await a.up();
-    const adopted = await b.up(); // the org already holds an active prototype lease
+    const events: EngineEvent[] = [];
+    const adopted = await b.up({ onEvent: (event) => events.push(event) }); // the org holds an active lease
     expect(adopted.outputs.lastSettlement?.value).toBeNull();
+    // It says why nothing was paid.
+    const collector = new StepCollector();
+    for (const event of events) collector.onEvent(event);
+    expect(collector.actions()).toContainEqual({
+      resource: "tier",
+      action: "adopt",
+      amountUsd: "0",
+      rail: null,
+      reason: expect.stringMatching(
+        /already holds an active prototype lease until .*: adopted, nothing to pay/,
+      ),
+    });
     expect(await paidBy()).toHaveLength(1);
 
+    // Both stacks must plan the renewal before either pays: the first purchase request to reach
+    // the server is held back long enough for the other stack to plan and send its own.
     await sandbox.advanceClock(6 * day);
+    await sandbox.fault({ route: "POST /tiers/v1/:tier", kind: "delay", delayMs: 20_000, count: 1 });
+    const mark = (await sandbox.requests()).length;
     const [ra, rb] = await Promise.all([a.up(), b.up()]);
     expect(ra.summary.result).toBe("succeeded");
     expect(rb.summary.result).toBe("succeeded");
+    // They overlapped: both sent the purchase (one paid, one answered from the stored result).
+    const purchases = (await requestsSince(mark)).filter(
+      (r) => r.method === "POST" && r.path.startsWith("/tiers/"),
+    );
+    expect(purchases.filter((r) => r.status === 200)).toHaveLength(2);
+    // And paid once.
     expect(await paidBy()).toHaveLength(2);
+    const [ta, tb] = [await tierState(a), await tierState(b)];
+    expect(ta.leaseExpiresAt).toBe(tb.leaseExpiresAt);
     await Promise.all([a.destroy(), b.destroy()]);
+  });
+
+  test("behavior: autoRenew false never extends or buys back the lease; the plan says so", {
+    timeout: 300_000,
+  }, async () => {
+    const wallet = 3;
+    const stack = await stackFor(
+      "no-renew",
+      withTier(appCopy(), { name: "prototype", autoRenew: false }),
+      "x402",
+      wallet,
+    );
+    const payer = sandbox.wallets[wallet]!.address.toLowerCase();
+    const paidBy = async () => (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer);
+    await stack.up(); // creating the Tier buys what it declares
+    expect(await paidBy()).toHaveLength(1);
+    const expiry = (await tierState(stack)).leaseExpiresAt as string;
+
+    await sandbox.advanceClock(6 * day); // inside the renewal window
+    await stack.up();
+    expect(await paidBy()).toHaveLength(1);
+    expect((await tierState(stack)).plan).toMatchObject({
+      action: "none",
+      reason: expect.stringMatching(/autoRenew is off, so it is not renewed/),
+    });
+
+    await sandbox.advanceClock(2 * day); // lapsed
+    const mark = (await sandbox.requests()).length;
+    const lapsed = await stack.up();
+    expect(lapsed.summary.result).toBe("succeeded");
+    expect(await paidBy()).toHaveLength(1);
+    expect(
+      (await requestsSince(mark)).filter((r) => r.path.startsWith("/tiers/v1/") && r.method === "POST"),
+    ).toEqual([]);
+    // The outputs tell the truth: the same lease, now lapsed, and why nothing was paid.
+    expect(await tierState(stack)).toMatchObject({
+      leaseExpiresAt: expiry,
+      lifecycleState: "past_due",
+      plannedPayment: null,
+      plan: {
+        action: "none",
+        reason: expect.stringMatching(
+          /^the prototype lease lapsed at .*; autoRenew is off, so nothing is paid$/,
+        ),
+      },
+    });
+    await stack.destroy();
+  });
+
+  test("behavior: a renewal whose response was lost: the next up records the server's lease and settlement, paying nothing", {
+    timeout: 300_000,
+  }, async () => {
+    const wallet = 4;
+    const stack = await stackFor("lost-response", appCopy(), "x402", wallet);
+    const payer = sandbox.wallets[wallet]!.address.toLowerCase();
+    const paidBy = async () => (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer);
+    await stack.up();
+    const before = (await tierState(stack)).leaseExpiresAt as string;
+
+    // Renewal due; the server settles it and the response never arrives.
+    await sandbox.advanceClock(6 * day);
+    await sandbox.fault({ route: "POST /tiers/v1/:tier", kind: "drop_after_settlement", count: 1 });
+    await expect(stack.up()).rejects.toThrow();
+    const ledger = await paidBy();
+    expect(ledger).toHaveLength(2);
+    expect((await tierState(stack)).leaseExpiresAt).toBe(before); // the state is behind the server
+
+    const mark = (await sandbox.requests()).length;
+    const healed = await stack.up();
+    expect(healed.summary.resourceChanges).toMatchObject({ update: 1 });
+    expect(await paidBy()).toHaveLength(2);
+    expect((await requestsSince(mark)).filter((r) => r.paid)).toEqual([]);
+    expect(Date.parse(healed.outputs.leaseExpiresAt?.value as string) - Date.parse(before)).toBe(
+      7 * day * 1000,
+    );
+    expect(healed.outputs.lastSettlement?.value).toMatchObject({
+      rail: "x402",
+      reference: ledger[1]!.reference,
+      amountUsd: "0.10",
+    });
+    // Converged now: nothing more to do.
+    expect((await stack.preview()).changeSummary).not.toHaveProperty("update");
+    await stack.destroy();
+  });
+
+  test("behavior: destroy → up → destroy → up never records a deleted project", {
+    timeout: 300_000,
+  }, async () => {
+    const wallet = 5;
+    const stack = await stackFor("cycle", appCopy(), "x402", wallet);
+    const seen: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      const up = await stack.up();
+      const projectId = up.outputs.projectId?.value as string;
+      expect(seen).not.toContain(projectId);
+      expect(await liveProjects(wallet)).toContain(projectId);
+      expect((await fetch(up.outputs.siteUrl?.value as string)).status).toBe(200);
+      seen.push(projectId);
+      await stack.destroy();
+      expect(await liveProjects(wallet)).not.toContain(projectId);
+    }
   });
 
   test("error: a bad app.json fails preview with the pointer and sends nothing", async () => {
@@ -249,5 +446,15 @@ describe("provider through the engine", () => {
     const mark = (await sandbox.requests()).length;
     await expect(stack.preview()).rejects.toThrow(/run402:maxPaymentUsd/);
     expect(await requestsSince(mark)).toEqual([]);
+  });
+
+  test("error: a maxPaymentUsd below the price is flagged by preview, before any up", async () => {
+    const stack = await stackFor("low-cap", withTier(appCopy(), { name: "hobby" }), "x402", 6);
+    await stack.setConfig("run402:maxPaymentUsd", { value: "1" });
+    const mark = (await sandbox.requests()).length;
+    await expect(stack.preview()).rejects.toThrow(
+      /\[POLICY_MAX_PAYMENT\] The hobby tier's subscribe costs \$5\.00, above run402:maxPaymentUsd \(\$1\)/,
+    );
+    expect(writes(await requestsSince(mark))).toEqual([]);
   });
 });

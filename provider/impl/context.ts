@@ -12,6 +12,7 @@ import {
   type Settlement,
 } from "../../sdk/index.js";
 import { type ProviderConfig, readConfig } from "../config.js";
+import { publish } from "./progress.js";
 
 /** Everything a handler needs. */
 export interface Context {
@@ -73,6 +74,8 @@ async function build(config: ProviderConfig): Promise<Context> {
       ...(config.baseRpcUrl ? { base: config.baseRpcUrl } : {}),
       ...(config.tempoRpcUrl ? { tempo: config.tempoRpcUrl } : {}),
     },
+    // Progress lines for the engine (and the CLI).
+    onEvent: publish,
   });
   // Recovery at start: asks the server (keyed replays) and the chain what became of purchases earlier
   // runs left maybe-paid. It never pays and sends no transaction (this may be a preview), and a

@@ -18,7 +18,7 @@ import {
 import { assertManifest } from "../../schema/index.js";
 import { loadManifest, type ResolvedRelease, resolveManifest } from "../manifest/index.js";
 import { getContext } from "./context.js";
-import { isGoneError } from "./errors.js";
+import { ConflictError, isGoneError } from "./errors.js";
 import { containsUnknown } from "./values.js";
 
 type Manifest = string | Record<string, unknown>;
@@ -257,7 +257,8 @@ async function apply(inputs: Inputs): Promise<Outputs> {
   const ctx = await getContext();
   const resolved = await resolveRelease(inputs.manifest, inputs.baseDir);
   if (resolved.digest !== inputs.manifestDigest) {
-    throw new Error(
+    throw new ConflictError(
+      "MANIFEST_CHANGED",
       "The manifest's files changed between preview and update (digest mismatch); nothing was deployed. Run the update again.",
     );
   }

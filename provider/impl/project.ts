@@ -1,10 +1,10 @@
-/** Project: created once per resource (keyed), adopted by id, deleted with its service key. */
+/** Project: created once per resource (keyed), adopted by id (only), deleted with its service key. */
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { getContext } from "./context.js";
-import { isGoneError } from "./errors.js";
+import { ConflictError, isGoneError } from "./errors.js";
 import { containsUnknown } from "./values.js";
 
 export interface Inputs {
@@ -134,12 +134,22 @@ export const project = {
       );
       return { id, outs: { ...outs, name: detail.name ?? inputs.name } };
     }
-    // The key makes a retried or resumed create return the same project instead of a second one.
-    const intent = ["project", inputs.resourceKey, inputs.name].join("/");
+    // The key makes a retried or resumed create return the same project instead of a second one. It
+    // names the stack instance (the CLI's stack id, when it runs), the resource's URN and the
+    // project name: a stack owns what it creates, so another stack with the same names (in
+    // another folder or backend) never replays this one's create and shares its project.
+    const intent = ["project", ctx.config.stackId ?? "-", inputs.resourceKey, inputs.name].join("/");
     let created = (await ctx.client.projects.create({ name: inputs.name, intent })) as Created;
-    // A replay of a project deleted since (destroy, then up again) needs a new key.
-    if (await isGone(created.project_id)) {
-      // Keyed on the project it replaces: a crash-retry of this create replays it too.
+    // A replay of a project deleted since (destroy, then up again) needs a new key, and so may that
+    // one's (destroy → up → destroy → up): follow the chain until the project is live. Each key is
+    // derived from the project it replaces, so a crash-retry of this create walks the same chain.
+    for (let step = 0; await isGone(created.project_id); step++) {
+      if (step >= 100) {
+        throw new ConflictError(
+          "PLAN_CHANGED",
+          `Creating project "${inputs.name}" keeps returning deleted projects (last ${created.project_id}); nothing was created.`,
+        );
+      }
       created = (await ctx.client.projects.create({
         name: inputs.name,
         intent: `${intent}/after/${created.project_id}`,

@@ -1,7 +1,9 @@
 /** Tier: plans payments in check (read-only), pays them in create/update. */
 import type * as pulumi from "@pulumi/pulumi";
-import type { PlannedPayment, SettlementOutput, TierName } from "../resources/tier.js";
+import type { Settlement } from "../../sdk/index.js";
+import type { PlannedPayment, SettlementOutput, TierDecision, TierName } from "../resources/tier.js";
 import { type Context, getContext } from "./context.js";
+import { ActionNotAllowedError, ConflictError } from "./errors.js";
 import { containsUnknown } from "./values.js";
 
 const tiers: readonly TierName[] = ["prototype", "hobby", "team"];
@@ -12,6 +14,9 @@ export interface Inputs {
   renewBeforeDays: number;
   autoRenew: boolean;
   resourceKey: string;
+  /** What check decided and why, with the lease it saw (shown by preview; kept in outputs). */
+  plan: TierDecision | null;
+  /** The payment check planned, when the decision costs money; null in outputs once paid. */
   plannedPayment: PlannedPayment | null;
 }
 
@@ -23,22 +28,24 @@ export interface Outputs extends Inputs {
   lastSettlement: SettlementOutput | null;
 }
 
-type Action = "subscribe" | "renew" | "upgrade" | "downgrade" | "adopt" | "none";
+type Action = TierDecision["action"];
+type Lease = Pick<Outputs, "leaseStartedAt" | "leaseExpiresAt" | "lifecycleState">;
 
 interface Plan {
   action: Action;
   reason: string;
   /** Lease expiry the plan was made against: part of the purchase's idempotency intent. */
   baseExpiry: string | null;
-  /** The status the plan was made from. */
+  /** The status the plan was made from, and the server's time then. */
   status: TierStatus;
+  now: number;
 }
 
 type TierStatus = Awaited<ReturnType<Context["client"]["tiers"]["status"]>>;
 type TierQuote = Awaited<ReturnType<Context["client"]["tiers"]["quote"]>>;
 
 /** The lease fields of the outputs, as `status` reports them. */
-function leaseOf(status: TierStatus): Pick<Outputs, "leaseStartedAt" | "leaseExpiresAt" | "lifecycleState"> {
+function leaseOf(status: TierStatus): Lease {
   return {
     leaseStartedAt: status.lease_started_at ?? null,
     leaseExpiresAt: status.lease_expires_at ?? null,
@@ -46,37 +53,63 @@ function leaseOf(status: TierStatus): Pick<Outputs, "leaseStartedAt" | "leaseExp
   };
 }
 
-/** Decides what convergence needs, from the org's tier status on the server's clock. */
+/** True when the recorded lease is not the one the server holds (a lost response, an outside change). */
+function drifted(recorded: Partial<Lease>, server: Lease): boolean {
+  return (
+    (recorded.leaseExpiresAt ?? null) !== server.leaseExpiresAt ||
+    (recorded.leaseStartedAt ?? null) !== server.leaseStartedAt ||
+    (recorded.lifecycleState ?? null) !== server.lifecycleState
+  );
+}
+
+/**
+ * Decides what convergence needs, from the org's tier status on the server's clock. A Tier being
+ * created buys what it declares; once it exists, only a changed `tier` or, with `autoRenew`, a due
+ * or lapsed lease costs money: with `autoRenew: false` a lease is never extended or bought back.
+ */
 async function plan(ctx: Context, inputs: Inputs, creating: boolean): Promise<Plan> {
   const [status, now] = await Promise.all([ctx.client.tiers.status(), ctx.serverNow()]);
-  const baseExpiry = status.lease_expires_at ?? null;
-  const expires = baseExpiry ? Date.parse(baseExpiry) : Number.NaN;
+  return {
+    ...decide(status, now, inputs, creating),
+    baseExpiry: status.lease_expires_at ?? null,
+    status,
+    now,
+  };
+}
+
+/** The decision for a tier status at `now` (server clock). */
+function decide(
+  status: TierStatus,
+  now: number,
+  inputs: Inputs,
+  creating: boolean,
+): { action: Action; reason: string } {
+  const expiry = status.lease_expires_at ?? null;
+  const expires = expiry ? Date.parse(expiry) : Number.NaN;
   const current = status.tier as TierName | null;
+  const decision = (action: Action, reason: string) => ({ action, reason });
   if (!current || !status.active || !(expires > now)) {
-    const why = current ? `the ${current} lease lapsed at ${baseExpiry}` : "the organization holds no tier";
-    return { action: "subscribe", reason: why, baseExpiry, status };
+    const why = current ? `the ${current} lease lapsed at ${expiry}` : "the organization holds no tier";
+    if (!creating && !inputs.autoRenew)
+      return decision("none", `${why}; autoRenew is off, so nothing is paid`);
+    return decision("subscribe", why);
   }
   if (current === inputs.tier) {
     const left = (expires - now) / day;
-    if (inputs.autoRenew && left <= inputs.renewBeforeDays) {
-      return {
-        action: "renew",
-        reason: `the lease expires at ${baseExpiry}, within ${inputs.renewBeforeDays} days`,
-        baseExpiry,
-        status,
-      };
+    if (left <= inputs.renewBeforeDays) {
+      const due = `the lease expires at ${expiry}, within ${inputs.renewBeforeDays} days`;
+      if (inputs.autoRenew) return decision("renew", due);
+      if (!creating) return decision("none", `${due}; autoRenew is off, so it is not renewed`);
     }
     return creating
-      ? { action: "adopt", reason: `an active ${current} lease runs until ${baseExpiry}`, baseExpiry, status }
-      : { action: "none", reason: "the lease is active", baseExpiry, status };
+      ? decision(
+          "adopt",
+          `the organization already holds an active ${current} lease until ${expiry}: adopted, nothing to pay`,
+        )
+      : decision("none", `the lease is active until ${expiry}`);
   }
   const up = tiers.indexOf(inputs.tier) > tiers.indexOf(current);
-  return {
-    action: up ? "upgrade" : "downgrade",
-    reason: `the organization holds ${current}`,
-    baseExpiry,
-    status,
-  };
+  return decision(up ? "upgrade" : "downgrade", `the organization holds ${current}`);
 }
 
 function isPaid(action: Action): action is PlannedPayment["action"] {
@@ -85,8 +118,25 @@ function isPaid(action: Action): action is PlannedPayment["action"] {
 
 function priceUsd(ctx: Context, quote: TierQuote, tier: TierName): string {
   const price = quote.tiers[tier]?.price;
-  if (!price) throw new Error(`The Run402 API at ${ctx.config.apiBase} quoted no price for tier "${tier}".`);
+  if (!price)
+    throw new ConflictError(
+      "PLAN_CHANGED",
+      `The Run402 API at ${ctx.config.apiBase} quoted no price for tier "${tier}"; nothing was paid.`,
+    );
   return price;
+}
+
+/** Why the spend policy would refuse this payment at `up` (so preview says it now), if it would. */
+function refusal(ctx: Context, payment: PlannedPayment): string | undefined {
+  const amount = Number(payment.amountUsd);
+  const what = `The ${payment.tier} tier's ${payment.action} costs $${payment.amountUsd}`;
+  if (amount > ctx.config.maxPaymentUsd) {
+    return `[POLICY_MAX_PAYMENT] ${what}, above run402:maxPaymentUsd ($${ctx.config.maxPaymentUsd}); up would refuse to pay it. Raise run402:maxPaymentUsd to at least ${payment.amountUsd}.`;
+  }
+  if (amount > ctx.config.maxSpendUsd) {
+    return `[POLICY_MAX_SPEND] ${what}, above this run's cap run402:maxSpendUsd ($${ctx.config.maxSpendUsd}); up would refuse to pay it. Raise the cap (--max-spend) to at least ${payment.amountUsd}.`;
+  }
+  return undefined;
 }
 
 function validate(news: Record<string, unknown>): pulumi.dynamic.CheckFailure[] {
@@ -125,6 +175,7 @@ export const tier = {
       renewBeforeDays: (news.renewBeforeDays as number | undefined) ?? ctx.config.renewBeforeDays,
       autoRenew: (news.autoRenew as boolean | undefined) ?? true,
       resourceKey: String(news.resourceKey),
+      plan: null,
       plannedPayment: null,
     };
     if (containsUnknown(inputs)) return { inputs };
@@ -142,6 +193,7 @@ export const tier = {
       };
     }
     const planned = await plan(ctx, inputs, olds.tier === undefined);
+    inputs.plan = { action: planned.action, reason: planned.reason, ...leaseOf(planned.status) };
     if (isPaid(planned.action)) {
       inputs.plannedPayment = {
         action: planned.action,
@@ -150,16 +202,28 @@ export const tier = {
         rail: ctx.rail,
         reason: planned.reason,
       };
+      // Only what this run may pay is held to the caps; the rest fails in update, naming the action.
+      const refused = ctx.config.allowedActions.includes(planned.action)
+        ? refusal(ctx, inputs.plannedPayment)
+        : undefined;
+      if (refused) return { failures: [{ property: "tier", reason: refused }] };
     }
     return { inputs };
   },
 
   async diff(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
+    const seen = news.plan;
     const changed =
       olds.tier !== news.tier ||
       olds.renewBeforeDays !== news.renewBeforeDays ||
       olds.autoRenew !== news.autoRenew ||
-      (news.plannedPayment !== null && !containsUnknown(news.plannedPayment));
+      (news.plannedPayment !== null && !containsUnknown(news.plannedPayment)) ||
+      // The server's lease is not the recorded one, or the decision changed (e.g. a lease that
+      // lapsed with autoRenew off): update the outputs, paying nothing.
+      (seen !== null &&
+        seen !== undefined &&
+        !containsUnknown(seen) &&
+        (drifted(olds, seen) || olds.plan?.action !== seen.action || olds.plan?.reason !== seen.reason));
     return { changes: changed, replaces: [], deleteBeforeReplace: false };
   },
 
@@ -183,6 +247,7 @@ export const tier = {
       renewBeforeDays: props.renewBeforeDays,
       autoRenew: props.autoRenew,
       resourceKey: props.resourceKey,
+      plan: props.plan ?? null,
       plannedPayment: props.plannedPayment ?? null,
     };
     return { id, props: outs, inputs: { ...inputs } };
@@ -198,19 +263,29 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
   const ctx = await getContext();
   const planned = await plan(ctx, inputs, previous === null);
   let lastSettlement = previous?.lastSettlement ?? null;
-  let lease = leaseOf(planned.status);
+  let status = planned.status;
   if (isPaid(planned.action)) {
+    if (!ctx.config.allowedActions.includes(planned.action)) {
+      throw new ActionNotAllowedError({
+        action: planned.action,
+        allowed: ctx.config.allowedActions,
+        tier: inputs.tier,
+        reason: planned.reason,
+      });
+    }
     // Pay only what check planned (and preview showed), and never more than its amount: a payment
     // the plan did not show, or a changed action or price, stops here with nothing signed.
     const promised = inputs.plannedPayment;
     if (!promised || promised.action !== planned.action) {
-      throw new Error(
+      throw new ConflictError(
+        "PLAN_CHANGED",
         `The ${inputs.tier} tier now needs "${planned.action}" (${planned.reason}), which this run did not plan; nothing was paid. Run preview or up again.`,
       );
     }
     const amountUsd = priceUsd(ctx, await ctx.client.tiers.quote(), inputs.tier);
     if (Number(amountUsd) > Number(promised.amountUsd)) {
-      throw new Error(
+      throw new ConflictError(
+        "PLAN_CHANGED",
         `The ${inputs.tier} tier now costs $${amountUsd}, more than the $${promised.amountUsd} planned; nothing was paid. Run preview again.`,
       );
     }
@@ -228,21 +303,45 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
       intent,
       maxPaymentUsd: Number(promised.amountUsd),
     });
-    if (settlement) {
-      lastSettlement = {
-        rail: settlement.rail,
-        reference: settlement.reference,
-        network: settlement.network,
-        amountUsd: settlement.amountUsd,
-        payer: settlement.payer,
-        settledAt: settlement.settledAt,
-      };
-    }
-    lease = {
-      leaseStartedAt: result.lease_started_at,
-      leaseExpiresAt: result.lease_expires_at,
-      lifecycleState: "active",
+    if (settlement) lastSettlement = settlementOutput(settlement);
+    status = {
+      ...status,
+      tier: inputs.tier,
+      active: true,
+      lease_started_at: result.lease_started_at,
+      lease_expires_at: result.lease_expires_at,
+      organization_lifecycle_state: "active",
     };
+  } else if (previous && drifted(previous, leaseOf(status))) {
+    // The server holds another lease than the state: a purchase whose response was lost, or a
+    // change made elsewhere. Record the truth, paying nothing, and, when the lease moved on (a
+    // purchase happened), the settlement recovery at start found for this organization's tier.
+    const recorded = Date.parse(previous.leaseExpiresAt ?? "");
+    const server = Date.parse(status.lease_expires_at ?? "");
+    const found = server > recorded ? ctx.recoveredSettlement(`tier/${ctx.wallet.toLowerCase()}/`) : null;
+    if (found) lastSettlement = settlementOutput(found);
   }
-  return { ...inputs, wallet: ctx.wallet, ...lease, lastSettlement };
+  const lease = leaseOf(status);
+  return {
+    ...inputs,
+    // What the next plan of this (now existing) tier decides, unless the clock moves on: so a
+    // converged stack has nothing to change.
+    plan: { ...decide(status, planned.now, inputs, false), ...lease },
+    // Paid (or nothing to pay): no payment is planned any more.
+    plannedPayment: null,
+    wallet: ctx.wallet,
+    ...lease,
+    lastSettlement,
+  };
+}
+
+function settlementOutput(settlement: Settlement): SettlementOutput {
+  return {
+    rail: settlement.rail as SettlementOutput["rail"],
+    reference: settlement.reference,
+    network: settlement.network,
+    amountUsd: settlement.amountUsd,
+    payer: settlement.payer,
+    settledAt: settlement.settledAt,
+  };
 }

@@ -1,8 +1,10 @@
 /**
  * Project: a Run402 Postgres project (schema, REST API, site, functions).
  *
- * create → POST /projects/v1 (free while a tier is active; Idempotency-Key from the resource), or
- *          adopt an existing project by id (`adoptProjectId`, the `pulumi import` workaround)
+ * create → POST /projects/v1 (free while a tier is active; Idempotency-Key from the stack, the
+ *          resource's URN and the name, so another stack never gets this one's project), or adopt
+ *          an existing project by id (`adoptProjectId`, the `pulumi import` workaround; adopting is
+ *          only ever explicit)
  * read   → GET /projects/v1/:id, and GET /projects/v1 to tell "deleted" from "forbidden"
  * update → nothing remote: every input change replaces
  * delete → DELETE /projects/v1/:id with the service key (404 counts as deleted)
@@ -46,7 +48,8 @@ export class Project extends pulumi.dynamic.Resource {
       name,
       {
         ...args,
-        resourceKey: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`,
+        // The URN: with the stack's identity, it keys the create (see impl/project.ts).
+        resourceKey: pulumi.createUrn(name, "pulumi-nodejs:dynamic/run402:Project", opts?.parent),
         projectId: undefined,
         anonKey: undefined,
         serviceKey: undefined,

@@ -6,7 +6,9 @@
  * update → POST /tiers/v1/:tier: renew (inside the renewal window), upgrade or downgrade (paid)
  * read   → GET /tiers/v1/status (lease, lifecycle, tier changed out of band)
  * delete → nothing: Run402 has no cancel endpoint, so the lease simply lapses at its expiry
- * check/diff → read-only: they plan the payment (`plannedPayment`) that preview shows; never pay
+ * check/diff → read-only: they plan the payment (`plannedPayment`) that preview shows, and say why
+ *          (`plan`); never pay. A plan that finds another lease on the server than the recorded
+ *          one updates the outputs without paying.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { stubProvider } from "./stub.js";
@@ -25,6 +27,16 @@ export interface SettlementOutput {
   amountUsd: string;
   payer: string;
   settledAt: string;
+}
+
+/** What check decided for the tier, why, and the lease it saw on the server. */
+export interface TierDecision {
+  /** A paid action, `adopt` (an active lease of this tier, nothing to pay) or `none`. */
+  action: "subscribe" | "renew" | "upgrade" | "downgrade" | "adopt" | "none";
+  reason: string;
+  leaseStartedAt: string | null;
+  leaseExpiresAt: string | null;
+  lifecycleState: string;
 }
 
 /** The payment that convergence needs, as planned during check (shown by preview). */
@@ -48,7 +60,11 @@ export interface TierArgs {
   tier: pulumi.Input<Inputs["tier"]>;
   /** Renew when the lease expires within this many days. @default run402:renewBeforeDays, else 2 */
   renewBeforeDays?: pulumi.Input<number>;
-  /** Renew the lease when it enters the renewal window. @default true */
+  /**
+   * Renew the lease when it enters the renewal window, and buy it back once it lapsed. With
+   * `false`, an existing Tier never pays to extend or restart its lease (creating one still buys
+   * the tier it declares, and changing `tier` still pays the upgrade or downgrade). @default true
+   */
   autoRenew?: pulumi.Input<boolean>;
 }
 
@@ -65,8 +81,10 @@ export class Tier extends pulumi.dynamic.Resource {
   declare readonly lifecycleState: pulumi.Output<string>;
   /** How the most recent payment of this resource settled; null when nothing was paid (adopted). */
   declare readonly lastSettlement: pulumi.Output<SettlementOutput | null>;
-  /** The payment the last check planned (what preview showed). */
+  /** The payment planned and not yet made (what preview shows); null once paid or when none is due. */
   declare readonly plannedPayment: pulumi.Output<PlannedPayment | null>;
+  /** What the last check or update decided and why (e.g. why nothing was paid). */
+  declare readonly plan: pulumi.Output<TierDecision>;
 
   constructor(name: string, args: TierArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -74,12 +92,14 @@ export class Tier extends pulumi.dynamic.Resource {
       `${name}`,
       {
         ...args,
-        resourceKey: `${pulumi.getProject()}/${pulumi.getStack()}/${name}`,
+        // The URN: progress lines are placed on this resource's row.
+        resourceKey: pulumi.createUrn(name, "pulumi-nodejs:dynamic/run402:Tier", opts?.parent),
         wallet: undefined,
         leaseStartedAt: undefined,
         leaseExpiresAt: undefined,
         lifecycleState: undefined,
         lastSettlement: undefined,
+        plan: undefined,
         plannedPayment: undefined,
       },
       opts,

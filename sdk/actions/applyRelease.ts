@@ -94,6 +94,8 @@ async function upload(
   }));
   const contentPlan = await planContent(ctx, { anonKey, content: refs });
   const uploaded: string[] = [];
+  const bytesTotal = contentPlan.missing.reduce((n, m) => n + (content.get(m.sha256)?.bytes.length ?? 0), 0);
+  let bytesDone = 0;
   for (const missing of contentPlan.missing) {
     const blob = content.get(missing.sha256);
     if (!blob)
@@ -107,6 +109,15 @@ async function upload(
       await uploadContent(ctx, { url: part.url, bytes, contentType: blob.contentType, anonKey });
     }
     uploaded.push(missing.sha256);
+    bytesDone += blob.bytes.length;
+    ctx.transport.emit({
+      type: "upload",
+      sha256: missing.sha256,
+      done: uploaded.length,
+      total: contentPlan.missing.length,
+      bytesDone,
+      bytesTotal,
+    });
   }
   await commitContent(ctx, { anonKey, planId: contentPlan.plan_id });
   return uploaded;
@@ -170,9 +181,12 @@ export async function applyRelease(
     }
     const deadline = Date.now() + pollTimeoutMs;
     let status = committed.status;
+    ctx.transport.emit({ type: "deploy.status", operationId: committed.operation_id, status });
     let releaseId = committed.release_id ?? null;
     while (status !== "ready") {
       const op = await getOperation(ctx, { anonKey, operationId: committed.operation_id });
+      if (op.status !== status)
+        ctx.transport.emit({ type: "deploy.status", operationId: committed.operation_id, status: op.status });
       status = op.status;
       releaseId = op.release_id ?? releaseId;
       if (op.status === "failed" || op.status === "rolled_back") {

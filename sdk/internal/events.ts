@@ -35,4 +35,8 @@ export type Run402Event =
       how: "used" | "expired" | "cancelled";
       reference: string | null;
     }
-  | { type: "payment.cancelling"; url: string; idempotencyKey: string; network: string };
+  | { type: "payment.cancelling"; url: string; idempotencyKey: string; network: string }
+  /** A deploy uploaded one more content object: `done` of `total`, bytes so far of all. */
+  | { type: "upload"; sha256: string; done: number; total: number; bytesDone: number; bytesTotal: number }
+  /** A deploy operation reported a status while it was polled. */
+  | { type: "deploy.status"; operationId: string; status: string };

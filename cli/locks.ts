@@ -1,0 +1,119 @@
+/**
+ * Stack locks. The engine locks a stack for the length of an update, refresh or destroy; in a file
+ * backend the lock is a JSON file `<backend>/.pulumi/locks/<org>/<project>/<stack>/<id>.json`
+ * naming the `pulumi` process that holds it (pid, user, host, time). A run killed mid-way leaves
+ * its lock behind; this module tells a stale lock (same host, holder dead) from a live one, which
+ * is never touched.
+ */
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { homedir, hostname } from "node:os";
+import { join } from "node:path";
+import type { ReportedError } from "./exit.js";
+
+/** One lock file. */
+export interface StackLock {
+  file: string;
+  pid: number;
+  username: string;
+  hostname: string;
+  timestamp: string;
+}
+
+/** The folder of a `file://` backend URL, or undefined for any other backend. */
+export function fileBackendDir(backend: string): string | undefined {
+  if (!backend.startsWith("file://")) return undefined;
+  const path = decodeURIComponent(backend.slice("file://".length).replace(/\?.*$/, ""));
+  return path.startsWith("~") ? join(homedir(), path.slice(1)) : path;
+}
+
+/** The lock files of a stack in a file backend (either layout: per project, or legacy per stack). */
+export function stackLocks(backendDir: string, project: string, stack: string): StackLock[] {
+  const root = join(backendDir, ".pulumi", "locks");
+  if (!existsSync(root)) return [];
+  const locks: StackLock[] = [];
+  const folders = [join(root, "organization", project, stack), join(root, stack)];
+  for (const entry of readdirSync(root, { withFileTypes: true })) {
+    // Organizations other than the default one (Pulumi names DIY stacks org/project/stack).
+    if (entry.isDirectory() && entry.name !== "organization")
+      folders.push(join(root, entry.name, project, stack));
+  }
+  for (const folder of new Set(folders)) {
+    if (!existsSync(folder)) continue;
+    for (const name of readdirSync(folder)) {
+      if (!name.endsWith(".json")) continue;
+      const file = join(folder, name);
+      try {
+        const parsed = JSON.parse(readFileSync(file, "utf8")) as Partial<StackLock>;
+        locks.push({
+          file,
+          pid: Number(parsed.pid),
+          username: String(parsed.username ?? "?"),
+          hostname: String(parsed.hostname ?? "?"),
+          timestamp: String(parsed.timestamp ?? "?"),
+        });
+      } catch {
+        // Being written right now, or not a lock: leave it to the engine.
+      }
+    }
+  }
+  return locks;
+}
+
+/** True when the process `pid` on this host is alive and may be the engine. */
+export function holderAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
+  }
+  // A pid reused by an unrelated process: where /proc names it, it is not the engine.
+  try {
+    const name = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+    return name === "" || /pulumi/.test(name);
+  } catch {
+    return true;
+  }
+}
+
+/** Stale: taken on this host by a process that is gone. A lock from another host is never stale here. */
+export function isStale(lock: StackLock, host: string = hostname()): boolean {
+  return lock.hostname === host && !holderAlive(lock.pid);
+}
+
+/** `pid 123 (root@vm) since 2026-…`. */
+export function describeLock(lock: Pick<StackLock, "pid" | "username" | "hostname" | "timestamp">): string {
+  return `pid ${lock.pid} (${lock.username}@${lock.hostname}) since ${lock.timestamp}`;
+}
+
+/** Removes a stale lock; returns false when it was not stale (or already gone). */
+export function clearStale(lock: StackLock): boolean {
+  if (!isStale(lock)) return false;
+  rmSync(lock.file, { force: true });
+  return true;
+}
+
+/** The error for a stack another run holds. */
+export function lockedError(stack: string, holders: string[]): ReportedError {
+  return {
+    code: "CONFLICT_STACK_LOCKED",
+    message: `Another run holds stack ${stack}: ${holders.join("; ")}. Nothing was changed; run again when it has finished.`,
+  };
+}
+
+/**
+ * The engine's "stack is locked" failure (its text is all the Automation API hands back), as
+ * {@link lockedError}; undefined for any other text.
+ */
+export function lockedFromEngine(stack: string, text: string): ReportedError | undefined {
+  if (!/the stack is currently locked/i.test(text)) return undefined;
+  const holders = [...text.matchAll(/created by (\S+)@(\S+) \(pid (\d+)\) at (\S+)/g)].map((m) =>
+    describeLock({
+      pid: Number(m[3]),
+      username: m[1] as string,
+      hostname: m[2] as string,
+      timestamp: m[4] as string,
+    }),
+  );
+  return lockedError(stack, holders.length > 0 ? holders : ["another engine process"]);
+}

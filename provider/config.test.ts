@@ -1,0 +1,63 @@
+import { describe, expect, test } from "vitest";
+import { readConfig, runSettings, runSettingsEnv } from "./config.js";
+
+const stack: Record<string, string> = {
+  "run402:apiBase": "http://127.0.0.1:1111",
+  "run402:maxSpendUsd": "2",
+  "run402:rail": "mpp",
+};
+const get = (key: string) => stack[key];
+
+describe("run settings", () => {
+  test("default", () => {
+    const config = readConfig(get, {});
+    expect(config).toMatchObject({ apiBase: "http://127.0.0.1:1111", maxSpendUsd: 2, rail: "mpp" });
+    expect(config.allowedActions).toEqual(["subscribe", "renew", "upgrade", "downgrade"]);
+    expect(config.stackId).toBeUndefined();
+  });
+
+  test("behavior: this run's settings take precedence over the stack config, for this run only", () => {
+    const env = {
+      [runSettingsEnv]: JSON.stringify({
+        apiBase: "http://127.0.0.1:2222",
+        maxSpendUsd: "0.10",
+        allowedActions: "renew",
+        stackId: "b6a1",
+      }),
+    };
+    expect(readConfig(get, env)).toMatchObject({
+      apiBase: "http://127.0.0.1:2222",
+      maxSpendUsd: 0.1,
+      rail: "mpp",
+      allowedActions: ["renew"],
+      stackId: "b6a1",
+    });
+    // The stack's own config is untouched: without the variable, the stack's values again.
+    expect(readConfig(get, {}).apiBase).toBe("http://127.0.0.1:1111");
+  });
+
+  test("error: bad run settings name the variable and never echo a key", () => {
+    const key = `0x${"ab".repeat(32)}`;
+    for (const text of [
+      "not json",
+      "[]",
+      JSON.stringify({ privateKey: 1 }),
+      JSON.stringify({ colour: key }),
+    ]) {
+      const failure = (() => {
+        try {
+          runSettings({ [runSettingsEnv]: text });
+        } catch (error) {
+          return error as Error & { code: string };
+        }
+        return undefined;
+      })();
+      expect(failure?.code).toBe("CONFIG_INVALID");
+      expect(failure?.message).toMatch(/RUN402_RUN_SETTINGS/);
+      expect(failure?.message).not.toContain(key);
+    }
+    expect(() =>
+      readConfig(get, { [runSettingsEnv]: JSON.stringify({ allowedActions: "renew,steal" }) }),
+    ).toThrow(/run402:allowedActions holds "steal"/);
+  });
+});

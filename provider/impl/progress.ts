@@ -1,0 +1,123 @@
+/**
+ * Progress of long work in the provider process (payments pending on the server, uploads, deploy
+ * polling), reported as ephemeral engine log lines: `pulumi up` shows them on the resource's row
+ * while it works, and the run402-pulumi CLI prints them on stderr (it reads the engine's events).
+ *
+ * The SDK reports what it does through `onEvent`; {@link publish} receives those events and turns
+ * the notable ones into one line each.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { createRequire } from "node:module";
+import type { Run402Event } from "../../sdk/index.js";
+
+/** The URN the running handler works on (for the engine to place the line). */
+const currentUrn = new AsyncLocalStorage<string>();
+
+/** Runs `work` with log lines attributed to `urn`. */
+export function withUrn<T>(urn: unknown, work: () => Promise<T>): Promise<T> {
+  return currentUrn.run(typeof urn === "string" && urn.startsWith("urn:pulumi:") ? urn : "", work);
+}
+
+function kb(bytes: number): string {
+  return bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(1)} kB`;
+}
+
+/** The progress line for an SDK event, or undefined for the ones not worth a line. */
+export function progressLine(event: Run402Event): string | undefined {
+  switch (event.type) {
+    case "payment.signing":
+      return `paying $${event.amountUsd} on ${event.rail} (${event.network})…`;
+    case "payment.settled":
+      return `paid $${event.settlement.amountUsd} on ${event.settlement.rail}${event.settlement.reference ? `, tx ${event.settlement.reference}` : ""}`;
+    case "payment.replayed":
+      return "the server already holds this payment's result: nothing paid again";
+    case "payment.pending":
+      return `a payment for this purchase is still pending on the server; asking again in ${Math.ceil(event.waitMs / 1000)} s…`;
+    case "payment.resolved":
+      return event.outcome === "paid"
+        ? `an earlier run's payment went through${event.reference ? ` (tx ${event.reference})` : ""}: recorded, not paid again`
+        : `an earlier run's payment was never made (${event.how})`;
+    case "payment.cancelling":
+      return `cancelling an earlier run's unused payment on ${event.network}, so it can never be paid twice…`;
+    case "payment.refused":
+      return `payment refused before signing: ${event.message}`;
+    case "retry":
+      return `${event.method} ${new URL(event.url).pathname} answered ${event.status}; retry ${event.attempt} in ${Math.ceil(event.waitMs / 1000)} s…`;
+    case "upload":
+      return `uploaded ${event.done} of ${event.total} files (${kb(event.bytesDone)} of ${kb(event.bytesTotal)})`;
+    case "deploy.status":
+      return `deploy ${event.operationId}: ${event.status}`;
+    default:
+      return undefined;
+  }
+}
+
+/** Receives the SDK's events (the client's `onEvent`). Never throws. */
+export function publish(event: Run402Event): void {
+  const line = progressLine(event);
+  if (line) log(line);
+}
+
+interface EngineClient {
+  log(request: unknown, callback: (error: unknown) => void): void;
+}
+
+let engine: EngineClient | null | undefined;
+let queue: Promise<void> = Promise.resolve();
+
+/**
+ * The engine's log service. The engine starts a provider with its own address as the first
+ * argument (`pulumi-resource-pulumi-nodejs <engine>`); anywhere else there is none.
+ */
+function engineClient(): EngineClient | null {
+  if (engine !== undefined) return engine;
+  engine = null;
+  const address = process.argv[2];
+  if (!/dynamic-provider/.test(process.argv[1] ?? "") || !address || !/^[\w.-]+:\d+$/.test(address)) {
+    return engine;
+  }
+  try {
+    // Resolved from @pulumi/pulumi itself, so the gRPC stack is the one its generated code uses.
+    const require = createRequire(createRequire(import.meta.url).resolve("@pulumi/pulumi"));
+    const grpc = require("@grpc/grpc-js") as { credentials: { createInsecure(): unknown } };
+    const { EngineClient } = require("@pulumi/pulumi/proto/engine_grpc_pb") as {
+      EngineClient: new (address: string, credentials: unknown) => EngineClient;
+    };
+    engine = new EngineClient(address, grpc.credentials.createInsecure());
+  } catch {
+    engine = null;
+  }
+  return engine;
+}
+
+/** Sends one ephemeral info line to the engine (in order; a failure drops the line). */
+export function log(message: string): void {
+  const client = engineClient();
+  if (!client) return;
+  const urn = currentUrn.getStore() ?? "";
+  queue = queue.then(
+    () =>
+      new Promise<void>((done) => {
+        try {
+          const require = createRequire(createRequire(import.meta.url).resolve("@pulumi/pulumi"));
+          const proto = require("@pulumi/pulumi/proto/engine_pb") as {
+            LogRequest: new () => {
+              setSeverity(s: number): void;
+              setMessage(m: string): void;
+              setUrn(u: string): void;
+              setEphemeral(e: boolean): void;
+            };
+            LogSeverity: { INFO: number };
+          };
+          const request = new proto.LogRequest();
+          request.setSeverity(proto.LogSeverity.INFO);
+          request.setMessage(message);
+          request.setUrn(urn);
+          request.setEphemeral(true);
+          client.log(request, () => done());
+        } catch {
+          done();
+        }
+      }),
+  );
+}
