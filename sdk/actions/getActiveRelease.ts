@@ -51,6 +51,9 @@ export type GetActiveReleaseReturnType = ReleaseInventory;
 /** Errors `getActiveRelease` can throw. */
 export type GetActiveReleaseErrorType = ApiError;
 
+/** Largest release inventory read: room for sites of tens of thousands of files. */
+export const inventoryLimitBytes = 128 * 1024 * 1024;
+
 /** Reads the live release (`GET /apply/v1/releases/active`, anon key). */
 export function getActiveRelease(
   ctx: ActionContext,
@@ -58,7 +61,14 @@ export function getActiveRelease(
 ): Promise<GetActiveReleaseReturnType> {
   return call(
     ctx.transport,
-    { method: "GET", path: "/apply/v1/releases/active", auth: { kind: "apikey", key: parameters.anonKey } },
+    {
+      method: "GET",
+      path: "/apply/v1/releases/active",
+      auth: { kind: "apikey", key: parameters.anonKey },
+      // The inventory lists every site file (twice: paths and static manifest), so it grows with the
+      // site; still bounded, so a hostile server cannot make the provider read without end.
+      maxResponseBytes: inventoryLimitBytes,
+    },
     schema,
   );
 }

@@ -1,5 +1,6 @@
 import { privateKeyToAccount } from "viem/accounts";
 import { describe, expect, test } from "vitest";
+import { inventoryLimitBytes } from "../actions/getActiveRelease.js";
 import { checkUploadUrl } from "../actions/uploadContent.js";
 import { createRun402 } from "../client.js";
 import {
@@ -214,6 +215,34 @@ describe("credentials stay home", () => {
     expect(err).toBeInstanceOf(ResponseTooLargeError);
     expect((err as ResponseTooLargeError).code).toBe("HTTP_RESPONSE_TOO_LARGE");
     expect(pulled).toBeLessThan(40);
+  });
+
+  test("behavior: the release inventory may grow past the client's limit, up to its own bound", async () => {
+    const endless = (pulls: { n: number }) =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            pulls.n++;
+            controller.enqueue(new Uint8Array(1024 * 1024).fill(0x20));
+          },
+        }),
+        { headers: { "content-type": "application/json" } },
+      );
+    const pulls = { n: 0 };
+    const r402 = createRun402({
+      apiBase: "http://127.0.0.1:4021",
+      wallet: { account },
+      rail: "x402",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
+      journal: false,
+      maxResponseBytes: 1024 * 1024,
+      fetch: (async () => endless(pulls)) as typeof globalThis.fetch,
+    });
+    // The generic limit (1 MiB) does not cut the inventory short; its own bound still stops an endless body.
+    const err = await r402.deploy.active({ anonKey: "anon" }).catch((e: unknown) => e);
+    expect((err as ResponseTooLargeError).code).toBe("HTTP_RESPONSE_TOO_LARGE");
+    expect(pulls.n).toBeGreaterThan(inventoryLimitBytes / (1024 * 1024));
+    expect(pulls.n).toBeLessThan(inventoryLimitBytes / (1024 * 1024) + 4);
   });
 
   test("error: a declared Content-Length past the limit is refused before reading", async () => {

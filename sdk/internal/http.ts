@@ -49,6 +49,8 @@ export type RequestSpec = {
   bytes?: { data: Uint8Array; contentType: string } | undefined;
   auth: Auth;
   headers?: Record<string, string> | undefined;
+  /** This response's body limit, for reads that grow with the project (a release inventory lists every file). @default the transport's */
+  maxResponseBytes?: number | undefined;
 };
 
 /** A response with its body already read (JSON when the server says so, else text). */
@@ -94,9 +96,9 @@ export async function build(
  * retries and never follows a redirect: a 3xx is a {@link RedirectError} naming its target, so no
  * credential, SIWX or key is ever re-sent to another URL.
  */
-export async function sendOnce(t: Transport, request: Request): Promise<Exchange> {
+export async function sendOnce(t: Transport, request: Request, maxResponseBytes?: number): Promise<Exchange> {
   const url = request.url;
-  const limit = t.maxResponseBytes ?? defaultMaxResponseBytes;
+  const limit = maxResponseBytes ?? t.maxResponseBytes ?? defaultMaxResponseBytes;
   const stop = new AbortController();
   const signal = AbortSignal.any([AbortSignal.timeout(t.timeoutMs), stop.signal]);
   const timedOut = (err: unknown) =>
@@ -217,7 +219,7 @@ export async function send(t: Transport, spec: RequestSpec): Promise<Exchange> {
   const maxAttempts = t.maxAttempts ?? 3;
   const cap = t.maxRetryAfterSeconds ?? 30;
   for (let attempt = 1; ; attempt++) {
-    const ex = await sendOnce(t, await build(t, spec));
+    const ex = await sendOnce(t, await build(t, spec), spec.maxResponseBytes);
     const status = ex.response.status;
     if (attempt >= maxAttempts || (status !== 429 && status < 500)) return ex;
     const wait = retryAfterSeconds(ex.response, ex.body);
