@@ -37,7 +37,8 @@ export interface ReportedError {
 /** Maps a stable error code to the exit code. */
 export function exitCodeFor(code: string): ExitCodeValue {
   if (code === "ENGINE_CANCELLED") return ExitCode.interrupted;
-  if (code.startsWith("POLICY_")) return ExitCode.policy;
+  // A credential that differs from what the policy approved is discarded unsent: a refusal.
+  if (code.startsWith("POLICY_") || code === "PAYMENT_CREDENTIAL_MISMATCH") return ExitCode.policy;
   if (
     code.startsWith("MANIFEST_") ||
     code.startsWith("CONFIG_") ||
@@ -46,8 +47,16 @@ export function exitCodeFor(code: string): ExitCodeValue {
     code === "JOURNAL_IO"
   )
     return ExitCode.invalid;
-  if (code.startsWith("CONFLICT_") || code === "JOURNAL_LOCKED") return ExitCode.conflict;
-  if (code.startsWith("RUN402_") || code.startsWith("HTTP_")) return ExitCode.run402;
+  if (code.startsWith("CONFLICT_") || code === "JOURNAL_LOCKED" || code === "INTENT_IN_PROGRESS")
+    return ExitCode.conflict;
+  if (
+    code.startsWith("RUN402_") ||
+    code.startsWith("HTTP_") ||
+    code.startsWith("PAYMENT_") ||
+    code.startsWith("INTENT_") ||
+    code === "RAIL_NOT_OFFERED"
+  )
+    return ExitCode.run402;
   return ExitCode.engine;
 }
 

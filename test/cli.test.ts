@@ -149,6 +149,17 @@ describe("exit codes", () => {
     expect(ExitCode.interrupted).toBe(130);
   });
 
+  test("behavior: payment outcomes map like the API's errors; a mismatched credential is a refusal", () => {
+    expect(exitCodeFor("PAYMENT_REJECTED")).toBe(ExitCode.run402);
+    expect(exitCodeFor("PAYMENT_OUTCOME_UNKNOWN")).toBe(4);
+    expect(exitCodeFor("PAYMENT_UNDELIVERED")).toBe(4);
+    expect(exitCodeFor("PAYMENT_CREDENTIAL_FAILED")).toBe(4);
+    expect(exitCodeFor("INTENT_ALREADY_PAID")).toBe(4);
+    expect(exitCodeFor("RAIL_NOT_OFFERED")).toBe(4);
+    expect(exitCodeFor("PAYMENT_CREDENTIAL_MISMATCH")).toBe(ExitCode.policy);
+    expect(exitCodeFor("INTENT_IN_PROGRESS")).toBe(ExitCode.conflict);
+  });
+
   test("behavior: the most severe error wins", () => {
     expect(exitCodeOf([])).toBe(0);
     expect(
