@@ -101,7 +101,10 @@ async function build(config: ProviderConfig): Promise<Context> {
 }
 
 async function serverNow(apiBase: string): Promise<number> {
-  const response = await fetch(`${apiBase}/tiers/v1`, { signal: AbortSignal.timeout(15_000) });
+  const response = await fetch(`${apiBase}/tiers/v1`, {
+    redirect: "manual",
+    signal: AbortSignal.timeout(15_000),
+  });
   await response.body?.cancel();
   const date = Date.parse(response.headers.get("date") ?? "");
   return Number.isFinite(date) ? date : Date.now();
