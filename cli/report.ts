@@ -176,7 +176,9 @@ export function renderHuman(report: Report): string {
   if (report.errors.length > 0) {
     lines.push("", "Errors:");
     for (const e of report.errors)
-      lines.push(`  [${e.code}]${e.pointer !== undefined ? ` ${e.pointer || "(root)"}:` : ""} ${e.message}`);
+      lines.push(
+        `  [${e.code}]${e.file !== undefined ? ` ${e.file}` : ""}${e.pointer !== undefined ? ` ${e.pointer || "(root)"}` : ""}${e.file !== undefined || e.pointer !== undefined ? ":" : ""} ${e.message}`,
+      );
   }
   return `${lines.join("\n")}\n`;
 }
