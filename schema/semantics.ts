@@ -246,22 +246,43 @@ export function cronProblem(expression: string): string | undefined {
   }
 }
 
+/** The values a cron minute or hour field names (`*`, `n`, `a-b`, steps, lists); undefined if it is another form. */
+function expandField(field: string, min: number, max: number): number[] | undefined {
+  const values = new Set<number>();
+  for (const part of field.split(",")) {
+    const match = /^(\*|\d+)(?:-(\d+))?(?:\/(\d+))?$/.exec(part);
+    if (!match) return undefined;
+    const from = match[1] === "*" ? min : Number(match[1]);
+    const to =
+      match[1] === "*"
+        ? max
+        : match[2] !== undefined
+          ? Number(match[2])
+          : match[3] !== undefined
+            ? max
+            : from;
+    const step = match[3] !== undefined ? Number(match[3]) : 1;
+    if (step < 1 || from < min || to > max || from > to) return undefined;
+    for (let v = from; v <= to; v += step) values.add(v);
+  }
+  return [...values].sort((a, b) => a - b);
+}
+
 /**
- * The shortest gap between two runs of a (valid) cron expression, in minutes, over its next 1441 runs
- * from a fixed instant (every minute of a day and one more): what a tier's minimum interval is about.
+ * The shortest gap, in minutes, between two runs of a (valid) cron expression within a day, from its
+ * minute and hour fields (what a tier's minimum interval is about); undefined when the fields use a
+ * form this does not expand. A run once a day counts as 1440.
  */
 export function cronIntervalMinutes(expression: string): number | undefined {
-  try {
-    const job = new Cron(expression, { paused: true, timezone: "UTC" }, () => {});
-    const runs = job.nextRuns(1441, new Date("2025-01-01T00:00:00Z"));
-    job.stop();
-    let gap = Number.POSITIVE_INFINITY;
-    for (let i = 1; i < runs.length; i++)
-      gap = Math.min(gap, ((runs[i] as Date).getTime() - (runs[i - 1] as Date).getTime()) / 60_000);
-    return Number.isFinite(gap) ? gap : undefined;
-  } catch {
-    return undefined;
-  }
+  const [minute = "", hour = ""] = expression.trim().split(/\s+/);
+  const minutes = expandField(minute, 0, 59);
+  const hours = expandField(hour, 0, 23);
+  if (!minutes || !hours || minutes.length === 0 || hours.length === 0) return undefined;
+  const times = hours.flatMap((h) => minutes.map((m) => h * 60 + m));
+  if (times.length === 1) return 1440;
+  let gap = 1440 - (times.at(-1) as number) + (times[0] as number);
+  for (let i = 1; i < times.length; i++) gap = Math.min(gap, (times[i] as number) - (times[i - 1] as number));
+  return gap;
 }
 
 function tierOf(manifest: Record<string, unknown>): TierName | undefined {
@@ -334,7 +355,7 @@ function functionIssues(issues: ManifestIssue[], manifest: Record<string, unknow
           issues.push({ pointer, message: `The schedule ${JSON.stringify(cron)} ${problem}.` });
           continue;
         }
-        const gap = cronIntervalMinutes(cron);
+        const gap = tier ? cronIntervalMinutes(cron) : undefined;
         if (tier && gap !== undefined && gap < caps.minIntervalMinutes)
           issues.push({
             pointer,

@@ -189,7 +189,10 @@ export const deployment = {
         return {
           failures: error.issues.map((issue) => ({
             property: "manifest",
-            reason: `[MANIFEST_INVALID] ${error.file ?? "manifest"} ${formatIssue(issue)}`.replaceAll("\n", " "),
+            reason: `[MANIFEST_INVALID] ${error.file ?? "manifest"} ${formatIssue(issue)}`.replaceAll(
+              "\n",
+              " ",
+            ),
           })),
         };
       }

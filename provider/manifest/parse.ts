@@ -5,7 +5,18 @@
  * duplicate keys, no recursive aliases, a bounded number of alias expansions. Every refusal is an
  * issue with a JSON pointer (where one exists) and the line and column.
  */
-import { type Document, isAlias, isMap, isPair, isScalar, isSeq, type Node, parseDocument } from "yaml";
+import {
+  CST,
+  type Document,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  Lexer,
+  type Node,
+  parseDocument,
+} from "yaml";
 import type { ManifestIssue } from "../../schema/errors.js";
 import { pointerSegment } from "../../schema/release.js";
 import { READ_LIMITS } from "./read.js";
@@ -381,8 +392,48 @@ function pointerAtOffset(doc: Document, offset: number): string {
   return pointerOf(path);
 }
 
+/**
+ * The offset where flow collections (`[ ]`, `{ }`) nest deeper than {@link MAX_DEPTH}, or -1. The
+ * YAML composer recurses per level and, tens of thousands of levels deep, exhausts the process (a
+ * fatal out-of-memory, not an exception): the lexer, which is linear, finds such text first.
+ */
+function flowTooDeep(text: string): number {
+  let depth = 0;
+  let offset = 0;
+  for (const token of new Lexer().lex(text)) {
+    const type = CST.tokenType(token);
+    if (type === "flow-seq-start" || type === "flow-map-start") {
+      depth += 1;
+      if (depth > MAX_DEPTH) return offset;
+    } else if (type === "flow-seq-end" || type === "flow-map-end") depth = Math.max(0, depth - 1);
+    // Mode markers are one control character the source does not hold.
+    if (
+      !(
+        token.length === 1 &&
+        token.charCodeAt(0) < 0x20 &&
+        token !== "\n" &&
+        token !== "\t" &&
+        token !== "\r"
+      )
+    )
+      offset += token.length;
+  }
+  return -1;
+}
+
 /** Parses YAML 1.2 text into plain JSON data; issues carry the pointer and line and column. */
 export function parseYaml(text: string): ParseResult {
+  const deep = flowTooDeep(text);
+  if (deep >= 0)
+    return {
+      ok: false,
+      issues: [
+        {
+          pointer: "",
+          message: `Not valid YAML at ${lineColumn(text, deep)}: lists and maps nested deeper than ${MAX_DEPTH} levels; a manifest is never that deep.`,
+        },
+      ],
+    };
   let doc: Document;
   try {
     doc = parseDocument(text, {
