@@ -163,6 +163,7 @@ function releaseIssues(manifest: AppManifest): ManifestIssue[] {
   const mapped = toReleaseSpec(manifest, {
     projectId: "prj_validate",
     source: PLACEHOLDER,
+    placeholders: true,
     contentType: () => "application/octet-stream",
   });
   if (mapped.issues.length > 0) return mapped.issues;

@@ -949,7 +949,8 @@ export const cases: Case[] = [
     { database: { migrations: [{ id: "1", sql_path: "init.sql", checksum: "0".repeat(64) }] } },
     {
       pointer: "/database/migrations/0/checksum",
-      message: /Does not match the SQL/,
+      message:
+        /Does not match the SQL, whose sha256 is 354b7196c9ba5fb4b21cf615bb6ec4cd5c07503c34229feef033fc081a8c03f4/,
     },
     { "init.sql": "select 1;" },
   ),
