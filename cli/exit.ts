@@ -31,7 +31,10 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 export interface ReportedError {
   code: string;
   message: string;
+  /** The JSON pointer into the manifest (`MANIFEST_INVALID`). */
   pointer?: string;
+  /** The manifest file (`MANIFEST_*`). */
+  file?: string;
 }
 
 /** Maps a stable error code to the exit code. */
@@ -88,6 +91,7 @@ const codePattern = /\[([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\]\s*/g;
  */
 export function codedErrors(text: string): ReportedError[] {
   const found: ReportedError[] = [];
+  const seen = new Set<string>();
   for (const match of text.matchAll(codePattern)) {
     const code = match[1] as string;
     const start = (match.index ?? 0) + match[0].length;
@@ -96,7 +100,9 @@ export function codedErrors(text: string): ReportedError[] {
       .slice(start, end === -1 ? undefined : end)
       .trim()
       .replace(/:\s*$/, "");
-    if (!found.some((e) => e.code === code && e.message === message)) found.push({ code, message });
+    if (seen.has(`${code}\u0000${message}`)) continue;
+    seen.add(`${code}\u0000${message}`);
+    found.push({ code, message });
   }
   return found;
 }

@@ -3,7 +3,13 @@ import { randomUUID } from "node:crypto";
 import { dirname, relative, resolve } from "node:path";
 import type { Stack } from "@pulumi/pulumi/automation/index.js";
 import { type RunSettings, runSettingsEnv } from "../provider/config.js";
-import { loadManifest } from "../provider/manifest/index.js";
+import {
+  checkManifest,
+  loadManifest,
+  ManifestNotFoundError,
+  ManifestUnreadableError,
+  type ResolvedRelease,
+} from "../provider/manifest/index.js";
 import { ManifestValidationError } from "../schema/errors.js";
 import { BaseError } from "../sdk/errors/base.js";
 import type { CliOptions } from "./args.js";
@@ -122,10 +128,16 @@ function recover(report: Report, line: string): void {
   report.recovered = [...(report.recovered ?? []), line];
 }
 
+/** Adds errors to the report, each once per place: the same message at two pointers is two problems. */
 function fail(report: Report, errors: ReportedError[]): void {
   report.ok = false;
+  const key = (e: ReportedError) =>
+    `${e.code}\u0000${e.pointer ?? ""}\u0000${e.file ?? ""}\u0000${e.message}`;
+  const seen = new Set(report.errors.map(key));
   for (const e of errors) {
-    if (!report.errors.some((x) => x.code === e.code && x.message === e.message)) report.errors.push(e);
+    if (seen.has(key(e))) continue;
+    seen.add(key(e));
+    report.errors.push(e);
   }
 }
 
@@ -136,8 +148,11 @@ export function toErrors(error: unknown): ReportedError[] {
       code: "MANIFEST_INVALID",
       message: issue.hint ? `${issue.message} ${issue.hint}` : issue.message,
       pointer: issue.pointer,
+      ...(error.file !== undefined ? { file: error.file } : {}),
     }));
   }
+  if (error instanceof ManifestNotFoundError || error instanceof ManifestUnreadableError)
+    return [{ code: error.code, message: error.shortMessage, file: error.path }];
   if (error instanceof BaseError) return [{ code: error.code, message: error.shortMessage }];
   const coded = error as { code?: unknown; message?: unknown } | null;
   if (coded && typeof coded.code === "string" && /^[A-Z][A-Z0-9_]+$/.test(coded.code)) {
@@ -146,8 +161,28 @@ export function toErrors(error: unknown): ReportedError[] {
   return engineErrors(error instanceof Error ? error.message : String(error));
 }
 
+/** Commands that deploy the manifest: every local check runs first, files included (no network, no engine). */
+const deploying = new Set(["validate", "plan", "apply", "reconcile"]);
+
+/** Names what the site's folder walk left out, on stderr, so nothing is skipped in silence. */
+function reportSkipped(skipped: ResolvedRelease["skipped"]): void {
+  const show = (paths: string[]) =>
+    paths.length > 12 ? `${paths.slice(0, 12).join(", ")} and ${paths.length - 12} more` : paths.join(", ");
+  const never = skipped.filter((s) => s.why === "never").map((s) => s.path);
+  const dot = skipped.filter((s) => s.why === "dotfile").map((s) => s.path);
+  if (never.length > 0) io().progress(`site: never uploaded (secrets, tool state): ${show(never)}`);
+  if (dot.length > 0)
+    io().progress(`site: dot entries left out (list them in site.include_dotfiles to upload): ${show(dot)}`);
+}
+
 async function load(options: CliOptions, report: Report): Promise<Session | undefined> {
-  const loaded = await loadManifest(resolve(options.manifest)).catch((error: unknown) => {
+  const loaded = await (deploying.has(options.command)
+    ? checkManifest(options.manifest).then(({ loaded, release }) => {
+        reportSkipped(release.skipped);
+        return loaded;
+      })
+    : loadManifest(resolve(options.manifest))
+  ).catch((error: unknown) => {
     fail(report, toErrors(error));
     return undefined;
   });

@@ -18,6 +18,36 @@ const cell = (text) =>
   String(text ?? "")
     .replaceAll("|", "\\|")
     .replaceAll("\n", " ");
+const code = (text) => `\`${String(text).replaceAll("`", "'").replaceAll("\n", " ")}\``;
+const html = (text) => String(text).replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+const names = (list, limit = 20) =>
+  list.length > limit
+    ? `${list.slice(0, limit).join(", ")} and ${list.length - limit} more`
+    : list.join(", ");
+/** A deployment's changes as Markdown list items: files, migrations, functions, secrets, routes, subdomains. */
+const changeItems = (changes) => {
+  const items = [];
+  for (const [label, group] of [
+    ["files", changes.site],
+    ["migrations", changes.migrations],
+    ["functions", changes.functions],
+    ["secrets", changes.secrets],
+    ["routes", changes.routes],
+    ["subdomains", changes.subdomains],
+  ]) {
+    const parts = [];
+    for (const [word, list] of [
+      ["added", group?.added],
+      ["changed", group?.changed],
+      ["removed", group?.removed],
+    ]) {
+      if (Array.isArray(list) && list.length > 0)
+        parts.push(`${list.length} ${word}: ${names(list.map(code))}`);
+    }
+    if (parts.length > 0) items.push(`- **${label}**: ${parts.join("; ")}`);
+  }
+  return items;
+};
 const lines = [marker];
 if (plan.ok) {
   const rails = Object.entries(plan.plannedByRail ?? {})
@@ -37,12 +67,25 @@ if (plan.ok) {
       );
     }
   }
+  for (const a of plan.actions) {
+    if (!a.changes) continue;
+    const items = changeItems(a.changes);
+    if (items.length === 0) continue;
+    lines.push(
+      "",
+      `<details open><summary>${html(a.resource)}: ${html(a.changes.summary || a.action)}</summary>`,
+      "",
+      ...items,
+      "",
+      "</details>",
+    );
+  }
   lines.push("", "Nothing was paid by this plan. Merging applies it, within the configured spend cap.");
 } else {
   lines.push(`### Run402 plan for \`${cell(plan.stack)}\` failed (exit ${exit})`, "");
   for (const e of plan.errors)
     lines.push(
-      `- \`${cell(e.code)}\`${e.pointer !== undefined ? ` at \`${cell(e.pointer || "/")}\`` : ""}: ${cell(e.message)}`,
+      `- \`${cell(e.code)}\`${e.file !== undefined ? ` in \`${cell(e.file)}\`` : ""}${e.pointer !== undefined ? ` at \`${cell(e.pointer || "/")}\`` : ""}: ${cell(e.message)}`,
     );
 }
 process.stdout.write(`${lines.join("\n")}\n`);

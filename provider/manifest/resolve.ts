@@ -1,4 +1,4 @@
-import { readdir, readFile, realpath, stat } from "node:fs/promises";
+import { readdir, realpath, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve, sep } from "node:path";
 import {
   digestPortableManifest,
@@ -9,8 +9,10 @@ import {
 import type { AppManifest } from "../../schema/app.types.js";
 import { type ManifestIssue, ManifestValidationError } from "../../schema/errors.js";
 import { type ContentEntry, type ContentSource, toReleaseSpec } from "../../schema/release.js";
+import { isNeverUploaded, NEVER_UPLOADED } from "../../schema/semantics.js";
 import { releaseIssue } from "../../schema/validate.js";
 import { contentTypeFor } from "./contentType.js";
+import { describeFsError, describeKind, formatBytes, READ_LIMITS, readBounded } from "./read.js";
 
 export type { ContentEntry } from "../../schema/release.js";
 
@@ -24,6 +26,11 @@ export type ResolvedRelease = {
   digest: string;
   /** The manifest's `idempotency_key`, for the plan request. */
   idempotencyKey?: string;
+  /**
+   * Entries the folder walk left out, as site paths (a folder ends with `/`), and why: dot entries
+   * not listed in `site.include_dotfiles` (`dotfile`), and names that are never uploaded (`never`).
+   */
+  skipped: { path: string; why: "dotfile" | "never" }[];
 };
 
 /** Input of {@link resolveManifest}. */
@@ -38,45 +45,85 @@ export type ResolveManifestParameters = {
   file?: string;
 };
 
-/** Directory entries never uploaded when a site comes from a folder (version control and package caches). */
-export const SKIPPED_DIR_ENTRIES: readonly string[] = [".git", "node_modules"];
+/** Folder entries never uploaded (see `NEVER_UPLOADED` in schema/semantics.ts). */
+export const SKIPPED_DIR_ENTRIES: readonly string[] = NEVER_UPLOADED;
 
 type Wanted = { kind: "file" | "dir"; path: string; pointer: string };
 
-/** Reads manifest-relative paths, refusing anything outside the manifest's folder. */
+/** Reads manifest-relative paths, refusing anything outside the manifest's folder; bounded in bytes and files. */
 class Reader {
   readonly issues: ManifestIssue[] = [];
-  constructor(readonly root: string) {}
+  readonly skipped: ResolvedRelease["skipped"] = [];
+  private bytes = 0;
+  private walked = 0;
+  private budgetReported = false;
+  /** Dot entries to upload, as site paths; a folder's ends with `/`. */
+  private readonly dotfiles: readonly string[];
+
+  constructor(
+    readonly root: string,
+    dotfiles: readonly string[] = [],
+  ) {
+    this.dotfiles = dotfiles;
+  }
 
   fail(pointer: string, message: string, hint?: string): undefined {
     this.issues.push(hint ? { pointer, message, hint } : { pointer, message });
     return undefined;
   }
 
-  /** Resolves a manifest-relative path to its real location, refusing anything outside the root. */
-  async locate(rel: string, pointer: string, expect: "file" | "dir"): Promise<string | undefined> {
+  /** Checks a manifest-relative path's spelling: relative, portable, inside the folder. */
+  spelling(rel: string, pointer: string): boolean {
     const shown = JSON.stringify(rel);
+    if (rel.includes("\u0000")) {
+      this.fail(pointer, `${shown} contains a NUL character; no file has such a name.`);
+      return false;
+    }
     if (isAbsolute(rel) || /^[A-Za-z]:/.test(rel) || rel.startsWith("\\")) {
-      return this.fail(
+      this.fail(
         pointer,
         `${shown} is an absolute path; paths in a manifest are relative to the manifest's folder.`,
         `Write it relative to ${this.root}.`,
       );
+      return false;
     }
-    if (rel.split(/[\\/]/).includes("..")) {
-      return this.fail(
+    if (rel.startsWith("~")) {
+      this.fail(
+        pointer,
+        `${shown} starts with "~", which is not expanded: paths in a manifest are relative to the manifest's folder.`,
+        `Write it relative to ${this.root}.`,
+      );
+      return false;
+    }
+    if (rel.includes("\\")) {
+      this.fail(
+        pointer,
+        `${shown} uses "\\" (a Windows separator); paths in a manifest use "/".`,
+        `Write it as ${JSON.stringify(rel.replaceAll("\\", "/"))}.`,
+      );
+      return false;
+    }
+    if (rel.split("/").includes("..")) {
+      this.fail(
         pointer,
         `${shown} leaves the manifest's folder; ".." segments are not allowed.`,
         "Move the file under the manifest's folder.",
       );
+      return false;
     }
+    return true;
+  }
+
+  /** Resolves a manifest-relative path to its real location, refusing anything outside the root. */
+  async locate(rel: string, pointer: string, expect: "file" | "dir"): Promise<string | undefined> {
+    if (!this.spelling(rel, pointer)) return undefined;
+    const shown = JSON.stringify(rel);
     const abs = resolve(this.root, rel);
     let real: string;
     try {
       real = await realpath(abs);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      return this.fail(pointer, `${shown} does not exist (looked for ${abs}).`);
+    } catch (error) {
+      return this.fail(pointer, `${shown} ${describeFsError(error).reason} (looked for ${abs}).`);
     }
     if (!this.inside(real)) {
       return this.fail(
@@ -84,9 +131,19 @@ class Reader {
         `${shown} resolves outside the manifest's folder (to ${real}); symlinks must stay inside it.`,
       );
     }
-    const info = await stat(real);
-    if (expect === "file" && !info.isFile()) return this.fail(pointer, `${shown} is not a file.`);
-    if (expect === "dir" && !info.isDirectory()) return this.fail(pointer, `${shown} is not a directory.`);
+    let info: Awaited<ReturnType<typeof stat>>;
+    try {
+      info = await stat(real);
+    } catch (error) {
+      return this.fail(pointer, `${shown} ${describeFsError(error).reason}.`);
+    }
+    if (expect === "file" && !info.isFile())
+      return this.fail(pointer, `${shown} is ${describeKind(info)}, not a regular file.`);
+    if (expect === "dir" && !info.isDirectory())
+      return this.fail(
+        pointer,
+        `${shown} is ${info.isFile() ? "a file" : describeKind(info)}, not a directory.`,
+      );
     return real;
   }
 
@@ -94,32 +151,81 @@ class Reader {
     return real === this.root || real.startsWith(this.root.endsWith(sep) ? this.root : this.root + sep);
   }
 
+  /** Reads one regular file within the per-file and total limits. */
+  async read(real: string, shown: string, pointer: string): Promise<Uint8Array | undefined> {
+    const left = READ_LIMITS.totalBytes - this.bytes;
+    const result = await readBounded(real, Math.min(READ_LIMITS.fileBytes, Math.max(left, 0)));
+    if (!result.ok) {
+      if (result.kind === "too-large" && left < READ_LIMITS.fileBytes) return this.overBudget(pointer);
+      return this.fail(pointer, `${shown} ${result.reason}.`);
+    }
+    this.bytes += result.bytes.byteLength;
+    return result.bytes;
+  }
+
+  overBudget(pointer: string): undefined {
+    if (!this.budgetReported) {
+      this.budgetReported = true;
+      this.fail(
+        pointer,
+        `The files this manifest names add up to more than ${formatBytes(READ_LIMITS.totalBytes)}, the most one deploy reads.`,
+        "Deploy large media as assets uploaded separately, or split the site.",
+      );
+    }
+    return undefined;
+  }
+
   async file(rel: string, pointer: string): Promise<Uint8Array | undefined> {
     const real = await this.locate(rel, pointer, "file");
-    return real ? new Uint8Array(await readFile(real)) : undefined;
+    return real ? this.read(real, JSON.stringify(rel), pointer) : undefined;
   }
 
   async dir(rel: string, pointer: string): Promise<Map<string, Uint8Array> | undefined> {
     const real = await this.locate(rel, pointer, "dir");
     if (!real) return undefined;
     const files = new Map<string, Uint8Array>();
+    const before = this.issues.length;
     await this.walk(real, "", pointer, files, new Set([real]));
-    if (files.size === 0) return this.fail(pointer, `${JSON.stringify(rel)} contains no files to upload.`);
+    if (files.size === 0 && this.issues.length === before)
+      return this.fail(
+        pointer,
+        `${JSON.stringify(rel)} contains no files to upload${this.skipped.length > 0 ? ` (left out: ${this.skipped.map((s) => s.path).join(", ")})` : ""}.`,
+      );
     return files;
   }
 
+  /** Whether a dot entry (its site path, a folder's ending with `/`) is listed in `site.include_dotfiles`. */
+  private dotfileIncluded(sitePath: string): boolean {
+    return this.dotfiles.some((listed) =>
+      listed.endsWith("/") ? sitePath === listed || sitePath.startsWith(listed) : sitePath === listed,
+    );
+  }
+
   async walk(dir: string, prefix: string, pointer: string, out: Map<string, Uint8Array>, seen: Set<string>) {
-    const names = (await readdir(dir)).filter((n) => !SKIPPED_DIR_ENTRIES.includes(n));
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (error) {
+      this.fail(pointer, `${JSON.stringify(prefix || ".")} ${describeFsError(error).reason}.`);
+      return;
+    }
     // Code-unit order, not locale order, so every machine walks (and hashes) the same way.
     names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     for (const name of names) {
       const sitePath = prefix ? `${prefix}/${name}` : name;
+      if (isNeverUploaded(name)) {
+        this.skipped.push({ path: sitePath, why: "never" });
+        continue;
+      }
       let real: string;
       try {
         real = await realpath(join(dir, name));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-        this.fail(pointer, `${JSON.stringify(sitePath)} is a broken symlink.`);
+      } catch (error) {
+        const { reason, kind } = describeFsError(error);
+        this.fail(
+          pointer,
+          `${JSON.stringify(sitePath)} ${kind === "missing" ? "is a broken symlink" : reason}.`,
+        );
         continue;
       }
       if (!this.inside(real)) {
@@ -129,7 +235,18 @@ class Reader {
         );
         continue;
       }
-      const info = await stat(real);
+      let info: Awaited<ReturnType<typeof stat>>;
+      try {
+        info = await stat(real);
+      } catch (error) {
+        this.fail(pointer, `${JSON.stringify(sitePath)} ${describeFsError(error).reason}.`);
+        continue;
+      }
+      const shownPath = info.isDirectory() ? `${sitePath}/` : sitePath;
+      if (name.startsWith(".") && !this.dotfileIncluded(shownPath)) {
+        this.skipped.push({ path: shownPath, why: "dotfile" });
+        continue;
+      }
       if (info.isDirectory()) {
         if (seen.has(real)) {
           this.fail(pointer, `${JSON.stringify(sitePath)} is a symlink loop.`);
@@ -137,9 +254,22 @@ class Reader {
         }
         await this.walk(real, sitePath, pointer, out, new Set([...seen, real]));
       } else if (info.isFile()) {
-        out.set(sitePath, new Uint8Array(await readFile(real)));
+        this.walked += 1;
+        if (this.walked > READ_LIMITS.dirFiles) {
+          if (this.walked === READ_LIMITS.dirFiles + 1)
+            this.fail(
+              pointer,
+              `The folders this manifest names hold more than ${READ_LIMITS.dirFiles} files, the most one deploy reads.`,
+            );
+          return;
+        }
+        const bytes = await this.read(real, JSON.stringify(sitePath), pointer);
+        if (bytes) out.set(sitePath, bytes);
       } else {
-        this.fail(pointer, `${JSON.stringify(sitePath)} is neither a file nor a directory.`);
+        this.fail(
+          pointer,
+          `${JSON.stringify(sitePath)} is ${describeKind(info)}, not a regular file or folder.`,
+        );
       }
     }
   }
@@ -157,7 +287,7 @@ class Reader {
  */
 export async function resolveManifest(parameters: ResolveManifestParameters): Promise<ResolvedRelease> {
   const { manifest, dir, projectId, file } = parameters;
-  const reader = new Reader(await realpath(dir));
+  const reader = new Reader(await realpath(dir), manifest.site?.include_dotfiles ?? []);
   const options = { projectId, contentType: contentTypeFor };
 
   // The mapping is synchronous: a first pass names every path it needs, then they are read, then it runs for real.
@@ -201,5 +331,6 @@ export async function resolveManifest(parameters: ResolveManifestParameters): Pr
     content: mapped.content,
     digest: digestPortableManifest(spec),
     ...(mapped.idempotencyKey !== undefined ? { idempotencyKey: mapped.idempotencyKey } : {}),
+    skipped: reader.skipped,
   };
 }
