@@ -60,7 +60,10 @@ describe("termsOf", () => {
       price: "0.20",
       price_atomic: "200000",
     });
-    expect(termsOf("hobby", { hobby: 5_123_456n })).toMatchObject({ price: "5.123456", price_atomic: "5123456" });
+    expect(termsOf("hobby", { hobby: 5_123_456n })).toMatchObject({
+      price: "5.123456",
+      price_atomic: "5123456",
+    });
     expect(termsOf("team", { prototype: 1n }).price).toBe("20.00");
   });
 });

@@ -51,7 +51,10 @@ export function termsOf(tier: TierName, prices: Record<string, bigint>): TierTer
   const atomic = prices[tier];
   if (atomic === undefined) return TIERS[tier];
   const whole = atomic / 1_000_000n;
-  const fraction = (atomic % 1_000_000n).toString().padStart(6, "0").replace(/0{1,4}$/, "");
+  const fraction = (atomic % 1_000_000n)
+    .toString()
+    .padStart(6, "0")
+    .replace(/0{1,4}$/, "");
   return { ...TIERS[tier], price: `${whole}.${fraction}`, price_atomic: atomic.toString() };
 }
 
