@@ -172,6 +172,30 @@ type Extra = {
   }) => Promise<void>;
 };
 
+/**
+ * The signal, except that an "abort" listener added after the abort is called at once. The
+ * Automation API listens for "abort" only once the engine's process has started, and a call
+ * cancelled before that (while the inline program's host starts) would otherwise run to its end.
+ */
+export function sticky(signal: AbortSignal): AbortSignal {
+  return new Proxy(signal, {
+    get(target, property) {
+      if (property === "addEventListener") {
+        return (...args: Parameters<AbortSignal["addEventListener"]>) => {
+          const [type, listener] = args;
+          if (type !== "abort" || !target.aborted || !listener) return target.addEventListener(...args);
+          const event = new Event("abort");
+          queueMicrotask(() =>
+            typeof listener === "function" ? listener.call(target, event) : listener.handleEvent(event),
+          );
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 /** Serves the tools on stdin/stdout until stdin ends. */
 export async function serveMcp(options: McpOptions): Promise<void> {
   const version = (
@@ -199,7 +223,7 @@ export async function serveMcp(options: McpOptions): Promise<void> {
       }
       const token = extra._meta?.progressToken;
       let progress = 0;
-      const abort = AbortSignal.any([extra.signal, shutdown.signal]);
+      const abort = sticky(AbortSignal.any([extra.signal, shutdown.signal]));
       const io: Io = {
         progress(text) {
           options.log(text);
@@ -218,6 +242,7 @@ export async function serveMcp(options: McpOptions): Promise<void> {
         stopping: new Promise<void>((done) => abort.addEventListener("abort", () => done(), { once: true })),
       };
       const report = await runCommand(parsed.options, io);
+      for (const e of report.errors) options.log(`${parsed.options.command}: [${e.code}] ${e.message}`);
       extend?.(report);
       return result(report);
     });

@@ -125,6 +125,28 @@ async function paidBy(wallet: number) {
 }
 
 describe("run402-pulumi mcp", () => {
+  test("behavior: a cancelled call stops its engine run (ENGINE_CANCELLED) and the next call runs", {
+    timeout: 300_000,
+  }, async () => {
+    const server = await serve(0, []);
+    const manifest = appCopy();
+    // The tier check waits on the server, so the call is still running when it is cancelled.
+    await sandbox.fault({ route: "GET /tiers/v1/status", kind: "delay", delayMs: 8_000, count: 1 });
+    const cancel = new AbortController();
+    const call = server.client.callTool({ name: "plan", arguments: target(manifest, "cancel") }, undefined, {
+      signal: cancel.signal,
+      timeout: 240_000,
+      onprogress: (p) => {
+        if (p.message?.startsWith("planning")) cancel.abort();
+      },
+    });
+    await expect(call).rejects.toThrow();
+    const next = await server.call("validate", { manifest });
+    expect(next.report.ok).toBe(true);
+    expect(server.stderr()).toMatch(/plan: \[ENGINE_CANCELLED\] Stopped by a signal during planning/);
+    expect(server.errors).toEqual([]);
+  });
+
   test("behavior: the tools and their annotations, the manifest schema as a resource; validate reports a bad manifest with its pointer", async () => {
     const server = await serve(0, []);
     const { tools } = await server.client.listTools();
