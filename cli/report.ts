@@ -1,5 +1,6 @@
 /** The result document of one run402-pulumi command (the `--json` contract) and its human rendering. */
 import type { ReportedError } from "./exit.js";
+import type { PlanDocument } from "./plan.js";
 
 /** A resource the command touched (or, for status, holds). */
 export interface ResourceReport {
@@ -89,6 +90,21 @@ export interface PendingReport {
   op: string;
 }
 
+/** The saved plan a `plan --save` wrote, or an `apply --plan` was given (see cli/plan.ts). */
+export interface SavedPlanReport {
+  /** `plan_` and the fingerprint's first 16 hex digits. */
+  id: string;
+  fingerprint: string;
+  /** The plan file (absolute). */
+  file: string;
+  /** The plan's total: what `apply --plan` may pay at most. */
+  totalUsd: string;
+  /** `apply --plan` refused: what differs between the saved plan and a fresh one. */
+  changed?: string[];
+  /** The MCP server's `plan` tool: the plan document itself. */
+  document?: PlanDocument;
+}
+
 /** The one JSON document written to stdout with `--json`. */
 export interface Report {
   ok: boolean;
@@ -110,6 +126,8 @@ export interface Report {
   recovered?: string[];
   /** Steps left unfinished by an interrupted run, and pending operations still in the state. */
   pending?: PendingReport[];
+  /** `plan --save` and `apply --plan`: the saved plan. */
+  savedPlan?: SavedPlanReport;
   errors: ReportedError[];
 }
 
@@ -216,6 +234,11 @@ export function renderHuman(report: Report): string {
       lines.push(`  ${key.padEnd(16)} ${show(value)}`);
     }
   }
+  if (report.savedPlan) {
+    const plan = report.savedPlan;
+    lines.push("", `Saved plan: ${plan.id} (${plan.file}), pays at most $${plan.totalUsd}`);
+    for (const change of plan.changed ?? []) lines.push(`  changed: ${change}`);
+  }
   if (report.recovered && report.recovered.length > 0) {
     lines.push("", "Recovered:");
     for (const r of report.recovered) lines.push(`  ${r}`);
@@ -251,6 +274,7 @@ export function ordered(report: Report): Report {
     failedRounds,
     recovered,
     pending,
+    savedPlan,
     errors,
   } = report;
   return {
@@ -268,6 +292,7 @@ export function ordered(report: Report): Report {
     ...(failedRounds !== undefined ? { failedRounds } : {}),
     ...(recovered !== undefined && recovered.length > 0 ? { recovered } : {}),
     ...(pending !== undefined && pending.length > 0 ? { pending } : {}),
+    ...(savedPlan !== undefined ? { savedPlan } : {}),
     errors,
   };
 }

@@ -30,6 +30,7 @@ import {
   lockedFromEngine,
   stackLocks,
 } from "./locks.js";
+import { buildPlan, type PlanDocument, PlanRecorder, planChanges, readPlan, writePlan } from "./plan.js";
 import {
   emptyReport,
   fromMicros,
@@ -59,6 +60,8 @@ export interface Io {
 interface Session {
   options: CliOptions;
   manifestFile: string;
+  /** The manifest as loaded (a saved plan records its digest). */
+  manifest: unknown;
   manifestDir: string;
   projectName: string;
   paths: WorkspacePaths;
@@ -78,6 +81,9 @@ interface SandboxHandle {
   treasury: string;
   stop(): Promise<void>;
 }
+
+/** The Run402 API when neither this run nor the stack config names one (provider/config.ts's default). */
+const defaultApiBase = "https://api.run402.com";
 
 /** The stack tag holding the stack instance's identity (see {@link stackIdentity}). */
 const stackIdTag = "run402:stack-id";
@@ -192,6 +198,7 @@ async function load(options: CliOptions, report: Report): Promise<Session | unde
   return {
     options,
     manifestFile,
+    manifest: loaded.manifest,
     manifestDir: dirname(manifestFile),
     projectName: pulumiProjectName(name, dirname(manifestFile)),
     paths: workspacePaths(dirname(manifestFile), options.sandbox),
@@ -438,10 +445,123 @@ async function explainInterrupted(session: Session, stack: Stack, report: Report
 
 async function plan(session: Session, report: Report): Promise<Report> {
   const stack = (await prepare(session, true)) as Stack;
-  useSettings(session, stack);
-  await operate(report, "planning (pulumi preview; nothing is paid)", (c) =>
-    stack.preview({ onEvent: c.onEvent, signal: io().abort }).then(() => undefined),
+  const { save } = session.options;
+  if (!save) {
+    useSettings(session, stack);
+    await operate(report, "planning (pulumi preview; nothing is paid)", (c) =>
+      stack.preview({ onEvent: c.onEvent, signal: io().abort }).then(() => undefined),
+    );
+    return withTotals(report, true);
+  }
+  const doc = await previewPlan(session, stack, report, "planning (pulumi preview; nothing is paid)");
+  withTotals(report, true);
+  if (!doc) return report;
+  const file = resolve(session.cwd, save);
+  writePlan(file, doc);
+  report.savedPlan = { id: doc.id, fingerprint: doc.fingerprint, file, totalUsd: doc.totalUsd };
+  io().progress(
+    `saved plan ${doc.id} to ${file}: ${doc.steps.length} step(s), pays at most $${doc.totalUsd}`,
   );
+  return report;
+}
+
+/** Previews the stack and returns the plan document it makes (undefined when the preview failed). */
+async function previewPlan(
+  session: Session,
+  stack: Stack,
+  report: Report,
+  label: string,
+): Promise<PlanDocument | undefined> {
+  const recorder = new PlanRecorder();
+  useSettings(session, stack);
+  const previewed = await operate(report, label, (c) =>
+    stack
+      .preview({
+        onEvent: (event) => {
+          c.onEvent(event);
+          recorder.onEvent(event);
+        },
+        signal: io().abort,
+      })
+      .then(() => undefined),
+  );
+  if (!previewed) return undefined;
+  const config = await stack.getAllConfig();
+  return buildPlan(
+    {
+      project: session.projectName,
+      stack: stack.name,
+      stackId: session.settings.stackId,
+      apiBase: session.settings.apiBase ?? config["run402:apiBase"]?.value ?? defaultApiBase,
+      manifestFile: relative(session.cwd, session.manifestFile) || session.manifestFile,
+      manifest: session.manifest,
+    },
+    recorder.result(),
+  );
+}
+
+/**
+ * `apply --plan <file>`: a fresh preview must make the saved plan again (same fingerprint), else
+ * nothing is changed or paid (CONFLICT_PLAN_STALE, with what changed). The update then runs with
+ * the provider's per-run cap at the plan's total and only the plan's paid actions allowed.
+ */
+async function applyPlan(session: Session, report: Report, planFile: string): Promise<Report> {
+  const file = resolve(session.cwd, planFile);
+  const saved = readPlan(file);
+  report.savedPlan = { id: saved.id, fingerprint: saved.fingerprint, file, totalUsd: saved.totalUsd };
+  if (saved.stack.project !== session.projectName || saved.stack.name !== session.options.stack) {
+    fail(report, [
+      {
+        code: "CLI_PLAN_INVALID",
+        message: `The plan ${saved.id} was made for stack ${saved.stack.name} of project ${saved.stack.project}; this run is for stack ${session.options.stack} of project ${session.projectName}. Pass the --manifest and --stack the plan was made with.`,
+      },
+    ]);
+    return report;
+  }
+  const stack = (await prepare(session, true)) as Stack;
+  if (!(await ready(session, stack, report))) return withTotals(report, true);
+  const checked = emptyReport("plan", report.stack);
+  const fresh = await previewPlan(
+    session,
+    stack,
+    checked,
+    `checking the saved plan ${saved.id} against the stack (pulumi preview; nothing is paid)`,
+  );
+  if (!fresh) {
+    Object.assign(report, { resources: checked.resources, actions: checked.actions });
+    fail(report, checked.errors);
+    return withTotals(report, true);
+  }
+  if (fresh.fingerprint !== saved.fingerprint) {
+    const changed = planChanges(saved, fresh);
+    report.savedPlan.changed = changed;
+    fail(report, [
+      {
+        code: "CONFLICT_PLAN_STALE",
+        message: `The saved plan ${saved.id} no longer matches the stack: ${changed.join("; ")}. Nothing was changed or paid. Make a new plan (plan --save), review it, and apply that one.`,
+      },
+    ]);
+    return withTotals(report, true);
+  }
+  io().progress(`the stack still makes plan ${saved.id}: applying it, paying at most $${saved.totalUsd}`);
+  // The provider holds this run to the plan: its spend cap is the plan's total (never above the cap
+  // the run had), and it may pay only the actions the plan pays (within those the run allowed).
+  const config = await stack.getAllConfig();
+  const cap = Math.min(toMicros(saved.totalUsd), toMicros(await currentCapUsd(session, stack)));
+  const allowed = (session.settings.allowedActions ?? config["run402:allowedActions"]?.value ?? "")
+    .split(",")
+    .map((a) => a.trim())
+    .filter((a) => a !== "");
+  const planned = [...new Set(saved.payments.map((p) => p.action))].filter(
+    (a) => allowed.length === 0 || allowed.includes(a),
+  );
+  const run: RunSettings = { maxSpendUsd: planned.length > 0 ? fromMicros(cap) : "0" };
+  if (planned.length > 0) run.allowedActions = planned.join(",");
+  useSettings(session, stack, run);
+  await operate(report, `applying the saved plan ${saved.id} (pulumi up)`, (c) =>
+    stack.up({ onEvent: c.onEvent, signal: io().abort }),
+  );
+  await explainInterrupted(session, stack, report);
   return withTotals(report, true);
 }
 
@@ -453,6 +573,8 @@ async function currentCapUsd(session: Session, stack: Stack): Promise<string> {
 }
 
 async function apply(session: Session, report: Report): Promise<Report> {
+  // A saved plan is the reviewed confirmation: it needs no --yes.
+  if (session.options.plan) return applyPlan(session, report, session.options.plan);
   if (!session.options.yes && !io().interactive) {
     fail(report, [
       {

@@ -32,7 +32,26 @@ describe("parseCli", () => {
       maxSpendUsd: undefined,
       everyMs: 3_600_000,
       config: {},
+      save: undefined,
+      plan: undefined,
+      allowApply: false,
+      allowDestroy: false,
     });
+  });
+
+  test("behavior: saved plans and the MCP server's flags, each on its command only", () => {
+    expect(run(["plan", "--save", "plan.json"]).save).toBe("plan.json");
+    expect(run(["apply", "--plan", "plan.json"]).plan).toBe("plan.json");
+    expect(run(["mcp", "--allow-apply", "--allow-destroy"])).toMatchObject({
+      command: "mcp",
+      allowApply: true,
+      allowDestroy: true,
+    });
+    expect(error(["apply", "--save", "plan.json"])).toMatch(/--save does not apply to "apply"/);
+    expect(error(["plan", "--plan", "plan.json"])).toMatch(/--plan does not apply to "plan"/);
+    expect(error(["apply", "--plan", ""])).toMatch(/--plan needs a file/);
+    expect(error(["mcp", "--manifest", "app.json"])).toMatch(/--manifest does not apply to "mcp"/);
+    expect(error(["apply", "--allow-apply"])).toMatch(/--allow-apply does not apply to "apply"/);
   });
 
   test("behavior: every flag", () => {

@@ -1,4 +1,4 @@
-// Renders the `run402-pulumi plan --json` document as a Markdown PR comment.
+// Renders the `run402-pulumi plan --save … --json` document as a Markdown PR comment.
 // Usage: node plan-comment.mjs plan.json [exit-code] > comment.md
 import { readFileSync } from "node:fs";
 
@@ -80,7 +80,16 @@ if (plan.ok) {
       "</details>",
     );
   }
-  lines.push("", "Nothing was paid by this plan. Merging applies it, within the configured spend cap.");
+  const saved = plan.savedPlan;
+  if (saved) {
+    lines.push(
+      "",
+      `Plan \`${cell(saved.id)}\` (fingerprint \`${cell(saved.fingerprint)}\`), saved as the artifact \`run402-plan\`.`,
+      `Nothing was paid by this plan. Merging applies exactly this plan, paying at most $${cell(saved.totalUsd)}; if the stack no longer makes it by then (a price, the lease or main changed), the apply changes and pays nothing.`,
+    );
+  } else {
+    lines.push("", "Nothing was paid by this plan.");
+  }
 } else {
   lines.push(`### Run402 plan for \`${cell(plan.stack)}\` failed (exit ${exit})`, "");
   for (const e of plan.errors)
