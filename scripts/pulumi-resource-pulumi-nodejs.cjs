@@ -73,4 +73,6 @@ function deferRuntimeIndex(sdk) {
 }
 
 deferRuntimeIndex(dirname(dirname(dirname(entry))));
+// The process looks as it does under Pulumi's own wrapper (`node <dynamic-provider> <engine>`).
+process.argv[1] = entry;
 require(entry);

@@ -122,6 +122,11 @@ export type Run402 = {
   /** USD paid in this client's lifetime, including payments whose outcome is unknown. */
   spentUsd(): number;
   /**
+   * The API server's time now (ms since the epoch), from the HTTP `Date` of its latest response plus
+   * the time since; null before any response. Leases are measured on this clock.
+   */
+  serverNow(): number | null;
+  /**
    * Resolves purchases earlier runs left unfinished against this API, without paying: repeats each
    * keyed request (the server replays a stored result) and asks the chain whether its credential was
    * used. A payment found is recorded with its transaction even if the server lost it. Purchases
@@ -220,6 +225,7 @@ export function createRun402(options: CreateRun402Options): Run402 {
     images: { generate: (p) => generateImage(ctx, p) },
     payments: () => payer.payments(),
     spentUsd: () => Number(payer.spentAtomic()) / 1_000_000,
+    serverNow: () => (transport.clock ? transport.clock.server + (Date.now() - transport.clock.local) : null),
     recover: (o) => payer.recover(transport, o),
   };
 }
