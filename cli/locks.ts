@@ -67,8 +67,11 @@ export function holderAlive(pid: number): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
   }
-  // A pid reused by an unrelated process: where /proc names it, it is not the engine.
+  // A pid reused by an unrelated process: where /proc names it, it is not the engine. An engine that
+  // has exited and waits to be reaped (a zombie, state Z) holds nothing either.
   try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return false;
     const name = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
     return name === "" || /pulumi/.test(name);
   } catch {

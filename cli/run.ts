@@ -1,7 +1,6 @@
 /** The commands of run402-pulumi: each builds one {@link Report}; main.ts prints it and exits. */
 import { randomUUID } from "node:crypto";
 import { dirname, relative, resolve } from "node:path";
-import type { Stack } from "@pulumi/pulumi/automation/index.js";
 import { type RunSettings, runSettingsEnv } from "../provider/config.js";
 import {
   checkManifest,
@@ -14,10 +13,15 @@ import { ManifestValidationError } from "../schema/errors.js";
 import { BaseError } from "../sdk/errors/base.js";
 import type { CliOptions } from "./args.js";
 import {
+  type EngineStack,
+  type ExportedState,
   findPulumi,
+  type OperationResult,
+  type Outputs,
   openStack,
   packageRoot,
   pulumiProjectName,
+  stateOutputs,
   type WorkspacePaths,
   workspacePaths,
 } from "./engine.js";
@@ -258,7 +262,7 @@ function flagSettings(options: CliOptions): RunSettings {
  * stacks with the same project and stack names in different folders or backends are different
  * stacks, and the provider keys what a stack creates with it. Created with the stack.
  */
-async function stackIdentity(stack: Stack): Promise<string | undefined> {
+async function stackIdentity(stack: EngineStack): Promise<string | undefined> {
   try {
     const tags = await stack.workspace.listTags(stack.name);
     const known = tags[stackIdTag];
@@ -275,9 +279,9 @@ async function stackIdentity(stack: Stack): Promise<string | undefined> {
 }
 
 /** Opens the stack with this run's settings (sandbox, flags, stack identity); never writes config. */
-async function prepare(session: Session, create: boolean): Promise<Stack | undefined> {
+async function prepare(session: Session, create: boolean): Promise<EngineStack | undefined> {
   const { options } = session;
-  const pulumiCommand = await findPulumi(session.root, session.paths.engineDir);
+  const engine = await findPulumi(session.root, session.paths.engineDir);
   const sandbox = options.sandbox ? await startSandbox(session) : {};
   const stack = await openStack({
     manifestFile: session.manifestFile,
@@ -285,7 +289,7 @@ async function prepare(session: Session, create: boolean): Promise<Stack | undef
     stackName: options.stack,
     paths: session.paths,
     backend: options.backend,
-    pulumiCommand,
+    engine,
     packageRoot: session.root,
     create,
   });
@@ -296,11 +300,9 @@ async function prepare(session: Session, create: boolean): Promise<Stack | undef
 }
 
 /** Hands the provider this run's settings (plus `extra`) for the next engine operation. */
-function useSettings(session: Session, stack: Stack, extra: RunSettings = {}): void {
+function useSettings(session: Session, stack: EngineStack, extra: RunSettings = {}): void {
   stack.workspace.envVars[runSettingsEnv] = JSON.stringify({ ...session.settings, ...extra });
 }
-
-type Outputs = Record<string, { value: unknown; secret: boolean }>;
 
 function plainOutputs(outputs: Outputs): Record<string, unknown> {
   const plain: Record<string, unknown> = {};
@@ -309,8 +311,8 @@ function plainOutputs(outputs: Outputs): Record<string, unknown> {
 }
 
 /** The backend URL the stack lives in. */
-function backendOf(session: Session, stack: Stack): string {
-  return stack.workspace.envVars.PULUMI_BACKEND_URL ?? session.options.backend ?? "";
+function backendOf(session: Session, stack: EngineStack): string {
+  return stack.backend || session.options.backend || "";
 }
 
 /** The exact command that repairs this stack (refresh), as the user would type it. */
@@ -327,11 +329,8 @@ function refreshCommand(session: Session): string {
 }
 
 /** Pending operations in the stack's state (left by a run that died or was stopped). */
-async function pendingOperations(stack: Stack): Promise<PendingReport[]> {
-  const state = await stack.exportStack();
-  const pending =
-    (state.deployment as { pending_operations?: { resource: { urn: string }; type: string }[] })
-      .pending_operations ?? [];
+async function pendingOperations(stack: EngineStack, state?: ExportedState): Promise<PendingReport[]> {
+  const pending = (state ?? (await stack.exportStack())).deployment.pending_operations ?? [];
   return pending.map((p) => ({ resource: urnName(p.resource.urn), op: p.type }));
 }
 
@@ -341,7 +340,12 @@ async function pendingOperations(stack: Stack): Promise<PendingReport[]> {
  * refresh (what they were doing is read back from Run402; creates are keyed, so a retried create
  * returns what the dead run made). Everything repaired is reported.
  */
-async function ready(session: Session, stack: Stack, report: Report, clearPending = true): Promise<boolean> {
+async function ready(
+  session: Session,
+  stack: EngineStack,
+  report: Report,
+  clearPending = true,
+): Promise<boolean> {
   const dir = fileBackendDir(backendOf(session, stack));
   if (dir) {
     const holders: string[] = [];
@@ -385,7 +389,7 @@ async function ready(session: Session, stack: Stack, report: Report, clearPendin
 async function operate(
   report: Report,
   label: string,
-  op: (collector: StepCollector) => Promise<{ outputs?: Outputs } | undefined>,
+  op: (collector: StepCollector) => Promise<OperationResult | undefined>,
 ): Promise<boolean> {
   if (io().abort.aborted) {
     fail(report, [{ code: "ENGINE_CANCELLED", message: `Stopped by a signal before ${label}.` }]);
@@ -427,7 +431,7 @@ async function operate(
 }
 
 /** After a run a signal stopped: name what is pending in the state and the command that clears it. */
-async function explainInterrupted(session: Session, stack: Stack, report: Report): Promise<void> {
+async function explainInterrupted(session: Session, stack: EngineStack, report: Report): Promise<void> {
   if (!report.errors.some((e) => e.code === "ENGINE_CANCELLED")) return;
   let pending: PendingReport[] = [];
   try {
@@ -444,7 +448,7 @@ async function explainInterrupted(session: Session, stack: Stack, report: Report
 }
 
 async function plan(session: Session, report: Report): Promise<Report> {
-  const stack = (await prepare(session, true)) as Stack;
+  const stack = (await prepare(session, true)) as EngineStack;
   const { save } = session.options;
   if (!save) {
     useSettings(session, stack);
@@ -468,7 +472,7 @@ async function plan(session: Session, report: Report): Promise<Report> {
 /** Previews the stack and returns the plan document it makes (undefined when the preview failed). */
 async function previewPlan(
   session: Session,
-  stack: Stack,
+  stack: EngineStack,
   report: Report,
   label: string,
 ): Promise<PlanDocument | undefined> {
@@ -518,7 +522,7 @@ async function applyPlan(session: Session, report: Report, planFile: string): Pr
     ]);
     return report;
   }
-  const stack = (await prepare(session, true)) as Stack;
+  const stack = (await prepare(session, true)) as EngineStack;
   if (!(await ready(session, stack, report))) return withTotals(report, true);
   const checked = emptyReport("plan", report.stack);
   const fresh = await previewPlan(
@@ -566,7 +570,7 @@ async function applyPlan(session: Session, report: Report, planFile: string): Pr
 }
 
 /** The spend cap this run has before any confirmation: --max-spend, else the stack's, else 25. */
-async function currentCapUsd(session: Session, stack: Stack): Promise<string> {
+async function currentCapUsd(session: Session, stack: EngineStack): Promise<string> {
   if (session.settings.maxSpendUsd !== undefined) return session.settings.maxSpendUsd;
   const config = await stack.getAllConfig();
   return config["run402:maxSpendUsd"]?.value || "25";
@@ -584,7 +588,7 @@ async function apply(session: Session, report: Report): Promise<Report> {
     ]);
     return report;
   }
-  const stack = (await prepare(session, true)) as Stack;
+  const stack = (await prepare(session, true)) as EngineStack;
   if (!(await ready(session, stack, report))) return withTotals(report, true);
   const run: RunSettings = {};
   if (!session.options.yes) {
@@ -618,8 +622,7 @@ async function renew(session: Session, report: Report): Promise<Report> {
   const stack = await prepare(session, false);
   if (!stack) return missingStack(session, report);
   const state = await stack.exportStack();
-  const resources = (state.deployment as { resources?: { urn: string; type: string }[] }).resources ?? [];
-  const tier = resources.find((r) => shortType(r.type) === "run402:Tier");
+  const tier = (state.deployment.resources ?? []).find((r) => shortType(r.type) === "run402:Tier");
   if (!tier) {
     io().progress("the stack holds no Tier: nothing to renew");
     return withTotals(report, false);
@@ -673,7 +676,7 @@ async function destroy(session: Session, report: Report): Promise<Report> {
     fail(report, [{ code: "CLI_ABORTED", message: "Not confirmed; nothing was changed." }]);
     return report;
   }
-  const stack = (await prepare(session, true)) as Stack;
+  const stack = (await prepare(session, true)) as EngineStack;
   if (!(await ready(session, stack, report))) return withTotals(report, false);
   useSettings(session, stack);
   await operate(report, "destroying (pulumi destroy)", (c) =>
@@ -694,24 +697,22 @@ function missingStack(session: Session, report: Report): Report {
 }
 
 async function status(session: Session, report: Report): Promise<Report> {
-  const pulumiCommand = await findPulumi(session.root, session.paths.engineDir);
+  const engine = await findPulumi(session.root, session.paths.engineDir);
   const stack = await openStack({
     manifestFile: session.manifestFile,
     projectName: session.projectName,
     stackName: session.options.stack,
     paths: session.paths,
     backend: session.options.backend,
-    pulumiCommand,
+    engine,
     packageRoot: session.root,
     create: false,
   });
   if (!stack) return missingStack(session, report);
-  report.outputs = plainOutputs(await stack.outputs());
+  // One read of the state (a file in a file backend): outputs, resources and pending operations.
   const state = await stack.exportStack();
-  const resources =
-    (state.deployment as { resources?: { urn: string; type: string; outputs?: Record<string, unknown> }[] })
-      .resources ?? [];
-  report.resources = resources
+  report.outputs = plainOutputs(stateOutputs(state));
+  report.resources = (state.deployment.resources ?? [])
     .filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/"))
     .map((r) => ({
       type: shortType(r.type),
@@ -719,7 +720,7 @@ async function status(session: Session, report: Report): Promise<Report> {
       op: "same",
       outputs: publicOutputs(r.type, r.outputs),
     }));
-  report.pending = await pendingOperations(stack);
+  report.pending = await pendingOperations(stack, state);
   return report;
 }
 
@@ -734,7 +735,7 @@ function sleep(ms: number, stopping: Promise<void>): Promise<void> {
 }
 
 async function reconcile(session: Session, report: Report): Promise<Report> {
-  const stack = (await prepare(session, true)) as Stack;
+  const stack = (await prepare(session, true)) as EngineStack;
   let stopped = false;
   void io().stopping.then(() => {
     stopped = true;

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -70,10 +71,11 @@ function index(where: WeakMap<object, string>, value: unknown, location: string)
   for (const [key, child] of Object.entries(value)) index(where, child, `${location}/${pointerSegment(key)}`);
 }
 
-// Compiling takes a few milliseconds and this module is never serialized by Pulumi, so a lazy module
-// cache is fine here.
-function compiled(): { ajv: Ajv2020; root: ValidateFunction; where: WeakMap<object, string> } {
-  if (cachedAjv) return cachedAjv;
+/**
+ * An ajv instance holding both schemas, with the options validation uses (`source`: keep the generated
+ * code, for the build's precompiled validator, schema/precompile.ts).
+ */
+export function schemaAjv(options: { source?: boolean } = {}): Ajv2020 {
   const ajv = new Ajv2020({
     allErrors: true,
     verbose: true,
@@ -83,12 +85,20 @@ function compiled(): { ajv: Ajv2020; root: ValidateFunction; where: WeakMap<obje
     allowUnionTypes: true,
     // Every provider, program and CLI process compiles this once; ajv's code optimizer roughly doubles that
     // time and buys nothing measurable for a manifest-sized document.
-    code: { optimize: false },
+    code: { optimize: false, ...(options.source ? { source: true } : {}) },
   });
   // Annotation only: the human message used for pattern / anyOf / not failures of the node carrying it.
   ajv.addKeyword({ keyword: "x-message", schemaType: "string" });
   ajv.addSchema(releaseSchema());
   ajv.addSchema(appSchema());
+  return ajv;
+}
+
+// Compiling takes a few hundred milliseconds and this module is never serialized by Pulumi, so a lazy
+// module cache is fine here.
+function compiled(): { ajv: Ajv2020; root: ValidateFunction; where: WeakMap<object, string> } {
+  if (cachedAjv) return cachedAjv;
+  const ajv = schemaAjv();
   const root = ajv.getSchema(APP_SCHEMA_ID);
   if (!root) throw new Error("app.schema.json did not compile.");
   const where = new WeakMap<object, string>();
@@ -96,6 +106,37 @@ function compiled(): { ajv: Ajv2020; root: ValidateFunction; where: WeakMap<obje
   index(where, releaseSchema(), `${RELEASE_SCHEMA_ID}#`);
   cachedAjv = { ajv, root, where };
   return cachedAjv;
+}
+
+/** sha256 of both schemas as parsed: names the schemas a precompiled validator was generated from. */
+export function schemaDigest(): string {
+  return createHash("sha256")
+    .update(JSON.stringify([appSchema(), releaseSchema()]))
+    .digest("hex");
+}
+
+let cachedPrecompiled: ((value: unknown) => boolean) | null | undefined;
+
+/**
+ * The validator `npm run build` generated from these same schemas and options (dist/schema/
+ * app.validator.cjs, see schema/precompile.ts), when it was generated from the schemas in use now;
+ * else null. Loading it takes a fraction of compiling them.
+ */
+function precompiled(): ((value: unknown) => boolean) | null {
+  if (cachedPrecompiled !== undefined) return cachedPrecompiled;
+  cachedPrecompiled = null;
+  try {
+    const generated = createRequire(import.meta.url)("./app.validator.cjs") as {
+      schemaDigest?: unknown;
+      validate?: unknown;
+    };
+    if (generated.schemaDigest === schemaDigest() && typeof generated.validate === "function")
+      cachedPrecompiled = generated.validate as (value: unknown) => boolean;
+  } catch (error) {
+    // Sources run as such (tests, tsx): nothing was generated.
+    if ((error as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw error;
+  }
+  return cachedPrecompiled;
 }
 
 /**
@@ -115,13 +156,14 @@ export function validateManifest(value: unknown, options: { file?: string } = {}
   // numbers beyond a double. Too deep or circular data is not handed to the schema at all.
   const values = valueIssues(value);
   if (values.structural) return { ok: false, issues: values.issues };
-  const { root } = compiled();
-  const schemaOk = root(value);
-  const issues = dedupe([
-    ...values.issues,
-    ...(schemaOk ? [] : explain(root.errors ?? [], "")),
-    ...semanticIssues(value),
-  ]);
+  // What the precompiled validator accepts needs no compiled schema; anything it refuses is checked
+  // again by the compiled one, whose errors carry the schema locations the explanations need.
+  let schemaErrors: ErrorObject[] = [];
+  if (precompiled()?.(value) !== true) {
+    const { root } = compiled();
+    if (!root(value)) schemaErrors = root.errors ?? [];
+  }
+  const issues = dedupe([...values.issues, ...explain(schemaErrors, ""), ...semanticIssues(value)]);
   if (issues.length === 0) issues.push(...releaseIssues(value as AppManifest));
   if (issues.length === 0) return { ok: true, manifest: value as AppManifest };
   return { ok: false, issues };

@@ -17,10 +17,15 @@ say() { printf 'engine: %s\n' "$*" >&2; }
 done_in() { say "$1 in $(( $(date +%s) - start ))s"; }
 
 link_script() {
-  # The dynamic-provider plugin is a 4-line script shipped inside @pulumi/pulumi.
-  local src="$ROOT/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs"
-  if [ ! -f "$src" ]; then say "run npm install first: $src is missing"; exit 1; fi
-  install -m 0755 "$src" "$OUT/pulumi-resource-pulumi-nodejs"
+  # The dynamic-provider plugin: our one-process launcher (scripts/pulumi-resource-pulumi-nodejs.cjs)
+  # in place of the shell script @pulumi/pulumi ships, which starts two more processes to find and run it.
+  if [ ! -f "$ROOT/node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js" ]; then
+    say "run npm install first: @pulumi/pulumi is missing"; exit 1
+  fi
+  rm -f "$OUT/pulumi-resource-pulumi-nodejs"
+  ln -s "$ROOT/scripts/pulumi-resource-pulumi-nodejs.cjs" "$OUT/pulumi-resource-pulumi-nodejs"
+  # The engine's version, so run402-pulumi knows it without running `pulumi version` (cli/engine.ts).
+  "$OUT/pulumi" version > "$OUT/../version.tmp" && mv "$OUT/../version.tmp" "$OUT/../version"
   # Without Pulumi's Go language host, serve the SDK's own LanguageServer (see the script's header).
   if [ ! -x "$OUT/pulumi-language-nodejs" ] || [ -L "$OUT/pulumi-language-nodejs" ]; then
     ln -sfn "$ROOT/scripts/pulumi-language-nodejs.cjs" "$OUT/pulumi-language-nodejs"

@@ -49,12 +49,11 @@ import type { Run402Event } from "./internal/events.js";
 import type { Transport } from "./internal/http.js";
 import { deriveKey } from "./pay/idempotency.js";
 import * as Journal from "./pay/journal.js";
-import * as Mpp from "./pay/mpp.js";
+import { lazyRail } from "./pay/lazyRail.js";
 import type { Recovered } from "./pay/payer.js";
 import * as Payer from "./pay/payer.js";
 import type * as Policy from "./pay/policy.js";
 import type { RailName } from "./pay/rail.js";
-import * as X402 from "./pay/x402.js";
 import type { Settlement } from "./Receipt.js";
 
 /** Options for {@link createRun402}. */
@@ -123,6 +122,11 @@ export type Run402 = {
   /** USD paid in this client's lifetime, including payments whose outcome is unknown. */
   spentUsd(): number;
   /**
+   * The API server's time now (ms since the epoch), from the HTTP `Date` of its latest response plus
+   * the time since; null before any response. Leases are measured on this clock.
+   */
+  serverNow(): number | null;
+  /**
    * Resolves purchases earlier runs left unfinished against this API, without paying: repeats each
    * keyed request (the server replays a stored result) and asks the chain whether its credential was
    * used. A payment found is recorded with its transaction even if the server lost it. Purchases
@@ -165,9 +169,10 @@ export function createRun402(options: CreateRun402Options): Run402 {
       : options.journal;
   const journal = journalOption ? Journal.open({ path: journalOption.path }) : Journal.memory();
 
+  // Each rail's library loads when the payer first needs that rail (see pay/lazyRail.ts).
   const rails = [
-    X402.create({ account, rpcUrl: rpcUrls.base }),
-    Mpp.create({ account, rpcUrl: rpcUrls.tempo }),
+    lazyRail("x402", async () => (await import("./pay/x402.js")).create({ account, rpcUrl: rpcUrls.base })),
+    lazyRail("mpp", async () => (await import("./pay/mpp.js")).create({ account, rpcUrl: rpcUrls.tempo })),
   ];
   const payer = Payer.create({ rails, rail, fallbackRail, policy, journal, payer: account.address });
   const transport: Transport = {
@@ -220,6 +225,7 @@ export function createRun402(options: CreateRun402Options): Run402 {
     images: { generate: (p) => generateImage(ctx, p) },
     payments: () => payer.payments(),
     spentUsd: () => Number(payer.spentAtomic()) / 1_000_000,
+    serverNow: () => (transport.clock ? transport.clock.server + (Date.now() - transport.clock.local) : null),
     recover: (o) => payer.recover(transport, o),
   };
 }

@@ -328,7 +328,7 @@ describe("the engine's own update plans with this provider (not used; see cli/pl
       stackName: "dev",
       paths,
       backend: undefined,
-      pulumiCommand: await findPulumi(root),
+      engine: await findPulumi(root),
       packageRoot: root,
       create: true,
     });

@@ -20,7 +20,7 @@ export interface Context {
   client: Run402;
   rail: "x402" | "mpp";
   wallet: string;
-  /** The API server's clock (HTTP Date header), which leases are measured against. */
+  /** The API server's clock (HTTP Date header of its latest response), which leases are measured against. */
   serverNow(): Promise<number>;
   /** What recovery at start found: earlier runs' unfinished purchases against this API, resolved without paying. */
   recovered: Recovered[];
@@ -88,7 +88,8 @@ async function build(config: ProviderConfig): Promise<Context> {
     client,
     rail,
     wallet: wallet.account.address,
-    serverNow: () => serverNow(config.apiBase),
+    // Asked of the server only when no response has told it yet (plan reads the status first).
+    serverNow: async () => client.serverNow() ?? serverNow(config.apiBase),
     recovered,
     recoveredSettlement(prefix) {
       const found = recovered

@@ -68,7 +68,9 @@ function drifted(recorded: Partial<Lease>, server: Lease): boolean {
  * or lapsed lease costs money: with `autoRenew: false` a lease is never extended or bought back.
  */
 async function plan(ctx: Context, inputs: Inputs, creating: boolean): Promise<Plan> {
-  const [status, now] = await Promise.all([ctx.client.tiers.status(), ctx.serverNow()]);
+  // One read: the status response's Date is the server's clock.
+  const status = await ctx.client.tiers.status();
+  const now = await ctx.serverNow();
   return {
     ...decide(status, now, inputs, creating),
     baseExpiry: status.lease_expires_at ?? null,
@@ -179,8 +181,15 @@ export const tier = {
       plannedPayment: null,
     };
     if (containsUnknown(inputs)) return { inputs };
-    const quote = await ctx.client.tiers.quote();
-    const leaseDays = quote.tiers[inputs.tier]?.lease_days;
+    // The price list is read only when this check needs it: to judge a tier or renewal window it has
+    // not judged before, or to price a payment. A converged stack's check reads the status alone.
+    let quote: TierQuote | undefined;
+    const quoted = async () => {
+      quote ??= await ctx.client.tiers.quote();
+      return quote;
+    };
+    const judged = olds.tier === inputs.tier && olds.renewBeforeDays === inputs.renewBeforeDays;
+    const leaseDays = judged ? undefined : (await quoted()).tiers[inputs.tier]?.lease_days;
     if (leaseDays !== undefined && inputs.renewBeforeDays >= leaseDays) {
       // A window as long as the lease would renew on every run.
       return {
@@ -198,7 +207,7 @@ export const tier = {
       inputs.plannedPayment = {
         action: planned.action,
         tier: inputs.tier,
-        amountUsd: priceUsd(ctx, quote, inputs.tier),
+        amountUsd: priceUsd(ctx, await quoted(), inputs.tier),
         rail: ctx.rail,
         reason: planned.reason,
       };

@@ -9,9 +9,9 @@
  * read   → GET /apply/v1/releases/active (another release live = drift)
  * delete → nothing remote: releases go with their project (delete the Project to remove them)
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import type { Project } from "./project.js";
-import { stubProvider } from "./stub.js";
+import { Run402Resource } from "./stub.js";
 
 /** Arguments of a Deployment. */
 export interface DeploymentArgs {
@@ -25,10 +25,8 @@ export interface DeploymentArgs {
   manifest: pulumi.Input<string | Record<string, unknown>>;
 }
 
-const provider = stubProvider("deployment");
-
 /** The active release of a Run402 project. */
-export class Deployment extends pulumi.dynamic.Resource {
+export class Deployment extends Run402Resource {
   declare readonly projectId: pulumi.Output<string>;
   declare readonly releaseId: pulumi.Output<string>;
   declare readonly url: pulumi.Output<string>;
@@ -51,7 +49,8 @@ export class Deployment extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: DeploymentArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      provider,
+      "deployment",
+      "Deployment",
       name,
       {
         projectId: args.project.projectId,
@@ -72,8 +71,6 @@ export class Deployment extends pulumi.dynamic.Resource {
         uploaded: undefined,
       },
       { ...opts, additionalSecretOutputs: ["anonKey", ...(opts?.additionalSecretOutputs ?? [])] },
-      "run402",
-      "Deployment",
     );
   }
 }

@@ -9,8 +9,9 @@
  * update → nothing remote: every input change replaces
  * delete → DELETE /projects/v1/:id with the service key (404 counts as deleted)
  */
-import * as pulumi from "@pulumi/pulumi";
-import { stubProvider } from "./stub.js";
+import type * as pulumi from "@pulumi/pulumi";
+import { createUrn } from "@pulumi/pulumi/resource.js";
+import { Run402Resource } from "./stub.js";
 
 interface Inputs {
   name: string;
@@ -29,10 +30,8 @@ export interface ProjectArgs {
   adoptProjectId?: pulumi.Input<string>;
 }
 
-const provider = stubProvider("project");
-
 /** A Run402 project. */
-export class Project extends pulumi.dynamic.Resource {
+export class Project extends Run402Resource {
   declare readonly projectId: pulumi.Output<string>;
   declare readonly name: pulumi.Output<string>;
   /** Public (anon) key; secret. */
@@ -44,12 +43,13 @@ export class Project extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: ProjectArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      provider,
+      "project",
+      "Project",
       name,
       {
         ...args,
         // The URN: with the stack's identity, it keys the create (see impl/project.ts).
-        resourceKey: pulumi.createUrn(name, "pulumi-nodejs:dynamic/run402:Project", opts?.parent),
+        resourceKey: createUrn(name, "pulumi-nodejs:dynamic/run402:Project", opts?.parent),
         projectId: undefined,
         anonKey: undefined,
         serviceKey: undefined,
@@ -60,8 +60,6 @@ export class Project extends pulumi.dynamic.Resource {
         ...opts,
         additionalSecretOutputs: ["anonKey", "serviceKey", ...(opts?.additionalSecretOutputs ?? [])],
       },
-      "run402",
-      "Project",
     );
   }
 }

@@ -6,9 +6,10 @@
  *          changed out of band cannot be seen)
  * delete → DELETE /projects/v1/admin/:id/secrets/:key (404 counts as deleted)
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
+import { secret } from "@pulumi/pulumi/output.js";
 import type { Project } from "./project.js";
-import { stubProvider } from "./stub.js";
+import { Run402Resource } from "./stub.js";
 
 /** Arguments of a Secret. */
 export interface SecretArgs {
@@ -19,27 +20,24 @@ export interface SecretArgs {
   value: pulumi.Input<string>;
 }
 
-const provider = stubProvider("secret");
-
 /** A Run402 project secret. */
-export class Secret extends pulumi.dynamic.Resource {
+export class Secret extends Run402Resource {
   declare readonly projectId: pulumi.Output<string>;
   declare readonly name: pulumi.Output<string>;
 
   constructor(name: string, args: SecretArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      provider,
+      "secret",
+      "Secret",
       name,
       {
         projectId: args.project.projectId,
         serviceKey: args.project.serviceKey,
         name: args.name,
         // Secret in state; the engine keeps the same-named output encrypted too.
-        value: pulumi.secret(args.value),
+        value: secret(args.value),
       },
       opts,
-      "run402",
-      "Secret",
     );
   }
 }

@@ -1,40 +1,52 @@
 /**
- * The provider objects that Pulumi serializes into every resource's `__provider` input.
+ * The provider that Pulumi's dynamic-provider process runs for every Run402 resource: the module
+ * text stored in each resource's `__provider` input.
  *
- * Each method only `require`s the implementation by package name and delegates, so the serialized
- * text stays a few hundred bytes, holds no key material, and never tries to capture viem or mppx
- * (which cannot be serialized). `require` inside a method is not captured: it resolves at run time
- * from the provider process's cwd, the Pulumi project folder, where `pulumi-run402` is installed.
- * One object per kind, created once: Pulumi caches serialization by object identity.
+ * Each method only `require`s the implementation by package name and delegates, so the text stays a
+ * few hundred bytes, holds no key material, and never captures viem or mppx. `require` inside the
+ * text resolves at run time from the provider process's cwd, the Pulumi project folder, where
+ * `pulumi-run402` is installed. The text is written here once per kind instead of being produced by
+ * Pulumi's closure serialization (`pulumi.dynamic.Resource`), which would load TypeScript and the
+ * whole SDK into every program that declares a resource; what the provider process does with it
+ * (`require-from-string`, then `.handler()`) is the same.
  */
-import type * as pulumi from "@pulumi/pulumi";
+import { CustomResource, type CustomResourceOptions } from "@pulumi/pulumi/resource.js";
 
 /** The resource kinds the implementation serves. */
 export type ResourceKind = "tier" | "project" | "deployment" | "secret";
 
-/** Builds the delegating provider for one resource kind. */
-export function stubProvider(kind: ResourceKind): pulumi.dynamic.ResourceProvider {
-  return {
-    async configure(request) {
-      return require("pulumi-run402/provider/impl").configure(request);
-    },
-    async check(olds, news) {
-      return require("pulumi-run402/provider/impl").handlers[kind].check(olds, news);
-    },
-    async diff(id, olds, news) {
-      return require("pulumi-run402/provider/impl").handlers[kind].diff(id, olds, news);
-    },
-    async create(inputs) {
-      return require("pulumi-run402/provider/impl").handlers[kind].create(inputs);
-    },
-    async read(id, props) {
-      return require("pulumi-run402/provider/impl").handlers[kind].read(id, props);
-    },
-    async update(id, olds, news) {
-      return require("pulumi-run402/provider/impl").handlers[kind].update(id, olds, news);
-    },
-    async delete(id, props) {
-      return require("pulumi-run402/provider/impl").handlers[kind].delete(id, props);
-    },
-  };
+/** The module text of the provider for one resource kind (`exports.handler()` returns the provider). */
+export function stubSource(kind: ResourceKind): string {
+  const k = JSON.stringify(kind);
+  return [
+    "exports.handler = function () {",
+    '  const impl = () => require("pulumi-run402/provider/impl");',
+    "  return {",
+    "    configure: (request) => impl().configure(request),",
+    `    check: (olds, news) => impl().handlers[${k}].check(olds, news),`,
+    `    diff: (id, olds, news) => impl().handlers[${k}].diff(id, olds, news),`,
+    `    create: (inputs) => impl().handlers[${k}].create(inputs),`,
+    `    read: (id, props) => impl().handlers[${k}].read(id, props),`,
+    `    update: (id, olds, news) => impl().handlers[${k}].update(id, olds, news),`,
+    `    delete: (id, props) => impl().handlers[${k}].delete(id, props),`,
+    "  };",
+    "};",
+    "",
+  ].join("\n");
+}
+
+/**
+ * A Run402 resource: a Pulumi dynamic resource (type `pulumi-nodejs:dynamic/run402:<Type>`, served
+ * by Pulumi's dynamic-provider plugin) whose `__provider` is {@link stubSource}.
+ */
+export abstract class Run402Resource extends CustomResource {
+  constructor(
+    kind: ResourceKind,
+    type: string,
+    name: string,
+    props: Record<string, unknown>,
+    opts?: CustomResourceOptions,
+  ) {
+    super(`pulumi-nodejs:dynamic/run402:${type}`, name, { ...props, __provider: stubSource(kind) }, opts);
+  }
 }

@@ -10,8 +10,9 @@
  *          (`plan`); never pay. A plan that finds another lease on the server than the recorded
  *          one updates the outputs without paying.
  */
-import * as pulumi from "@pulumi/pulumi";
-import { stubProvider } from "./stub.js";
+import type * as pulumi from "@pulumi/pulumi";
+import { createUrn } from "@pulumi/pulumi/resource.js";
+import { Run402Resource } from "./stub.js";
 
 /** A Run402 tier name. */
 export type TierName = "prototype" | "hobby" | "team";
@@ -68,10 +69,8 @@ export interface TierArgs {
   autoRenew?: pulumi.Input<boolean>;
 }
 
-const provider = stubProvider("tier");
-
 /** The Run402 tier (and lease) of the wallet's organization. */
-export class Tier extends pulumi.dynamic.Resource {
+export class Tier extends Run402Resource {
   /** The wallet (organization owner) holding the lease. */
   declare readonly wallet: pulumi.Output<string>;
   declare readonly tier: pulumi.Output<TierName>;
@@ -88,12 +87,13 @@ export class Tier extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: TierArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      provider,
-      `${name}`,
+      "tier",
+      "Tier",
+      name,
       {
         ...args,
         // The URN: progress lines are placed on this resource's row.
-        resourceKey: pulumi.createUrn(name, "pulumi-nodejs:dynamic/run402:Tier", opts?.parent),
+        resourceKey: createUrn(name, "pulumi-nodejs:dynamic/run402:Tier", opts?.parent),
         wallet: undefined,
         leaseStartedAt: undefined,
         leaseExpiresAt: undefined,
@@ -103,8 +103,6 @@ export class Tier extends pulumi.dynamic.Resource {
         plannedPayment: undefined,
       },
       opts,
-      "run402",
-      "Tier",
     );
   }
 }

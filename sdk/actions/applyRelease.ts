@@ -38,7 +38,10 @@ export type ApplyReleaseParameters = {
   idempotencyKey?: string | undefined;
   /** How long to wait for the operation to finish. @default 120000 */
   pollTimeoutMs?: number | undefined;
-  /** @default 250 */
+  /**
+   * Longest wait between two reads of a running operation. The first reads come sooner (20 ms,
+   * doubling), so a deploy that finishes in a moment is seen at once. @default 250
+   */
   pollIntervalMs?: number | undefined;
 };
 /** What `applyRelease` resolves to. */
@@ -183,6 +186,7 @@ export async function applyRelease(
     let status = committed.status;
     ctx.transport.emit({ type: "deploy.status", operationId: committed.operation_id, status });
     let releaseId = committed.release_id ?? null;
+    let wait = Math.min(20, pollIntervalMs);
     while (status !== "ready") {
       const op = await getOperation(ctx, { anonKey, operationId: committed.operation_id });
       if (op.status !== status)
@@ -207,7 +211,8 @@ export async function applyRelease(
           },
         );
       }
-      await sleep(pollIntervalMs);
+      await sleep(wait);
+      wait = Math.min(wait * 2, pollIntervalMs);
     }
     return {
       releaseId,

@@ -4,6 +4,7 @@ import type { Settlement } from "../Receipt.js";
 export type Run402Event =
   | { type: "request"; method: string; url: string; status: number }
   | { type: "retry"; method: string; url: string; status: number; attempt: number; waitMs: number }
+  /** `offered`: the rails this client may pay on (the configured one, the fallback) that the 402 offers. */
   | { type: "payment.challenge"; url: string; offered: string[]; chosen: string }
   | { type: "payment.refused"; url: string; rail: string; code: string; message: string }
   | {

@@ -34,6 +34,8 @@ export type Transport = {
   maxResponseBytes?: number | undefined;
   /** Origins besides the API's own that content may be uploaded to (e.g. a storage bucket's). @default none */
   uploadOrigins?: readonly string[] | undefined;
+  /** The API server's clock as its latest response stated it (HTTP `Date`), and when that was here. */
+  clock?: { server: number; local: number } | undefined;
 };
 
 /** The default of {@link Transport.maxResponseBytes}. */
@@ -113,6 +115,9 @@ export async function sendOnce(t: Transport, request: Request, maxResponseBytes?
     throw new HttpRequestError({ method: request.method, url, cause: err });
   }
   t.emit({ type: "request", method: request.method, url, status: response.status });
+  const date = Date.parse(response.headers.get("date") ?? "");
+  if (Number.isFinite(date) && new URL(url).origin === t.apiBase.origin)
+    t.clock = { server: date, local: Date.now() };
   if (response.status >= 300 && response.status < 400) {
     stop.abort();
     const location = response.headers.get("location");

@@ -497,18 +497,26 @@ export function create(options: CreateOptions): Payer {
       throw err;
     };
 
-    // A 402: read every rail's offers (strictly parsed), take the configured rail or the named fallback.
+    // A 402: read the offers (strictly parsed) of the rails this payer may pay on, take the configured
+    // rail or the named fallback. Only those rails' libraries are loaded; the others are read only to
+    // name what the server offered when neither is.
     const offers = new Map<RailName, { challenges: PaymentChallenge[]; refused: SpendPolicyError[] }>();
-    for (const r of rails) {
-      const o = r.getChallenges(first.response, first.body);
-      if (o.challenges.length || o.refused.length) offers.set(r.name, o);
-    }
+    const read = async (readable: Rail[]) => {
+      for (const r of readable) {
+        await r.ready?.();
+        const o = r.getChallenges(first.response, first.body);
+        if (o.challenges.length || o.refused.length) offers.set(r.name, o);
+      }
+    };
+    const payable = (r: Rail) => r.name === rail || r.name === fallbackRail;
+    await read(rails.filter(payable));
     const chosenRail = offers.has(rail)
       ? rail
       : fallbackRail && offers.has(fallbackRail)
         ? fallbackRail
         : null;
     if (!chosenRail) {
+      await read(rails.filter((r) => !payable(r)));
       return refuse(
         new RailNotOfferedError({
           wanted: fallbackRail ? [rail, fallbackRail] : [rail],

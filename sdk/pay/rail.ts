@@ -73,6 +73,11 @@ export type ChainState =
 /** A payment rail: reads its own challenges out of a 402, signs one, and can tell what became of it. */
 export interface Rail {
   readonly name: RailName;
+  /**
+   * Loads what the rail needs (its payment library), when it loads lazily (`lazyRail`); the payer
+   * awaits it before {@link getChallenges}. Other methods load on their own.
+   */
+  ready?(): Promise<void>;
   /** The rail's offers in this 402; both lists empty when the 402 is not its concern. Never throws. */
   getChallenges(response: Response, body: unknown): Offers;
   /**

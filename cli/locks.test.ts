@@ -1,0 +1,47 @@
+import { spawn } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, test } from "vitest";
+import { holderAlive } from "./locks.js";
+
+const dir = mkdtempSync(join(tmpdir(), "run402-locks-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function state(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+describe("holderAlive", () => {
+  test.runIf(process.platform === "linux")(
+    "behavior: an engine that exited and waits to be reaped (a zombie) holds no lock",
+    async () => {
+      // A process named like the engine, whose parent never reaps it: a zombie once it exits.
+      const engine = join(dir, "pulumi");
+      copyFileSync("/bin/sleep", engine);
+      const parent = spawn("sh", ["-c", `'${engine}' 0.3 & echo $!; exec sleep 10`], {
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      try {
+        const pid = Number(
+          await new Promise<string>((done) => parent.stdout.once("data", (d) => done(String(d)))),
+        );
+        expect(holderAlive(pid)).toBe(true);
+        for (let i = 0; i < 100 && state(pid) !== "Z"; i++) await new Promise((r) => setTimeout(r, 50));
+        expect(state(pid)).toBe("Z");
+        expect(holderAlive(pid)).toBe(false);
+      } finally {
+        parent.kill("SIGKILL");
+      }
+    },
+  );
+
+  test("behavior: a pid that is gone holds no lock", () => {
+    expect(holderAlive(2 ** 22 + 7)).toBe(false);
+  });
+});
