@@ -100,6 +100,11 @@ export async function runCommand(options: CliOptions, io: Io): Promise<Report> {
   try {
     session = await load(options, report);
     if (!session) return report;
+    const refused = runnerLocalBackend(options);
+    if (refused) {
+      fail(report, [refused]);
+      return report;
+    }
     switch (options.command) {
       case "validate":
         return report;
@@ -169,6 +174,38 @@ export function toErrors(error: unknown): ReportedError[] {
     return [{ code: coded.code, message: String(coded.message) }];
   }
   return engineErrors(error instanceof Error ? error.message : String(error));
+}
+
+/** Whether an environment variable is set to a true value (`CI=true`, `CI=1`; not `false`, `0` or empty). */
+function truthy(value: string | undefined): boolean {
+  return value !== undefined && !/^(|0|false|no|off)$/i.test(value.trim());
+}
+
+/** Whether a URL names this machine (a local sandbox's API). */
+function onLoopback(url: string): boolean {
+  try {
+    return ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * In CI (`CI` set, as GitHub Actions and most CI services set it) a file backend lives on a runner that is
+ * thrown away: the next run finds no stack and creates (and pays for) everything again. Refused before
+ * anything is created, unless the run says so (`--allow-file-backend`, e.g. a self-hosted runner's kept
+ * disk) or targets a local sandbox (`--sandbox`, or `-c run402:apiBase=` on loopback). `validate` and
+ * `status` neither change nor pay.
+ */
+export function runnerLocalBackend(options: CliOptions, env: NodeJS.ProcessEnv = process.env): ReportedError | undefined {
+  if (options.command === "validate" || options.command === "status" || options.command === "mcp") return;
+  if (!truthy(env.CI) || options.allowFileBackend || options.sandbox) return;
+  if (onLoopback(options.config["run402:apiBase"] ?? "")) return;
+  if (options.backend !== undefined && !options.backend.startsWith("file://")) return;
+  return {
+    code: "CLI_BACKEND_NOT_DURABLE",
+    message: `CI is set and the stack would live in a file backend on this machine (${options.backend ?? "the default, <manifest dir>/.run402/state"}), which a CI runner throws away: the next run would find no stack and create and pay for everything again. Pass --backend with a durable backend (s3://…, azblob://…, gs://…, https://api.pulumi.com), or --allow-file-backend when this folder is kept between runs.`,
+  };
 }
 
 /** Commands that deploy the manifest: every local check runs first, files included (no network, no engine). */

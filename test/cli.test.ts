@@ -26,6 +26,7 @@ describe("parseCli", () => {
       stack: "dev",
       rail: undefined,
       backend: undefined,
+      allowFileBackend: false,
       sandbox: false,
       json: false,
       yes: false,
