@@ -197,7 +197,10 @@ function onLoopback(url: string): boolean {
  * disk) or targets a local sandbox (`--sandbox`, or `-c run402:apiBase=` on loopback). `validate` and
  * `status` neither change nor pay.
  */
-export function runnerLocalBackend(options: CliOptions, env: NodeJS.ProcessEnv = process.env): ReportedError | undefined {
+export function runnerLocalBackend(
+  options: CliOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): ReportedError | undefined {
   if (options.command === "validate" || options.command === "status" || options.command === "mcp") return;
   if (!truthy(env.CI) || options.allowFileBackend || options.sandbox) return;
   if (onLoopback(options.config["run402:apiBase"] ?? "")) return;

@@ -59,7 +59,8 @@ describe("a file backend in CI", () => {
   });
 
   test("error: the built CLI exits 2 with CLI_BACKEND_NOT_DURABLE and writes no state", async () => {
-    if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+    if (!existsSync(main))
+      throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
     const app = join(tmp, "app");
     cpSync(join(repoRoot, "examples", "quickstart"), app, { recursive: true });
     const run = await new Promise<{ code: number; stdout: string }>((resolve) =>
