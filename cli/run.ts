@@ -11,6 +11,7 @@ import {
 } from "../provider/manifest/index.js";
 import { ManifestValidationError } from "../schema/errors.js";
 import { BaseError } from "../sdk/errors/base.js";
+import { atomicToUsd, sumUsd, usdToAtomic } from "../sdk/money.js";
 import type { CliOptions } from "./args.js";
 import {
   type EngineStack,
@@ -35,16 +36,7 @@ import {
   stackLocks,
 } from "./locks.js";
 import { buildPlan, type PlanDocument, PlanRecorder, planChanges, readPlan, writePlan } from "./plan.js";
-import {
-  emptyReport,
-  fromMicros,
-  type PendingReport,
-  type Report,
-  renderHuman,
-  sumUsd,
-  toMicros,
-  withTotals,
-} from "./report.js";
+import { emptyReport, type PendingReport, type Report, renderHuman, withTotals } from "./report.js";
 import { publicOutputs, StepCollector, shortType, urnName } from "./steps.js";
 
 /** How a command talks to its surroundings. */
@@ -591,7 +583,7 @@ async function applyPlan(session: Session, report: Report, planFile: string): Pr
   // The provider holds this run to the plan: its spend cap is the plan's total (never above the cap
   // the run had), and it may pay only the actions the plan pays (within those the run allowed).
   const config = await stack.getAllConfig();
-  const cap = Math.min(toMicros(saved.totalUsd), toMicros(await currentCapUsd(session, stack)));
+  const cap = minAtomic(usdToAtomic(saved.totalUsd), usdToAtomic(await currentCapUsd(session, stack)));
   const allowed = (session.settings.allowedActions ?? config["run402:allowedActions"]?.value ?? "")
     .split(",")
     .map((a) => a.trim())
@@ -599,7 +591,7 @@ async function applyPlan(session: Session, report: Report, planFile: string): Pr
   const planned = [...new Set(saved.payments.map((p) => p.action))].filter(
     (a) => allowed.length === 0 || allowed.includes(a),
   );
-  const run: RunSettings = { maxSpendUsd: planned.length > 0 ? fromMicros(cap) : "0" };
+  const run: RunSettings = { maxSpendUsd: planned.length > 0 ? atomicToUsd(cap) : "0" };
   if (planned.length > 0) run.allowedActions = planned.join(",");
   useSettings(session, stack, run);
   await operate(report, `applying the saved plan ${saved.id} (pulumi up)`, (c) =>
@@ -608,6 +600,9 @@ async function applyPlan(session: Session, report: Report, planFile: string): Pr
   await explainInterrupted(session, stack, report);
   return withTotals(report, true);
 }
+
+/** The smaller of two atomic amounts. */
+const minAtomic = (a: bigint, b: bigint): bigint => (a < b ? a : b);
 
 /** The spend cap this run has before any confirmation: --max-spend, else the stack's, else 25. */
 async function currentCapUsd(session: Session, stack: EngineStack): Promise<string> {
@@ -642,7 +637,7 @@ async function apply(session: Session, report: Report): Promise<Report> {
     if (!previewed) return Object.assign(report, { ok: false, errors: planned.errors });
     const total = planned.totalPlannedUsd ?? "0.00";
     const question =
-      toMicros(total) > 0
+      usdToAtomic(total) > 0n
         ? `Apply these changes, paying up to $${total}? [y/N] `
         : "Apply these changes? Nothing will be paid. [y/N] ";
     if (!(await io().confirm(question))) {
@@ -650,7 +645,9 @@ async function apply(session: Session, report: Report): Promise<Report> {
       return report;
     }
     // What was confirmed is what this run may pay: its spend cap (never above the cap it had).
-    run.maxSpendUsd = fromMicros(Math.min(toMicros(total), toMicros(await currentCapUsd(session, stack))));
+    run.maxSpendUsd = atomicToUsd(
+      minAtomic(usdToAtomic(total), usdToAtomic(await currentCapUsd(session, stack))),
+    );
   }
   useSettings(session, stack, run);
   await operate(report, "applying (pulumi up)", (c) => stack.up({ onEvent: c.onEvent, signal: io().abort }));

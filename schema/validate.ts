@@ -436,10 +436,6 @@ function explainUnion(u: ErrorObject, prefix: string): ManifestIssue[] {
   return explain(best.errors, pointer);
 }
 
-function escapePointer(key: string): string {
-  return key.replaceAll("~", "~0").replaceAll("/", "~1");
-}
-
 function code(key: string): string {
   return `\`${key}\``;
 }
@@ -472,20 +468,20 @@ function toIssue(e: ErrorObject, prefix: string): ManifestIssue | undefined {
       const guess = didYouMean(key, allowed);
       const known = KNOWN_MISTAKES[key];
       return {
-        pointer: `${at}/${escapePointer(key)}`,
+        pointer: `${at}/${pointerSegment(key)}`,
         message: `Unknown key ${code(key)}.`,
         hint: known && allowed.includes(known[0]) ? known[1] : guess ? `Did you mean ${code(guess)}?` : hint,
       };
     }
     case "required": {
       const key = String(params["missingProperty"]);
-      return { pointer: `${at}/${escapePointer(key)}`, message: `Missing required key ${code(key)}.` };
+      return { pointer: `${at}/${pointerSegment(key)}`, message: `Missing required key ${code(key)}.` };
     }
     case "dependentRequired": {
       const key = String(params["property"]);
       const missing = String(params["missingProperty"]);
       return {
-        pointer: `${at}/${escapePointer(key)}`,
+        pointer: `${at}/${pointerSegment(key)}`,
         message: `${code(key)} only makes sense together with ${code(missing)}.`,
         hint: `Add ${code(missing)} or remove ${code(key)}.`,
       };
@@ -523,7 +519,7 @@ function toIssue(e: ErrorObject, prefix: string): ManifestIssue | undefined {
     case "maxLength":
       if (e.propertyName !== undefined) {
         return {
-          pointer: `${at}/${escapePointer(e.propertyName)}`,
+          pointer: `${at}/${pointerSegment(e.propertyName)}`,
           message: `Invalid key ${code(e.propertyName)}. ${custom ?? lengthOrPattern(e)}`,
         };
       }

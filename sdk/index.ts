@@ -26,4 +26,10 @@ export type {
 export type { Settlement } from "./Receipt.js";
 export * as Receipt from "./Receipt.js";
 export * as Siwx from "./Siwx.js";
-export { type ResolveWalletOptions, resolveWallet, type Wallet, type WalletSource } from "./wallet.js";
+export {
+  configDir,
+  type ResolveWalletOptions,
+  resolveWallet,
+  type Wallet,
+  type WalletSource,
+} from "./wallet.js";

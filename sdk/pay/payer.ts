@@ -28,6 +28,7 @@ import {
   toApiError,
   urlFor,
 } from "../internal/http.js";
+import { atomicToUsd } from "../money.js";
 import * as Receipt from "../Receipt.js";
 import { type IntentRecord, type IntentState, type Journal, ownerAlive, recordKey, self } from "./journal.js";
 import * as Policy from "./policy.js";
@@ -179,7 +180,7 @@ export function create(options: CreateOptions): Payer {
       network: record.network ?? null,
       asset: record.asset ?? null,
       amountAtomic: amount.toString(),
-      amountUsd: Receipt.atomicToUsd(amount),
+      amountUsd: atomicToUsd(amount),
       payer,
       recipient: record.recipient ?? null,
       settledAt: settledAt ?? new Date().toISOString(),
@@ -574,7 +575,7 @@ export function create(options: CreateOptions): Payer {
         url: first.url,
         rail: chosenRail,
         network: approved.network,
-        amountUsd: Receipt.atomicToUsd(approved.amountAtomic),
+        amountUsd: atomicToUsd(approved.amountAtomic),
         recipient: approved.recipient,
         idempotencyKey: key,
       });
