@@ -10,7 +10,7 @@ import {
   type ResolvedRelease,
 } from "../provider/manifest/index.js";
 import { ManifestValidationError } from "../schema/errors.js";
-import { BaseError } from "../sdk/errors/base.js";
+import { BaseError } from "../core/errors.js";
 import { atomicToUsd, sumUsd, usdToAtomic } from "../sdk/money.js";
 import type { CliOptions } from "./args.js";
 import {

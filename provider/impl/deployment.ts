@@ -16,7 +16,7 @@ import {
   ReleaseCoreError,
 } from "@run402/release";
 import { assertManifest, formatIssue, ManifestValidationError } from "../../schema/index.js";
-import { BaseError } from "../../sdk/errors/base.js";
+import { BaseError } from "../../core/errors.js";
 import { loadManifest, type ResolvedRelease, resolveManifest } from "../manifest/index.js";
 import { getContext } from "./context.js";
 import { ConflictError, isGoneError } from "./errors.js";

@@ -12,7 +12,7 @@ import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type Hostile, honestTier, type Reply, spyAccount, startHostile, tierBody } from "~test/hostile.js";
 import { createRun402, type Run402 } from "../client.js";
-import type { BaseError } from "../errors/base.js";
+import type { BaseError } from "../../core/errors.js";
 import type { Run402Event } from "../internal/events.js";
 import type { SpendPolicy } from "./policy.js";
 import type { RailName } from "./rail.js";

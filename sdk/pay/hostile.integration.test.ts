@@ -27,7 +27,7 @@ import {
   tierBody,
 } from "~test/hostile.js";
 import { createRun402, type Run402 } from "../client.js";
-import type { BaseError } from "../errors/base.js";
+import type { BaseError } from "../../core/errors.js";
 import type { Run402Event } from "../internal/events.js";
 import * as Journal from "./journal.js";
 import * as Mpp from "./mpp.js";

@@ -3,7 +3,7 @@
  * a credential that left the process. Every state change goes through the journal's
  * compare-and-set; calls for one intent in one process run one at a time.
  */
-import { BaseError } from "../errors/base.js";
+import { BaseError } from "../../core/errors.js";
 import {
   IntentAlreadyPaidError,
   IntentInProgressError,
