@@ -15,7 +15,7 @@ import type { EngineEvent, StepEventMetadata } from "@pulumi/pulumi/automation/i
 import { canonicalizeJson } from "@run402/release";
 import { unknown as unknownValue } from "../provider/impl/values.js";
 import { sumUsd } from "../sdk/money.js";
-import { shortType, urnName } from "./steps.js";
+import { shortType, urnName } from "./urn.js";
 
 /** What a plan document says it is. */
 export const planKind = "run402-pulumi/plan";

@@ -1,6 +1,7 @@
 /** The commands of run402-pulumi: each builds one {@link Report}; main.ts prints it and exits. */
 import { randomUUID } from "node:crypto";
 import { dirname, relative, resolve } from "node:path";
+import { BaseError } from "../core/errors.js";
 import { type RunSettings, runSettingsEnv } from "../provider/config.js";
 import {
   checkManifest,
@@ -10,7 +11,6 @@ import {
   type ResolvedRelease,
 } from "../provider/manifest/index.js";
 import { ManifestValidationError } from "../schema/errors.js";
-import { BaseError } from "../core/errors.js";
 import { atomicToUsd, sumUsd, usdToAtomic } from "../sdk/money.js";
 import type { CliOptions } from "./args.js";
 import {
@@ -37,7 +37,8 @@ import {
 } from "./locks.js";
 import { buildPlan, type PlanDocument, PlanRecorder, planChanges, readPlan, writePlan } from "./plan.js";
 import { emptyReport, type PendingReport, type Report, renderHuman, withTotals } from "./report.js";
-import { publicOutputs, StepCollector, shortType, urnName } from "./steps.js";
+import { publicOutputs, StepCollector } from "./steps.js";
+import { shortType, urnName } from "./urn.js";
 
 /** How a command talks to its surroundings. */
 export interface Io {

@@ -3,18 +3,19 @@
  * read with TypeScript's own pre-processor (static, dynamic and type-only imports alike), and the two
  * rules docs/ARCHITECTURE.md states: no arrow up the layers, and no cycle.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, posix, relative } from "node:path";
 import ts from "typescript";
 
 /** The layers, lowest first: a file may import from its own layer and the ones below it. */
-export const layers = ["schema", "sdk", "provider", "program", "cli", "sandbox"] as const;
+export const layers = ["core", "schema", "sdk", "provider", "program", "cli", "sandbox"] as const;
 
 /**
  * What each layer may not import (docs/ARCHITECTURE.md, "Layers"). The sandbox is a component of its
  * own, reached over HTTP: nothing imports it but the CLI's `--sandbox` (and tests).
  */
 export const forbidden: Record<string, readonly string[]> = {
+  core: ["schema", "sdk", "provider", "program", "cli", "sandbox"],
   schema: ["sdk", "provider", "program", "cli", "sandbox"],
   sdk: ["provider", "program", "cli", "sandbox"],
   provider: ["program", "cli", "sandbox"],
@@ -22,6 +23,18 @@ export const forbidden: Record<string, readonly string[]> = {
   cli: [],
   sandbox: ["provider", "program", "cli"],
 };
+
+/**
+ * Folders inside a layer that may not import one another, `[from, to]`: a resource reaches its
+ * implementation only through the stub's `require("pulumi-run402/provider/impl")` (what they share sits in
+ * provider/types.ts), so nothing in provider/impl imports provider/resources.
+ */
+export const forbiddenWithin: readonly (readonly [string, string])[] = [
+  ["provider/impl/", "provider/resources/"],
+];
+
+/** Node's modules that touch files, processes or the network: schema/ (pure) imports none of them. */
+const ioModules = /^node:(fs|fs\/promises|child_process|net|http|https|dgram|dns|worker_threads|os)$/;
 
 /** A source file: its path from the repository root (posix) and its text. */
 export interface Source {
@@ -46,7 +59,7 @@ export function productSources(root: string): Source[] {
       }
     }
   };
-  for (const layer of layers) walk(join(root, layer));
+  for (const layer of layers) if (existsSync(join(root, layer))) walk(join(root, layer));
   out.push({ path: "index.ts", text: readFileSync(join(root, "index.ts"), "utf8") });
   return out.sort((a, b) => a.path.localeCompare(b.path));
 }
@@ -75,7 +88,7 @@ export function layerOf(path: string): string | undefined {
   return (layers as readonly string[]).includes(top) ? top : undefined;
 }
 
-/** Every import that goes up the layers: `from → to`. */
+/** Every import that goes up the layers (or between folders kept apart): `from → to`. */
 export function upwardImports(graph: Map<string, string[]>): string[] {
   const found: string[] = [];
   for (const [from, targets] of graph) {
@@ -84,6 +97,21 @@ export function upwardImports(graph: Map<string, string[]>): string[] {
     for (const to of targets) {
       const target = layerOf(to);
       if (target && forbidden[layer]?.includes(target)) found.push(`${from} → ${to}`);
+      else if (forbiddenWithin.some(([a, b]) => from.startsWith(a) && to.startsWith(b)))
+        found.push(`${from} → ${to}`);
+    }
+  }
+  return found;
+}
+
+/** Every import of a module that does I/O (files, processes, network) from `folder`: `file → module`. */
+export function ioImports(sources: readonly Source[], folder: string): string[] {
+  const found: string[] = [];
+  for (const { path, text } of sources) {
+    if (!path.startsWith(`${folder}/`)) continue;
+    for (const ref of ts.preProcessFile(text, true, true).importedFiles) {
+      const name = ref.fileName.startsWith("node:") ? ref.fileName : `node:${ref.fileName}`;
+      if (ioModules.test(name)) found.push(`${path} → ${ref.fileName}`);
     }
   }
   return found;
