@@ -38,7 +38,9 @@ export function releaseSchema(): SchemaNode {
   const folders = require.resolve.paths("@run402/release") ?? [];
   for (const folder of folders) {
     try {
-      cachedRelease = require(join(folder, "@run402/release/schemas/release-spec.v1.schema.json")) as SchemaNode;
+      cachedRelease = require(
+        join(folder, "@run402/release/schemas/release-spec.v1.schema.json"),
+      ) as SchemaNode;
       return cachedRelease;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw error;
