@@ -27,6 +27,8 @@ export interface CliOptions {
   rail: "x402" | "mpp" | undefined;
   /** A Pulumi backend URL; none means a file backend under the manifest's folder. */
   backend: string | undefined;
+  /** `--allow-file-backend`: a file backend is used even when CI is set (see {@link usage}). */
+  allowFileBackend: boolean;
   sandbox: boolean;
   json: boolean;
   yes: boolean;
@@ -71,6 +73,7 @@ Flags:
   -s, --stack <name>       stack name (default: dev)
       --rail x402|mpp      payment rail (run402:rail)
       --backend <url>      Pulumi backend (default: file://<manifest dir>/.run402/state)
+      --allow-file-backend use a file backend although CI is set (refused otherwise: exit 2)
       --sandbox            start the embedded local Run402 sandbox and use it
   -c, --config <k=v>       a run402:* config key for this run only (repeatable; not the private key)
       --max-spend <usd>    cap on what this run may pay (run402:maxSpendUsd) [apply, renew, reconcile]
@@ -89,7 +92,17 @@ Exit codes: 0 ok, 2 invalid manifest/config/flags, 3 refused by the spend policy
 The wallet key comes from RUN402_PRIVATE_KEY or the secret config run402:privateKey. See docs/cli.md.
 `;
 
-const common = ["manifest", "stack", "rail", "backend", "sandbox", "config", "json", "help"] as const;
+const common = [
+  "manifest",
+  "stack",
+  "rail",
+  "backend",
+  "allow-file-backend",
+  "sandbox",
+  "config",
+  "json",
+  "help",
+] as const;
 const allowed: Record<Command, readonly string[]> = {
   validate: ["manifest", "json", "help"],
   plan: [...common, "save"],
@@ -160,6 +173,8 @@ export function parseCli(argv: readonly string[]): ParseResult {
   if (values.manifest === "") return fail("--manifest needs a path.");
   if (values.save === "") return fail("--save needs a file.");
   if (values.plan === "") return fail("--plan needs a file.");
+  if (values.backend === "")
+    return fail("--backend needs a backend URL such as s3://bucket/run402 (an empty variable?).");
   const config: Record<string, string> = {};
   for (const pair of values.config ?? []) {
     const eq = pair.indexOf("=");
@@ -182,6 +197,7 @@ export function parseCli(argv: readonly string[]): ParseResult {
       stack,
       rail,
       backend: values.backend,
+      allowFileBackend: values["allow-file-backend"] ?? false,
       sandbox: values.sandbox ?? false,
       json: values.json ?? false,
       yes: values.yes ?? false,
@@ -206,6 +222,7 @@ function parse(argv: readonly string[]) {
       stack: { type: "string", short: "s" },
       rail: { type: "string" },
       backend: { type: "string" },
+      "allow-file-backend": { type: "boolean" },
       sandbox: { type: "boolean" },
       config: { type: "string", short: "c", multiple: true },
       "max-spend": { type: "string" },

@@ -742,7 +742,7 @@ export async function openStack(options: OpenStackOptions): Promise<EngineStack 
     backend = `file://${paths.stateDir}`;
   } else if (backend.startsWith("file://")) {
     let path = backend.slice("file://".length);
-    // Relative to where the user ran the CLI (this process moves to the package root below).
+    // Relative to where the user ran the CLI.
     if (!path.startsWith("/") && !path.startsWith("~")) {
       path = resolve(path);
       backend = `file://${path}`;
@@ -761,12 +761,11 @@ export async function openStack(options: OpenStackOptions): Promise<EngineStack 
   const text = projectFile(options.projectName, root, backend);
   if (!existsSync(project) || readFileSync(project, "utf8") !== text) writeAtomic(project, text);
   // Dynamic providers run in `main` and `require("pulumi-run402/…")` from there; the manifest path
-  // the Deployment stores is relative to it, so this process works from the same folder.
-  process.chdir(root);
+  // the Deployment stores is relative to it (baseDir), wherever this process runs.
   const manifest = relative(root, options.manifestFile) || options.manifestFile;
   const program = async (): Promise<Record<string, unknown>> => {
     const { manifestStack } = await import("../provider/stack.js");
-    return (await manifestStack({ manifest })).outputs;
+    return (await manifestStack({ manifest, baseDir: root })).outputs;
   };
   const stack = new EngineStack(
     options.stackName,

@@ -2,10 +2,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
+import { canonicalizeJson } from "@run402/release";
 import { afterAll, describe, expect, test } from "vitest";
 import {
   buildPlan,
-  canonicalJson,
   type PlanContext,
   type PlanDocument,
   PlanFileError,
@@ -177,7 +177,7 @@ describe("plan documents", () => {
     expect(() => readPlan(file)).toThrow(/changed after it was made/);
 
     const fresh = plan(events());
-    writeFileSync(file, canonicalJson({ ...fresh, fingerprint: "sha256:00", id: "plan_00" }));
+    writeFileSync(file, canonicalizeJson({ ...fresh, fingerprint: "sha256:00", id: "plan_00" }));
     expect(() => readPlan(file)).toThrow(/does not match its fingerprint/);
     writeFileSync(file, JSON.stringify({ ...fresh, version: 2 }));
     expect(() => readPlan(file)).toThrow(/format version 2/);

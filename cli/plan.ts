@@ -12,8 +12,10 @@
 import { createHash, randomUUID } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { EngineEvent, StepEventMetadata } from "@pulumi/pulumi/automation/index.js";
-import { sumUsd } from "./report.js";
-import { shortType, urnName } from "./steps.js";
+import { canonicalizeJson } from "@run402/release";
+import { unknown as unknownValue } from "../provider/impl/values.js";
+import { sumUsd } from "../sdk/money.js";
+import { shortType, urnName } from "./urn.js";
 
 /** What a plan document says it is. */
 export const planKind = "run402-pulumi/plan";
@@ -79,27 +81,14 @@ export class PlanFileError extends Error {
   readonly code = "CLI_PLAN_INVALID";
 }
 
-/** JSON with object keys sorted at every level: the same value always gives the same text. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === "object") {
-    const sorted: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) {
-      const child = (value as Record<string, unknown>)[key];
-      if (child !== undefined) sorted[key] = sortKeys(child);
-    }
-    return sorted;
-  }
-  return value;
-}
-
-/** `sha256:<hex>` of a value's canonical JSON. */
+/** `sha256:<hex>` of a value's canonical JSON (`@run402/release`'s: keys sorted at every level). */
 export function digestOf(value: unknown): string {
-  return `sha256:${createHash("sha256").update(canonicalJson(value)).digest("hex")}`;
+  return `sha256:${createHash("sha256").update(canonicalizeJson(value)).digest("hex")}`;
+}
+
+/** Whether two JSON values (either possibly absent) are the same value. */
+function same(a: unknown, b: unknown): boolean {
+  return a === undefined || b === undefined ? a === b : canonicalizeJson(a) === canonicalizeJson(b);
 }
 
 /** The part of a plan the fingerprint covers. */
@@ -117,8 +106,6 @@ function fingerprinted(doc: Omit<PlanDocument, "id" | "fingerprint" | "createdAt
   };
 }
 
-/** What the engine sends for a value not known until the update (preview). */
-const unknownValue = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 const ignoredTypes = /^pulumi:(pulumi:Stack|providers:)/;
 
 function known(value: unknown): unknown {
@@ -292,13 +279,13 @@ export function planChanges(saved: PlanDocument, fresh: PlanDocument): string[] 
       continue;
     }
     if (s.op !== t.op) changes.push(`${s.resource}: planned ${s.op}, now ${t.op}`);
-    else if (canonicalJson(s.changed) !== canonicalJson(t.changed)) {
+    else if (!same(s.changed, t.changed)) {
       changes.push(
         `${s.resource}: planned changes to ${s.changed.join(", ") || "nothing"}, now ${t.changed.join(", ") || "nothing"}`,
       );
     }
     for (const field of new Set([...Object.keys(s.detail), ...Object.keys(t.detail)])) {
-      if (canonicalJson(s.detail[field]) !== canonicalJson(t.detail[field])) {
+      if (!same(s.detail[field], t.detail[field])) {
         changes.push(
           `${s.resource}: ${field} planned ${show(s.detail[field])}, now ${show(t.detail[field])}`,
         );
@@ -311,7 +298,7 @@ export function planChanges(saved: PlanDocument, fresh: PlanDocument): string[] 
   for (const resource of new Set([...was.keys(), ...now.keys()])) {
     const p = was.get(resource);
     const q = now.get(resource);
-    if (p && q && canonicalJson(p) === canonicalJson(q)) continue;
+    if (p && q && same(p, q)) continue;
     changes.push(`${resource}: planned payment ${p ? money(p) : "none"}, now ${q ? money(q) : "none"}`);
   }
   if (saved.totalUsd !== fresh.totalUsd)

@@ -1,4 +1,5 @@
 /** The result document of one run402-pulumi command (the `--json` contract) and its human rendering. */
+import { sumUsd } from "../sdk/money.js";
 import type { ReportedError } from "./exit.js";
 import type { PlanDocument } from "./plan.js";
 
@@ -143,28 +144,6 @@ export function emptyReport(command: string, stack: string): Report {
     totalPaidUsd: "0.00",
     errors: [],
   };
-}
-
-/** USD decimal string → integer micro-dollars (6 decimals, like USDC and pathUSD). */
-export function toMicros(usd: string): number {
-  const match = /^(\d+)(?:\.(\d{1,6})\d*)?$/.exec(usd.trim());
-  if (!match) return 0;
-  return Number(match[1]) * 1_000_000 + Number((match[2] ?? "").padEnd(6, "0"));
-}
-
-/** Integer micro-dollars → USD decimal string with at least two decimals ("0.10", "1.234567"). */
-export function fromMicros(micros: number): string {
-  const whole = Math.floor(micros / 1_000_000);
-  const fraction = String(micros % 1_000_000)
-    .padStart(6, "0")
-    .replace(/0+$/, "")
-    .padEnd(2, "0");
-  return `${whole}.${fraction}`;
-}
-
-/** Sums USD decimal strings exactly. */
-export function sumUsd(amounts: readonly string[]): string {
-  return fromMicros(amounts.reduce((total, amount) => total + toMicros(amount), 0));
 }
 
 /** Fills totals from actions and payments. */

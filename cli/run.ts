@@ -1,6 +1,7 @@
 /** The commands of run402-pulumi: each builds one {@link Report}; main.ts prints it and exits. */
 import { randomUUID } from "node:crypto";
 import { dirname, relative, resolve } from "node:path";
+import { BaseError } from "../core/errors.js";
 import { type RunSettings, runSettingsEnv } from "../provider/config.js";
 import {
   checkManifest,
@@ -10,7 +11,7 @@ import {
   type ResolvedRelease,
 } from "../provider/manifest/index.js";
 import { ManifestValidationError } from "../schema/errors.js";
-import { BaseError } from "../sdk/errors/base.js";
+import { atomicToUsd, sumUsd, usdToAtomic } from "../sdk/money.js";
 import type { CliOptions } from "./args.js";
 import {
   type EngineStack,
@@ -35,17 +36,9 @@ import {
   stackLocks,
 } from "./locks.js";
 import { buildPlan, type PlanDocument, PlanRecorder, planChanges, readPlan, writePlan } from "./plan.js";
-import {
-  emptyReport,
-  fromMicros,
-  type PendingReport,
-  type Report,
-  renderHuman,
-  sumUsd,
-  toMicros,
-  withTotals,
-} from "./report.js";
-import { publicOutputs, StepCollector, shortType, urnName } from "./steps.js";
+import { emptyReport, type PendingReport, type Report, renderHuman, withTotals } from "./report.js";
+import { publicOutputs, StepCollector } from "./steps.js";
+import { shortType, urnName } from "./urn.js";
 
 /** How a command talks to its surroundings. */
 export interface Io {
@@ -73,8 +66,10 @@ interface Session {
   stop: (() => Promise<void>) | undefined;
   /** This run's provider settings: handed to the provider for this run only, never stored. */
   settings: RunSettings;
-  /** Where the user ran the CLI (this process later works from the package root). */
+  /** Where the user ran the CLI. */
   cwd: string;
+  /** How this command talks to its surroundings. */
+  io: Io;
 }
 
 interface SandboxHandle {
@@ -96,10 +91,14 @@ const stackIdTag = "run402:stack-id";
 export async function runCommand(options: CliOptions, io: Io): Promise<Report> {
   const report = emptyReport(options.command, options.stack);
   let session: Session | undefined;
-  ioRef = io;
   try {
-    session = await load(options, report);
+    session = await load(options, report, io);
     if (!session) return report;
+    const refused = runnerLocalBackend(options);
+    if (refused) {
+      fail(report, [refused]);
+      return report;
+    }
     switch (options.command) {
       case "validate":
         return report;
@@ -171,24 +170,59 @@ export function toErrors(error: unknown): ReportedError[] {
   return engineErrors(error instanceof Error ? error.message : String(error));
 }
 
+/** Whether an environment variable is set to a true value (`CI=true`, `CI=1`; not `false`, `0` or empty). */
+function truthy(value: string | undefined): boolean {
+  return value !== undefined && !/^(|0|false|no|off)$/i.test(value.trim());
+}
+
+/** Whether a URL names this machine (a local sandbox's API). */
+function onLoopback(url: string): boolean {
+  try {
+    return ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * In CI (`CI` set, as GitHub Actions and most CI services set it) a file backend lives on a runner that is
+ * thrown away: the next run finds no stack and creates (and pays for) everything again. Refused before
+ * anything is created, unless the run says so (`--allow-file-backend`, e.g. a self-hosted runner's kept
+ * disk) or targets a local sandbox (`--sandbox`, or `-c run402:apiBase=` on loopback). `validate` and
+ * `status` neither change nor pay.
+ */
+export function runnerLocalBackend(
+  options: CliOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): ReportedError | undefined {
+  if (options.command === "validate" || options.command === "status" || options.command === "mcp") return;
+  if (!truthy(env.CI) || options.allowFileBackend || options.sandbox) return;
+  if (onLoopback(options.config["run402:apiBase"] ?? "")) return;
+  if (options.backend !== undefined && !options.backend.startsWith("file://")) return;
+  return {
+    code: "CLI_BACKEND_NOT_DURABLE",
+    message: `CI is set and the stack would live in a file backend on this machine (${options.backend ?? "the default, <manifest dir>/.run402/state"}), which a CI runner throws away: the next run would find no stack and create and pay for everything again. Pass --backend with a durable backend (s3://…, azblob://…, gs://…, https://api.pulumi.com), or --allow-file-backend when this folder is kept between runs.`,
+  };
+}
+
 /** Commands that deploy the manifest: every local check runs first, files included (no network, no engine). */
 const deploying = new Set(["validate", "plan", "apply", "reconcile"]);
 
 /** Names what the site's folder walk left out, on stderr, so nothing is skipped in silence. */
-function reportSkipped(skipped: ResolvedRelease["skipped"]): void {
+function reportSkipped(skipped: ResolvedRelease["skipped"], io: Io): void {
   const show = (paths: string[]) =>
     paths.length > 12 ? `${paths.slice(0, 12).join(", ")} and ${paths.length - 12} more` : paths.join(", ");
   const never = skipped.filter((s) => s.why === "never").map((s) => s.path);
   const dot = skipped.filter((s) => s.why === "dotfile").map((s) => s.path);
-  if (never.length > 0) io().progress(`site: never uploaded (secrets, tool state): ${show(never)}`);
+  if (never.length > 0) io.progress(`site: never uploaded (secrets, tool state): ${show(never)}`);
   if (dot.length > 0)
-    io().progress(`site: dot entries left out (list them in site.include_dotfiles to upload): ${show(dot)}`);
+    io.progress(`site: dot entries left out (list them in site.include_dotfiles to upload): ${show(dot)}`);
 }
 
-async function load(options: CliOptions, report: Report): Promise<Session | undefined> {
+async function load(options: CliOptions, report: Report, io: Io): Promise<Session | undefined> {
   const loaded = await (deploying.has(options.command)
     ? checkManifest(options.manifest).then(({ loaded, release }) => {
-        reportSkipped(release.skipped);
+        reportSkipped(release.skipped, io);
         return loaded;
       })
     : loadManifest(resolve(options.manifest))
@@ -210,32 +244,25 @@ async function load(options: CliOptions, report: Report): Promise<Session | unde
     stop: undefined,
     settings: {},
     cwd: process.cwd(),
+    io,
   };
-}
-
-// One command per process: the Io of the running command.
-let ioRef: Io | undefined;
-
-function io(): Io {
-  if (!ioRef) throw new Error("run402-pulumi: Io not set");
-  return ioRef;
 }
 
 /** Starts the embedded sandbox (its own component, reached over HTTP) and returns its settings. */
 async function startSandbox(session: Session): Promise<RunSettings> {
-  io().progress(`starting the sandbox (chains, Postgres, API) in ${session.paths.sandboxDir}…`);
+  session.io.progress(`starting the sandbox (chains, Postgres, API) in ${session.paths.sandboxDir}…`);
   const started = Date.now();
   const module = (await import("../sandbox/index.js")) as {
     startSandbox(options: { stateDir: string; log?: (line: string) => void }): Promise<SandboxHandle>;
   };
   const sandbox = await module.startSandbox({
     stateDir: session.paths.sandboxDir,
-    log: (line) => io().progress(`  [sandbox] ${line}`),
+    log: (line) => session.io.progress(`  [sandbox] ${line}`),
   });
   session.stop = () => sandbox.stop();
   const wallet = sandbox.wallets[0];
   if (!wallet) throw new Error("The sandbox started without a funded wallet.");
-  io().progress(
+  session.io.progress(
     `sandbox ready at ${sandbox.apiBase} in ${((Date.now() - started) / 1000).toFixed(1)}s (wallet ${wallet.address})`,
   );
   return {
@@ -262,7 +289,7 @@ function flagSettings(options: CliOptions): RunSettings {
  * stacks with the same project and stack names in different folders or backends are different
  * stacks, and the provider keys what a stack creates with it. Created with the stack.
  */
-async function stackIdentity(stack: EngineStack): Promise<string | undefined> {
+async function stackIdentity(stack: EngineStack, io: Io): Promise<string | undefined> {
   try {
     const tags = await stack.workspace.listTags(stack.name);
     const known = tags[stackIdTag];
@@ -271,7 +298,7 @@ async function stackIdentity(stack: EngineStack): Promise<string | undefined> {
     await stack.workspace.setTag(stack.name, stackIdTag, id);
     return id;
   } catch (error) {
-    io().progress(
+    io.progress(
       `warning: this backend keeps no stack tags (${error instanceof Error ? error.message.split("\n")[0] : String(error)}); another stack with the same project and stack name could replay this one's project create`,
     );
     return undefined;
@@ -294,7 +321,7 @@ async function prepare(session: Session, create: boolean): Promise<EngineStack |
     create,
   });
   if (!stack) return undefined;
-  const stackId = await stackIdentity(stack);
+  const stackId = await stackIdentity(stack, session.io);
   session.settings = { ...sandbox, ...flagSettings(options), ...(stackId ? { stackId } : {}) };
   return stack;
 }
@@ -352,7 +379,7 @@ async function ready(
     for (const lock of stackLocks(dir, session.projectName, stack.name)) {
       if (clearStale(lock)) {
         const line = `cleared a stale lock of stack ${stack.name}: ${describeLock(lock)}; that run is gone`;
-        io().progress(line);
+        session.io.progress(line);
         recover(report, line);
       } else holders.push(describeLock(lock));
     }
@@ -368,11 +395,12 @@ async function ready(
   const sub = emptyReport("refresh", report.stack);
   useSettings(session, stack);
   const cleared = await operate(
+    session.io,
     sub,
     `clearing pending operations of an interrupted run (${list}): refresh`,
     (c) =>
       stack
-        .refresh({ onEvent: c.onEvent, signal: io().abort, clearPendingCreates: true })
+        .refresh({ onEvent: c.onEvent, signal: session.io.abort, clearPendingCreates: true })
         .then(() => undefined),
   );
   if (!cleared) {
@@ -380,23 +408,24 @@ async function ready(
     return false;
   }
   const line = `cleared ${pending.length} pending operation(s) left by an interrupted run (${list}) and refreshed the stack from Run402`;
-  io().progress(line);
+  session.io.progress(line);
   recover(report, line);
   return true;
 }
 
 /** Runs one engine operation, folding its steps, payments and errors into the report. */
 async function operate(
+  io: Io,
   report: Report,
   label: string,
   op: (collector: StepCollector) => Promise<OperationResult | undefined>,
 ): Promise<boolean> {
-  if (io().abort.aborted) {
+  if (io.abort.aborted) {
     fail(report, [{ code: "ENGINE_CANCELLED", message: `Stopped by a signal before ${label}.` }]);
     return false;
   }
-  const collector = new StepCollector((line) => io().progress(line));
-  io().progress(`${label}…`);
+  const collector = new StepCollector((line) => io.progress(line));
+  io.progress(`${label}…`);
   try {
     const result = await op(collector);
     if (result?.outputs) report.outputs = plainOutputs(result.outputs);
@@ -405,7 +434,7 @@ async function operate(
     const text = `${collector.diagnostics()}\n${error instanceof Error ? error.message : String(error)}`;
     const coded = collector.errors();
     const locked = lockedFromEngine(report.stack, text);
-    if (io().abort.aborted) {
+    if (io.abort.aborted) {
       const unfinished = collector.unfinished();
       report.pending = [...(report.pending ?? []), ...unfinished];
       const finished = collector
@@ -452,8 +481,8 @@ async function plan(session: Session, report: Report): Promise<Report> {
   const { save } = session.options;
   if (!save) {
     useSettings(session, stack);
-    await operate(report, "planning (pulumi preview; nothing is paid)", (c) =>
-      stack.preview({ onEvent: c.onEvent, signal: io().abort }).then(() => undefined),
+    await operate(session.io, report, "planning (pulumi preview; nothing is paid)", (c) =>
+      stack.preview({ onEvent: c.onEvent, signal: session.io.abort }).then(() => undefined),
     );
     return withTotals(report, true);
   }
@@ -463,7 +492,7 @@ async function plan(session: Session, report: Report): Promise<Report> {
   const file = resolve(session.cwd, save);
   writePlan(file, doc);
   report.savedPlan = { id: doc.id, fingerprint: doc.fingerprint, file, totalUsd: doc.totalUsd };
-  io().progress(
+  session.io.progress(
     `saved plan ${doc.id} to ${file}: ${doc.steps.length} step(s), pays at most $${doc.totalUsd}`,
   );
   return report;
@@ -478,14 +507,14 @@ async function previewPlan(
 ): Promise<PlanDocument | undefined> {
   const recorder = new PlanRecorder();
   useSettings(session, stack);
-  const previewed = await operate(report, label, (c) =>
+  const previewed = await operate(session.io, report, label, (c) =>
     stack
       .preview({
         onEvent: (event) => {
           c.onEvent(event);
           recorder.onEvent(event);
         },
-        signal: io().abort,
+        signal: session.io.abort,
       })
       .then(() => undefined),
   );
@@ -547,11 +576,13 @@ async function applyPlan(session: Session, report: Report, planFile: string): Pr
     ]);
     return withTotals(report, true);
   }
-  io().progress(`the stack still makes plan ${saved.id}: applying it, paying at most $${saved.totalUsd}`);
+  session.io.progress(
+    `the stack still makes plan ${saved.id}: applying it, paying at most $${saved.totalUsd}`,
+  );
   // The provider holds this run to the plan: its spend cap is the plan's total (never above the cap
   // the run had), and it may pay only the actions the plan pays (within those the run allowed).
   const config = await stack.getAllConfig();
-  const cap = Math.min(toMicros(saved.totalUsd), toMicros(await currentCapUsd(session, stack)));
+  const cap = minAtomic(usdToAtomic(saved.totalUsd), usdToAtomic(await currentCapUsd(session, stack)));
   const allowed = (session.settings.allowedActions ?? config["run402:allowedActions"]?.value ?? "")
     .split(",")
     .map((a) => a.trim())
@@ -559,15 +590,18 @@ async function applyPlan(session: Session, report: Report, planFile: string): Pr
   const planned = [...new Set(saved.payments.map((p) => p.action))].filter(
     (a) => allowed.length === 0 || allowed.includes(a),
   );
-  const run: RunSettings = { maxSpendUsd: planned.length > 0 ? fromMicros(cap) : "0" };
+  const run: RunSettings = { maxSpendUsd: planned.length > 0 ? atomicToUsd(cap) : "0" };
   if (planned.length > 0) run.allowedActions = planned.join(",");
   useSettings(session, stack, run);
-  await operate(report, `applying the saved plan ${saved.id} (pulumi up)`, (c) =>
-    stack.up({ onEvent: c.onEvent, signal: io().abort }),
+  await operate(session.io, report, `applying the saved plan ${saved.id} (pulumi up)`, (c) =>
+    stack.up({ onEvent: c.onEvent, signal: session.io.abort }),
   );
   await explainInterrupted(session, stack, report);
   return withTotals(report, true);
 }
+
+/** The smaller of two atomic amounts. */
+const minAtomic = (a: bigint, b: bigint): bigint => (a < b ? a : b);
 
 /** The spend cap this run has before any confirmation: --max-spend, else the stack's, else 25. */
 async function currentCapUsd(session: Session, stack: EngineStack): Promise<string> {
@@ -579,7 +613,7 @@ async function currentCapUsd(session: Session, stack: EngineStack): Promise<stri
 async function apply(session: Session, report: Report): Promise<Report> {
   // A saved plan is the reviewed confirmation: it needs no --yes.
   if (session.options.plan) return applyPlan(session, report, session.options.plan);
-  if (!session.options.yes && !io().interactive) {
+  if (!session.options.yes && !session.io.interactive) {
     fail(report, [
       {
         code: "CLI_CONFIRMATION_REQUIRED",
@@ -594,26 +628,30 @@ async function apply(session: Session, report: Report): Promise<Report> {
   if (!session.options.yes) {
     const planned = emptyReport("plan", report.stack);
     useSettings(session, stack);
-    const previewed = await operate(planned, "planning (nothing is paid)", (c) =>
-      stack.preview({ onEvent: c.onEvent, signal: io().abort }).then(() => undefined),
+    const previewed = await operate(session.io, planned, "planning (nothing is paid)", (c) =>
+      stack.preview({ onEvent: c.onEvent, signal: session.io.abort }).then(() => undefined),
     );
     withTotals(planned, true);
     process.stderr.write(renderHuman(planned));
     if (!previewed) return Object.assign(report, { ok: false, errors: planned.errors });
     const total = planned.totalPlannedUsd ?? "0.00";
     const question =
-      toMicros(total) > 0
+      usdToAtomic(total) > 0n
         ? `Apply these changes, paying up to $${total}? [y/N] `
         : "Apply these changes? Nothing will be paid. [y/N] ";
-    if (!(await io().confirm(question))) {
+    if (!(await session.io.confirm(question))) {
       fail(report, [{ code: "CLI_ABORTED", message: "Not confirmed; nothing was changed or paid." }]);
       return report;
     }
     // What was confirmed is what this run may pay: its spend cap (never above the cap it had).
-    run.maxSpendUsd = fromMicros(Math.min(toMicros(total), toMicros(await currentCapUsd(session, stack))));
+    run.maxSpendUsd = atomicToUsd(
+      minAtomic(usdToAtomic(total), usdToAtomic(await currentCapUsd(session, stack))),
+    );
   }
   useSettings(session, stack, run);
-  await operate(report, "applying (pulumi up)", (c) => stack.up({ onEvent: c.onEvent, signal: io().abort }));
+  await operate(session.io, report, "applying (pulumi up)", (c) =>
+    stack.up({ onEvent: c.onEvent, signal: session.io.abort }),
+  );
   await explainInterrupted(session, stack, report);
   return withTotals(report, true);
 }
@@ -624,14 +662,17 @@ async function renew(session: Session, report: Report): Promise<Report> {
   const state = await stack.exportStack();
   const tier = (state.deployment.resources ?? []).find((r) => shortType(r.type) === "run402:Tier");
   if (!tier) {
-    io().progress("the stack holds no Tier: nothing to renew");
+    session.io.progress("the stack holds no Tier: nothing to renew");
     return withTotals(report, false);
   }
   if (!(await ready(session, stack, report))) return withTotals(report, true);
   // This run may pay for renewals only: any other action the tier needs is reported and refused.
   useSettings(session, stack, { allowedActions: "renew" });
-  await operate(report, "renewing due leases (pulumi up --target tier; pays renewals only)", (c) =>
-    stack.up({ onEvent: c.onEvent, target: [tier.urn], signal: io().abort }),
+  await operate(
+    session.io,
+    report,
+    "renewing due leases (pulumi up --target tier; pays renewals only)",
+    (c) => stack.up({ onEvent: c.onEvent, target: [tier.urn], signal: session.io.abort }),
   );
   await explainInterrupted(session, stack, report);
   return withTotals(report, true);
@@ -643,9 +684,9 @@ async function refresh(session: Session, report: Report): Promise<Report> {
   if (!(await ready(session, stack, report, false))) return withTotals(report, false);
   const pending = await pendingOperations(stack);
   useSettings(session, stack);
-  const refreshed = await operate(report, "refreshing from Run402 (pulumi refresh)", (c) =>
+  const refreshed = await operate(session.io, report, "refreshing from Run402 (pulumi refresh)", (c) =>
     stack
-      .refresh({ onEvent: c.onEvent, signal: io().abort, clearPendingCreates: true })
+      .refresh({ onEvent: c.onEvent, signal: session.io.abort, clearPendingCreates: true })
       .then(() => undefined),
   );
   if (refreshed && pending.length > 0) {
@@ -660,7 +701,7 @@ async function refresh(session: Session, report: Report): Promise<Report> {
 }
 
 async function destroy(session: Session, report: Report): Promise<Report> {
-  if (!session.options.yes && !io().interactive) {
+  if (!session.options.yes && !session.io.interactive) {
     fail(report, [
       {
         code: "CLI_CONFIRMATION_REQUIRED",
@@ -671,7 +712,7 @@ async function destroy(session: Session, report: Report): Promise<Report> {
   }
   if (
     !session.options.yes &&
-    !(await io().confirm(`Destroy every resource of stack ${session.options.stack}? [y/N] `))
+    !(await session.io.confirm(`Destroy every resource of stack ${session.options.stack}? [y/N] `))
   ) {
     fail(report, [{ code: "CLI_ABORTED", message: "Not confirmed; nothing was changed." }]);
     return report;
@@ -679,8 +720,8 @@ async function destroy(session: Session, report: Report): Promise<Report> {
   const stack = (await prepare(session, true)) as EngineStack;
   if (!(await ready(session, stack, report))) return withTotals(report, false);
   useSettings(session, stack);
-  await operate(report, "destroying (pulumi destroy)", (c) =>
-    stack.destroy({ onEvent: c.onEvent, signal: io().abort }).then(() => undefined),
+  await operate(session.io, report, "destroying (pulumi destroy)", (c) =>
+    stack.destroy({ onEvent: c.onEvent, signal: session.io.abort }).then(() => undefined),
   );
   await explainInterrupted(session, stack, report);
   return withTotals(report, false);
@@ -737,9 +778,9 @@ function sleep(ms: number, stopping: Promise<void>): Promise<void> {
 async function reconcile(session: Session, report: Report): Promise<Report> {
   const stack = (await prepare(session, true)) as EngineStack;
   let stopped = false;
-  void io().stopping.then(() => {
+  void session.io.stopping.then(() => {
     stopped = true;
-    io().progress("stopping: finishing the current round (signal again to cancel it)");
+    session.io.progress("stopping: finishing the current round (signal again to cancel it)");
   });
   if (!(await ready(session, stack, report))) return withTotals(report, false);
   useSettings(session, stack);
@@ -751,16 +792,16 @@ async function reconcile(session: Session, report: Report): Promise<Report> {
     rounds += 1;
     const round = emptyReport("reconcile", report.stack);
     round.payments = payments;
-    io().progress(`round ${rounds} at ${new Date().toISOString()}`);
-    const refreshed = await operate(round, "refreshing (pulumi refresh)", (c) =>
-      stack.refresh({ onEvent: c.onEvent, signal: io().abort }).then(() => undefined),
+    session.io.progress(`round ${rounds} at ${new Date().toISOString()}`);
+    const refreshed = await operate(session.io, round, "refreshing (pulumi refresh)", (c) =>
+      stack.refresh({ onEvent: c.onEvent, signal: session.io.abort }).then(() => undefined),
     );
     const resources = round.resources;
     const converged =
       refreshed &&
       !stopped &&
-      (await operate(round, "converging (pulumi up)", (c) =>
-        stack.up({ onEvent: c.onEvent, signal: io().abort }),
+      (await operate(session.io, round, "converging (pulumi up)", (c) =>
+        stack.up({ onEvent: c.onEvent, signal: session.io.abort }),
       ));
     if (!round.ok) {
       failedRounds += 1;
@@ -771,12 +812,12 @@ async function reconcile(session: Session, report: Report): Promise<Report> {
       actions: round.actions,
       outputs: round.outputs ?? report.outputs,
     });
-    io().progress(
+    session.io.progress(
       converged
         ? `round ${rounds} done: ${round.actions.length} change(s), paid $${sumUsd(round.payments.map((p) => p.amountUsd))} so far`
         : `round ${rounds} failed: ${round.errors.map((e) => `[${e.code}] ${e.message}`).join("; ")}`,
     );
-    if (!stopped) await sleep(session.options.everyMs, io().stopping);
+    if (!stopped) await sleep(session.options.everyMs, session.io.stopping);
   }
   report.rounds = rounds;
   report.failedRounds = failedRounds;

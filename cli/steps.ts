@@ -6,6 +6,7 @@
  * that started and never finished (an interrupted run).
  */
 import type { EngineEvent, StepEventMetadata } from "@pulumi/pulumi/automation/index.js";
+import { unknown as unknownValue } from "../provider/impl/values.js";
 import type { ReportedError } from "./exit.js";
 import { codedErrors } from "./exit.js";
 import type {
@@ -16,6 +17,7 @@ import type {
   PendingReport,
   ResourceReport,
 } from "./report.js";
+import { shortType, urnName } from "./urn.js";
 
 /** Public output keys per short type; everything else (keys, anon keys, file maps) stays out. */
 const publicKeys: Record<string, readonly string[]> = {
@@ -33,19 +35,6 @@ const publicKeys: Record<string, readonly string[]> = {
   "run402:Deployment": ["projectId", "releaseId", "url", "manifestDigest", "releaseDigest", "changes"],
   "run402:Secret": ["projectId", "name"],
 };
-
-/** What the engine sends for a value not known until the update (preview). */
-const unknownValue = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-
-/** `pulumi-nodejs:dynamic/run402:Tier` → `run402:Tier`. */
-export function shortType(type: string): string {
-  return type.replace(/^pulumi-nodejs:dynamic\//, "");
-}
-
-/** The resource name at the end of a URN. */
-export function urnName(urn: string): string {
-  return urn.split("::").pop() ?? urn;
-}
 
 /** Keeps only the outputs that are safe to print for a resource type. */
 export function publicOutputs(

@@ -9,7 +9,7 @@
  * state and hands that old copy to `destroy`, and a flag must not outlive its run.
  */
 import { z } from "zod";
-import { BaseError } from "../sdk/errors/base.js";
+import { BaseError } from "../core/errors.js";
 
 /** The config keys this provider reads, without the `run402:` namespace. */
 export const configKeys = [

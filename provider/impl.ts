@@ -2,7 +2,7 @@
  * The provider implementation that the serialized stubs (resources/stub.ts) load by package name
  * in the Pulumi provider process. Nothing here is ever serialized into state.
  */
-import { BaseError } from "../sdk/errors/base.js";
+import { BaseError } from "../core/errors.js";
 import { configure as configureContext } from "./impl/context.js";
 import { deployment } from "./impl/deployment.js";
 import { withUrn } from "./impl/progress.js";

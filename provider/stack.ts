@@ -19,6 +19,8 @@ export interface ManifestStackOptions {
   projectName?: string;
   /** Tier when the manifest has no `tier` block; none means "do not manage the tier". */
   tier?: TierName;
+  /** The Pulumi project folder (where the engine starts the provider). @default process.cwd() */
+  baseDir?: string;
 }
 
 /** The resources of a manifest stack and the outputs worth exporting. */
@@ -49,7 +51,8 @@ function projectBlock(manifest: AppManifest, file: string, fallback: string | un
 
 /** Declares Tier, Project and Deployment for one manifest (validated first: bad input fails here). */
 export async function manifestStack(options: ManifestStackOptions): Promise<ManifestStack> {
-  const { manifest, file } = await loadManifest(resolve(process.cwd(), options.manifest));
+  const baseDir = options.baseDir ?? process.cwd();
+  const { manifest, file } = await loadManifest(resolve(baseDir, options.manifest));
   const tierArgs = tierBlock(manifest, options.tier);
   const tier = tierArgs
     ? new Tier("tier", {
@@ -67,7 +70,8 @@ export async function manifestStack(options: ManifestStackOptions): Promise<Mani
   // Stored relative to the project folder, so state does not depend on where the repo lives.
   const deployment = new Deployment("deployment", {
     project,
-    manifest: relative(process.cwd(), file) || file,
+    manifest: relative(baseDir, file) || file,
+    baseDir,
   });
   const outputs: Record<string, pulumi.Output<unknown>> = {
     projectId: project.projectId,

@@ -1,4 +1,4 @@
-import { BaseError } from "../sdk/errors/base.js";
+import { BaseError } from "../core/errors.js";
 
 /** One problem in a manifest, located by a JSON pointer (`""` is the whole document). */
 export type ManifestIssue = {

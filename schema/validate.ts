@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { materializeRoutes, parseReleaseSpec, ReleaseCoreError, type RouteSpec } from "@run402/release";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import appSchemaJson from "./app.schema.json" with { type: "json" };
 import type { AppManifest } from "./app.types.js";
 import { type ManifestIssue, ManifestValidationError } from "./errors.js";
 import { pointerSegment, toReleaseSpec } from "./release.js";
@@ -21,43 +21,30 @@ export type ValidateManifestResult =
 
 type SchemaNode = Record<string, unknown>;
 
-let cachedSchema: SchemaNode | undefined;
 let cachedRelease: SchemaNode | undefined;
 let cachedAjv: { ajv: Ajv2020; root: ValidateFunction; where: WeakMap<object, string> } | undefined;
 
 /** The app.json JSON Schema (2020-12), parsed. */
 export function appSchema(): SchemaNode {
-  if (cachedSchema) return cachedSchema;
-  // The JSON sits next to this file in the sources (vitest, tsx) and two levels up from dist/schema/ once
-  // compiled; package.json ships it as schema/app.schema.json, so try both.
-  const candidates = [
-    new URL("./app.schema.json", import.meta.url),
-    new URL("../../schema/app.schema.json", import.meta.url),
-  ];
-  for (const url of candidates) {
-    let text: string;
-    try {
-      text = readFileSync(url, "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
-      throw err;
-    }
-    cachedSchema = JSON.parse(text) as SchemaNode;
-    return cachedSchema;
-  }
-  throw new Error(`app.schema.json was not found (looked at ${candidates.map(String).join(", ")}).`);
+  return appSchemaJson as SchemaNode;
 }
 
 /** Run402's ReleaseSpec v1 JSON Schema, as @run402/release ships it. */
 export function releaseSchema(): SchemaNode {
   if (cachedRelease) return cachedRelease;
-  // The package exports only its code; its schemas/ folder is found the way Node finds the package.
-  const folders = createRequire(import.meta.url).resolve.paths("@run402/release") ?? [];
+  // The package exports only its code, so its schemas/ folder is found the way Node finds the package and
+  // the file loaded as a JSON module (by path: an absolute path is not subject to the package's exports).
+  const require = createRequire(import.meta.url);
+  const folders = require.resolve.paths("@run402/release") ?? [];
   for (const folder of folders) {
-    const file = join(folder, "@run402/release/schemas/release-spec.v1.schema.json");
-    if (!existsSync(file)) continue;
-    cachedRelease = JSON.parse(readFileSync(file, "utf8")) as SchemaNode;
-    return cachedRelease;
+    try {
+      cachedRelease = require(
+        join(folder, "@run402/release/schemas/release-spec.v1.schema.json"),
+      ) as SchemaNode;
+      return cachedRelease;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw error;
+    }
   }
   throw new Error(
     `@run402/release's release-spec.v1.schema.json was not found (looked in ${folders.join(", ")}).`,
@@ -436,10 +423,6 @@ function explainUnion(u: ErrorObject, prefix: string): ManifestIssue[] {
   return explain(best.errors, pointer);
 }
 
-function escapePointer(key: string): string {
-  return key.replaceAll("~", "~0").replaceAll("/", "~1");
-}
-
 function code(key: string): string {
   return `\`${key}\``;
 }
@@ -472,20 +455,20 @@ function toIssue(e: ErrorObject, prefix: string): ManifestIssue | undefined {
       const guess = didYouMean(key, allowed);
       const known = KNOWN_MISTAKES[key];
       return {
-        pointer: `${at}/${escapePointer(key)}`,
+        pointer: `${at}/${pointerSegment(key)}`,
         message: `Unknown key ${code(key)}.`,
         hint: known && allowed.includes(known[0]) ? known[1] : guess ? `Did you mean ${code(guess)}?` : hint,
       };
     }
     case "required": {
       const key = String(params["missingProperty"]);
-      return { pointer: `${at}/${escapePointer(key)}`, message: `Missing required key ${code(key)}.` };
+      return { pointer: `${at}/${pointerSegment(key)}`, message: `Missing required key ${code(key)}.` };
     }
     case "dependentRequired": {
       const key = String(params["property"]);
       const missing = String(params["missingProperty"]);
       return {
-        pointer: `${at}/${escapePointer(key)}`,
+        pointer: `${at}/${pointerSegment(key)}`,
         message: `${code(key)} only makes sense together with ${code(missing)}.`,
         hint: `Add ${code(missing)} or remove ${code(key)}.`,
       };
@@ -523,7 +506,7 @@ function toIssue(e: ErrorObject, prefix: string): ManifestIssue | undefined {
     case "maxLength":
       if (e.propertyName !== undefined) {
         return {
-          pointer: `${at}/${escapePointer(e.propertyName)}`,
+          pointer: `${at}/${pointerSegment(e.propertyName)}`,
           message: `Invalid key ${code(e.propertyName)}. ${custom ?? lengthOrPattern(e)}`,
         };
       }

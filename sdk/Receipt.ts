@@ -73,21 +73,4 @@ export function fromHeaders(headers: Headers): Observed {
   return null;
 }
 
-/** Formats atomic units (6 decimals) as a USD decimal string with at least two decimals. */
-export function atomicToUsd(atomic: bigint): string {
-  const negative = atomic < 0n;
-  const abs = negative ? -atomic : atomic;
-  const whole = abs / 1_000_000n;
-  let frac = (abs % 1_000_000n).toString().padStart(6, "0").replace(/0+$/, "");
-  if (frac.length < 2) frac = frac.padEnd(2, "0");
-  return `${negative ? "-" : ""}${whole}.${frac}`;
-}
-
-/** Parses a USD amount (number or decimal string) into atomic units (6 decimals), rounding down. */
-export function usdToAtomic(usd: number | string): bigint {
-  const text = typeof usd === "number" ? usd.toFixed(6) : usd.trim();
-  const match = /^(\d+)(?:\.(\d*))?$/.exec(text);
-  if (!match) throw new TypeError(`Not a USD amount: ${text}`);
-  const frac = (match[2] ?? "").slice(0, 6).padEnd(6, "0");
-  return BigInt(match[1]!) * 1_000_000n + BigInt(frac);
-}
+export { atomicToUsd, usdToAtomic } from "./money.js";

@@ -1,4 +1,3 @@
-import { homedir } from "node:os";
 import { join } from "node:path";
 import type { LocalAccount } from "viem";
 import {
@@ -47,6 +46,7 @@ import { type SetTierParameters, type SetTierReturnType, setTier } from "./actio
 import type { ActionContext } from "./internal/context.js";
 import type { Run402Event } from "./internal/events.js";
 import type { Transport } from "./internal/http.js";
+import { atomicToUsd } from "./money.js";
 import { deriveKey } from "./pay/idempotency.js";
 import * as Journal from "./pay/journal.js";
 import { lazyRail } from "./pay/lazyRail.js";
@@ -55,6 +55,7 @@ import * as Payer from "./pay/payer.js";
 import type * as Policy from "./pay/policy.js";
 import type { RailName } from "./pay/rail.js";
 import type { Settlement } from "./Receipt.js";
+import { configDir } from "./wallet.js";
 
 /** Options for {@link createRun402}. */
 export type CreateRun402Options = {
@@ -161,10 +162,7 @@ export function createRun402(options: CreateRun402Options): Run402 {
   const journalOption =
     options.journal === undefined
       ? {
-          path: join(
-            process.env["RUN402_CONFIG_DIR"] ?? join(homedir(), ".config", "run402"),
-            "payment-journal.jsonl",
-          ),
+          path: join(configDir(), "payment-journal.jsonl"),
         }
       : options.journal;
   const journal = journalOption ? Journal.open({ path: journalOption.path }) : Journal.memory();
@@ -224,7 +222,7 @@ export function createRun402(options: CreateRun402Options): Run402 {
     },
     images: { generate: (p) => generateImage(ctx, p) },
     payments: () => payer.payments(),
-    spentUsd: () => Number(payer.spentAtomic()) / 1_000_000,
+    spentUsd: () => Number(atomicToUsd(payer.spentAtomic())),
     serverNow: () => (transport.clock ? transport.clock.server + (Date.now() - transport.clock.local) : null),
     recover: (o) => payer.recover(transport, o),
   };

@@ -1,9 +1,9 @@
+export { BaseError, type BaseErrorOptions } from "../core/errors.js";
 export type { ApplyReleaseParameters, ApplyReleaseReturnType, ContentBlob } from "./actions/applyRelease.js";
 export type { ReleaseInventory } from "./actions/getActiveRelease.js";
 export type { ContentRef, DeploySpec, ReleaseSpec } from "./actions/planRelease.js";
 export type { SetTierParameters, SetTierReturnType, TierName } from "./actions/setTier.js";
 export { type CreateRun402Options, createRun402, type Run402 } from "./client.js";
-export { BaseError, type BaseErrorOptions } from "./errors/base.js";
 export * from "./errors/http.js";
 export * from "./errors/payment.js";
 export * from "./errors/wallet.js";
@@ -26,4 +26,10 @@ export type {
 export type { Settlement } from "./Receipt.js";
 export * as Receipt from "./Receipt.js";
 export * as Siwx from "./Siwx.js";
-export { type ResolveWalletOptions, resolveWallet, type Wallet, type WalletSource } from "./wallet.js";
+export {
+  configDir,
+  type ResolveWalletOptions,
+  resolveWallet,
+  type Wallet,
+  type WalletSource,
+} from "./wallet.js";

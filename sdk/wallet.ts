@@ -67,10 +67,17 @@ export function resolveWallet(options: ResolveWalletOptions = {}): Wallet {
   return wallet;
 }
 
+/**
+ * The run402 config folder, shared with Run402's own CLI: `RUN402_CONFIG_DIR`, else `~/.config/run402`. It
+ * holds the allowance file, the payment journal and the project key store.
+ */
+export function configDir(env: Record<string, string | undefined> = process.env): string {
+  return env["RUN402_CONFIG_DIR"] ?? join(homedir(), ".config", "run402");
+}
+
 function allowancePath(env: Record<string, string | undefined>): string {
   if (env["RUN402_ALLOWANCE_PATH"]) return env["RUN402_ALLOWANCE_PATH"];
-  const dir = env["RUN402_CONFIG_DIR"] ?? join(homedir(), ".config", "run402");
-  return join(dir, "allowance.json");
+  return join(configDir(env), "allowance.json");
 }
 
 function fromKey(key: string, source: WalletSource, rail?: "x402" | "mpp"): Wallet {

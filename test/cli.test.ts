@@ -3,7 +3,6 @@ import { describe, expect, test } from "vitest";
 import { parseCli, parseDuration } from "../cli/args.js";
 import { findPulumi, pulumiProjectName } from "../cli/engine.js";
 import { codedErrors, ExitCode, engineErrors, exitCodeFor, exitCodeOf } from "../cli/exit.js";
-import { fromMicros, sumUsd, toMicros } from "../cli/report.js";
 import { StepCollector } from "../cli/steps.js";
 
 function run(argv: string[]) {
@@ -26,6 +25,7 @@ describe("parseCli", () => {
       stack: "dev",
       rail: undefined,
       backend: undefined,
+      allowFileBackend: false,
       sandbox: false,
       json: false,
       yes: false,
@@ -225,19 +225,6 @@ describe("exit codes", () => {
       { code: "ENGINE_ERROR", message: "could not load plugin pulumi-nodejs" },
     ]);
     expect(engineErrors("")).toEqual([{ code: "ENGINE_ERROR", message: "The Pulumi engine failed." }]);
-  });
-});
-
-describe("money", () => {
-  test("default", () => {
-    expect(toMicros("0.10")).toBe(100_000);
-    expect(toMicros("20")).toBe(20_000_000);
-    expect(fromMicros(100_000)).toBe("0.10");
-    expect(fromMicros(0)).toBe("0.00");
-    expect(fromMicros(1_234_567)).toBe("1.234567");
-    expect(fromMicros(30_000)).toBe("0.03");
-    expect(sumUsd(["0.10", "0.03", "5"])).toBe("5.13");
-    expect(sumUsd(["0.1", "0.2"])).toBe("0.30");
   });
 });
 

@@ -1,8 +1,10 @@
 // Renders the `run402-pulumi plan --save … --json` document as a Markdown PR comment.
-// Usage: node plan-comment.mjs plan.json [exit-code] > comment.md
+// Usage: node plan-comment.mjs report.json [exit-code] [fork] > comment.md
+// The report is the plan's, or validate's when the manifest is invalid or the pull request comes from
+// a fork ("fork": validated only; a fork's run gets no secrets, so it is not planned).
 import { readFileSync } from "node:fs";
 
-const [file = "plan.json", exit = "0"] = process.argv.slice(2);
+const [file = "plan.json", exit = "0", note = ""] = process.argv.slice(2);
 const marker = "<!-- run402-plan -->";
 let plan;
 try {
@@ -48,8 +50,22 @@ const changeItems = (changes) => {
   }
   return items;
 };
+/** One reported error as a Markdown list item: code, file, JSON pointer, message. */
+const errorItem = (e) =>
+  `- ${code(e.code)}${e.file !== undefined ? ` in ${code(e.file)}` : ""}${e.pointer !== undefined ? ` at ${code(e.pointer || "/")}` : ""}: ${cell(e.message)}`;
 const lines = [marker];
-if (plan.ok) {
+if (plan.command === "validate" && plan.ok) {
+  lines.push(
+    "### Run402: the manifest is valid; not planned",
+    "",
+    note === "fork"
+      ? "This pull request comes from a fork, and GitHub gives a fork's run no secrets: the wallet and the state's passphrase are not available, so nothing was planned. After review and merge, a maintainer plans `main` (run402 plan, by hand) and applies that plan (run402 apply, with its run id)."
+      : "Nothing was planned.",
+  );
+} else if (plan.command === "validate") {
+  lines.push(`### Run402: the manifest is invalid (exit ${exit})`, "");
+  lines.push(...plan.errors.map(errorItem));
+} else if (plan.ok) {
   const rails = Object.entries(plan.plannedByRail ?? {})
     .map(([rail, usd]) => `$${usd} on ${rail}`)
     .join(", ");
@@ -92,9 +108,6 @@ if (plan.ok) {
   }
 } else {
   lines.push(`### Run402 plan for \`${cell(plan.stack)}\` failed (exit ${exit})`, "");
-  for (const e of plan.errors)
-    lines.push(
-      `- \`${cell(e.code)}\`${e.file !== undefined ? ` in \`${cell(e.file)}\`` : ""}${e.pointer !== undefined ? ` at \`${cell(e.pointer || "/")}\`` : ""}: ${cell(e.message)}`,
-    );
+  lines.push(...plan.errors.map(errorItem));
 }
 process.stdout.write(`${lines.join("\n")}\n`);

@@ -1,7 +1,9 @@
 /**
  * The GitHub Actions examples: every run402-pulumi command line in them parses with the CLI's own
  * parser; the apply on merge applies the plan file the pull request's plan saved (same artifact,
- * same path, --plan, never --yes); the comment renders the saved plan.
+ * same path, --plan, never --yes); the comment renders the saved plan, a failed validation, and a
+ * fork's validation; the install is pinned; the comment is posted when validation fails; forks are
+ * not planned or applied; the payment journal is restored and kept by every run that may pay.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -17,14 +19,18 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 interface Step {
   name?: string;
+  id?: string;
+  if?: string;
   uses?: string;
   run?: string;
+  env?: Record<string, string>;
   with?: Record<string, unknown>;
 }
 
 interface Workflow {
   env?: Record<string, string>;
-  jobs: Record<string, { steps: Step[] }>;
+  permissions?: Record<string, string>;
+  jobs: Record<string, { if?: string; env?: Record<string, string>; steps: Step[] }>;
 }
 
 function workflow(file: string): Workflow {
@@ -34,6 +40,9 @@ function workflow(file: string): Workflow {
 function steps(file: string): Step[] {
   return Object.values(workflow(file).jobs).flatMap((job) => job.steps);
 }
+
+/** A GitHub Actions expression as a workflow writes it: `${{ text }}`. */
+const expression = (text: string): string => `\${{ ${text} }}`;
 
 /** Values for the variables the steps get from secrets and repository variables. */
 const stepEnv: Record<string, string> = { RUN402_BACKEND: "s3://bucket/run402", MAX_SPEND: "5" };
@@ -90,6 +99,112 @@ describe("examples/github-actions", () => {
     });
     const download = steps("apply.yml").find((s) => s.uses?.startsWith("actions/download-artifact"));
     expect(download?.with).toMatchObject({ name: "run402-plan", path: "run402-plan" });
+  });
+
+  test("behavior: run402-pulumi is installed at this package's exact version, never unpinned", () => {
+    const { version } = JSON.parse(readFileSync(join(here, "..", "..", "package.json"), "utf8")) as {
+      version: string;
+    };
+    for (const file of ["plan.yml", "apply.yml", "renew.yml"]) {
+      expect(workflow(file).env?.RUN402_PULUMI_VERSION, file).toBe(version);
+      const installs = steps(file)
+        .map((s) => s.run ?? "")
+        .filter((run) => /\bnpm (install|i|add)\b/.test(run));
+      expect(installs, file).toEqual([
+        'npm install --global --no-audit --no-fund "pulumi-run402@$RUN402_PULUMI_VERSION"',
+      ]);
+    }
+  });
+
+  test("behavior: the plan comment is rendered and posted also when validation or the plan fails, and the job then fails", () => {
+    const all = steps("plan.yml");
+    const validate = all.find((s) => s.id === "validate");
+    expect(validate?.run).toMatch(/set \+e[\s\S]*run402-pulumi validate[\s\S]*> run402-plan\/report\.json/);
+    const render = all.find((s) => s.run?.includes("run402-plan-comment.mjs"));
+    const post = all.find((s) => s.uses?.startsWith("actions/github-script"));
+    const last = all.at(-1);
+    for (const step of [render, post, last]) expect(step?.if, step?.name).toMatch(/^always\(\) && /);
+    expect(last?.run).toBe('exit "$EXIT"');
+    expect(last?.env?.EXIT).toBe(expression("steps.plan.outputs.exit || steps.validate.outputs.exit"));
+    // The apply's comment too: also when no plan was found or the apply did not start.
+    const said = steps("apply.yml").find((s) => s.name === "Say it on the pull request");
+    expect(said?.if).toBe("always() && github.event_name == 'pull_request'");
+  });
+
+  test("behavior: a fork's pull request (no secrets, read-only token) is validated only: not planned, not commented, not applied", () => {
+    const plan = workflow("plan.yml");
+    expect(plan.jobs.plan?.env?.FROM_FORK).toBe(
+      expression(
+        "github.event_name == 'pull_request' && github.event.pull_request.head.repo.full_name != github.repository",
+      ),
+    );
+    const all = steps("plan.yml");
+    expect(all.find((s) => s.id === "plan")?.if).toContain("env.FROM_FORK != 'true'");
+    expect(all.find((s) => s.uses?.startsWith("actions/github-script"))?.if).toContain(
+      "env.FROM_FORK != 'true'",
+    );
+    expect(workflow("apply.yml").jobs.apply?.if).toContain(
+      "github.event.pull_request.head.repo.full_name == github.repository",
+    );
+  });
+
+  test("behavior: every run that may pay restores the newest payment journal, uses it, and keeps it whatever happens", () => {
+    for (const file of ["apply.yml", "renew.yml"]) {
+      const all = steps(file);
+      const restore = all.find(
+        (s) => s.uses?.startsWith("actions/download-artifact") && s.with?.name === "run402-journal",
+      );
+      expect(restore?.with, file).toMatchObject({ path: "run402-journal" });
+      const paying = all.find((s) => /run402-pulumi (apply|renew) /.test(s.run ?? ""));
+      expect(paying?.env?.JOURNAL, file).toBe(
+        `${expression("github.workspace")}/run402-journal/payment-journal.jsonl`,
+      );
+      expect(paying?.run, file).toContain('-c "run402:journalPath=$JOURNAL"');
+      const keep = all.find(
+        (s) => s.uses?.startsWith("actions/upload-artifact") && s.with?.name === "run402-journal",
+      );
+      expect(keep?.if, file).toBe("always()");
+      expect(keep?.with?.path, file).toBe("run402-journal/payment-journal.jsonl");
+      expect(all.indexOf(restore as Step), file).toBeLessThan(all.indexOf(paying as Step));
+      expect(all.indexOf(keep as Step), file).toBeGreaterThan(all.indexOf(paying as Step));
+      expect(workflow(file).permissions?.actions, file).toBe("read");
+    }
+  });
+
+  test("behavior: a failed validation and a fork's validation render as comments", () => {
+    const render = (report: unknown, ...args: string[]) => {
+      const file = join(tmp, "validate.json");
+      writeFileSync(file, JSON.stringify(report));
+      return execFileSync(process.execPath, [join(here, "plan-comment.mjs"), file, ...args], {
+        encoding: "utf8",
+      });
+    };
+    const invalid = render(
+      {
+        ok: false,
+        command: "validate",
+        stack: "dev",
+        actions: [],
+        errors: [
+          {
+            code: "MANIFEST_INVALID",
+            message: "must be a string",
+            pointer: "/project/name",
+            file: "app.json",
+          },
+        ],
+      },
+      "2",
+    );
+    expect(invalid).toContain("### Run402: the manifest is invalid (exit 2)");
+    expect(invalid).toContain("- `MANIFEST_INVALID` in `app.json` at `/project/name`: must be a string");
+    const fork = render(
+      { ok: true, command: "validate", stack: "dev", actions: [], errors: [] },
+      "0",
+      "fork",
+    );
+    expect(fork).toContain("the manifest is valid; not planned");
+    expect(fork).toMatch(/fork.*no secrets/);
   });
 
   test("behavior: the pull request comment names the saved plan and what merging pays at most", () => {

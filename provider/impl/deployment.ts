@@ -15,8 +15,8 @@ import {
   type PortableReleaseState,
   ReleaseCoreError,
 } from "@run402/release";
+import { BaseError } from "../../core/errors.js";
 import { assertManifest, formatIssue, ManifestValidationError } from "../../schema/index.js";
-import { BaseError } from "../../sdk/errors/base.js";
 import { loadManifest, type ResolvedRelease, resolveManifest } from "../manifest/index.js";
 import { getContext } from "./context.js";
 import { ConflictError, isGoneError } from "./errors.js";

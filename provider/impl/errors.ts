@@ -1,5 +1,5 @@
 /** Error classification shared by the handlers, and the errors the reconciler itself raises. */
-import { BaseError } from "../../sdk/errors/base.js";
+import { BaseError } from "../../core/errors.js";
 
 // Codes that mean "this object or its project no longer exists", whatever the status. A frozen
 // or dormant org (403 PROJECT_FROZEN / PROJECT_DORMANT) still has the object: not gone.

@@ -1,8 +1,8 @@
 /** Project: created once per resource (keyed), adopted by id (only), deleted with its service key. */
 import { readFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
+import { configDir } from "../../sdk/wallet.js";
 import { getContext } from "./context.js";
 import { ConflictError, isGoneError } from "./errors.js";
 import { containsUnknown } from "./values.js";
@@ -57,7 +57,7 @@ function validate(news: Record<string, unknown>): pulumi.dynamic.CheckFailure[] 
 
 /** Keys of a project created by the run402 CLI, from its key store. */
 async function storedKeys(projectId: string): Promise<{ anon_key: string; service_key: string } | null> {
-  const dir = process.env.RUN402_CONFIG_DIR ?? join(homedir(), ".config", "run402");
+  const dir = configDir();
   for (const file of [join(dir, "credentials", "project-keys.v1.json"), join(dir, "projects.json")]) {
     let text: string;
     try {
@@ -124,7 +124,7 @@ export const project = {
       const keys = await storedKeys(id);
       if (!keys) {
         throw new Error(
-          `Project ${id} exists but its keys are not in the run402 key store (${process.env.RUN402_CONFIG_DIR ?? "~/.config/run402"}/credentials/project-keys.v1.json); Run402 returns keys only when a project is created. Adopt it from the machine that created it, or create a new project.`,
+          `Project ${id} exists but its keys are not in the run402 key store (${join(configDir(), "credentials", "project-keys.v1.json")}); Run402 returns keys only when a project is created. Adopt it from the machine that created it, or create a new project.`,
         );
       }
       const outs = toOutputs(

@@ -1,7 +1,7 @@
 /** Tier: plans payments in check (read-only), pays them in create/update. */
 import type * as pulumi from "@pulumi/pulumi";
 import type { Settlement } from "../../sdk/index.js";
-import type { PlannedPayment, SettlementOutput, TierDecision, TierName } from "../resources/tier.js";
+import type { PlannedPayment, SettlementOutput, TierDecision, TierName } from "../types.js";
 import { type Context, getContext } from "./context.js";
 import { ActionNotAllowedError, ConflictError } from "./errors.js";
 import { containsUnknown } from "./values.js";

@@ -1,6 +1,6 @@
 /** Helpers for the values the engine passes to check and diff. */
 
-/** The sentinel the Node SDK sends for values not known during preview. */
+/** The sentinel the Node SDK sends for values not known during preview (the one copy: the CLI reads it too). */
 export const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
 /** True when `value` is, or contains, an unknown. */

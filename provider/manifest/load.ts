@@ -1,9 +1,9 @@
 import { stat } from "node:fs/promises";
 import { dirname, extname, isAbsolute, join, relative, resolve } from "node:path";
+import { BaseError } from "../../core/errors.js";
 import type { AppManifest } from "../../schema/app.types.js";
 import { ManifestValidationError } from "../../schema/errors.js";
 import { assertManifest } from "../../schema/validate.js";
-import { BaseError } from "../../sdk/errors/base.js";
 import { parseJson, parseYaml } from "./parse.js";
 import { decodeUtf8, describeFsError, describeKind, READ_LIMITS, readBounded } from "./read.js";
 

@@ -23,6 +23,8 @@ export interface DeploymentArgs {
    * manifest's folder), or the manifest object itself.
    */
   manifest: pulumi.Input<string | Record<string, unknown>>;
+  /** The folder relative manifest paths resolve from: the Pulumi project folder. @default process.cwd() */
+  baseDir?: string;
 }
 
 /** The active release of a Run402 project. */
@@ -58,7 +60,7 @@ export class Deployment extends Run402Resource {
         manifest: args.manifest,
         // Relative manifest paths resolve from the program's folder; the engine may start the
         // provider elsewhere (in `main`'s folder). Not compared by diff.
-        baseDir: process.cwd(),
+        baseDir: args.baseDir ?? process.cwd(),
         manifestDigest: undefined,
         releaseDigest: undefined,
         release: undefined,

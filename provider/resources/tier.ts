@@ -12,42 +12,10 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { createUrn } from "@pulumi/pulumi/resource.js";
+import type { PlannedPayment, SettlementOutput, TierDecision, TierName } from "../types.js";
 import { Run402Resource } from "./stub.js";
 
-/** A Run402 tier name. */
-export type TierName = "prototype" | "hobby" | "team";
-
-/** A settled payment as recorded on the resource. */
-export interface SettlementOutput {
-  /** The rail that settled it: x402, mpp, or allowance (prepaid credit, no on-chain payment). */
-  rail: "x402" | "mpp" | "allowance";
-  /** On-chain transaction hash; null for allowance settlements. */
-  reference: string | null;
-  /** CAIP-2 network, e.g. eip155:84532. */
-  network: string | null;
-  amountUsd: string;
-  payer: string;
-  settledAt: string;
-}
-
-/** What check decided for the tier, why, and the lease it saw on the server. */
-export interface TierDecision {
-  /** A paid action, `adopt` (an active lease of this tier, nothing to pay) or `none`. */
-  action: "subscribe" | "renew" | "upgrade" | "downgrade" | "adopt" | "none";
-  reason: string;
-  leaseStartedAt: string | null;
-  leaseExpiresAt: string | null;
-  lifecycleState: string;
-}
-
-/** The payment that convergence needs, as planned during check (shown by preview). */
-export interface PlannedPayment {
-  action: "subscribe" | "renew" | "upgrade" | "downgrade";
-  tier: TierName;
-  amountUsd: string;
-  rail: "x402" | "mpp";
-  reason: string;
-}
+export type { PlannedPayment, SettlementOutput, TierDecision, TierName } from "../types.js";
 
 interface Inputs {
   tier: TierName;

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { BaseError } from "../errors/base.js";
+import { BaseError } from "../../core/errors.js";
 import { ApiError, DeployFailedError } from "../errors/http.js";
 import type { ActionContext } from "../internal/context.js";
 import { deriveKey } from "../pay/idempotency.js";

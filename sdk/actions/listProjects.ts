@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { BaseError } from "../errors/base.js";
+import { BaseError } from "../../core/errors.js";
 import type { ApiError } from "../errors/http.js";
 import type { ActionContext } from "../internal/context.js";
 import { call } from "../internal/http.js";

@@ -1,4 +1,4 @@
-import { BaseError } from "./base.js";
+import { BaseError } from "../../core/errors.js";
 
 /** One suggested follow-up from the error envelope (`{ type, ... }`). */
 export type NextAction = { type: string } & Record<string, unknown>;

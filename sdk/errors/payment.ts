@@ -1,5 +1,5 @@
+import { BaseError } from "../../core/errors.js";
 import type { Settlement } from "../Receipt.js";
-import { BaseError } from "./base.js";
 
 /** Which spend-policy limit refused a payment. */
 export type PolicyLimit =

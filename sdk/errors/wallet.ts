@@ -1,4 +1,4 @@
-import { BaseError } from "./base.js";
+import { BaseError } from "../../core/errors.js";
 
 /** No usable wallet key was found, or the one found is malformed. Never carries the key. */
 export class WalletError extends BaseError {

@@ -26,8 +26,8 @@ import {
   startHostile,
   tierBody,
 } from "~test/hostile.js";
+import type { BaseError } from "../../core/errors.js";
 import { createRun402, type Run402 } from "../client.js";
-import type { BaseError } from "../errors/base.js";
 import type { Run402Event } from "../internal/events.js";
 import * as Journal from "./journal.js";
 import * as Mpp from "./mpp.js";

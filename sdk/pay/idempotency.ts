@@ -1,16 +1,5 @@
 import { createHash } from "node:crypto";
-
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(
-      Object.keys(value as Record<string, unknown>)
-        .sort()
-        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
-    );
-  }
-  return value;
-}
+import { canonicalizeJson } from "@run402/release";
 
 /** Options for {@link deriveKey}. */
 export type DeriveKeyOptions = {
@@ -26,12 +15,13 @@ export type DeriveKeyOptions = {
 
 /** The `Idempotency-Key` for a purchase: a hash of intent + route + body, so a rerun sends the same key. */
 export function deriveKey(options: DeriveKeyOptions): string {
-  const material = JSON.stringify([
+  // Keys sorted at every level, so the same body always gives the same key.
+  const material = canonicalizeJson([
     ...(options.scope === undefined ? ["run402-idempotency/v1"] : ["run402-idempotency/v2", options.scope]),
     options.intent,
     options.method.toUpperCase(),
     options.route,
-    canonical(options.body ?? null),
+    options.body ?? null,
   ]);
   return `r402_${createHash("sha256").update(material).digest("hex")}`;
 }

@@ -1,5 +1,5 @@
 import { SpendPolicyError } from "../errors/payment.js";
-import { atomicToUsd, usdToAtomic } from "../Receipt.js";
+import { atomicToUsd, usdToAtomic } from "../money.js";
 import type { PaymentChallenge, RailName } from "./rail.js";
 
 /** The caller's spend limits, checked before anything is signed. */

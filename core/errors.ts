@@ -1,4 +1,4 @@
-/** Options shared by every SDK error. */
+/** Options shared by every error the package throws (SDK, schema, provider, CLI). */
 export type BaseErrorOptions = {
   /** Stable machine-readable code; branch on this, never on the message. */
   code: string;
@@ -11,7 +11,7 @@ export type BaseErrorOptions = {
   cause?: unknown;
 };
 
-/** Root of every error the SDK throws: `shortMessage`, `details`, `metaMessages`, `code`, `status`, `cause`, `walk()`. */
+/** Root of every error the package throws: `shortMessage`, `details`, `metaMessages`, `code`, `status`, `cause`, `walk()`. */
 export class BaseError extends Error {
   override name = "Run402Error";
   readonly shortMessage: string;

@@ -1,0 +1,28 @@
+/**
+ * USD amounts, the one conversion between decimal strings and atomic units: both rails' stablecoins
+ * (USDC, pathUSD) have 6 decimals. Exact (bigint, viem's parseUnits/formatUnits), never a float.
+ */
+import { formatUnits, parseUnits } from "viem";
+
+/** Decimals of USDC and pathUSD. */
+export const usdDecimals = 6;
+
+/** Formats atomic units (6 decimals) as a USD decimal string with at least two decimals. */
+export function atomicToUsd(atomic: bigint): string {
+  const [whole, fraction = ""] = formatUnits(atomic, usdDecimals).split(".");
+  return `${whole}.${fraction.padEnd(2, "0")}`;
+}
+
+/** Parses a USD amount (number or decimal string) into atomic units (6 decimals), rounding down. */
+export function usdToAtomic(usd: number | string): bigint {
+  const text = typeof usd === "number" ? usd.toFixed(usdDecimals) : usd.trim();
+  const match = /^(\d+)(?:\.(\d*))?$/.exec(text);
+  if (!match) throw new TypeError(`Not a USD amount: ${text}`);
+  // parseUnits rounds digits past the sixth; an amount is cut there instead (never rounded up).
+  return parseUnits(`${match[1]}.${(match[2] ?? "").slice(0, usdDecimals) || "0"}`, usdDecimals);
+}
+
+/** Sums USD decimal strings exactly. */
+export function sumUsd(amounts: readonly string[]): string {
+  return atomicToUsd(amounts.reduce((total, amount) => total + usdToAtomic(amount), 0n));
+}
