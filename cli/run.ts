@@ -94,11 +94,6 @@ export async function runCommand(options: CliOptions, io: Io): Promise<Report> {
   try {
     session = await load(options, report, io);
     if (!session) return report;
-    const refused = runnerLocalBackend(options);
-    if (refused) {
-      fail(report, [refused]);
-      return report;
-    }
     switch (options.command) {
       case "validate":
         return report;
@@ -308,6 +303,9 @@ async function stackIdentity(stack: EngineStack, io: Io): Promise<string | undef
 /** Opens the stack with this run's settings (sandbox, flags, stack identity); never writes config. */
 async function prepare(session: Session, create: boolean): Promise<EngineStack | undefined> {
   const { options } = session;
+  // Before anything is created or started: no engine, no sandbox, no state folder.
+  const refused = runnerLocalBackend(options);
+  if (refused) throw new BaseError(refused.message, { code: refused.code });
   const engine = await findPulumi(session.root, session.paths.engineDir);
   const sandbox = options.sandbox ? await startSandbox(session) : {};
   const stack = await openStack({
