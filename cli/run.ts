@@ -1,6 +1,7 @@
 /** The commands of run402-pulumi: each builds one {@link Report}; main.ts prints it and exits. */
 import { randomUUID } from "node:crypto";
-import { dirname, relative, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import { type RunSettings, runSettingsEnv } from "../provider/config.js";
 import {
   checkManifest,
@@ -45,6 +46,7 @@ import {
   toMicros,
   withTotals,
 } from "./report.js";
+import { loadSandbox } from "./sandbox.js";
 import { publicOutputs, StepCollector, shortType, urnName } from "./steps.js";
 
 /** How a command talks to its surroundings. */
@@ -75,15 +77,6 @@ interface Session {
   settings: RunSettings;
   /** Where the user ran the CLI (this process later works from the package root). */
   cwd: string;
-}
-
-interface SandboxHandle {
-  apiBase: string;
-  x402: { rpcUrl: string };
-  mpp: { rpcUrl: string };
-  wallets: { address: string; privateKey: string }[];
-  treasury: string;
-  stop(): Promise<void>;
 }
 
 /** The Run402 API when neither this run nor the stack config names one (provider/config.ts's default). */
@@ -225,9 +218,10 @@ function io(): Io {
 async function startSandbox(session: Session): Promise<RunSettings> {
   io().progress(`starting the sandbox (chains, Postgres, API) in ${session.paths.sandboxDir}…`);
   const started = Date.now();
-  const module = (await import("../sandbox/index.js")) as {
-    startSandbox(options: { stateDir: string; log?: (line: string) => void }): Promise<SandboxHandle>;
+  const { version } = JSON.parse(readFileSync(join(session.root, "package.json"), "utf8")) as {
+    version: string;
   };
+  const module = await loadSandbox(session.manifestDir, version);
   const sandbox = await module.startSandbox({
     stateDir: session.paths.sandboxDir,
     log: (line) => io().progress(`  [sandbox] ${line}`),
