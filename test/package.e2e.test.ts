@@ -5,9 +5,10 @@
  * - pulumi-run402 alone: no anvil, PGlite or stablecoin-evm among its production dependencies,
  *   and `run402-pulumi --sandbox` says exactly what to install (exit 2, CLI_SANDBOX_NOT_INSTALLED);
  * - with @pulumi-run402/sandbox added: a CommonJS program (Pulumi's default TypeScript template:
- *   module commonjs, moduleResolution node) and an ESM program (module nodenext) compile with tsc
- *   and run `pulumi up`, a no-op `up` and `destroy` against the installed sandbox's bin, under the
- *   machine's Node and each tested LTS (scripts/node-versions.mjs), through the real engine.
+ *   module commonjs, moduleResolution node, `main: index.ts`) and an ESM program (module nodenext)
+ *   type-check with tsc and run `pulumi up`, a no-op `up` and `destroy` against the installed
+ *   sandbox's bin, under the machine's Node and each tested LTS (scripts/node-versions.mjs),
+ *   through the real engine as the engine script shipped in the package installs it.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -42,6 +43,8 @@ let dir: string;
 let consumer: string;
 let packs: { main: string; sandbox: string };
 let engine: EngineWorkspace;
+/** Where the engine script shipped in the package puts the engine, in the consumer. */
+let shippedEngine: string;
 
 /** Runs a command; never throws on exit codes. */
 async function sh(
@@ -120,7 +123,20 @@ beforeAll(async () => {
   // The compiler and Node's types at the versions this repository uses (so npm's cache has them).
   const dev = rootPackage.devDependencies;
   await npmInstall([packs.main, `typescript@${dev.typescript}`, `@types/node@${dev["@types/node"]}`]);
+  // The engine script shipped in the package, as a user runs it (the engine build is cached, so
+  // this links it in seconds). Everything below uses this engine, not the repository's.
+  const installed = join(consumer, "node_modules", "pulumi-run402");
+  await ok("bash", [join(installed, "scripts", "engine.sh")], consumer, { PATH: withoutRepoEngine() });
+  shippedEngine = join(installed, ".tools", "pulumi", "bin");
 }, 600_000);
+
+/** PATH without this repository's engine folder. */
+function withoutRepoEngine(): string {
+  return (process.env.PATH ?? "")
+    .split(delimiter)
+    .filter((d) => d !== engineBin)
+    .join(delimiter);
+}
 
 afterAll(() => {
   engine?.cleanup();
@@ -147,7 +163,8 @@ describe("pulumi-run402 alone", () => {
       join(consumer, "node_modules", ".bin", "run402-pulumi"),
       ["plan", "--manifest", "app.json", "--sandbox", "--json"],
       consumer,
-      { PATH: `${engineBin}${delimiter}${process.env.PATH ?? ""}` },
+      // The CLI finds the shipped engine in its package by itself.
+      { PATH: withoutRepoEngine() },
     );
     expect(result.code, result.stderr).toBe(2);
     const report = JSON.parse(result.stdout) as Report;
@@ -165,11 +182,11 @@ describe("pulumi-run402 alone", () => {
 /** Pulumi's default TypeScript template, and an ESM variant of it. */
 const programs = {
   cjs: {
-    packageJson: { name: "cjs-program", main: "bin/index.js" },
+    packageJson: { name: "cjs-program", main: "index.ts" },
     compilerOptions: { module: "commonjs", moduleResolution: "node" },
   },
   esm: {
-    packageJson: { name: "esm-program", type: "module", main: "bin/index.js" },
+    packageJson: { name: "esm-program", type: "module", main: "index.ts" },
     compilerOptions: { module: "nodenext", moduleResolution: "nodenext" },
   },
 } as const;
@@ -197,7 +214,8 @@ describe("with @pulumi-run402/sandbox installed", () => {
   let wallet = 0;
 
   beforeAll(async () => {
-    await npmInstall(["--save-dev", packs.sandbox]);
+    // tsx: what the offline engine's language host runs ESM TypeScript programs with.
+    await npmInstall(["--save-dev", packs.sandbox, `tsx@${rootPackage.devDependencies.tsx}`]);
     for (const [name, spec] of Object.entries(programs)) {
       const folder = join(consumer, name);
       mkdirSync(folder);
@@ -219,7 +237,8 @@ describe("with @pulumi-run402/sandbox installed", () => {
         files: ["index.ts"],
       };
       writeFileSync(join(folder, "tsconfig.json"), `${JSON.stringify(tsconfig, null, 2)}\n`);
-      await ok(join(consumer, "node_modules", ".bin", "tsc"), ["-p", "."], folder);
+      // The type check Pulumi's Go host makes through ts-node; the language host then runs index.ts.
+      await ok(join(consumer, "node_modules", ".bin", "tsc"), ["-p", ".", "--noEmit"], folder);
     }
     // The installed sandbox's own bin, as a user starts it.
     sandbox = spawn(
@@ -267,7 +286,7 @@ describe("with @pulumi-run402/sandbox installed", () => {
         const env = {
           ...engine.env,
           // The engine starts the language host and the provider with the first `node` on PATH.
-          PATH: [dirname(node.binary), engineBin, process.env.PATH ?? ""].join(delimiter),
+          PATH: [dirname(node.binary), shippedEngine, withoutRepoEngine()].join(delimiter),
           RUN402_RUN_SETTINGS: JSON.stringify({
             apiBase: ready.apiBase,
             baseRpcUrl: ready.x402.rpcUrl,
@@ -278,7 +297,7 @@ describe("with @pulumi-run402/sandbox installed", () => {
           }),
         };
         const pulumi = (...args: string[]) =>
-          ok(join(engineBin, "pulumi"), [...args, "--non-interactive"], folder, env);
+          ok(join(shippedEngine, "pulumi"), [...args, "--non-interactive"], folder, env);
         await pulumi("stack", "init", stack);
         await pulumi("up", "--yes", "--skip-preview");
         const outputs = JSON.parse(await pulumi("stack", "output", "--json")) as Record<string, string>;
