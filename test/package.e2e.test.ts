@@ -310,7 +310,8 @@ describe("with @pulumi-run402/sandbox installed", () => {
           deployment: { resources?: unknown[] };
         };
         expect(after.deployment.resources ?? []).toEqual([]);
-      });
+        // Three engine runs, each starting a language host and a provider, on a shared 2-core box.
+      }, 300_000);
     }
   }
 });
