@@ -3,11 +3,18 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   resolve: {
-    alias: { "~test": fileURLToPath(new URL("./test", import.meta.url)) },
+    alias: [
+      { find: "~test", replacement: fileURLToPath(new URL("./test", import.meta.url)) },
+      // Tests run the sandbox package from its sources (the CLI's processes load its build).
+      {
+        find: /^@pulumi-run402\/sandbox$/,
+        replacement: fileURLToPath(new URL("./packages/sandbox/index.ts", import.meta.url)),
+      },
+    ],
   },
   test: {
     include: ["**/*.test.ts"],
-    exclude: ["**/node_modules/**", "dist/**", ".tools/**"],
+    exclude: ["**/node_modules/**", "**/dist/**", ".tools/**"],
     // Chains, PGlite and the Pulumi engine are real processes: 2 cores, so keep parallelism low.
     pool: "forks",
     maxWorkers: 2,

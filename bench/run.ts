@@ -95,7 +95,7 @@ function startupSection(outcome: Outcome<StartupResult>): string {
   if (!outcome.ok) return [...out, `**Failed:** ${outcome.error}`].join("\n");
   const { rows, warmRuns } = outcome.value;
   out.push(
-    `Each run is a fresh \`run402-sandbox\` process (\`node dist/sandbox/main.js\`: both anvil chains with USDC/pathUSD ` +
+    `Each run is a fresh \`run402-sandbox\` process (\`node packages/sandbox/dist/main.js\`: both anvil chains with USDC/pathUSD ` +
       `funded, PGlite, the API on 127.0.0.1), timed from spawn to its ready JSON line, checked with one ` +
       `\`GET /tiers/v1\`, then stopped with SIGTERM. "startSandbox()" is the sandbox's own ready time from its ` +
       `log (call → resolved, without Node start-up and module loading). Cold cache: an empty \`$TMPDIR\`, so ` +

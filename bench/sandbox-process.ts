@@ -1,5 +1,5 @@
 /**
- * Runs the built `run402-sandbox` bin (dist/sandbox/main.js) as a child process in its own process
+ * Runs the built `run402-sandbox` bin (packages/sandbox/dist/main.js) as a child process in its own process
  * group, and times it: spawn → the ready JSON line on stdout, and SIGTERM → exit. Every child is
  * registered so that {@link killAll} can take down whatever is still running (its anvil chains
  * included) when the bench fails or is interrupted.
@@ -63,7 +63,7 @@ export function killAll(): void {
   live.clear();
 }
 
-/** Starts `node dist/sandbox/main.js`, with `TMPDIR` set to `tmpDir` (where PGlite caches its template). */
+/** Starts `node packages/sandbox/dist/main.js`, with `TMPDIR` set to `tmpDir` (where PGlite caches its template). */
 export async function spawnSandbox(options: {
   repo: string;
   tmpDir: string;
@@ -72,7 +72,7 @@ export async function spawnSandbox(options: {
   readyTimeoutMs?: number | undefined;
 }): Promise<SandboxChild> {
   const { repo, tmpDir, stateDir, wallets, readyTimeoutMs = 60_000 } = options;
-  const args = [join(repo, "dist", "sandbox", "main.js"), "--port", "0"];
+  const args = [join(repo, "packages", "sandbox", "dist", "main.js"), "--port", "0"];
   if (stateDir) args.push("--state-dir", stateDir);
   if (wallets !== undefined) args.push("--wallets", String(wallets));
   const started = performance.now();

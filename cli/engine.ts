@@ -59,6 +59,15 @@ export function packageRoot(from: string = import.meta.dirname): string {
   }
 }
 
+/** What to install when the engine is missing: the same advice as the README's. */
+export function engineAdvice(root: string): string {
+  return (
+    "Install the Pulumi CLI 3.x with its language hosts (https://www.pulumi.com/docs/install/), or run " +
+    `\`bash ${join(root, "scripts", "engine.sh")}\` (shipped with pulumi-run402), which puts the engine in ` +
+    `${join(root, ".tools", "pulumi", "bin")}.`
+  );
+}
+
 /** The `pulumi` executable: `<package root>/.tools/pulumi/bin/pulumi` when present, else from PATH. */
 export function pulumiExecutable(root: string, path: string = process.env.PATH ?? ""): string | undefined {
   const bundled = join(root, ".tools", "pulumi", "bin", "pulumi");
@@ -104,12 +113,20 @@ export async function findPulumi(root: string, cacheDir?: string): Promise<Engin
   const pulumi = pulumiExecutable(root);
   const missing = (cause?: unknown) =>
     new EngineMissingError(
-      `The Pulumi CLI was not found (looked in ${join(root, ".tools", "pulumi", "bin")} and on PATH). ` +
-        "Install Pulumi 3.x (https://www.pulumi.com/docs/install/) or run `npm run engine` in pulumi-run402.",
+      `The Pulumi CLI was not found (looked in ${join(root, ".tools", "pulumi", "bin")} and on PATH). ${engineAdvice(root)}`,
       { cause },
     );
   if (!pulumi) throw missing();
   const command = resolve(pulumi);
+  const languageHost = "pulumi-language-nodejs";
+  if (
+    !existsSync(join(dirname(command), languageHost)) &&
+    !(process.env.PATH ?? "").split(delimiter).some((dir) => dir && existsSync(join(dir, languageHost)))
+  ) {
+    throw new EngineMissingError(
+      `${command} has no Node.js language host (${languageHost} is neither beside it nor on PATH). ${engineAdvice(root)}`,
+    );
+  }
   if (command === join(root, ".tools", "pulumi", "bin", "pulumi")) {
     const version = bundledVersion(root);
     if (version) return { command, version };
@@ -141,7 +158,7 @@ export async function findPulumi(root: string, cacheDir?: string): Promise<Engin
   }
   if (!/^3\.\d+\.\d+/.test(version)) {
     throw new EngineMissingError(
-      `${command} is Pulumi ${version}; run402-pulumi needs Pulumi 3.x (or run \`npm run engine\` in pulumi-run402).`,
+      `${command} is Pulumi ${version}; run402-pulumi needs Pulumi 3.x. ${engineAdvice(root)}`,
     );
   }
   if (cacheFile) writeAtomic(cacheFile, `${JSON.stringify({ key, version })}\n`);

@@ -1,6 +1,7 @@
 /** The commands of run402-pulumi: each builds one {@link Report}; main.ts prints it and exits. */
 import { randomUUID } from "node:crypto";
-import { dirname, relative, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
 import { BaseError } from "../core/errors.js";
 import { type RunSettings, runSettingsEnv } from "../provider/config.js";
 import {
@@ -37,6 +38,7 @@ import {
 } from "./locks.js";
 import { buildPlan, type PlanDocument, PlanRecorder, planChanges, readPlan, writePlan } from "./plan.js";
 import { emptyReport, type PendingReport, type Report, renderHuman, withTotals } from "./report.js";
+import { loadSandbox } from "./sandbox.js";
 import { publicOutputs, StepCollector } from "./steps.js";
 import { shortType, urnName } from "./urn.js";
 
@@ -70,15 +72,6 @@ interface Session {
   cwd: string;
   /** How this command talks to its surroundings. */
   io: Io;
-}
-
-interface SandboxHandle {
-  apiBase: string;
-  x402: { rpcUrl: string };
-  mpp: { rpcUrl: string };
-  wallets: { address: string; privateKey: string }[];
-  treasury: string;
-  stop(): Promise<void>;
 }
 
 /** The Run402 API when neither this run nor the stack config names one (provider/config.ts's default). */
@@ -247,9 +240,10 @@ async function load(options: CliOptions, report: Report, io: Io): Promise<Sessio
 async function startSandbox(session: Session): Promise<RunSettings> {
   session.io.progress(`starting the sandbox (chains, Postgres, API) in ${session.paths.sandboxDir}…`);
   const started = Date.now();
-  const module = (await import("../sandbox/index.js")) as {
-    startSandbox(options: { stateDir: string; log?: (line: string) => void }): Promise<SandboxHandle>;
+  const { version } = JSON.parse(readFileSync(join(session.root, "package.json"), "utf8")) as {
+    version: string;
   };
+  const module = await loadSandbox(session.manifestDir, version);
   const sandbox = await module.startSandbox({
     stateDir: session.paths.sandboxDir,
     log: (line) => session.io.progress(`  [sandbox] ${line}`),

@@ -19,7 +19,8 @@ done_in() { say "$1 in $(( $(date +%s) - start ))s"; }
 link_script() {
   # The dynamic-provider plugin: our one-process launcher (scripts/pulumi-resource-pulumi-nodejs.cjs)
   # in place of the shell script @pulumi/pulumi ships, which starts two more processes to find and run it.
-  if [ ! -f "$ROOT/node_modules/@pulumi/pulumi/cmd/dynamic-provider/index.js" ]; then
+  # @pulumi/pulumi as Node resolves it from here (in a user's project it sits beside pulumi-run402).
+  if ! node -e 'require.resolve("@pulumi/pulumi/cmd/dynamic-provider/index.js", { paths: [process.argv[1]] })' "$ROOT" 2>/dev/null; then
     say "run npm install first: @pulumi/pulumi is missing"; exit 1
   fi
   rm -f "$OUT/pulumi-resource-pulumi-nodejs"

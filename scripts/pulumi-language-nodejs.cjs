@@ -44,6 +44,39 @@ function tsxApi(root) {
   return pathToFileURL(path.join(path.dirname(manifest), entry)).href;
 }
 
+/** Whether `file` is CommonJS by its extension or its nearest package.json's `type`. */
+function isCommonJs(file) {
+  if (/\.c[jt]s$/.test(file)) return true;
+  if (/\.m[jt]s$/.test(file)) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, "package.json");
+    if (require("node:fs").existsSync(manifest))
+      return JSON.parse(require("node:fs").readFileSync(manifest, "utf8")).type !== "module";
+    if (path.dirname(dir) === dir) return true;
+  }
+}
+
+/**
+ * Compiles the project's own `.ts` files to CommonJS with its TypeScript (transpile only, as
+ * ts-node does for Pulumi's Go host) when `require` loads them; packages are loaded as they are.
+ */
+function registerTypeScript(root) {
+  const ts = require(require.resolve("typescript", { paths: [root, __dirname] }));
+  const fs = require("node:fs");
+  require.extensions[".ts"] = (module, filename) => {
+    const { outputText } = ts.transpileModule(fs.readFileSync(filename, "utf8"), {
+      fileName: filename,
+      compilerOptions: {
+        module: ts.ModuleKind.CommonJS,
+        target: ts.ScriptTarget.ES2022,
+        esModuleInterop: true,
+        sourceMap: false,
+      },
+    });
+    module._compile(outputText, filename);
+  };
+}
+
 function programFor(request) {
   const info = request.getInfo?.();
   // Pulumi runs programs from the project folder (where Pulumi.yaml is): relative paths in the
@@ -59,11 +92,17 @@ function programFor(request) {
     } catch {
       // An ESM-only package folder: let import() resolve it.
     }
-    if (/\.[cm]?tsx?$/.test(entry)) {
-      // TypeScript programs load through tsx (Pulumi's Go host uses ts-node the same way).
-      (await import(tsxApi(pwd))).register();
+    let mod;
+    if (/\.c?ts$/.test(entry) && isCommonJs(entry)) {
+      // A CommonJS TypeScript program (Pulumi's default template) is required, so its require()
+      // calls stay CommonJS, as under Pulumi's Go host.
+      registerTypeScript(pwd);
+      mod = require(entry);
+    } else {
+      // ESM TypeScript programs load through tsx's module hooks.
+      if (/\.[cm]?tsx?$/.test(entry)) (await import(tsxApi(pwd))).register();
+      mod = await import(pathToFileURL(entry).href);
     }
-    const mod = await import(pathToFileURL(entry).href);
     const exported = mod.default ?? mod;
     return typeof exported === "function" ? await exported() : exported;
   };

@@ -8,6 +8,14 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import {
+  type Chains,
+  createPaymentGate,
+  type PaymentGate,
+  type Price,
+  type Settlement,
+  startChains,
+} from "@pulumi-run402/sandbox";
 import { x402Facilitator } from "@x402/core/facilitator";
 import type { PaymentPayload, PaymentRequirements } from "@x402/core/types";
 import { toFacilitatorEvmSigner } from "@x402/evm";
@@ -26,9 +34,6 @@ import {
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { baseSepolia, tempoModerato } from "viem/chains";
-import { type Chains, startChains } from "../sandbox/chains/index.js";
-import { createPaymentGate } from "../sandbox/payments/gate.js";
-import type { PaymentGate, Price, Settlement } from "../sandbox/payments/types.js";
 
 /** One request as a handler sees it. */
 export interface Call {

@@ -3,12 +3,17 @@
  * wraps its `/_sandbox` controls. Tests start one per file and close it in `afterAll`.
  */
 import { randomBytes } from "node:crypto";
+import {
+  type FaultKind,
+  type LedgerEntry,
+  type RequestLogEntry,
+  type Sandbox,
+  type SandboxOptions,
+  siwxMessage,
+  startSandbox,
+} from "@pulumi-run402/sandbox";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import type { FaultKind, RequestLogEntry } from "../sandbox/api/http.js";
-import { siwxMessage } from "../sandbox/api/siwx.js";
-import { type Sandbox, type SandboxOptions, startSandbox } from "../sandbox/index.js";
-import type { LedgerEntry } from "../sandbox/state.js";
 
 /** A fault for `POST /_sandbox/faults`. */
 export interface FaultSpec {

@@ -3,7 +3,7 @@
  * clock for leases, and the Run402 HTTP API over node:http.
  *
  * @example
- * import { startSandbox } from "pulumi-run402/sandbox";
+ * import { startSandbox } from "@pulumi-run402/sandbox";
  * const sandbox = await startSandbox();
  * console.log(sandbox.apiBase);
  * await sandbox.stop();
@@ -22,6 +22,15 @@ import { openBlobs } from "./db/blobs.js";
 import { openDatabase } from "./db/index.js";
 import { createPaymentGate } from "./payments/gate.js";
 import { openState } from "./state.js";
+
+// Building blocks, for tests that assemble their own server around real chains and verification
+// (pulumi-run402's hostile-server tests) or drive a sandbox's controls.
+export type { FaultKind, RequestLogEntry } from "./api/http.js";
+export { siwxMessage } from "./api/siwx.js";
+export { type Chains, type StartChainsOptions, startChains, type Wallet } from "./chains/index.js";
+export { createPaymentGate } from "./payments/gate.js";
+export type { GateOutcome, PaymentGate, Price, Rail, Settlement } from "./payments/types.js";
+export type { LedgerEntry } from "./state.js";
 
 /** Options of {@link startSandbox}. */
 export interface SandboxOptions {

@@ -31,9 +31,9 @@ function startBin(): Promise<{ ready: Ready; ms: number; stdout: () => string }>
   const started = Date.now();
   const proc = spawn(
     process.execPath,
-    ["--import", "tsx", "sandbox/main.ts", "--state-dir", stateDir, "--wallets", "2"],
+    ["--import", "tsx", "main.ts", "--state-dir", stateDir, "--wallets", "2"],
     {
-      cwd: join(import.meta.dirname, ".."),
+      cwd: import.meta.dirname,
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
