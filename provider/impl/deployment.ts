@@ -262,14 +262,11 @@ async function apply(inputs: Inputs): Promise<Outputs> {
       "The manifest's files changed between preview and update (digest mismatch); nothing was deployed. Run the update again.",
     );
   }
-  const content = new Map(
-    [...resolved.content].map(([sha, c]) => [sha, { bytes: c.bytes, contentType: c.contentType }] as const),
-  );
   const result = await ctx.client.deploy.apply({
     projectId: inputs.projectId,
     anonKey: inputs.anonKey,
     spec: resolved.spec,
-    content,
+    content: resolved.content,
     idempotencyKey: resolved.idempotencyKey,
     // No intent: a key made of project and digest would replay an earlier plan of the same content
     // (a rollback A → B → A, or a retry after a failed migration) instead of deploying it. Deploys

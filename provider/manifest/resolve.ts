@@ -1,4 +1,4 @@
-import { readdir, readFile, realpath, stat } from "node:fs/promises";
+import { readdir, realpath, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve, sep } from "node:path";
 import {
   digestPortableManifest,
@@ -11,6 +11,7 @@ import { type ManifestIssue, ManifestValidationError } from "../../schema/errors
 import { type ContentEntry, type ContentSource, toReleaseSpec } from "../../schema/release.js";
 import { releaseIssue } from "../../schema/validate.js";
 import { contentTypeFor } from "./contentType.js";
+import { type HashedFile, hashFile, hashFiles } from "./hash.js";
 
 export type { ContentEntry } from "../../schema/release.js";
 
@@ -18,7 +19,10 @@ export type { ContentEntry } from "../../schema/release.js";
 export type ResolvedRelease = {
   /** The SDK-native ReleaseSpec, accepted by `@run402/release`'s `parseReleaseSpec`. */
   spec: ReleaseSpec;
-  /** Bytes the spec references, keyed by sha256 (site files, function code, migration SQL, assets). */
+  /**
+   * Content the spec references, keyed by sha256 (site files, function code, migration SQL, assets).
+   * Files on disk are hashed, not held: their bytes are read again when an upload needs them.
+   */
   content: Map<string, ContentEntry>;
   /** `@run402/release`'s portable manifest digest (`run402-portable-manifest-v1:…`): content only, no project. */
   digest: string;
@@ -94,50 +98,61 @@ class Reader {
     return real === this.root || real.startsWith(this.root.endsWith(sep) ? this.root : this.root + sep);
   }
 
-  async file(rel: string, pointer: string): Promise<Uint8Array | undefined> {
+  /** One file, hashed (its bytes are read again only for an upload). */
+  async file(rel: string, pointer: string): Promise<HashedFile | undefined> {
     const real = await this.locate(rel, pointer, "file");
-    return real ? new Uint8Array(await readFile(real)) : undefined;
+    return real ? hashFile(real) : undefined;
   }
 
-  async dir(rel: string, pointer: string): Promise<Map<string, Uint8Array> | undefined> {
+  /** Every file under a folder, hashed: the walk lists them, then they are hashed a few at a time. */
+  async dir(rel: string, pointer: string): Promise<Map<string, HashedFile> | undefined> {
     const real = await this.locate(rel, pointer, "dir");
     if (!real) return undefined;
-    const files = new Map<string, Uint8Array>();
-    await this.walk(real, "", pointer, files, new Set([real]));
-    if (files.size === 0) return this.fail(pointer, `${JSON.stringify(rel)} contains no files to upload.`);
-    return files;
+    const found: [string, string][] = [];
+    await this.walk(real, "", pointer, found, new Set([real]));
+    if (found.length === 0) return this.fail(pointer, `${JSON.stringify(rel)} contains no files to upload.`);
+    const hashed = await hashFiles(found.map(([, file]) => file));
+    return new Map(found.map(([sitePath], i) => [sitePath, hashed[i] as HashedFile]));
   }
 
-  async walk(dir: string, prefix: string, pointer: string, out: Map<string, Uint8Array>, seen: Set<string>) {
-    const names = (await readdir(dir)).filter((n) => !SKIPPED_DIR_ENTRIES.includes(n));
+  /** Lists `[site path, real path]` of every file under `dir` (a real path), in code-unit order. */
+  async walk(dir: string, prefix: string, pointer: string, out: [string, string][], seen: Set<string>) {
+    const entries = (await readdir(dir, { withFileTypes: true })).filter(
+      (e) => !SKIPPED_DIR_ENTRIES.includes(e.name),
+    );
     // Code-unit order, not locale order, so every machine walks (and hashes) the same way.
-    names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const name of names) {
-      const sitePath = prefix ? `${prefix}/${name}` : name;
-      let real: string;
-      try {
-        real = await realpath(join(dir, name));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-        this.fail(pointer, `${JSON.stringify(sitePath)} is a broken symlink.`);
-        continue;
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const sitePath = prefix ? `${prefix}/${entry.name}` : entry.name;
+      // Inside a real folder, a plain file or folder is its own real path; only symlinks are resolved.
+      let real = join(dir, entry.name);
+      let kind: "file" | "dir" | "other" = entry.isFile() ? "file" : entry.isDirectory() ? "dir" : "other";
+      if (entry.isSymbolicLink()) {
+        try {
+          real = await realpath(real);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+          this.fail(pointer, `${JSON.stringify(sitePath)} is a broken symlink.`);
+          continue;
+        }
+        if (!this.inside(real)) {
+          this.fail(
+            pointer,
+            `${JSON.stringify(sitePath)} is a symlink that resolves outside the manifest's folder (to ${real}).`,
+          );
+          continue;
+        }
+        const info = await stat(real);
+        kind = info.isFile() ? "file" : info.isDirectory() ? "dir" : "other";
       }
-      if (!this.inside(real)) {
-        this.fail(
-          pointer,
-          `${JSON.stringify(sitePath)} is a symlink that resolves outside the manifest's folder (to ${real}).`,
-        );
-        continue;
-      }
-      const info = await stat(real);
-      if (info.isDirectory()) {
+      if (kind === "dir") {
         if (seen.has(real)) {
           this.fail(pointer, `${JSON.stringify(sitePath)} is a symlink loop.`);
           continue;
         }
         await this.walk(real, sitePath, pointer, out, new Set([...seen, real]));
-      } else if (info.isFile()) {
-        out.set(sitePath, new Uint8Array(await readFile(real)));
+      } else if (kind === "file") {
+        out.push([sitePath, real]);
       } else {
         this.fail(pointer, `${JSON.stringify(sitePath)} is neither a file nor a directory.`);
       }
@@ -173,8 +188,8 @@ export async function resolveManifest(parameters: ResolveManifestParameters): Pr
     },
   };
   toReleaseSpec(manifest, { ...options, source: recording });
-  const files = new Map<string, Uint8Array | undefined>();
-  const dirs = new Map<string, Map<string, Uint8Array> | undefined>();
+  const files = new Map<string, HashedFile | undefined>();
+  const dirs = new Map<string, Map<string, HashedFile> | undefined>();
   for (const w of wanted) {
     const key = `${w.path}\u0000${w.pointer}`;
     if (w.kind === "file") files.set(key, await reader.file(w.path, w.pointer));

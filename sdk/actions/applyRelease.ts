@@ -22,8 +22,17 @@ import {
 } from "./planRelease.js";
 import { uploadContent } from "./uploadContent.js";
 
-/** Bytes for one content hash named in the spec. */
-export type ContentBlob = { bytes: Uint8Array; contentType: string };
+/**
+ * One content hash named in the spec: its bytes, or its size and a reader (a file on disk, read only
+ * when the server lacks it, so a large site is never held in memory whole).
+ */
+export type ContentBlob = { contentType: string } & (
+  | { bytes: Uint8Array }
+  | { size: number; read(): Promise<Uint8Array> }
+);
+
+const sizeOf = (blob: ContentBlob) => ("bytes" in blob ? blob.bytes.byteLength : blob.size);
+const bytesOf = async (blob: ContentBlob) => ("bytes" in blob ? blob.bytes : blob.read());
 
 /** Parameters of `applyRelease`. */
 export type ApplyReleaseParameters = {
@@ -97,7 +106,10 @@ async function upload(
   }));
   const contentPlan = await planContent(ctx, { anonKey, content: refs });
   const uploaded: string[] = [];
-  const bytesTotal = contentPlan.missing.reduce((n, m) => n + (content.get(m.sha256)?.bytes.length ?? 0), 0);
+  const bytesTotal = contentPlan.missing.reduce((n, m) => {
+    const blob = content.get(m.sha256);
+    return n + (blob ? sizeOf(blob) : 0);
+  }, 0);
   let bytesDone = 0;
   for (const missing of contentPlan.missing) {
     const blob = content.get(missing.sha256);
@@ -105,14 +117,16 @@ async function upload(
       throw new BaseError(`The server asked for content ${missing.sha256} the spec does not name.`, {
         code: "CONTENT_NOT_PROVIDED",
       });
+    // One blob in memory at a time: a file is read when its turn comes.
+    const data = await bytesOf(blob);
     // The contract leaves byte_end's inclusivity open: if the last part ends at the size, it is exclusive.
-    const exclusive = (missing.parts.at(-1)?.byte_end ?? 0) >= blob.bytes.length;
+    const exclusive = (missing.parts.at(-1)?.byte_end ?? 0) >= data.length;
     for (const part of missing.parts) {
-      const bytes = blob.bytes.subarray(part.byte_start, exclusive ? part.byte_end : part.byte_end + 1);
+      const bytes = data.subarray(part.byte_start, exclusive ? part.byte_end : part.byte_end + 1);
       await uploadContent(ctx, { url: part.url, bytes, contentType: blob.contentType, anonKey });
     }
     uploaded.push(missing.sha256);
-    bytesDone += blob.bytes.length;
+    bytesDone += data.length;
     ctx.transport.emit({
       type: "upload",
       sha256: missing.sha256,
