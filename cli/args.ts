@@ -12,6 +12,7 @@ export const commands = [
   "refresh",
   "destroy",
   "reconcile",
+  "mcp",
 ] as const;
 /** One of {@link commands}. */
 export type Command = (typeof commands)[number];
@@ -35,6 +36,14 @@ export interface CliOptions {
   everyMs: number;
   /** `--config run402:key=value` pairs, keyed by the full `run402:` name (for this run only). */
   config: Record<string, string>;
+  /** `plan --save <file>`: where to write the plan document. */
+  save: string | undefined;
+  /** `apply --plan <file>`: the saved plan this run must match. */
+  plan: string | undefined;
+  /** `mcp --allow-apply`: the MCP tools that change the stack and pay (apply, renew) are on. */
+  allowApply: boolean;
+  /** `mcp --allow-destroy`: the MCP destroy tool is on. */
+  allowDestroy: boolean;
 }
 
 /** The outcome of parsing: options, a request for help, or a usage error. */
@@ -55,6 +64,7 @@ Commands:
   refresh     read the stack back from Run402; clears pending operations of an interrupted run
   destroy     delete the stack's resources
   reconcile   loop: refresh + apply every --every (renews leases, repairs drift) until SIGINT/SIGTERM
+  mcp         serve the commands as MCP tools over stdio, for agents (see docs/cli.md)
 
 Flags:
   -m, --manifest <path>    manifest file, or a folder holding run402.json, run402.deploy.json or app.json (default: .)
@@ -64,6 +74,10 @@ Flags:
       --sandbox            start the embedded local Run402 sandbox and use it
   -c, --config <k=v>       a run402:* config key for this run only (repeatable; not the private key)
       --max-spend <usd>    cap on what this run may pay (run402:maxSpendUsd) [apply, renew, reconcile]
+      --save <file>        write the plan document (steps, payments, fingerprint) [plan]
+      --plan <file>        apply exactly this saved plan, or nothing (exit 6)    [apply]
+      --allow-apply        the apply and renew tools may change and pay          [mcp]
+      --allow-destroy      the destroy tool may delete                           [mcp]
   -y, --yes                do not ask for confirmation                        [apply, destroy]
       --every <duration>   interval such as 30s, 15m, 1h, 1d (default: 1h)   [reconcile]
       --json               one JSON document on stdout; progress on stderr
@@ -78,13 +92,14 @@ The wallet key comes from RUN402_PRIVATE_KEY or the secret config run402:private
 const common = ["manifest", "stack", "rail", "backend", "sandbox", "config", "json", "help"] as const;
 const allowed: Record<Command, readonly string[]> = {
   validate: ["manifest", "json", "help"],
-  plan: common,
-  apply: [...common, "yes", "max-spend"],
+  plan: [...common, "save"],
+  apply: [...common, "yes", "max-spend", "plan"],
   status: ["manifest", "stack", "backend", "sandbox", "json", "help"],
   renew: [...common, "max-spend"],
   refresh: common,
   destroy: [...common, "yes"],
   reconcile: [...common, "max-spend", "every"],
+  mcp: ["allow-apply", "allow-destroy", "help"],
 };
 
 /** Provider keys `-c` may set: all of them but the wallet key, which must not sit in shell history. */
@@ -143,6 +158,8 @@ export function parseCli(argv: readonly string[]): ParseResult {
   if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){0,2}$/.test(stack))
     return fail(`--stack "${stack}" is not a stack name.`);
   if (values.manifest === "") return fail("--manifest needs a path.");
+  if (values.save === "") return fail("--save needs a file.");
+  if (values.plan === "") return fail("--plan needs a file.");
   const config: Record<string, string> = {};
   for (const pair of values.config ?? []) {
     const eq = pair.indexOf("=");
@@ -171,6 +188,10 @@ export function parseCli(argv: readonly string[]): ParseResult {
       maxSpendUsd: maxSpend,
       everyMs,
       config,
+      save: values.save,
+      plan: values.plan,
+      allowApply: values["allow-apply"] ?? false,
+      allowDestroy: values["allow-destroy"] ?? false,
     },
   };
 }
@@ -190,6 +211,10 @@ function parse(argv: readonly string[]) {
       "max-spend": { type: "string" },
       yes: { type: "boolean", short: "y" },
       every: { type: "string" },
+      save: { type: "string" },
+      plan: { type: "string" },
+      "allow-apply": { type: "boolean" },
+      "allow-destroy": { type: "boolean" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },

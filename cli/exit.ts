@@ -31,13 +31,17 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 export interface ReportedError {
   code: string;
   message: string;
+  /** The JSON pointer into the manifest (`MANIFEST_INVALID`). */
   pointer?: string;
+  /** The manifest file (`MANIFEST_*`). */
+  file?: string;
 }
 
 /** Maps a stable error code to the exit code. */
 export function exitCodeFor(code: string): ExitCodeValue {
   if (code === "ENGINE_CANCELLED") return ExitCode.interrupted;
-  if (code.startsWith("POLICY_")) return ExitCode.policy;
+  // A credential that differs from what the policy approved is discarded unsent: a refusal.
+  if (code.startsWith("POLICY_") || code === "PAYMENT_CREDENTIAL_MISMATCH") return ExitCode.policy;
   if (
     code.startsWith("MANIFEST_") ||
     code.startsWith("CONFIG_") ||
@@ -46,8 +50,16 @@ export function exitCodeFor(code: string): ExitCodeValue {
     code === "JOURNAL_IO"
   )
     return ExitCode.invalid;
-  if (code.startsWith("CONFLICT_") || code === "JOURNAL_LOCKED") return ExitCode.conflict;
-  if (code.startsWith("RUN402_") || code.startsWith("HTTP_")) return ExitCode.run402;
+  if (code.startsWith("CONFLICT_") || code === "JOURNAL_LOCKED" || code === "INTENT_IN_PROGRESS")
+    return ExitCode.conflict;
+  if (
+    code.startsWith("RUN402_") ||
+    code.startsWith("HTTP_") ||
+    code.startsWith("PAYMENT_") ||
+    code.startsWith("INTENT_") ||
+    code === "RAIL_NOT_OFFERED"
+  )
+    return ExitCode.run402;
   return ExitCode.engine;
 }
 
@@ -79,6 +91,7 @@ const codePattern = /\[([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\]\s*/g;
  */
 export function codedErrors(text: string): ReportedError[] {
   const found: ReportedError[] = [];
+  const seen = new Set<string>();
   for (const match of text.matchAll(codePattern)) {
     const code = match[1] as string;
     const start = (match.index ?? 0) + match[0].length;
@@ -87,7 +100,9 @@ export function codedErrors(text: string): ReportedError[] {
       .slice(start, end === -1 ? undefined : end)
       .trim()
       .replace(/:\s*$/, "");
-    if (!found.some((e) => e.code === code && e.message === message)) found.push({ code, message });
+    if (seen.has(`${code}\u0000${message}`)) continue;
+    seen.add(`${code}\u0000${message}`);
+    found.push({ code, message });
   }
   return found;
 }

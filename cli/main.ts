@@ -34,6 +34,24 @@ async function main(): Promise<void> {
     return;
   }
   const { options } = parsed;
+  if (options.command === "mcp") {
+    // stdout is the MCP protocol channel: only the transport writes there, through writeStdout.
+    const { serveMcp } = await import("./mcp.js");
+    let stop: () => void = () => {};
+    const stopping = new Promise<void>((resolve) => {
+      stop = resolve;
+    });
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+    await serveMcp({
+      allowApply: options.allowApply,
+      allowDestroy: options.allowDestroy,
+      writeStdout: (chunk, done) => writeStdout(chunk, done),
+      log: (line) => process.stderr.write(`${line}\n`),
+      stopping,
+    });
+    process.exit(ExitCode.ok);
+  }
   const controller = new AbortController();
   let signals = 0;
   let markStopping: () => void = () => {};

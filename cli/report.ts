@@ -1,5 +1,6 @@
 /** The result document of one run402-pulumi command (the `--json` contract) and its human rendering. */
 import type { ReportedError } from "./exit.js";
+import type { PlanDocument } from "./plan.js";
 
 /** A resource the command touched (or, for status, holds). */
 export interface ResourceReport {
@@ -12,6 +13,32 @@ export interface ResourceReport {
   outputs?: Record<string, unknown>;
 }
 
+/** Added, changed and removed names of one kind in a release. */
+export interface NameChanges {
+  added: string[];
+  changed: string[];
+  removed: string[];
+}
+
+/**
+ * What a Deployment's create or update changes in the live release: `@run402/release`'s diff of the
+ * recorded release and the planned one, as the provider's check computes it.
+ */
+export interface DeploymentChanges {
+  /** Run402's one-line summary, e.g. "1 migration new, 3 site paths added". */
+  summary: string;
+  /** Site paths (files served). */
+  site: NameChanges;
+  /** Functions; a changed one names the fields that change: `api (source, config)`. */
+  functions: NameChanges;
+  /** Migrations the deploy runs (a migration is never changed or removed). */
+  migrations: { added: string[] };
+  /** Secret names the release requires (values are set out of band). */
+  secrets: { added: string[]; removed: string[] };
+  routes: NameChanges;
+  subdomains: { added: string[]; removed: string[] };
+}
+
 /** One action convergence needs, with its cost. */
 export interface ActionReport {
   resource: string;
@@ -21,6 +48,30 @@ export interface ActionReport {
   amountUsd: string;
   rail: "x402" | "mpp" | null;
   reason: string;
+  /** A Deployment's create or update: what it changes. */
+  changes?: DeploymentChanges;
+}
+
+/** Lines naming a deployment's changes (at most `limit` names per list; the JSON has them all). */
+export function changeLines(changes: DeploymentChanges, limit = 10): string[] {
+  const names = (list: string[]) =>
+    list.length > limit
+      ? `${list.slice(0, limit).join(", ")} and ${list.length - limit} more`
+      : list.join(", ");
+  const part = (sign: string, list: string[] | undefined) =>
+    list && list.length > 0 ? [`${sign}${list.length} (${names(list)})`] : [];
+  const line = (label: string, c: Partial<NameChanges>) => {
+    const parts = [...part("+", c.added), ...part("~", c.changed), ...part("-", c.removed)];
+    return parts.length > 0 ? [`${label}: ${parts.join(", ")}`] : [];
+  };
+  return [
+    ...line("files", changes.site),
+    ...line("migrations", changes.migrations),
+    ...line("functions", changes.functions),
+    ...line("secrets", changes.secrets),
+    ...line("routes", changes.routes),
+    ...line("subdomains", changes.subdomains),
+  ];
 }
 
 /** A settled payment. */
@@ -37,6 +88,21 @@ export interface PendingReport {
   resource: string;
   /** The engine's step (create, update, delete…) or the pending operation's kind (creating, updating…). */
   op: string;
+}
+
+/** The saved plan a `plan --save` wrote, or an `apply --plan` was given (see cli/plan.ts). */
+export interface SavedPlanReport {
+  /** `plan_` and the fingerprint's first 16 hex digits. */
+  id: string;
+  fingerprint: string;
+  /** The plan file (absolute). */
+  file: string;
+  /** The plan's total: what `apply --plan` may pay at most. */
+  totalUsd: string;
+  /** `apply --plan` refused: what differs between the saved plan and a fresh one. */
+  changed?: string[];
+  /** The MCP server's `plan` tool: the plan document itself. */
+  document?: PlanDocument;
 }
 
 /** The one JSON document written to stdout with `--json`. */
@@ -60,6 +126,8 @@ export interface Report {
   recovered?: string[];
   /** Steps left unfinished by an interrupted run, and pending operations still in the state. */
   pending?: PendingReport[];
+  /** `plan --save` and `apply --plan`: the saved plan. */
+  savedPlan?: SavedPlanReport;
   errors: ReportedError[];
 }
 
@@ -134,6 +202,7 @@ export function renderHuman(report: Report): string {
     for (const a of report.actions) {
       const cost = a.rail ? `$${a.amountUsd} via ${a.rail}` : "free";
       lines.push(`  ${a.resource}: ${a.action} (${cost}) — ${a.reason}`);
+      if (a.changes) for (const line of changeLines(a.changes)) lines.push(`      ${line}`);
     }
   }
   if (report.totalPlannedUsd !== undefined) {
@@ -165,6 +234,11 @@ export function renderHuman(report: Report): string {
       lines.push(`  ${key.padEnd(16)} ${show(value)}`);
     }
   }
+  if (report.savedPlan) {
+    const plan = report.savedPlan;
+    lines.push("", `Saved plan: ${plan.id} (${plan.file}), pays at most $${plan.totalUsd}`);
+    for (const change of plan.changed ?? []) lines.push(`  changed: ${change}`);
+  }
   if (report.recovered && report.recovered.length > 0) {
     lines.push("", "Recovered:");
     for (const r of report.recovered) lines.push(`  ${r}`);
@@ -176,7 +250,9 @@ export function renderHuman(report: Report): string {
   if (report.errors.length > 0) {
     lines.push("", "Errors:");
     for (const e of report.errors)
-      lines.push(`  [${e.code}]${e.pointer !== undefined ? ` ${e.pointer || "(root)"}:` : ""} ${e.message}`);
+      lines.push(
+        `  [${e.code}]${e.file !== undefined ? ` ${e.file}` : ""}${e.pointer !== undefined ? ` ${e.pointer || "(root)"}` : ""}${e.file !== undefined || e.pointer !== undefined ? ":" : ""} ${e.message}`,
+      );
   }
   return `${lines.join("\n")}\n`;
 }
@@ -198,6 +274,7 @@ export function ordered(report: Report): Report {
     failedRounds,
     recovered,
     pending,
+    savedPlan,
     errors,
   } = report;
   return {
@@ -215,6 +292,7 @@ export function ordered(report: Report): Report {
     ...(failedRounds !== undefined ? { failedRounds } : {}),
     ...(recovered !== undefined && recovered.length > 0 ? { recovered } : {}),
     ...(pending !== undefined && pending.length > 0 ? { pending } : {}),
+    ...(savedPlan !== undefined ? { savedPlan } : {}),
     errors,
   };
 }

@@ -2,7 +2,13 @@
 import { randomUUID } from "node:crypto";
 import { dirname, relative, resolve } from "node:path";
 import { type RunSettings, runSettingsEnv } from "../provider/config.js";
-import { loadManifest } from "../provider/manifest/index.js";
+import {
+  checkManifest,
+  loadManifest,
+  ManifestNotFoundError,
+  ManifestUnreadableError,
+  type ResolvedRelease,
+} from "../provider/manifest/index.js";
 import { ManifestValidationError } from "../schema/errors.js";
 import { BaseError } from "../sdk/errors/base.js";
 import type { CliOptions } from "./args.js";
@@ -28,6 +34,7 @@ import {
   lockedFromEngine,
   stackLocks,
 } from "./locks.js";
+import { buildPlan, type PlanDocument, PlanRecorder, planChanges, readPlan, writePlan } from "./plan.js";
 import {
   emptyReport,
   fromMicros,
@@ -57,6 +64,8 @@ export interface Io {
 interface Session {
   options: CliOptions;
   manifestFile: string;
+  /** The manifest as loaded (a saved plan records its digest). */
+  manifest: unknown;
   manifestDir: string;
   projectName: string;
   paths: WorkspacePaths;
@@ -76,6 +85,9 @@ interface SandboxHandle {
   treasury: string;
   stop(): Promise<void>;
 }
+
+/** The Run402 API when neither this run nor the stack config names one (provider/config.ts's default). */
+const defaultApiBase = "https://api.run402.com";
 
 /** The stack tag holding the stack instance's identity (see {@link stackIdentity}). */
 const stackIdTag = "run402:stack-id";
@@ -126,10 +138,16 @@ function recover(report: Report, line: string): void {
   report.recovered = [...(report.recovered ?? []), line];
 }
 
+/** Adds errors to the report, each once per place: the same message at two pointers is two problems. */
 function fail(report: Report, errors: ReportedError[]): void {
   report.ok = false;
+  const key = (e: ReportedError) =>
+    `${e.code}\u0000${e.pointer ?? ""}\u0000${e.file ?? ""}\u0000${e.message}`;
+  const seen = new Set(report.errors.map(key));
   for (const e of errors) {
-    if (!report.errors.some((x) => x.code === e.code && x.message === e.message)) report.errors.push(e);
+    if (seen.has(key(e))) continue;
+    seen.add(key(e));
+    report.errors.push(e);
   }
 }
 
@@ -140,8 +158,11 @@ export function toErrors(error: unknown): ReportedError[] {
       code: "MANIFEST_INVALID",
       message: issue.hint ? `${issue.message} ${issue.hint}` : issue.message,
       pointer: issue.pointer,
+      ...(error.file !== undefined ? { file: error.file } : {}),
     }));
   }
+  if (error instanceof ManifestNotFoundError || error instanceof ManifestUnreadableError)
+    return [{ code: error.code, message: error.shortMessage, file: error.path }];
   if (error instanceof BaseError) return [{ code: error.code, message: error.shortMessage }];
   const coded = error as { code?: unknown; message?: unknown } | null;
   if (coded && typeof coded.code === "string" && /^[A-Z][A-Z0-9_]+$/.test(coded.code)) {
@@ -150,8 +171,28 @@ export function toErrors(error: unknown): ReportedError[] {
   return engineErrors(error instanceof Error ? error.message : String(error));
 }
 
+/** Commands that deploy the manifest: every local check runs first, files included (no network, no engine). */
+const deploying = new Set(["validate", "plan", "apply", "reconcile"]);
+
+/** Names what the site's folder walk left out, on stderr, so nothing is skipped in silence. */
+function reportSkipped(skipped: ResolvedRelease["skipped"]): void {
+  const show = (paths: string[]) =>
+    paths.length > 12 ? `${paths.slice(0, 12).join(", ")} and ${paths.length - 12} more` : paths.join(", ");
+  const never = skipped.filter((s) => s.why === "never").map((s) => s.path);
+  const dot = skipped.filter((s) => s.why === "dotfile").map((s) => s.path);
+  if (never.length > 0) io().progress(`site: never uploaded (secrets, tool state): ${show(never)}`);
+  if (dot.length > 0)
+    io().progress(`site: dot entries left out (list them in site.include_dotfiles to upload): ${show(dot)}`);
+}
+
 async function load(options: CliOptions, report: Report): Promise<Session | undefined> {
-  const loaded = await loadManifest(resolve(options.manifest)).catch((error: unknown) => {
+  const loaded = await (deploying.has(options.command)
+    ? checkManifest(options.manifest).then(({ loaded, release }) => {
+        reportSkipped(release.skipped);
+        return loaded;
+      })
+    : loadManifest(resolve(options.manifest))
+  ).catch((error: unknown) => {
     fail(report, toErrors(error));
     return undefined;
   });
@@ -161,6 +202,7 @@ async function load(options: CliOptions, report: Report): Promise<Session | unde
   return {
     options,
     manifestFile,
+    manifest: loaded.manifest,
     manifestDir: dirname(manifestFile),
     projectName: pulumiProjectName(name, dirname(manifestFile)),
     paths: workspacePaths(dirname(manifestFile), options.sandbox),
@@ -407,10 +449,123 @@ async function explainInterrupted(session: Session, stack: EngineStack, report: 
 
 async function plan(session: Session, report: Report): Promise<Report> {
   const stack = (await prepare(session, true)) as EngineStack;
-  useSettings(session, stack);
-  await operate(report, "planning (pulumi preview; nothing is paid)", (c) =>
-    stack.preview({ onEvent: c.onEvent, signal: io().abort }).then(() => undefined),
+  const { save } = session.options;
+  if (!save) {
+    useSettings(session, stack);
+    await operate(report, "planning (pulumi preview; nothing is paid)", (c) =>
+      stack.preview({ onEvent: c.onEvent, signal: io().abort }).then(() => undefined),
+    );
+    return withTotals(report, true);
+  }
+  const doc = await previewPlan(session, stack, report, "planning (pulumi preview; nothing is paid)");
+  withTotals(report, true);
+  if (!doc) return report;
+  const file = resolve(session.cwd, save);
+  writePlan(file, doc);
+  report.savedPlan = { id: doc.id, fingerprint: doc.fingerprint, file, totalUsd: doc.totalUsd };
+  io().progress(
+    `saved plan ${doc.id} to ${file}: ${doc.steps.length} step(s), pays at most $${doc.totalUsd}`,
   );
+  return report;
+}
+
+/** Previews the stack and returns the plan document it makes (undefined when the preview failed). */
+async function previewPlan(
+  session: Session,
+  stack: EngineStack,
+  report: Report,
+  label: string,
+): Promise<PlanDocument | undefined> {
+  const recorder = new PlanRecorder();
+  useSettings(session, stack);
+  const previewed = await operate(report, label, (c) =>
+    stack
+      .preview({
+        onEvent: (event) => {
+          c.onEvent(event);
+          recorder.onEvent(event);
+        },
+        signal: io().abort,
+      })
+      .then(() => undefined),
+  );
+  if (!previewed) return undefined;
+  const config = await stack.getAllConfig();
+  return buildPlan(
+    {
+      project: session.projectName,
+      stack: stack.name,
+      stackId: session.settings.stackId,
+      apiBase: session.settings.apiBase ?? config["run402:apiBase"]?.value ?? defaultApiBase,
+      manifestFile: relative(session.cwd, session.manifestFile) || session.manifestFile,
+      manifest: session.manifest,
+    },
+    recorder.result(),
+  );
+}
+
+/**
+ * `apply --plan <file>`: a fresh preview must make the saved plan again (same fingerprint), else
+ * nothing is changed or paid (CONFLICT_PLAN_STALE, with what changed). The update then runs with
+ * the provider's per-run cap at the plan's total and only the plan's paid actions allowed.
+ */
+async function applyPlan(session: Session, report: Report, planFile: string): Promise<Report> {
+  const file = resolve(session.cwd, planFile);
+  const saved = readPlan(file);
+  report.savedPlan = { id: saved.id, fingerprint: saved.fingerprint, file, totalUsd: saved.totalUsd };
+  if (saved.stack.project !== session.projectName || saved.stack.name !== session.options.stack) {
+    fail(report, [
+      {
+        code: "CLI_PLAN_INVALID",
+        message: `The plan ${saved.id} was made for stack ${saved.stack.name} of project ${saved.stack.project}; this run is for stack ${session.options.stack} of project ${session.projectName}. Pass the --manifest and --stack the plan was made with.`,
+      },
+    ]);
+    return report;
+  }
+  const stack = (await prepare(session, true)) as EngineStack;
+  if (!(await ready(session, stack, report))) return withTotals(report, true);
+  const checked = emptyReport("plan", report.stack);
+  const fresh = await previewPlan(
+    session,
+    stack,
+    checked,
+    `checking the saved plan ${saved.id} against the stack (pulumi preview; nothing is paid)`,
+  );
+  if (!fresh) {
+    Object.assign(report, { resources: checked.resources, actions: checked.actions });
+    fail(report, checked.errors);
+    return withTotals(report, true);
+  }
+  if (fresh.fingerprint !== saved.fingerprint) {
+    const changed = planChanges(saved, fresh);
+    report.savedPlan.changed = changed;
+    fail(report, [
+      {
+        code: "CONFLICT_PLAN_STALE",
+        message: `The saved plan ${saved.id} no longer matches the stack: ${changed.join("; ")}. Nothing was changed or paid. Make a new plan (plan --save), review it, and apply that one.`,
+      },
+    ]);
+    return withTotals(report, true);
+  }
+  io().progress(`the stack still makes plan ${saved.id}: applying it, paying at most $${saved.totalUsd}`);
+  // The provider holds this run to the plan: its spend cap is the plan's total (never above the cap
+  // the run had), and it may pay only the actions the plan pays (within those the run allowed).
+  const config = await stack.getAllConfig();
+  const cap = Math.min(toMicros(saved.totalUsd), toMicros(await currentCapUsd(session, stack)));
+  const allowed = (session.settings.allowedActions ?? config["run402:allowedActions"]?.value ?? "")
+    .split(",")
+    .map((a) => a.trim())
+    .filter((a) => a !== "");
+  const planned = [...new Set(saved.payments.map((p) => p.action))].filter(
+    (a) => allowed.length === 0 || allowed.includes(a),
+  );
+  const run: RunSettings = { maxSpendUsd: planned.length > 0 ? fromMicros(cap) : "0" };
+  if (planned.length > 0) run.allowedActions = planned.join(",");
+  useSettings(session, stack, run);
+  await operate(report, `applying the saved plan ${saved.id} (pulumi up)`, (c) =>
+    stack.up({ onEvent: c.onEvent, signal: io().abort }),
+  );
+  await explainInterrupted(session, stack, report);
   return withTotals(report, true);
 }
 
@@ -422,6 +577,8 @@ async function currentCapUsd(session: Session, stack: EngineStack): Promise<stri
 }
 
 async function apply(session: Session, report: Report): Promise<Report> {
+  // A saved plan is the reviewed confirmation: it needs no --yes.
+  if (session.options.plan) return applyPlan(session, report, session.options.plan);
   if (!session.options.yes && !io().interactive) {
     fail(report, [
       {

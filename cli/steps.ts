@@ -8,7 +8,14 @@
 import type { EngineEvent, StepEventMetadata } from "@pulumi/pulumi/automation/index.js";
 import type { ReportedError } from "./exit.js";
 import { codedErrors } from "./exit.js";
-import type { ActionReport, PaymentReport, PendingReport, ResourceReport } from "./report.js";
+import type {
+  ActionReport,
+  DeploymentChanges,
+  NameChanges,
+  PaymentReport,
+  PendingReport,
+  ResourceReport,
+} from "./report.js";
 
 /** Public output keys per short type; everything else (keys, anon keys, file maps) stays out. */
 const publicKeys: Record<string, readonly string[]> = {
@@ -96,6 +103,32 @@ function asSettlement(value: unknown): Settlement | undefined {
     : undefined;
 }
 
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+}
+
+function names(value: unknown): NameChanges {
+  const v = (value ?? {}) as Record<string, unknown>;
+  return { added: strings(v.added), changed: strings(v.changed), removed: strings(v.removed) };
+}
+
+/** A Deployment's `changes` input (the provider's release diff) in the report's shape; undefined if absent. */
+function asChanges(value: unknown): DeploymentChanges | undefined {
+  const c = value as Record<string, unknown> | null | undefined;
+  if (!c || typeof c !== "object" || typeof c.summary !== "string") return undefined;
+  const secrets = names(c.secrets);
+  const subdomains = names(c.subdomains);
+  return {
+    summary: c.summary,
+    site: names(c.site),
+    functions: names(c.functions),
+    migrations: { added: strings((c.migrations as Record<string, unknown> | undefined)?.new) },
+    secrets: { added: secrets.added, removed: secrets.removed },
+    routes: names(c.routes),
+    subdomains: { added: subdomains.added, removed: subdomains.removed },
+  };
+}
+
 const ignoredTypes = /^pulumi:(pulumi:Stack|providers:)/;
 const quietOps = new Set(["same", "read", "refresh", "discard"]);
 
@@ -160,6 +193,13 @@ export class StepCollector {
             reason: decisionReason(m, decision),
           }
         : { resource: name, action: m.op, amountUsd: "0", rail: null, reason: reasonOf(m) };
+    const changes =
+      type === "run402:Deployment" && m.op !== "delete" ? asChanges(m.new?.inputs?.changes) : undefined;
+    if (changes) {
+      action.changes = changes;
+      if (changes.summary)
+        action.reason = m.op === "create" ? `new release: ${changes.summary}` : changes.summary;
+    }
     this.planned.set(m.urn, action);
     if (!planning) {
       this.running.set(m.urn, { resource: name, op: m.op });

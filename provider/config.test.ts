@@ -61,3 +61,22 @@ describe("run settings", () => {
     ).toThrow(/run402:allowedActions holds "steal"/);
   });
 });
+
+describe("run402:uploadOrigins", () => {
+  test("default: none; a list of origins is kept as origins", () => {
+    expect(readConfig(get, {}).uploadOrigins).toBeUndefined();
+    const config = readConfig(
+      (key) => (key === "run402:uploadOrigins" ? "https://a.example, https://b.example:8443/" : get(key)),
+      {},
+    );
+    expect(config.uploadOrigins).toEqual(["https://a.example", "https://b.example:8443"]);
+  });
+
+  test("error: a URL with a path, or not a URL, names the key", () => {
+    for (const bad of ["https://a.example/uploads", "a.example", "ftp://a.example"]) {
+      expect(() => readConfig((key) => (key === "run402:uploadOrigins" ? bad : get(key)), {})).toThrow(
+        /run402:uploadOrigins/,
+      );
+    }
+  });
+});

@@ -23,6 +23,7 @@ export const configKeys = [
   "baseRpcUrl",
   "tempoRpcUrl",
   "allowedRecipients",
+  "uploadOrigins",
   "journalPath",
   "allowedActions",
 ] as const;
@@ -125,6 +126,33 @@ const schema = z.object({
         }
       }
       return list;
+    }),
+  uploadOrigins: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return undefined;
+      const list = value.split(",").map((s) => s.trim());
+      for (const origin of list) {
+        let parsed: URL | null = null;
+        try {
+          parsed = new URL(origin);
+        } catch {
+          // reported below
+        }
+        if (
+          !parsed ||
+          (parsed.protocol !== "https:" && parsed.protocol !== "http:") ||
+          parsed.origin !== origin.replace(/\/$/, "")
+        ) {
+          ctx.addIssue({
+            code: "custom",
+            message: `run402:uploadOrigins holds "${origin}", which is not an origin such as "https://uploads.example.com" (scheme, host and port only)`,
+          });
+          return z.NEVER;
+        }
+      }
+      return list.map((o) => new URL(o).origin);
     }),
   journalPath: z.string().optional(),
   allowedActions: z

@@ -119,7 +119,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const boundPort = portResult.value;
   if (stateDir && boundPort !== pinned) pinPort(stateDir, boundPort);
   const apiBase = `http://${host}:${boundPort}`;
-  const controls: Controls = { faults: [], requests: [] };
+  const controls: Controls = { faults: [], requests: [], prices: {} };
   const deps: Deps = {
     store,
     db,

@@ -3,7 +3,7 @@
  * one JSON document, written atomically after every mutation when a state directory is given.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   digestMaterializedRelease,
@@ -197,13 +197,19 @@ export function openState(stateDir?: string): StateStore {
   if (file && existsSync(file)) {
     state = upgrade({ ...state, ...(JSON.parse(readFileSync(file, "utf8")) as AppState) });
   }
-  if (stateDir) mkdirSync(stateDir, { recursive: true });
+  // The state holds project keys and secret values, the folder the database and chain dumps: only
+  // their owner may read them (a folder made by an older version is tightened too).
+  if (stateDir) {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    chmodSync(stateDir, 0o700);
+  }
   const store: StateStore = {
     state,
     save() {
       if (!file) return;
       const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify(state));
+      writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+      chmodSync(tmp, 0o600);
       renameSync(tmp, file);
     },
     nextSeq() {

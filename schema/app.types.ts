@@ -152,6 +152,8 @@ export type Site = {
       };
     };
   };
+  /** Ours: dot files and folders to upload from the site's folders (`site.dir`, `{ "__source": "local-dir" }`), as site paths: `.well-known/` (a folder: ends with `/`), `.nojekyll`. Every other entry whose name starts with `.` is skipped. Secret-bearing names (`.env*`, `.npmrc`, keys) and tool folders (`.git/`, `.run402/`, `.pulumi/`) are never uploaded. */
+  include_dotfiles?: string[];
 };
 
 export type FunctionConfig = {

@@ -14,6 +14,7 @@ import type {
   RoleGateSpec,
   RouteSpec,
 } from "@run402/release";
+import { canonicalizeStaticManifestPath, StaticManifestError } from "@run402/release";
 import type {
   AppManifest,
   AssetPut,
@@ -41,8 +42,8 @@ export type ContentEntry = { contentType: string; path: string } & (
 
 /** Where the files a manifest names come from. Every path is relative to the manifest's folder. */
 export interface ContentSource {
-  /** One file's bytes (or hash); undefined after recording an issue (missing, outside the folder, …). */
-  file(path: string, pointer: string): Uint8Array | HashedContent | undefined;
+  /** One file's bytes; undefined after recording an issue (missing, outside the folder, …). */
+  file(path: string, pointer: string): Uint8Array | undefined;
   /** Every file under a folder: site path → bytes (or hash), in code-unit order; undefined after an issue. */
   dir(path: string, pointer: string): Map<string, Uint8Array | HashedContent> | undefined;
 }
@@ -65,9 +66,15 @@ export type ToReleaseSpecOptions = {
   source: ContentSource;
   /** Content type for a served path or function file. */
   contentType(path: string): string;
+  /**
+   * The source gives stand-in bytes (validation reads no files): checks that need a file's real bytes,
+   * such as a migration's `checksum`, wait for the real ones.
+   */
+  placeholders?: boolean;
 };
 
 const SQL_CONTENT_TYPE = "application/sql";
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** sha256 of bytes or UTF-8 text, as lowercase hex. */
 export function sha256Hex(data: Uint8Array | string): string {
@@ -148,6 +155,19 @@ class Mapper {
       );
       return false;
     }
+    // Run402 canonicalizes every site path when it materializes a release: no query or fragment, no
+    // control characters, no encoded separators or bad percent encoding, nothing under /_cas or /_run402.
+    try {
+      canonicalizeStaticManifestPath(path, `site.${path}`);
+    } catch (error) {
+      if (!(error instanceof StaticManifestError)) throw error;
+      this.fail(
+        pointer,
+        `Site path ${JSON.stringify(path)} is refused by Run402: ${error.message.replace(/\.$/, "")}.`,
+        "Rename the file or the path.",
+      );
+      return false;
+    }
     return true;
   }
 
@@ -155,8 +175,10 @@ class Mapper {
     const files = this.options.source.dir(path, pointer);
     if (!files) return undefined;
     const out: FileSet = {};
-    for (const [sitePath, bytes] of files)
+    for (const [sitePath, bytes] of files) {
+      if (!this.sitePath(sitePath, pointer)) continue;
       out[sitePath] = this.keep(bytes, this.options.contentType(sitePath), sitePath);
+    }
     return out;
   }
 
@@ -259,16 +281,16 @@ class Mapper {
       ref = { ...m.sql_ref };
       checksum = m.checksum ?? m.sql_ref.sha256;
     } else {
-      let bytes: Uint8Array | HashedContent | undefined;
+      let bytes: Uint8Array | undefined;
+      const field = m.sql !== undefined ? "sql" : m.sql_path !== undefined ? "sql_path" : "sql_file";
       if (m.sql !== undefined) bytes = new Uint8Array(Buffer.from(m.sql, "utf8"));
-      else {
-        const field = m.sql_path !== undefined ? "sql_path" : "sql_file";
-        bytes = this.options.source.file((m.sql_path ?? m.sql_file) as string, `${at}/${field}`);
-      }
+      else bytes = this.options.source.file((m.sql_path ?? m.sql_file) as string, `${at}/${field}`);
       if (!bytes) return undefined;
+      if (!this.sqlText(bytes, `${at}/${field}`)) return undefined;
       ref = this.keep(bytes, SQL_CONTENT_TYPE, m.sql_path ?? m.sql_file ?? `${m.id ?? m.name}.sql`);
       checksum = ref.sha256;
-      if (m.checksum !== undefined && m.checksum !== checksum) {
+      const standIn = m.sql === undefined && this.options.placeholders === true;
+      if (m.checksum !== undefined && m.checksum !== checksum && !standIn) {
         this.fail(
           `${at}/checksum`,
           `Does not match the SQL, whose sha256 is ${checksum}.`,
@@ -281,6 +303,30 @@ class Mapper {
     const out: MigrationSpec = { id, checksum, sql_ref: ref };
     if (m.transaction !== undefined) out.transaction = m.transaction;
     return out;
+  }
+
+  /** SQL is text: strict UTF-8 (never deployed with U+FFFD in place of bad bytes) and no NUL, which Postgres refuses. */
+  sqlText(bytes: Uint8Array, pointer: string): boolean {
+    let text: string;
+    try {
+      text = strictUtf8.decode(bytes);
+    } catch {
+      this.fail(
+        pointer,
+        "The SQL is not UTF-8 text: Run402 runs migrations as UTF-8, and bad bytes would be replaced (U+FFFD), changing the SQL.",
+        "Save the file as UTF-8.",
+      );
+      return false;
+    }
+    const nul = text.indexOf("\u0000");
+    if (nul >= 0) {
+      this.fail(
+        pointer,
+        `The SQL contains a NUL character (at offset ${nul}); Postgres refuses it in SQL text.`,
+      );
+      return false;
+    }
+    return true;
   }
 
   asset(put: AssetPut, at: string) {

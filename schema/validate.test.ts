@@ -201,6 +201,7 @@ describe("validateManifest", () => {
         "/routes/replace/0/pattern A route pattern is a path starting with \`/\`, e.g. "/api/*".",
         "/routes/replace/0/methods Must have at least 1 item.",
         "/routes/replace/0/target/type Must be "function" (got "functon").",
+        "/functions/replace/api/schedule The schedule "* *" has 2 fields; a schedule is a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. "0 3 * * *".",
       ]
     `);
   });
@@ -236,6 +237,7 @@ describe("validateManifest", () => {
         "/site/public_paths/replace/~1/asset Missing required key \`asset\`.",
         "/routes/replace/0 \`acknowledge_readonly\` applies only to GET/HEAD function routes whose pattern ends in \`/*\`.",
         "/routes/replace/0/acknowledge_readonly Must be true (got false).",
+        "/functions/replace/api/config/memory_mb 99999 MB is above the cap of every tier (team, the largest): 512 MB. Run402 refuses it (tier limits: prototype 10 s / 128 MB, hobby 30 s / 256 MB, team 60 s / 512 MB). Lower it.",
         "/site A site needs its files (\`replace\`, \`patch\`, \`dir\` or \`files\`) or \`public_paths\`.",
         "/site/replace/__source Missing required key \`__source\`.",
         "/site/replace/__sourc Unknown key \`__sourc\`. Did you mean \`__source\`?",

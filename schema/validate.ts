@@ -2,11 +2,12 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
-import { parseReleaseSpec, ReleaseCoreError } from "@run402/release";
+import { materializeRoutes, parseReleaseSpec, ReleaseCoreError, type RouteSpec } from "@run402/release";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import type { AppManifest } from "./app.types.js";
 import { type ManifestIssue, ManifestValidationError } from "./errors.js";
 import { pointerSegment, toReleaseSpec } from "./release.js";
+import { semanticIssues, valueIssues } from "./semantics.js";
 
 /** `$id` of schema/app.schema.json. */
 export const APP_SCHEMA_ID = "https://pulumi-run402.dev/schemas/app.schema.json";
@@ -151,6 +152,10 @@ export function validateManifest(value: unknown, options: { file?: string } = {}
   void options.file; // Accepted for symmetry with assertManifest; issues carry pointers, not file names.
   const appSpec = appSpecIssue(value);
   if (appSpec) return { ok: false, issues: [appSpec] };
+  // What no schema can say about the data itself: depth, cycles, Unicode, control characters in names,
+  // numbers beyond a double. Too deep or circular data is not handed to the schema at all.
+  const values = valueIssues(value);
+  if (values.structural) return { ok: false, issues: values.issues };
   // What the precompiled validator accepts needs no compiled schema; anything it refuses is checked
   // again by the compiled one, whose errors carry the schema locations the explanations need.
   let schemaErrors: ErrorObject[] = [];
@@ -158,7 +163,7 @@ export function validateManifest(value: unknown, options: { file?: string } = {}
     const { root } = compiled();
     if (!root(value)) schemaErrors = root.errors ?? [];
   }
-  const issues = dedupe([...explain(schemaErrors, ""), ...semanticIssues(value)]);
+  const issues = dedupe([...values.issues, ...explain(schemaErrors, ""), ...semanticIssues(value)]);
   if (issues.length === 0) issues.push(...releaseIssues(value as AppManifest));
   if (issues.length === 0) return { ok: true, manifest: value as AppManifest };
   return { ok: false, issues };
@@ -193,19 +198,23 @@ function appSpecIssue(value: unknown): ManifestIssue | undefined {
 /** Stand-in bytes for files on disk: validation reads nothing, so each path hashes to its own name. */
 const PLACEHOLDER = {
   file: (path: string) => new Uint8Array(Buffer.from(`placeholder:${path}`)),
-  dir: (path: string) =>
-    new Map([[`${path}/index.html`, new Uint8Array(Buffer.from(`placeholder:${path}`))]]),
+  dir: (path: string) => new Map([["index.html", new Uint8Array(Buffer.from(`placeholder:${path}`))]]),
 };
 
 function releaseIssues(manifest: AppManifest): ManifestIssue[] {
   const mapped = toReleaseSpec(manifest, {
     projectId: "prj_validate",
     source: PLACEHOLDER,
+    placeholders: true,
     contentType: () => "application/octet-stream",
   });
   if (mapped.issues.length > 0) return mapped.issues;
   try {
-    parseReleaseSpec(mapped.spec);
+    const spec = parseReleaseSpec(mapped.spec);
+    // Run402 canonicalizes the route table when it materializes a release (pattern bytes, percent
+    // encoding, final wildcards, duplicates after normalization, 100 entries): no base release is
+    // needed for that, so it is checked here and not only at preview.
+    if (spec.routes) materializeRoutes(spec.routes.replace as RouteSpec[]);
     return [];
   } catch (error) {
     if (!(error instanceof ReleaseCoreError)) throw error;
@@ -435,6 +444,23 @@ function code(key: string): string {
   return `\`${key}\``;
 }
 
+const allowedCache = new WeakMap<object, { allowed: string[]; hint: string }>();
+
+/** The keys a schema node allows, and the hint that lists them (one per node: 100k unknown keys share it). */
+function allowedKeys(schema: unknown): { allowed: string[]; hint: string } {
+  const node = schema && typeof schema === "object" ? (schema as SchemaNode) : undefined;
+  const cached = node && allowedCache.get(node);
+  if (cached) return cached;
+  const properties = node?.["properties"];
+  const allowed = properties && typeof properties === "object" ? Object.keys(properties) : [];
+  const result = {
+    allowed,
+    hint: allowed.length ? `Allowed keys here: ${allowed.map(code).join(", ")}.` : "Remove it.",
+  };
+  if (node) allowedCache.set(node, result);
+  return result;
+}
+
 function toIssue(e: ErrorObject, prefix: string): ManifestIssue | undefined {
   const at = prefix + e.instancePath;
   const params = e.params as Record<string, unknown>;
@@ -442,21 +468,13 @@ function toIssue(e: ErrorObject, prefix: string): ManifestIssue | undefined {
   switch (e.keyword) {
     case "additionalProperties": {
       const key = String(params["additionalProperty"]);
-      const properties = (e.parentSchema as SchemaNode | undefined)?.["properties"];
-      const allowed = properties && typeof properties === "object" ? Object.keys(properties) : [];
+      const { allowed, hint } = allowedKeys(e.parentSchema);
       const guess = didYouMean(key, allowed);
       const known = KNOWN_MISTAKES[key];
       return {
         pointer: `${at}/${escapePointer(key)}`,
         message: `Unknown key ${code(key)}.`,
-        hint:
-          known && allowed.includes(known[0])
-            ? known[1]
-            : guess
-              ? `Did you mean ${code(guess)}?`
-              : allowed.length
-                ? `Allowed keys here: ${allowed.map(code).join(", ")}.`
-                : "Remove it.",
+        hint: known && allowed.includes(known[0]) ? known[1] : guess ? `Did you mean ${code(guess)}?` : hint,
       };
     }
     case "required": {
@@ -586,32 +604,47 @@ function capitalize(text: string): string {
 // ── did you mean ─────────────────────────────────────────────────────────────────────────────────────
 
 /** Closest candidate within an edit distance of about a third of the word, or undefined. */
+const lowered = new WeakMap<readonly string[], string[]>();
+
 export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
   const lower = word.toLowerCase();
+  const limit = Math.max(1, Math.floor(Math.max(word.length, 3) / 3));
+  let others = lowered.get(candidates);
+  if (!others) {
+    others = candidates.map((c) => c.toLowerCase());
+    lowered.set(candidates, others);
+  }
   let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of candidates) {
-    const d = candidate.toLowerCase() === lower ? 0 : levenshtein(lower, candidate.toLowerCase());
+  let bestDistance = limit + 1;
+  for (const [index, candidate] of candidates.entries()) {
+    const other = others[index] as string;
+    const d = other === lower ? 0 : levenshtein(lower, other, bestDistance - 1);
     if (d < bestDistance) {
       best = candidate;
       bestDistance = d;
     }
   }
-  const limit = Math.max(1, Math.floor(Math.max(word.length, 3) / 3));
-  return best !== undefined && bestDistance <= limit ? best : undefined;
+  return best;
 }
 
-function levenshtein(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+/** Edit distance of `a` and `b`, or `max + 1` as soon as it is known to exceed `max`. */
+function levenshtein(a: string, b: string, max: number): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  let previous = new Int32Array(b.length + 1).map((_, j) => j);
+  let current = new Int32Array(b.length + 1);
   for (let i = 1; i <= a.length; i++) {
-    const current = [i];
+    current[0] = i;
+    let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      const value = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution);
+      current[j] = value;
+      if (value < rowMin) rowMin = value;
     }
-    previous = current;
+    if (rowMin > max) return max + 1;
+    [previous, current] = [current, previous];
   }
-  return previous[b.length] ?? 0;
+  return previous[b.length] as number;
 }
 
 // ── checks JSON Schema cannot express ───────────────────────────────────────────────────────────────
@@ -620,67 +653,6 @@ function record(value: unknown): Record<string, unknown> | undefined {
   return value && typeof value === "object" && !Array.isArray(value)
     ? (value as Record<string, unknown>)
     : undefined;
-}
-
-function semanticIssues(value: unknown): ManifestIssue[] {
-  const issues: ManifestIssue[] = [];
-  const migrations = record(record(value)?.["database"])?.["migrations"];
-  if (Array.isArray(migrations)) {
-    const seen = new Map<string, number>();
-    migrations.forEach((m, index) => {
-      for (const key of ["id", "name"] as const) {
-        const id = record(m)?.[key];
-        if (typeof id !== "string") continue;
-        const first = seen.get(`${key}:${id}`);
-        if (first === undefined) seen.set(`${key}:${id}`, index);
-        else
-          issues.push({
-            pointer: `/database/migrations/${index}/${key}`,
-            message: `Duplicate migration ${key} ${JSON.stringify(id)} (also at /database/migrations/${first}).`,
-          });
-      }
-    });
-  }
-  const checks = record(record(value)?.["verify"])?.["http"];
-  if (Array.isArray(checks)) {
-    const seen = new Map<string, number>();
-    checks.forEach((c, index) => {
-      const id = record(c)?.["id"];
-      if (typeof id !== "string") return;
-      const first = seen.get(id);
-      if (first === undefined) seen.set(id, index);
-      else
-        issues.push({
-          pointer: `/verify/http/${index}/id`,
-          message: `Duplicate check id ${JSON.stringify(id)} (also at /verify/http/${first}).`,
-        });
-    });
-  }
-  const project = record(value)?.["project"];
-  const projectId = record(value)?.["project_id"];
-  if (typeof project === "string" && typeof projectId === "string" && project !== projectId) {
-    issues.push({
-      pointer: "/project_id",
-      message: `Names project ${JSON.stringify(projectId)} but \`project\` names ${JSON.stringify(project)}.`,
-      hint: "Keep one of them.",
-    });
-  }
-  const files = record(record(value)?.["site"])?.["files"];
-  if (Array.isArray(files)) {
-    const seen = new Map<string, number>();
-    files.forEach((f, index) => {
-      const path = record(f)?.["path"];
-      if (typeof path !== "string") return;
-      const first = seen.get(path);
-      if (first === undefined) seen.set(path, index);
-      else
-        issues.push({
-          pointer: `/site/files/${index}/path`,
-          message: `Duplicate site path ${JSON.stringify(path)} (also at /site/files/${first}).`,
-        });
-    });
-  }
-  return issues;
 }
 
 function dedupe(issues: ManifestIssue[]): ManifestIssue[] {

@@ -32,7 +32,26 @@ describe("parseCli", () => {
       maxSpendUsd: undefined,
       everyMs: 3_600_000,
       config: {},
+      save: undefined,
+      plan: undefined,
+      allowApply: false,
+      allowDestroy: false,
     });
+  });
+
+  test("behavior: saved plans and the MCP server's flags, each on its command only", () => {
+    expect(run(["plan", "--save", "plan.json"]).save).toBe("plan.json");
+    expect(run(["apply", "--plan", "plan.json"]).plan).toBe("plan.json");
+    expect(run(["mcp", "--allow-apply", "--allow-destroy"])).toMatchObject({
+      command: "mcp",
+      allowApply: true,
+      allowDestroy: true,
+    });
+    expect(error(["apply", "--save", "plan.json"])).toMatch(/--save does not apply to "apply"/);
+    expect(error(["plan", "--plan", "plan.json"])).toMatch(/--plan does not apply to "plan"/);
+    expect(error(["apply", "--plan", ""])).toMatch(/--plan needs a file/);
+    expect(error(["mcp", "--manifest", "app.json"])).toMatch(/--manifest does not apply to "mcp"/);
+    expect(error(["apply", "--allow-apply"])).toMatch(/--allow-apply does not apply to "apply"/);
   });
 
   test("behavior: every flag", () => {
@@ -147,6 +166,17 @@ describe("exit codes", () => {
     expect(exitCodeFor("POLICY_ACTION_NOT_ALLOWED")).toBe(3);
     expect(exitCodeFor("ENGINE_CANCELLED")).toBe(ExitCode.interrupted);
     expect(ExitCode.interrupted).toBe(130);
+  });
+
+  test("behavior: payment outcomes map like the API's errors; a mismatched credential is a refusal", () => {
+    expect(exitCodeFor("PAYMENT_REJECTED")).toBe(ExitCode.run402);
+    expect(exitCodeFor("PAYMENT_OUTCOME_UNKNOWN")).toBe(4);
+    expect(exitCodeFor("PAYMENT_UNDELIVERED")).toBe(4);
+    expect(exitCodeFor("PAYMENT_CREDENTIAL_FAILED")).toBe(4);
+    expect(exitCodeFor("INTENT_ALREADY_PAID")).toBe(4);
+    expect(exitCodeFor("RAIL_NOT_OFFERED")).toBe(4);
+    expect(exitCodeFor("PAYMENT_CREDENTIAL_MISMATCH")).toBe(ExitCode.policy);
+    expect(exitCodeFor("INTENT_IN_PROGRESS")).toBe(ExitCode.conflict);
   });
 
   test("behavior: the most severe error wins", () => {

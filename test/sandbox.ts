@@ -31,6 +31,8 @@ export interface TestSandbox extends Sandbox {
   advanceClock(seconds: number): Promise<string>;
   /** Arms a fault for the next matching requests. */
   fault(spec: FaultSpec): Promise<void>;
+  /** Sets a tier's price (USD decimal string) from now on: the catalog and the 402 challenge. */
+  setPrice(tier: string, price: string): Promise<void>;
   /** Stops the sandbox. */
   close(): Promise<void>;
 }
@@ -57,6 +59,7 @@ export async function startTestSandbox(options: SandboxOptions = {}): Promise<Te
     advanceClock: async (seconds) =>
       (await control<{ now: string }>(apiBase, "clock", { advanceSeconds: seconds })).now,
     fault: async (spec) => void (await control(apiBase, "faults", { count: 1, ...spec })),
+    setPrice: async (tier, price) => void (await control(apiBase, "prices", { tier, price })),
     close: () => sandbox.stop(),
   };
 }

@@ -68,6 +68,8 @@ async function build(config: ProviderConfig): Promise<Context> {
       maxSpendUsd: config.maxSpendUsd,
       ...(config.allowedRecipients ? { allowedRecipients: config.allowedRecipients } : {}),
     },
+    // Presigned upload hosts besides the API's own origin (Run402 may upload to a storage bucket).
+    ...(config.uploadOrigins ? { uploadOrigins: config.uploadOrigins } : {}),
     // Default: the SDK's journal beside the run402 allowance (RUN402_CONFIG_DIR or ~/.config/run402).
     ...(config.journalPath ? { journal: { path: config.journalPath } } : {}),
     rpcUrls: {
@@ -100,7 +102,10 @@ async function build(config: ProviderConfig): Promise<Context> {
 }
 
 async function serverNow(apiBase: string): Promise<number> {
-  const response = await fetch(`${apiBase}/tiers/v1`, { signal: AbortSignal.timeout(15_000) });
+  const response = await fetch(`${apiBase}/tiers/v1`, {
+    redirect: "manual",
+    signal: AbortSignal.timeout(15_000),
+  });
   await response.body?.cancel();
   const date = Date.parse(response.headers.get("date") ?? "");
   return Number.isFinite(date) ? date : Date.now();

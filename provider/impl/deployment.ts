@@ -15,7 +15,8 @@ import {
   type PortableReleaseState,
   ReleaseCoreError,
 } from "@run402/release";
-import { assertManifest } from "../../schema/index.js";
+import { assertManifest, formatIssue, ManifestValidationError } from "../../schema/index.js";
+import { BaseError } from "../../sdk/errors/base.js";
 import { loadManifest, type ResolvedRelease, resolveManifest } from "../manifest/index.js";
 import { getContext } from "./context.js";
 import { ConflictError, isGoneError } from "./errors.js";
@@ -182,6 +183,21 @@ export const deployment = {
         olds.projectId !== undefined && olds.projectId === news.projectId ? olds.release : undefined;
       planned = planRelease(resolved, recorded);
     } catch (error) {
+      // One failure per problem, each on one line with its code, file and pointer: the engine shows
+      // them all, and the CLI reads each one back.
+      if (error instanceof ManifestValidationError) {
+        return {
+          failures: error.issues.map((issue) => ({
+            property: "manifest",
+            reason: `[MANIFEST_INVALID] ${error.file ?? "manifest"} ${formatIssue(issue)}`.replaceAll(
+              "\n",
+              " ",
+            ),
+          })),
+        };
+      }
+      if (error instanceof BaseError)
+        return { failures: [{ property: "manifest", reason: `[${error.code}] ${error.shortMessage}` }] };
       const where = error instanceof ReleaseCoreError ? ` (at ${error.resource})` : "";
       return {
         failures: [{ property: "manifest", reason: `[MANIFEST_INVALID] ${describe(error)}${where}` }],

@@ -1,14 +1,18 @@
 /**
- * Content hashing for the files a manifest names, without holding them in memory. Each file is read in
- * pieces through one reused buffer and hashed as it goes; what the release needs from it is its
- * sha256 and size, and its bytes only when the server asks for them (an upload), read again then and
- * checked against the hash. A site of any size costs a few buffers, not its own size.
+ * Content hashing for the files a manifest's folders hold, without holding them in memory. Each file
+ * is read in pieces through one reused buffer and hashed as it goes; what the release needs from it
+ * is its sha256 and size, and its bytes only when the server asks for them (an upload), read again
+ * then and checked against the hash. A site of any size costs one buffer, not its own size.
+ *
+ * The reads are synchronous: for many small files already in the page cache they cost a fraction of
+ * the asynchronous ones (`npm run bench`, section 6, measures this against `openssl dgst -sha256`).
+ * The same guards as provider/manifest/read.ts apply: regular files only (opened non-blocking, so a
+ * FIFO or device never blocks), and a size limit checked before reading and enforced while reading.
  */
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { performance } from "node:perf_hooks";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { BaseError } from "../../sdk/errors/base.js";
+import { describeFsError, describeKind, formatBytes, type ReadResult, readBounded } from "./read.js";
 
 /** A file known by its hash: bytes are read on demand ({@link HashedFile.read}). */
 export interface HashedFile {
@@ -18,23 +22,24 @@ export interface HashedFile {
   read(): Promise<Uint8Array>;
 }
 
-/** A file changed between hashing and reading it for upload. */
+/** A file changed (or went) between hashing it and reading it for upload. */
 export class ContentChangedError extends BaseError {
   override name = "ContentChangedError" as const;
   readonly path: string;
-  constructor(options: { path: string }) {
-    super(`${options.path} changed after it was hashed; nothing was uploaded from it.`, {
-      code: "CONTENT_CHANGED",
-      metaMessages: ["Run the command again once the files stop changing."],
-    });
+  constructor(options: { path: string; reason?: string }) {
+    super(
+      `${options.path} ${options.reason ?? "changed"} after it was hashed; nothing was uploaded from it.`,
+      {
+        code: "CONTENT_CHANGED",
+        metaMessages: ["Run the command again once the files stop changing."],
+      },
+    );
     this.path = options.path;
   }
 }
 
-/** Bytes read per call; also the size of the reusable buffer. */
+/** Bytes read per call; also the size of the reused buffer. */
 const PIECE = 1 << 20;
-/** Longest stretch of hashing before other work in this process (gRPC calls) gets a turn. */
-const SLICE_MS = 25;
 
 let shared: Buffer | undefined;
 
@@ -43,58 +48,57 @@ function hashed(path: string, sha256: string, size: number): HashedFile {
     sha256,
     size,
     async read() {
-      const bytes = await readFile(path);
-      if (bytes.byteLength !== size || createHash("sha256").update(bytes).digest("hex") !== sha256) {
+      const result = await readBounded(path, size);
+      if (!result.ok) throw new ContentChangedError({ path, reason: result.reason });
+      const { bytes } = result;
+      if (bytes.byteLength !== size || createHash("sha256").update(bytes).digest("hex") !== sha256)
         throw new ContentChangedError({ path });
-      }
-      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return bytes;
     },
   };
 }
 
+/** The outcome of {@link hashBounded}: the hashed file, or why not (as {@link readBounded} says it). */
+export type HashResult = { ok: true; file: HashedFile } | Extract<ReadResult, { ok: false }>;
+
 /**
- * Hashes one file: read to its end through one reused buffer, fed to the hash piece by piece. A read
- * shorter than asked is the end of a regular file, so a small file takes one read. Synchronous
- * reads: for many small files already in the page cache they cost a fraction of the asynchronous
- * ones (measured by `npm run bench`, section 5), and no more memory than the buffer.
+ * Hashes a regular file of at most `limit` bytes. A read shorter than asked is the end of a regular
+ * file, so a small file takes one read; a file that grows past the limit meanwhile stops the reading
+ * one piece past it.
  */
-export function hashFileSync(path: string): HashedFile {
-  shared ??= Buffer.allocUnsafe(PIECE);
-  const buffer = shared;
-  const hash = createHash("sha256");
-  const fd = openSync(path, "r");
-  let size = 0;
+export function hashBounded(path: string, limit: number): HashResult {
+  if (path.includes("\u0000")) return { ok: false, reason: "contains a NUL character", kind: "refused" };
+  let fd: number;
   try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    return { ok: false, ...describeFsError(error) };
+  }
+  try {
+    const info = fstatSync(fd);
+    if (!info.isFile())
+      return { ok: false, reason: `is ${describeKind(info)}, not a regular file`, kind: "refused" };
+    const tooLarge = (size: number): HashResult => ({
+      ok: false,
+      reason: `is ${formatBytes(size)}, more than the ${formatBytes(limit)} a file may have here`,
+      kind: "too-large",
+    });
+    if (info.size > limit) return tooLarge(info.size);
+    shared ??= Buffer.allocUnsafe(PIECE);
+    const buffer = shared;
+    const hash = createHash("sha256");
+    let size = 0;
     for (;;) {
       const read = readSync(fd, buffer, 0, buffer.length, size);
       hash.update(buffer.subarray(0, read));
       size += read;
+      if (size > limit) return tooLarge(size);
       if (read < buffer.length) break;
     }
+    return { ok: true, file: hashed(path, hash.digest("hex"), size) };
+  } catch (error) {
+    return { ok: false, ...describeFsError(error) };
   } finally {
     closeSync(fd);
   }
-  return hashed(path, hash.digest("hex"), size);
-}
-
-/** Hashes one file (see {@link hashFileSync}). */
-export async function hashFile(path: string): Promise<HashedFile> {
-  return hashFileSync(path);
-}
-
-/**
- * Hashes many files, results in the order of `paths`; the process stays responsive (it yields every
- * {@link SLICE_MS} ms). Memory: one buffer of {@link PIECE} bytes, whatever the files' sizes.
- */
-export async function hashFiles(paths: readonly string[]): Promise<HashedFile[]> {
-  const out: HashedFile[] = [];
-  let slice = performance.now();
-  for (const path of paths) {
-    out.push(hashFileSync(path));
-    if (performance.now() - slice > SLICE_MS) {
-      await new Promise((resolve) => setImmediate(resolve));
-      slice = performance.now();
-    }
-  }
-  return out;
 }

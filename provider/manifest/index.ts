@@ -1,3 +1,4 @@
+export { checkManifest } from "./check.js";
 export { contentTypeFor } from "./contentType.js";
 export {
   findManifest,
@@ -6,7 +7,10 @@ export {
   MANIFEST_NAMES,
   ManifestNotFoundError,
   type ManifestNotFoundErrorType,
+  ManifestUnreadableError,
+  type ManifestUnreadableErrorType,
 } from "./load.js";
+export { READ_LIMITS } from "./read.js";
 export {
   type ContentEntry,
   type ResolvedRelease,

@@ -79,7 +79,7 @@ describe("loadManifest", () => {
     expect((error as ManifestValidationError).message.replaceAll(dir, "<dir>")).toMatchInlineSnapshot(`
       "<dir>/bad.yaml is not a valid manifest (1 problem).
 
-      (root): Not valid YAML at line 4, column 1: Map keys must be unique."
+      /tier: Duplicate key at line 4, column 1: YAML parsers disagree on which one wins. Keep one of them."
     `);
   });
 
@@ -89,7 +89,7 @@ describe("loadManifest", () => {
     expect((error as ManifestValidationError).message.replaceAll(dir, "<dir>")).toMatchInlineSnapshot(`
       "<dir>/bad.json is not a valid manifest (1 problem).
 
-      (root): Not valid JSON at line 3, column 1: Expected double-quoted property name in JSON at position 21."
+      (root): Not valid JSON at line 3, column 1: Expected a key in double quotes, found \`}\`."
     `);
   });
 

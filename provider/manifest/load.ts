@@ -1,10 +1,11 @@
-import { readFile, stat } from "node:fs/promises";
-import { dirname, extname, join, resolve } from "node:path";
-import { parseDocument } from "yaml";
+import { stat } from "node:fs/promises";
+import { dirname, extname, isAbsolute, join, relative, resolve } from "node:path";
 import type { AppManifest } from "../../schema/app.types.js";
 import { ManifestValidationError } from "../../schema/errors.js";
 import { assertManifest } from "../../schema/validate.js";
 import { BaseError } from "../../sdk/errors/base.js";
+import { parseJson, parseYaml } from "./parse.js";
+import { decodeUtf8, describeFsError, describeKind, READ_LIMITS, readBounded } from "./read.js";
 
 /** The manifest file named on the command line or in a resource does not exist. */
 export class ManifestNotFoundError extends BaseError {
@@ -21,6 +22,26 @@ export class ManifestNotFoundError extends BaseError {
 }
 export type ManifestNotFoundErrorType = ManifestNotFoundError & { name: "ManifestNotFoundError" };
 
+/**
+ * The manifest path names something that cannot be a manifest: a directory where a file was expected,
+ * a FIFO, socket or device, a symlink loop, an unreadable or oversized file.
+ */
+export class ManifestUnreadableError extends BaseError {
+  override name = "ManifestUnreadableError" as const;
+  readonly path: string;
+  readonly reason: string;
+  constructor(options: { path: string; reason: string; cause?: unknown }) {
+    super(`The manifest ${options.path} ${options.reason}.`, {
+      code: "MANIFEST_UNREADABLE",
+      metaMessages: ["A manifest is a regular JSON or YAML file (or a folder holding one)."],
+      cause: options.cause,
+    });
+    this.path = options.path;
+    this.reason = options.reason;
+  }
+}
+export type ManifestUnreadableErrorType = ManifestUnreadableError & { name: "ManifestUnreadableError" };
+
 /** A loaded, validated manifest and where it lives. */
 export type LoadedManifest = {
   manifest: AppManifest;
@@ -31,6 +52,13 @@ export type LoadedManifest = {
 };
 
 const EXTENSIONS = [".json", ".yaml", ".yml"];
+
+/** A path as a person would name it: relative to the current directory when under it, else absolute. */
+export function displayPath(file: string): string {
+  const rel = relative(process.cwd(), file);
+  if (rel === "") return ".";
+  return !rel.startsWith("..") && !isAbsolute(rel) ? rel : file;
+}
 
 /**
  * The file names a folder's manifest is found by, in order: Run402's own (`run402.json`,
@@ -44,19 +72,29 @@ export const MANIFEST_NAMES: readonly string[] = [
   "app.yml",
 ];
 
-/** The manifest in `dir` (the first of {@link MANIFEST_NAMES} that exists); throws `ManifestNotFoundError`. */
+/**
+ * The manifest in `dir`: the first of {@link MANIFEST_NAMES} that exists. One that exists but is not a
+ * regular file (a directory, a FIFO, a symlink loop) is an error, never skipped in silence. Throws
+ * `ManifestNotFoundError` or `ManifestUnreadableError`.
+ */
 export async function findManifest(dir: string): Promise<string> {
   for (const name of MANIFEST_NAMES) {
     const candidate = join(dir, name);
-    if (
-      await stat(candidate).then(
-        (s) => s.isFile(),
-        () => false,
-      )
-    )
-      return candidate;
+    let info: Awaited<ReturnType<typeof stat>>;
+    try {
+      info = await stat(candidate);
+    } catch (error) {
+      const { reason, kind } = describeFsError(error);
+      if (kind === "missing") continue;
+      throw new ManifestUnreadableError({ path: displayPath(candidate), reason, cause: error });
+    }
+    if (info.isFile()) return candidate;
+    throw new ManifestUnreadableError({
+      path: displayPath(candidate),
+      reason: `is ${describeKind(info)}, not a regular file`,
+    });
   }
-  throw new ManifestNotFoundError({ path: join(dir, `{${MANIFEST_NAMES.join(",")}}`) });
+  throw new ManifestNotFoundError({ path: join(displayPath(dir), `{${MANIFEST_NAMES.join(",")}}`) });
 }
 
 /**
@@ -76,10 +114,16 @@ export async function loadManifest(path: string): Promise<LoadedManifest> {
     )
   )
     file = await findManifest(file);
+  const shown = displayPath(file);
+  const read = await readBounded(file, READ_LIMITS.manifestBytes);
+  if (!read.ok) {
+    if (read.kind === "missing") throw new ManifestNotFoundError({ path: shown });
+    throw new ManifestUnreadableError({ path: shown, reason: read.reason });
+  }
   const extension = extname(file).toLowerCase();
   if (!EXTENSIONS.includes(extension)) {
     throw new ManifestValidationError({
-      file: path,
+      file: shown,
       issues: [
         {
           pointer: "",
@@ -89,51 +133,20 @@ export async function loadManifest(path: string): Promise<LoadedManifest> {
       ],
     });
   }
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT")
-      throw new ManifestNotFoundError({ path: file, cause: err });
-    throw err;
-  }
-  const value = extension === ".json" ? parseJson(text, path) : parseYaml(text, path);
-  return { manifest: assertManifest(value, { file: path }), file, dir: dirname(file) };
-}
-
-function parseJson(text: string, path: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    const position = /position (\d+)/.exec(message);
-    const where = position ? ` at ${lineColumn(text, Number(position[1]))}` : "";
+  const decoded = decodeUtf8(read.bytes);
+  if (!("text" in decoded)) {
     throw new ManifestValidationError({
-      file: path,
-      issues: [{ pointer: "", message: `Not valid JSON${where}: ${message}.` }],
-      cause: err,
+      file: shown,
+      issues: [
+        {
+          pointer: "",
+          message: `Not UTF-8: the byte at offset ${decoded.badByte} does not start or continue a valid UTF-8 sequence.`,
+          hint: "Save the manifest as UTF-8.",
+        },
+      ],
     });
   }
-}
-
-function lineColumn(text: string, offset: number): string {
-  const before = text.slice(0, offset).split("\n");
-  return `line ${before.length}, column ${(before.at(-1)?.length ?? 0) + 1}`;
-}
-
-function parseYaml(text: string, path: string): unknown {
-  // prettyErrors fills in linePos (line and column, 1-based).
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) {
-    throw new ManifestValidationError({
-      file: path,
-      issues: doc.errors.map((e) => {
-        const at = e.linePos?.[0];
-        const where = at ? ` at line ${at.line}, column ${at.col}` : "";
-        const first = (e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
-        return { pointer: "", message: `Not valid YAML${where}: ${first}.` };
-      }),
-    });
-  }
-  return doc.toJS({ maxAliasCount: 100 });
+  const parsed = extension === ".json" ? parseJson(decoded.text) : parseYaml(decoded.text);
+  if (!parsed.ok) throw new ManifestValidationError({ file: shown, issues: parsed.issues });
+  return { manifest: assertManifest(parsed.value, { file: shown }), file, dir: dirname(file) };
 }

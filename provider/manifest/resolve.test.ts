@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { AppManifest } from "../../schema/app.types.js";
 import { ManifestValidationError } from "../../schema/errors.js";
 import { sha256Hex } from "../../schema/release.js";
+import { validateManifest } from "../../schema/validate.js";
 import { loadManifest } from "./load.js";
 import { resolveManifest } from "./resolve.js";
 
@@ -100,11 +101,12 @@ describe("resolveManifest", () => {
     });
     expect(release.content.get(seedSum)).toMatchObject({ contentType: "application/sql" });
     expect(release.spec.database?.migrations?.[0]?.transaction).toBeUndefined();
-    // .git and node_modules are skipped; other dot files are kept.
-    expect(Object.keys(release.spec.site?.replace ?? {})).toEqual([
-      ".well-known",
-      "assets/app.css",
-      "index.html",
+    // .git and node_modules are never uploaded; other dot entries only when listed in include_dotfiles.
+    expect(Object.keys(release.spec.site?.replace ?? {})).toEqual(["assets/app.css", "index.html"]);
+    expect(release.skipped).toEqual([
+      { path: ".git", why: "never" },
+      { path: ".well-known", why: "dotfile" },
+      { path: "node_modules", why: "never" },
     ]);
     expect(release.spec.site?.replace?.["index.html"]).toEqual({
       sha256: sha256Hex("<h1>hi</h1>"),
@@ -121,9 +123,110 @@ describe("resolveManifest", () => {
     expect(release.spec.subdomains).toEqual({ set: ["myapp"] });
     expect(release.spec.base).toBeUndefined();
     expect(release.content.get(apiSha)).toMatchObject({ contentType: "text/javascript", path: "api.js" });
-    expect(release.content.size).toBe(6);
+    expect(release.content.size).toBe(5);
     // What @run402/release accepts, and what it would materialize, is exactly this spec.
     expect(parseReleaseSpec(release.spec)).toBe(release.spec);
+  });
+
+  test("behavior: folders upload no secrets, tool state or unlisted dot entries, in every form that names a folder", async () => {
+    const site = join(root, "dotfiles");
+    const files: Record<string, string> = {
+      "index.html": "<h1>hi</h1>",
+      "sub/page.html": "page",
+      "sub/.hidden": "h",
+      ".well-known/security.txt": "Contact: mailto:a@b.c",
+      ".well-known/.env": "NESTED=1",
+      ".htaccess": "deny",
+      ".env": "SECRET=1",
+      ".env.local": "SECRET=2",
+      ".envrc": "export X=1",
+      ".npmrc": "//registry/:_authToken=x",
+      ".netrc": "machine x password y",
+      id_rsa: "KEY",
+      "id_rsa.pub": "PUB",
+      "server.key": "KEY",
+      "cert.PEM": "PEM",
+      "a.p12": "P12",
+      "b.pfx": "PFX",
+      ".DS_Store": "ds",
+      ".run402/passphrase": "pass",
+      ".pulumi/stacks/dev.json": "{}",
+      "Pulumi.yaml": "name: x",
+      "Pulumi.dev.yaml": "config: {}",
+      ".git/HEAD": "ref",
+      "node_modules/x/index.js": "1",
+    };
+    for (const [path, text] of Object.entries(files)) {
+      await mkdir(join(site, path, ".."), { recursive: true });
+      await writeFile(join(site, path), text);
+    }
+    const forms: AppManifest["site"][] = [
+      { dir: ".", include_dotfiles: [".well-known/", ".htaccess"] },
+      { replace: { __source: "local-dir", path: "." }, include_dotfiles: [".well-known/", ".htaccess"] },
+      {
+        patch: { put: { __source: "local-dir", path: "." } },
+        include_dotfiles: [".well-known/", ".htaccess"],
+      },
+    ];
+    for (const form of forms) {
+      const manifest: AppManifest = { site: form };
+      const release = await resolveManifest({ manifest, dir: site, projectId: "prj_1" });
+      const uploaded = release.spec.site?.replace ?? release.spec.site?.patch?.put ?? {};
+      expect(Object.keys(uploaded)).toEqual([
+        ".htaccess",
+        ".well-known/security.txt",
+        "index.html",
+        "sub/page.html",
+      ]);
+      expect(release.skipped.filter((s) => s.why === "dotfile").map((s) => s.path)).toEqual(["sub/.hidden"]);
+      expect(release.skipped.filter((s) => s.why === "never").map((s) => s.path)).toEqual([
+        ".DS_Store",
+        ".env",
+        ".env.local",
+        ".envrc",
+        ".git",
+        ".netrc",
+        ".npmrc",
+        ".pulumi",
+        ".run402",
+        ".well-known/.env",
+        "Pulumi.dev.yaml",
+        "Pulumi.yaml",
+        "a.p12",
+        "b.pfx",
+        "cert.PEM",
+        "id_rsa",
+        "id_rsa.pub",
+        "node_modules",
+        "server.key",
+      ]);
+      // Nothing a skipped file holds is among the content to upload.
+      const bytes = await Promise.all(
+        [...release.content.values()].map(async (c) =>
+          Buffer.from("bytes" in c ? c.bytes : await c.read()).toString(),
+        ),
+      );
+      for (const secret of [
+        "SECRET=1",
+        "SECRET=2",
+        "NESTED=1",
+        "pass",
+        "KEY",
+        "PEM",
+        "//registry/:_authToken=x",
+      ])
+        expect(bytes).not.toContain(secret);
+    }
+    // Without the list, no dot entry is uploaded; a listed secret is refused, not uploaded.
+    const plain = await resolveManifest({ manifest: { site: { dir: "." } }, dir: site, projectId: "prj_1" });
+    expect(Object.keys(plain.spec.site?.replace ?? {})).toEqual(["index.html", "sub/page.html"]);
+    const listed = validateManifest({
+      site: { dir: ".", include_dotfiles: [".env", ".well-known/", "a/.npmrc"] },
+    });
+    expect(listed.ok ? [] : listed.issues.map((i) => i.pointer)).toEqual([
+      "/site/include_dotfiles/0",
+      "/site/include_dotfiles/2",
+    ]);
   });
 
   test("behavior: Run402's spellings map to its ReleaseSpec; authoring-only fields are dropped", async () => {

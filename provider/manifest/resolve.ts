@@ -1,5 +1,7 @@
+import type { Dirent, Stats } from "node:fs";
 import { readdir, realpath, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve, sep } from "node:path";
+import { performance } from "node:perf_hooks";
 import {
   digestPortableManifest,
   parseReleaseSpec,
@@ -9,9 +11,11 @@ import {
 import type { AppManifest } from "../../schema/app.types.js";
 import { type ManifestIssue, ManifestValidationError } from "../../schema/errors.js";
 import { type ContentEntry, type ContentSource, toReleaseSpec } from "../../schema/release.js";
+import { isNeverUploaded, NEVER_UPLOADED } from "../../schema/semantics.js";
 import { releaseIssue } from "../../schema/validate.js";
 import { contentTypeFor } from "./contentType.js";
-import { type HashedFile, hashFile, hashFiles } from "./hash.js";
+import { type HashedFile, hashBounded } from "./hash.js";
+import { describeFsError, describeKind, formatBytes, READ_LIMITS, readBounded } from "./read.js";
 
 export type { ContentEntry } from "../../schema/release.js";
 
@@ -21,13 +25,18 @@ export type ResolvedRelease = {
   spec: ReleaseSpec;
   /**
    * Content the spec references, keyed by sha256 (site files, function code, migration SQL, assets).
-   * Files on disk are hashed, not held: their bytes are read again when an upload needs them.
+   * Files found by walking a folder are hashed, not held: their bytes are read again for an upload.
    */
   content: Map<string, ContentEntry>;
   /** `@run402/release`'s portable manifest digest (`run402-portable-manifest-v1:…`): content only, no project. */
   digest: string;
   /** The manifest's `idempotency_key`, for the plan request. */
   idempotencyKey?: string;
+  /**
+   * Entries the folder walk left out, as site paths (a folder ends with `/`), and why: dot entries
+   * not listed in `site.include_dotfiles` (`dotfile`), and names that are never uploaded (`never`).
+   */
+  skipped: { path: string; why: "dotfile" | "never" }[];
 };
 
 /** Input of {@link resolveManifest}. */
@@ -42,45 +51,88 @@ export type ResolveManifestParameters = {
   file?: string;
 };
 
-/** Directory entries never uploaded when a site comes from a folder (version control and package caches). */
-export const SKIPPED_DIR_ENTRIES: readonly string[] = [".git", "node_modules"];
+/** Folder entries never uploaded (see `NEVER_UPLOADED` in schema/semantics.ts). */
+export const SKIPPED_DIR_ENTRIES: readonly string[] = NEVER_UPLOADED;
 
 type Wanted = { kind: "file" | "dir"; path: string; pointer: string };
 
-/** Reads manifest-relative paths, refusing anything outside the manifest's folder. */
+/** Longest stretch of hashing before other work in this process (the provider's gRPC calls) gets a turn. */
+const SLICE_MS = 25;
+
+/** Reads manifest-relative paths, refusing anything outside the manifest's folder; bounded in bytes and files. */
 class Reader {
   readonly issues: ManifestIssue[] = [];
-  constructor(readonly root: string) {}
+  readonly skipped: ResolvedRelease["skipped"] = [];
+  private bytes = 0;
+  private walked = 0;
+  private budgetReported = false;
+  /** Dot entries to upload, as site paths; a folder's ends with `/`. */
+  private readonly dotfiles: readonly string[];
+
+  constructor(
+    readonly root: string,
+    dotfiles: readonly string[] = [],
+  ) {
+    this.dotfiles = dotfiles;
+  }
 
   fail(pointer: string, message: string, hint?: string): undefined {
     this.issues.push(hint ? { pointer, message, hint } : { pointer, message });
     return undefined;
   }
 
-  /** Resolves a manifest-relative path to its real location, refusing anything outside the root. */
-  async locate(rel: string, pointer: string, expect: "file" | "dir"): Promise<string | undefined> {
+  /** Checks a manifest-relative path's spelling: relative, portable, inside the folder. */
+  spelling(rel: string, pointer: string): boolean {
     const shown = JSON.stringify(rel);
+    if (rel.includes("\u0000")) {
+      this.fail(pointer, `${shown} contains a NUL character; no file has such a name.`);
+      return false;
+    }
     if (isAbsolute(rel) || /^[A-Za-z]:/.test(rel) || rel.startsWith("\\")) {
-      return this.fail(
+      this.fail(
         pointer,
         `${shown} is an absolute path; paths in a manifest are relative to the manifest's folder.`,
         `Write it relative to ${this.root}.`,
       );
+      return false;
     }
-    if (rel.split(/[\\/]/).includes("..")) {
-      return this.fail(
+    if (rel.startsWith("~")) {
+      this.fail(
+        pointer,
+        `${shown} starts with "~", which is not expanded: paths in a manifest are relative to the manifest's folder.`,
+        `Write it relative to ${this.root}.`,
+      );
+      return false;
+    }
+    if (rel.includes("\\")) {
+      this.fail(
+        pointer,
+        `${shown} uses "\\" (a Windows separator); paths in a manifest use "/".`,
+        `Write it as ${JSON.stringify(rel.replaceAll("\\", "/"))}.`,
+      );
+      return false;
+    }
+    if (rel.split("/").includes("..")) {
+      this.fail(
         pointer,
         `${shown} leaves the manifest's folder; ".." segments are not allowed.`,
         "Move the file under the manifest's folder.",
       );
+      return false;
     }
+    return true;
+  }
+
+  /** Resolves a manifest-relative path to its real location, refusing anything outside the root. */
+  async locate(rel: string, pointer: string, expect: "file" | "dir"): Promise<string | undefined> {
+    if (!this.spelling(rel, pointer)) return undefined;
+    const shown = JSON.stringify(rel);
     const abs = resolve(this.root, rel);
     let real: string;
     try {
       real = await realpath(abs);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      return this.fail(pointer, `${shown} does not exist (looked for ${abs}).`);
+    } catch (error) {
+      return this.fail(pointer, `${shown} ${describeFsError(error).reason} (looked for ${abs}).`);
     }
     if (!this.inside(real)) {
       return this.fail(
@@ -88,9 +140,19 @@ class Reader {
         `${shown} resolves outside the manifest's folder (to ${real}); symlinks must stay inside it.`,
       );
     }
-    const info = await stat(real);
-    if (expect === "file" && !info.isFile()) return this.fail(pointer, `${shown} is not a file.`);
-    if (expect === "dir" && !info.isDirectory()) return this.fail(pointer, `${shown} is not a directory.`);
+    let info: Awaited<ReturnType<typeof stat>>;
+    try {
+      info = await stat(real);
+    } catch (error) {
+      return this.fail(pointer, `${shown} ${describeFsError(error).reason}.`);
+    }
+    if (expect === "file" && !info.isFile())
+      return this.fail(pointer, `${shown} is ${describeKind(info)}, not a regular file.`);
+    if (expect === "dir" && !info.isDirectory())
+      return this.fail(
+        pointer,
+        `${shown} is ${info.isFile() ? "a file" : describeKind(info)}, not a directory.`,
+      );
     return real;
   }
 
@@ -98,41 +160,104 @@ class Reader {
     return real === this.root || real.startsWith(this.root.endsWith(sep) ? this.root : this.root + sep);
   }
 
-  /** One file, hashed (its bytes are read again only for an upload). */
-  async file(rel: string, pointer: string): Promise<HashedFile | undefined> {
-    const real = await this.locate(rel, pointer, "file");
-    return real ? hashFile(real) : undefined;
+  /** Reads one regular file within the per-file and total limits. */
+  async read(real: string, shown: string, pointer: string): Promise<Uint8Array | undefined> {
+    const left = READ_LIMITS.totalBytes - this.bytes;
+    const result = await readBounded(real, Math.min(READ_LIMITS.fileBytes, Math.max(left, 0)));
+    if (!result.ok) {
+      if (result.kind === "too-large" && left < READ_LIMITS.fileBytes) return this.overBudget(pointer);
+      return this.fail(pointer, `${shown} ${result.reason}.`);
+    }
+    this.bytes += result.bytes.byteLength;
+    return result.bytes;
   }
 
-  /** Every file under a folder, hashed: the walk lists them, then they are hashed a few at a time. */
+  /**
+   * Hashes one regular file within the same limits as {@link read}, streaming it through a reused
+   * buffer (provider/manifest/hash.ts): a folder of any size costs its hashes, not its bytes.
+   */
+  hash(real: string, shown: string, pointer: string): HashedFile | undefined {
+    const left = READ_LIMITS.totalBytes - this.bytes;
+    const result = hashBounded(real, Math.min(READ_LIMITS.fileBytes, Math.max(left, 0)));
+    if (!result.ok) {
+      if (result.kind === "too-large" && left < READ_LIMITS.fileBytes) return this.overBudget(pointer);
+      return this.fail(pointer, `${shown} ${result.reason}.`);
+    }
+    this.bytes += result.file.size;
+    return result.file;
+  }
+
+  overBudget(pointer: string): undefined {
+    if (!this.budgetReported) {
+      this.budgetReported = true;
+      this.fail(
+        pointer,
+        `The files this manifest names add up to more than ${formatBytes(READ_LIMITS.totalBytes)}, the most one deploy reads.`,
+        "Deploy large media as assets uploaded separately, or split the site.",
+      );
+    }
+    return undefined;
+  }
+
+  async file(rel: string, pointer: string): Promise<Uint8Array | undefined> {
+    const real = await this.locate(rel, pointer, "file");
+    return real ? this.read(real, JSON.stringify(rel), pointer) : undefined;
+  }
+
   async dir(rel: string, pointer: string): Promise<Map<string, HashedFile> | undefined> {
     const real = await this.locate(rel, pointer, "dir");
     if (!real) return undefined;
-    const found: [string, string][] = [];
-    await this.walk(real, "", pointer, found, new Set([real]));
-    if (found.length === 0) return this.fail(pointer, `${JSON.stringify(rel)} contains no files to upload.`);
-    const hashed = await hashFiles(found.map(([, file]) => file));
-    return new Map(found.map(([sitePath], i) => [sitePath, hashed[i] as HashedFile]));
+    const files = new Map<string, HashedFile>();
+    const before = this.issues.length;
+    await this.walk(real, "", pointer, files, new Set([real]));
+    if (files.size === 0 && this.issues.length === before)
+      return this.fail(
+        pointer,
+        `${JSON.stringify(rel)} contains no files to upload${this.skipped.length > 0 ? ` (left out: ${this.skipped.map((s) => s.path).join(", ")})` : ""}.`,
+      );
+    return files;
   }
 
-  /** Lists `[site path, real path]` of every file under `dir` (a real path), in code-unit order. */
-  async walk(dir: string, prefix: string, pointer: string, out: [string, string][], seen: Set<string>) {
-    const entries = (await readdir(dir, { withFileTypes: true })).filter(
-      (e) => !SKIPPED_DIR_ENTRIES.includes(e.name),
+  /** Whether a dot entry (its site path, a folder's ending with `/`) is listed in `site.include_dotfiles`. */
+  private dotfileIncluded(sitePath: string): boolean {
+    return this.dotfiles.some((listed) =>
+      listed.endsWith("/") ? sitePath === listed || sitePath.startsWith(listed) : sitePath === listed,
     );
+  }
+
+  /** Hashing runs synchronously; every {@link SLICE_MS} ms the walk lets the process do other work. */
+  private slice = performance.now();
+
+  async walk(dir: string, prefix: string, pointer: string, out: Map<string, HashedFile>, seen: Set<string>) {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      this.fail(pointer, `${JSON.stringify(prefix || ".")} ${describeFsError(error).reason}.`);
+      return;
+    }
     // Code-unit order, not locale order, so every machine walks (and hashes) the same way.
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
-      const sitePath = prefix ? `${prefix}/${entry.name}` : entry.name;
-      // Inside a real folder, a plain file or folder is its own real path; only symlinks are resolved.
-      let real = join(dir, entry.name);
-      let kind: "file" | "dir" | "other" = entry.isFile() ? "file" : entry.isDirectory() ? "dir" : "other";
+      const { name } = entry;
+      const sitePath = prefix ? `${prefix}/${name}` : name;
+      if (isNeverUploaded(name)) {
+        this.skipped.push({ path: sitePath, why: "never" });
+        continue;
+      }
+      // `dir` is a real path: a plain file or folder in it is its own real path, and its type is in
+      // the listing. Only a symlink is resolved (and checked to stay inside) and its target stat'ed.
+      let real = join(dir, name);
+      let info: Pick<Stats, "isFile" | "isDirectory"> = entry;
       if (entry.isSymbolicLink()) {
         try {
           real = await realpath(real);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-          this.fail(pointer, `${JSON.stringify(sitePath)} is a broken symlink.`);
+        } catch (error) {
+          const { reason, kind } = describeFsError(error);
+          this.fail(
+            pointer,
+            `${JSON.stringify(sitePath)} ${kind === "missing" ? "is a broken symlink" : reason}.`,
+          );
           continue;
         }
         if (!this.inside(real)) {
@@ -142,19 +267,47 @@ class Reader {
           );
           continue;
         }
-        const info = await stat(real);
-        kind = info.isFile() ? "file" : info.isDirectory() ? "dir" : "other";
       }
-      if (kind === "dir") {
+      if (entry.isSymbolicLink() || !(entry.isFile() || entry.isDirectory())) {
+        try {
+          info = await stat(real);
+        } catch (error) {
+          this.fail(pointer, `${JSON.stringify(sitePath)} ${describeFsError(error).reason}.`);
+          continue;
+        }
+      }
+      const shownPath = info.isDirectory() ? `${sitePath}/` : sitePath;
+      if (name.startsWith(".") && !this.dotfileIncluded(shownPath)) {
+        this.skipped.push({ path: shownPath, why: "dotfile" });
+        continue;
+      }
+      if (info.isDirectory()) {
         if (seen.has(real)) {
           this.fail(pointer, `${JSON.stringify(sitePath)} is a symlink loop.`);
           continue;
         }
         await this.walk(real, sitePath, pointer, out, new Set([...seen, real]));
-      } else if (kind === "file") {
-        out.push([sitePath, real]);
+      } else if (info.isFile()) {
+        this.walked += 1;
+        if (this.walked > READ_LIMITS.dirFiles) {
+          if (this.walked === READ_LIMITS.dirFiles + 1)
+            this.fail(
+              pointer,
+              `The folders this manifest names hold more than ${READ_LIMITS.dirFiles} files, the most one deploy reads.`,
+            );
+          return;
+        }
+        const hashed = this.hash(real, JSON.stringify(sitePath), pointer);
+        if (hashed) out.set(sitePath, hashed);
+        if (performance.now() - this.slice > SLICE_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          this.slice = performance.now();
+        }
       } else {
-        this.fail(pointer, `${JSON.stringify(sitePath)} is neither a file nor a directory.`);
+        this.fail(
+          pointer,
+          `${JSON.stringify(sitePath)} is ${describeKind(info as Stats)}, not a regular file or folder.`,
+        );
       }
     }
   }
@@ -172,7 +325,7 @@ class Reader {
  */
 export async function resolveManifest(parameters: ResolveManifestParameters): Promise<ResolvedRelease> {
   const { manifest, dir, projectId, file } = parameters;
-  const reader = new Reader(await realpath(dir));
+  const reader = new Reader(await realpath(dir), manifest.site?.include_dotfiles ?? []);
   const options = { projectId, contentType: contentTypeFor };
 
   // The mapping is synchronous: a first pass names every path it needs, then they are read, then it runs for real.
@@ -188,7 +341,7 @@ export async function resolveManifest(parameters: ResolveManifestParameters): Pr
     },
   };
   toReleaseSpec(manifest, { ...options, source: recording });
-  const files = new Map<string, HashedFile | undefined>();
+  const files = new Map<string, Uint8Array | undefined>();
   const dirs = new Map<string, Map<string, HashedFile> | undefined>();
   for (const w of wanted) {
     const key = `${w.path}\u0000${w.pointer}`;
@@ -216,5 +369,6 @@ export async function resolveManifest(parameters: ResolveManifestParameters): Pr
     content: mapped.content,
     digest: digestPortableManifest(spec),
     ...(mapped.idempotencyKey !== undefined ? { idempotencyKey: mapped.idempotencyKey } : {}),
+    skipped: reader.skipped,
   };
 }

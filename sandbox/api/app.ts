@@ -6,6 +6,7 @@ import { createHandler, type FaultKind, type Route } from "./http.js";
 import { deployRoutes, siteHostHandler } from "./routes-deploy.js";
 import { projectRoutes } from "./routes-projects.js";
 import { sweep, tierRoutes } from "./routes-tiers.js";
+import { isTier, TIERS, termsOf } from "./tiers.js";
 
 const FAULT_KINDS: FaultKind[] = [
   "error_before_settlement",
@@ -15,7 +16,7 @@ const FAULT_KINDS: FaultKind[] = [
   "rate_limit",
 ];
 
-/** The `/_sandbox` routes: clock, ledger, faults, request log, SQL peek. Never part of the client contract. */
+/** The `/_sandbox` routes: clock, ledger, faults, request log, prices, SQL peek. Never part of the client contract. */
 function controlRoutes(deps: Deps): Route[] {
   const { clock, store, controls } = deps;
   const clockView = () => ({
@@ -94,6 +95,29 @@ function controlRoutes(deps: Deps): Route[] {
       async handler() {
         controls.faults.length = 0;
         return { status: 200, body: { faults: [] } };
+      },
+    },
+    {
+      method: "POST",
+      pattern: "/_sandbox/prices",
+      async handler(ctx) {
+        const { tier, price } = ctx.json();
+        if (typeof tier !== "string" || !isTier(tier)) {
+          throw badRequest("INVALID_PRICE", `tier must be one of ${Object.keys(TIERS).join(", ")}.`);
+        }
+        const match = typeof price === "string" ? /^(\d+)(?:\.(\d{1,6}))?$/.exec(price) : null;
+        if (!match) throw badRequest("INVALID_PRICE", 'price must be a USD decimal string such as "0.20".');
+        controls.prices[tier] =
+          BigInt(match[1] as string) * 1_000_000n + BigInt((match[2] ?? "").padEnd(6, "0"));
+        return { status: 200, body: { tier, terms: termsOf(tier, controls.prices) } };
+      },
+    },
+    {
+      method: "DELETE",
+      pattern: "/_sandbox/prices",
+      async handler() {
+        for (const tier of Object.keys(controls.prices)) delete controls.prices[tier];
+        return { status: 200, body: { tiers: TIERS } };
       },
     },
     {

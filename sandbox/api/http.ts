@@ -68,10 +68,12 @@ export interface Route {
   maxBody?: number;
 }
 
-/** Faults and the request log, shared by the server and the `/_sandbox` routes. */
+/** Faults, the request log and price changes, shared by the server and the `/_sandbox` routes. */
 export interface Controls {
   faults: Fault[];
   requests: RequestLogEntry[];
+  /** Tier prices set through `POST /_sandbox/prices` (atomic units, 6 decimals), in place of the catalog's. */
+  prices: Record<string, bigint>;
 }
 
 const MiB = 1024 * 1024;

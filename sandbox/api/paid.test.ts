@@ -51,7 +51,7 @@ let server: Server;
 let base: string;
 let store: StateStore;
 const events: string[] = [];
-const controls: Controls = { faults: [], requests: [] };
+const controls: Controls = { faults: [], requests: [], prices: {} };
 let refuse = false;
 let release: () => void = () => {};
 const held = new Promise<void>((r) => {

@@ -5,7 +5,7 @@ import { badRequest, conflict } from "./errors.js";
 import type { Route } from "./http.js";
 import { challenge, paidIdentity, paidRoute } from "./paid.js";
 import { renderPng } from "./png.js";
-import { actionFor, applyPurchase, isTier, lifecycleOf, TIERS } from "./tiers.js";
+import { actionFor, applyPurchase, isTier, lifecycleOf, TIERS, termsOf } from "./tiers.js";
 
 const MiB = 1024 * 1024;
 
@@ -46,7 +46,18 @@ export function tierRoutes(deps: Deps): Route[] {
   };
 
   return [
-    { method: "GET", pattern: "/tiers/v1", handler: async () => ({ status: 200, body: { tiers: TIERS } }) },
+    {
+      method: "GET",
+      pattern: "/tiers/v1",
+      handler: async () => ({
+        status: 200,
+        body: {
+          tiers: Object.fromEntries(
+            Object.keys(TIERS).map((t) => [t, termsOf(t as TierName, deps.controls.prices)]),
+          ),
+        },
+      }),
+    },
     {
       method: "GET",
       pattern: "/tiers/v1/status",
@@ -107,7 +118,7 @@ export function tierRoutes(deps: Deps): Route[] {
           );
         }
         const body = ctx.json();
-        const terms = TIERS[tier];
+        const terms = termsOf(tier, deps.controls.prices);
         const price = {
           atomic: BigInt(terms.price_atomic),
           usd: terms.price,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import type { Org } from "../state.js";
-import { actionFor, applyPurchase, lifecycleOf } from "./tiers.js";
+import { actionFor, applyPurchase, lifecycleOf, TIERS, termsOf } from "./tiers.js";
 
 const DAY = 86_400_000;
 const T0 = Date.parse("2026-01-01T00:00:00Z");
@@ -49,5 +49,21 @@ describe("applyPurchase", () => {
     const down = applyPurchase(up.org, "prototype", T0 + 3.5 * DAY);
     expect(down.action).toBe("downgrade");
     expect(down.org.allowanceMicros).toBe(5_050_000);
+  });
+});
+
+describe("termsOf", () => {
+  test("behavior: a price the operator set replaces the catalog's, in both forms; other terms stay", () => {
+    expect(termsOf("prototype", {})).toEqual(TIERS.prototype);
+    expect(termsOf("prototype", { prototype: 200_000n })).toEqual({
+      ...TIERS.prototype,
+      price: "0.20",
+      price_atomic: "200000",
+    });
+    expect(termsOf("hobby", { hobby: 5_123_456n })).toMatchObject({
+      price: "5.123456",
+      price_atomic: "5123456",
+    });
+    expect(termsOf("team", { prototype: 1n }).price).toBe("20.00");
   });
 });

@@ -46,6 +46,18 @@ export const TIERS: Record<TierName, TierTerms> = {
 const RANK: Record<TierName, number> = { prototype: 1, hobby: 2, team: 3 };
 const DAY = 86_400_000;
 
+/** The terms of `tier`, with its price as the operator set it (`POST /_sandbox/prices`), if it did. */
+export function termsOf(tier: TierName, prices: Record<string, bigint>): TierTerms {
+  const atomic = prices[tier];
+  if (atomic === undefined) return TIERS[tier];
+  const whole = atomic / 1_000_000n;
+  const fraction = (atomic % 1_000_000n)
+    .toString()
+    .padStart(6, "0")
+    .replace(/0{1,4}$/, "");
+  return { ...TIERS[tier], price: `${whole}.${fraction}`, price_atomic: atomic.toString() };
+}
+
 /** Whether `name` is a tier. */
 export function isTier(name: string): name is TierName {
   return Object.hasOwn(TIERS, name);

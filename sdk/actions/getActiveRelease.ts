@@ -52,7 +52,7 @@ export type GetActiveReleaseReturnType = ReleaseInventory;
 export type GetActiveReleaseErrorType = ApiError;
 
 /** Largest release inventory read: room for sites of tens of thousands of files. */
-export const inventoryLimitBytes = 128 * 1024 * 1024;
+export const inventoryLimitBytes = 32 * 1024 * 1024;
 
 /** Reads the live release (`GET /apply/v1/releases/active`, anon key). */
 export function getActiveRelease(

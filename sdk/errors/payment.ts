@@ -242,6 +242,35 @@ export class PaymentUndeliveredError extends BaseError {
 /** `PaymentUndeliveredError` narrowed by `name`. */
 export type PaymentUndeliveredErrorType = PaymentUndeliveredError & { name: "PaymentUndeliveredError" };
 
+/**
+ * A payment whose outcome depends on the chain could not be looked up there (the RPC failed or
+ * timed out). The intent stays pending, counted against the caps, and is never paid again until
+ * the chain answers.
+ */
+export class PaymentChainUnavailableError extends BaseError {
+  override name = "PaymentChainUnavailableError" as const;
+  readonly idempotencyKey: string;
+  constructor(options: { idempotencyKey: string; url: string; network: string; cause: unknown }) {
+    super(
+      `Could not ask ${options.network} whether the payment for ${options.url} was used; it stays pending and is not paid again until the chain answers.`,
+      {
+        code: "PAYMENT_CHAIN_UNAVAILABLE",
+        cause: options.cause,
+        details: options.cause instanceof Error ? options.cause.message : String(options.cause),
+        metaMessages: [
+          `Idempotency-Key: ${options.idempotencyKey}`,
+          "Check the rail's RPC (run402:baseRpcUrl for x402, run402:tempoRpcUrl for mpp) and run again.",
+        ],
+      },
+    );
+    this.idempotencyKey = options.idempotencyKey;
+  }
+}
+/** `PaymentChainUnavailableError` narrowed by `name`. */
+export type PaymentChainUnavailableErrorType = PaymentChainUnavailableError & {
+  name: "PaymentChainUnavailableError";
+};
+
 /** Another live process is paying this intent right now. */
 export class IntentInProgressError extends BaseError {
   override name = "IntentInProgressError" as const;

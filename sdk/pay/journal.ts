@@ -225,8 +225,9 @@ export function open(options: OpenOptions): Journal {
       throw new JournalError({ path, code: "JOURNAL_IO", reason: "cannot be opened for append", cause });
     }
     try {
-      // A torn last line from a crash must not swallow this one.
-      await handle.write(`\n${JSON.stringify(line)}\n`);
+      // A torn last line from a crash must not swallow this one. writeFile loops until every byte is
+      // written (a bare write may stop short and leave a torn record this process believes saved).
+      await handle.writeFile(`\n${JSON.stringify(line)}\n`);
       await handle.sync();
     } catch (cause) {
       throw new JournalError({ path, code: "JOURNAL_IO", reason: "cannot be written", cause });

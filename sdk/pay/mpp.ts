@@ -13,12 +13,12 @@ import {
   createPublicClient,
   decodeFunctionData,
   type Hex,
-  http,
   isAddressEqual,
   keccak256,
   type LocalAccount,
   maxUint256,
   parseAbi,
+  TransactionReceiptNotFoundError,
 } from "viem";
 import { tempo as tempoMainnet, tempoModerato } from "viem/chains";
 import { Transaction } from "viem/tempo";
@@ -36,7 +36,7 @@ import {
   shapeRefusal,
   type Transfer,
 } from "./rail.js";
-import { createRpcResolver } from "./rpc.js";
+import { createRpcResolver, rpcTransport } from "./rpc.js";
 
 /** Options for {@link create}. */
 export type CreateOptions = {
@@ -295,7 +295,7 @@ export function create(options: CreateOptions): Rail {
             allowedChainIds: [chainId],
             expectedRecipients: recipients,
             mode: "pull",
-            getClient: () => createClient({ chain, transport: http(rpcUrl) }),
+            getClient: () => createClient({ chain, transport: rpcTransport(rpcUrl) }),
           }),
         ],
         // A library must not replace globalThis.fetch for the whole process.
@@ -325,23 +325,31 @@ export function create(options: CreateOptions): Rail {
         throw error;
       }
 
-      // Check what will be sent, decoded from the header value itself.
-      const sent = MppCredential.deserialize(value);
-      if (sent.challenge.id !== approved.id) throw mismatch("challenge", sent.challenge.id, approved.id);
-      const payload = sent.payload as { type?: string; signature?: Hex };
+      // Check what will be sent, decoded from the header value itself. Once the guard has signed,
+      // every refusal below is "signed, then failed": the library could have broadcast what it got.
       const done = signed as { raw: Hex; validBefore: number } | null;
+      const afterSigning = (error: unknown) => (done ? new SignedThenFailed(proofOf(done), error) : error);
+      let sent: ReturnType<typeof MppCredential.deserialize>;
+      try {
+        sent = MppCredential.deserialize(value);
+      } catch (error) {
+        throw afterSigning(error);
+      }
+      if (sent.challenge.id !== approved.id)
+        throw afterSigning(mismatch("challenge", sent.challenge.id, approved.id));
+      const payload = sent.payload as { type?: string; signature?: Hex };
       if (payload.type !== "transaction" || !payload.signature) {
-        const err = mismatch(
-          "payload",
-          payload.type,
-          "a signed transaction for the server to broadcast (pull)",
-        );
         // A `hash` payload means the library broadcast what the guard signed.
-        throw done ? new SignedThenFailed(proofOf(done), err) : err;
+        throw afterSigning(
+          mismatch("payload", payload.type, "a signed transaction for the server to broadcast (pull)"),
+        );
       }
       // The transaction sent must be, byte for byte, the one the guard checked and signed.
-      if (!done || payload.signature.toLowerCase() !== done.raw.toLowerCase())
-        throw mismatch("transaction", "bytes the guard did not sign", "the checked transaction");
+      if (!done) throw mismatch("transaction", "bytes the guard did not sign", "the checked transaction");
+      if (payload.signature.toLowerCase() !== done.raw.toLowerCase())
+        throw afterSigning(
+          mismatch("transaction", "bytes the guard did not sign", "the checked transaction"),
+        );
       const proof = proofOf(done);
       return { headers: { [Challenge.credentialHeader(approved)]: value }, proof } satisfies Credential;
     },
@@ -350,11 +358,21 @@ export function create(options: CreateOptions): Rail {
       if (proof.rail !== "mpp") throw new TypeError("not an mpp proof");
       const chainId = Number(proof.network.slice("eip155:".length));
       const rpcUrl = await rpcFor(chainId);
-      const client = createPublicClient({ chain: chainFor(chainId, rpcUrl), transport: http(rpcUrl) });
+      const client = createPublicClient({
+        chain: chainFor(chainId, rpcUrl),
+        transport: rpcTransport(rpcUrl),
+      });
       // The block first: if the transaction is not in any block up to one at or past its validBefore,
       // no later block can include it.
       const block = await client.getBlock({ blockTag: "latest" });
-      const receipt = await client.getTransactionReceipt({ hash: proof.hash as Hex }).catch(() => null);
+      // Only "no receipt" means not mined; an RPC that fails to answer says nothing, and reading it as
+      // "not mined" would let the intent expire and be paid again.
+      const receipt = await client
+        .getTransactionReceipt({ hash: proof.hash as Hex })
+        .catch((error: unknown) => {
+          if (error instanceof TransactionReceiptNotFoundError) return null;
+          throw error;
+        });
       if (receipt)
         return receipt.status === "success" ? { state: "used", reference: proof.hash } : { state: "void" };
       const chainTime = Number(block.timestamp);

@@ -8,6 +8,7 @@ import {
   IntentAlreadyPaidError,
   IntentInProgressError,
   PaymentAlreadyAttemptedError,
+  PaymentChainUnavailableError,
   PaymentCredentialError,
   PaymentOutcomeUnknownError,
   PaymentRejectedError,
@@ -336,7 +337,14 @@ export function create(options: CreateOptions): Payer {
             validUntil: new Date(proof.validBefore * 1000).toISOString(),
             url: ex.url,
           };
-        state = await r.chainState(proof);
+        state = await r.chainState(proof).catch((cause: unknown) => {
+          throw new PaymentChainUnavailableError({
+            idempotencyKey: key,
+            url: ex.url,
+            network: proof.network,
+            cause,
+          });
+        });
         if (state.state === "unused" && how.cancel && r.cancel) {
           t.emit({ type: "payment.cancelling", url: ex.url, idempotencyKey: key, network: proof.network });
           const after = await r.cancel(proof).catch(() => null);
@@ -537,117 +545,138 @@ export function create(options: CreateOptions): Payer {
       if (!refusal || refusal.limit === "challenge") refusal = err;
     }
     if (!approved) return refuse(refusal!);
-    if (!policy.allowedRecipients && pinned === null) {
-      const pinnedNow = await pin(scope, chosenRail, approved.recipient);
-      // Another process may have pinned a different recipient between our read and our write.
-      if (pinnedNow.toLowerCase() !== approved.recipient.toLowerCase()) {
-        return refuse(
-          Policy.check(callPolicy, approved, {
-            spentAtomic: spent() + reserved,
-            pinnedRecipient: pinnedNow,
-          })!,
-        );
-      }
-    }
-
-    t.emit({
-      type: "payment.signing",
-      url: first.url,
-      rail: chosenRail,
-      network: approved.network,
-      amountUsd: Receipt.atomicToUsd(approved.amountAtomic),
-      recipient: approved.recipient,
-      idempotencyKey: key,
-    });
-    const challengeFields = {
-      rail: chosenRail,
-      amountAtomic: approved.amountAtomic.toString(),
-      recipient: approved.recipient,
-      network: approved.network,
-      asset: approved.asset,
+    // Reserved from approval on, before any await: concurrent calls in this process see it at once
+    // and cannot jointly pass the run cap. Released on every way out before the claim, which moves
+    // the amount into `counted`.
+    const reservation = approved.amountAtomic;
+    reserved += reservation;
+    let reservedNow = true;
+    const release = () => {
+      if (reservedNow) reserved -= reservation;
+      reservedNow = false;
     };
-    reserved += approved.amountAtomic;
-    let credential: Credential;
     try {
-      credential = await railImpl.createCredential(approved);
-    } catch (thrown) {
-      reserved -= approved.amountAtomic;
-      const cause = thrown instanceof SignedThenFailed ? thrown.cause : thrown;
-      const err =
-        cause instanceof BaseError ? cause : new PaymentCredentialError({ rail: chosenRail, cause });
-      if (thrown instanceof SignedThenFailed) {
-        // Signed, and the library may have broadcast it: maybe paid, counted, resolved on chain.
-        const claimed = await journal.transition(
-          {
-            ...record,
-            ...challengeFields,
-            state: "pending",
-            proof: thrown.proof,
-            validUntil: new Date((thrown.proof.validBefore + 30) * 1000).toISOString(),
-            owner: self,
-            error: err.code,
-          },
-          startable,
-        );
-        if (claimed.ok) counted.set(recordKey(scope, key), approved.amountAtomic);
+      if (!policy.allowedRecipients && pinned === null) {
+        const pinnedNow = await pin(scope, chosenRail, approved.recipient);
+        // Another process may have pinned a different recipient between our read and our write.
+        if (pinnedNow.toLowerCase() !== approved.recipient.toLowerCase()) {
+          return refuse(
+            Policy.check(callPolicy, approved, {
+              spentAtomic: spent() + reserved,
+              pinnedRecipient: pinnedNow,
+            })!,
+          );
+        }
+      }
+
+      t.emit({
+        type: "payment.signing",
+        url: first.url,
+        rail: chosenRail,
+        network: approved.network,
+        amountUsd: Receipt.atomicToUsd(approved.amountAtomic),
+        recipient: approved.recipient,
+        idempotencyKey: key,
+      });
+      const challengeFields = {
+        rail: chosenRail,
+        amountAtomic: approved.amountAtomic.toString(),
+        recipient: approved.recipient,
+        network: approved.network,
+        asset: approved.asset,
+      };
+      let credential: Credential;
+      try {
+        credential = await railImpl.createCredential(approved);
+      } catch (thrown) {
+        const cause = thrown instanceof SignedThenFailed ? thrown.cause : thrown;
+        const err =
+          cause instanceof BaseError ? cause : new PaymentCredentialError({ rail: chosenRail, cause });
+        if (thrown instanceof SignedThenFailed) {
+          // Signed, and the library may have broadcast it: maybe paid, counted, resolved on chain.
+          const claimed = await journal.transition(
+            {
+              ...record,
+              ...challengeFields,
+              state: "pending",
+              proof: thrown.proof,
+              validUntil: new Date((thrown.proof.validBefore + 30) * 1000).toISOString(),
+              owner: self,
+              error: err.code,
+            },
+            startable,
+          );
+          if (claimed.ok) {
+            counted.set(recordKey(scope, key), approved.amountAtomic);
+            release();
+          }
+          throw err;
+        }
+        // Nothing left the process: the intent is unpaid.
+        await move(record, { ...challengeFields, state: "failed", error: err.code }, startable);
+        if (err instanceof SpendPolicyError)
+          t.emit({
+            type: "payment.refused",
+            url: first.url,
+            rail: err.rail,
+            code: err.code,
+            message: err.shortMessage,
+          });
         throw err;
       }
-      // Nothing left the process: the intent is unpaid.
-      await move(record, { ...challengeFields, state: "failed", error: err.code }, startable);
-      if (err instanceof SpendPolicyError)
-        t.emit({
-          type: "payment.refused",
+
+      // Durable before sending, and the one claim on the intent: from here on the credential may reach
+      // the server, so the intent is pending (counted against the caps) until the server delivers or
+      // the chain says otherwise. If another process claimed it meanwhile, this credential is dropped
+      // unsent.
+      const validUntil = new Date((credential.proof.validBefore + 30) * 1000).toISOString();
+      const claimed = await journal.transition(
+        { ...record, ...challengeFields, state: "pending", proof: credential.proof, validUntil, owner: self },
+        startable,
+      );
+      if (!claimed.ok) {
+        throw new IntentInProgressError({
+          idempotencyKey: key,
           url: first.url,
-          rail: err.rail,
-          code: err.code,
-          message: err.shortMessage,
+          owner: claimed.current?.owner ?? claimed.current?.state ?? "unknown",
         });
-      throw err;
-    }
+      }
+      const pending = claimed.record;
+      counted.set(recordKey(scope, key), approved.amountAtomic);
+      release();
 
-    // Durable before sending, and the one claim on the intent: from here on the credential may reach
-    // the server, so the intent is pending (counted against the caps) until the server delivers or
-    // the chain says otherwise. If another process claimed it meanwhile, this credential is dropped
-    // unsent.
-    const validUntil = new Date((credential.proof.validBefore + 30) * 1000).toISOString();
-    const claimed = await journal.transition(
-      { ...record, ...challengeFields, state: "pending", proof: credential.proof, validUntil, owner: self },
-      startable,
-    );
-    reserved -= approved.amountAtomic;
-    if (!claimed.ok) {
-      throw new IntentInProgressError({
-        idempotencyKey: key,
-        url: first.url,
-        owner: claimed.current?.owner ?? claimed.current?.state ?? "unknown",
-      });
+      // Exactly one paid attempt: no retry could be told apart from paying again.
+      const second = await sendOnce(t, await build(t, keyed, credential.headers));
+      if (second.response.status === 402) {
+        const env = envelopeOf(second.body);
+        throw new PaymentRejectedError({
+          rail: chosenRail,
+          url: second.url,
+          serverCode: env?.code,
+          message: env?.message,
+          body: second.body,
+        });
+      }
+      if (!second.response.ok) throw toApiError(spec.method, second);
+      let settlement = settlementFrom(second, pending) ?? fromRecord(pending, null);
+      if (settlement.rail === "allowance") {
+        // We sent a credential, yet the server says the allowance paid. The credential may still have
+        // moved money: it stays counted against the caps, and if the chain shows it used, the
+        // settlement records what really paid.
+        const state = await railImpl.chainState(credential.proof).catch(() => null);
+        if (state?.state === "used") settlement = fromRecord(pending, state.reference);
+      }
+      paid.push(settlement);
+      await move(pending, { state: "settled", settlement }, ["pending"]);
+      t.emit({ type: "payment.settled", url: second.url, settlement });
+      return {
+        ...second,
+        settlement,
+        replayed: second.response.headers.get("x-run402-idempotent-replay") === "true",
+      };
+    } finally {
+      release();
     }
-    const pending = claimed.record;
-    counted.set(recordKey(scope, key), approved.amountAtomic);
-
-    // Exactly one paid attempt: no retry could be told apart from paying again.
-    const second = await sendOnce(t, await build(t, keyed, credential.headers));
-    if (second.response.status === 402) {
-      const env = envelopeOf(second.body);
-      throw new PaymentRejectedError({
-        rail: chosenRail,
-        url: second.url,
-        serverCode: env?.code,
-        message: env?.message,
-        body: second.body,
-      });
-    }
-    if (!second.response.ok) throw toApiError(spec.method, second);
-    const settlement = settlementFrom(second, pending) ?? fromRecord(pending, null);
-    if (settlement.rail === "allowance") counted.delete(recordKey(scope, key));
-    paid.push(settlement);
-    await move(pending, { state: "settled", settlement }, ["pending"]);
-    t.emit({ type: "payment.settled", url: second.url, settlement });
-    return {
-      ...second,
-      settlement,
-      replayed: second.response.headers.get("x-run402-idempotent-replay") === "true",
-    };
   }
 
   return {

@@ -1,3 +1,4 @@
+import { custom, type Transport } from "viem";
 import { SpendPolicyError } from "../errors/payment.js";
 import type { RailName } from "./rail.js";
 
@@ -48,16 +49,83 @@ export function createRpcResolver(rail: RailName, configured: string | undefined
 }
 
 async function chainIdOf(url: string): Promise<number> {
-  const response = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
-    redirect: "manual",
-    signal: AbortSignal.timeout(15_000),
-  });
-  const json = (await response.json()) as { result?: unknown };
-  if (typeof json.result !== "string" || !/^0x[0-9a-f]+$/i.test(json.result)) {
-    throw new Error(`The RPC at ${url} did not answer eth_chainId.`);
+  const result = await rpcRequest(rpcEndpoint(url), "eth_chainId", []);
+  if (typeof result !== "string" || !/^0x[0-9a-f]+$/i.test(result)) {
+    throw new Error(`The RPC at ${rpcLabel(url)} did not answer eth_chainId.`);
   }
-  return Number(BigInt(json.result));
+  return Number(BigInt(result));
+}
+
+/**
+ * How an RPC URL is named in messages: scheme, host and port only. Its path often holds an API key
+ * (`/v2/<key>`) and its userinfo a password; neither may reach an error, a log or state.
+ */
+export function rpcLabel(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return "(an RPC URL that does not parse)";
+  }
+}
+
+type Endpoint = { url: URL; headers: Record<string, string>; label: string };
+
+/** The URL without userinfo (fetch refuses it) and the Basic credentials it carried, as a header. */
+function rpcEndpoint(url: string): Endpoint {
+  const target = new URL(url);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (target.username || target.password) {
+    const user = decodeURIComponent(target.username);
+    const password = decodeURIComponent(target.password);
+    headers["authorization"] = `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
+    target.username = "";
+    target.password = "";
+  }
+  return { url: target, headers, label: rpcLabel(url) };
+}
+
+let requestId = 0;
+
+/** One JSON-RPC call; errors name the RPC by {@link rpcLabel} only. */
+async function rpcRequest(endpoint: Endpoint, method: string, params: unknown): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(endpoint.url, {
+      method: "POST",
+      headers: endpoint.headers,
+      body: JSON.stringify({ jsonrpc: "2.0", id: ++requestId, method, params }),
+      redirect: "manual",
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (cause) {
+    const why =
+      cause instanceof Error && cause.name === "TimeoutError" ? "timed out" : "could not be reached";
+    throw new Error(`The RPC at ${endpoint.label} ${why} (${method}).`);
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new Error(`The RPC at ${endpoint.label} answered HTTP ${response.status} to ${method}.`);
+  }
+  let json: { result?: unknown; error?: { code?: unknown; message?: unknown; data?: unknown } };
+  try {
+    json = (await response.json()) as typeof json;
+  } catch {
+    throw new Error(`The RPC at ${endpoint.label} answered ${method} with something that is not JSON.`);
+  }
+  if (json.error) {
+    // viem maps JSON-RPC error codes to its own errors (reverts, nonce too low, …).
+    const message = typeof json.error.message === "string" ? json.error.message : "RPC error";
+    throw Object.assign(new Error(message), { code: json.error.code, data: json.error.data });
+  }
+  return json.result;
+}
+
+/**
+ * A viem transport for a configured RPC: userinfo becomes a Basic header, redirects are never
+ * followed, and no error it raises carries the URL's path or credentials.
+ */
+export function rpcTransport(url: string): Transport {
+  const endpoint = rpcEndpoint(url);
+  return custom({ request: ({ method, params }) => rpcRequest(endpoint, method, params) }, { retryCount: 1 });
 }

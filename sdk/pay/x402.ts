@@ -13,7 +13,6 @@ import {
   createPublicClient,
   createWalletClient,
   type Hex,
-  http,
   isAddressEqual,
   type LocalAccount,
   parseAbi,
@@ -34,7 +33,7 @@ import {
   type Rail,
   shapeRefusal,
 } from "./rail.js";
-import { createRpcResolver } from "./rpc.js";
+import { createRpcResolver, rpcTransport } from "./rpc.js";
 
 /** Options for {@link create}. */
 export type CreateOptions = {
@@ -178,7 +177,7 @@ export function create(options: CreateOptions): Rail {
   async function chainState(proof: Proof): Promise<ChainState> {
     if (proof.rail !== "x402") throw new TypeError("not an x402 proof");
     const chain = await chainFor(proof.network);
-    const client = createPublicClient({ chain, transport: http() });
+    const client = createPublicClient({ chain, transport: rpcTransport(chain.rpcUrls.default.http[0]!) });
     // One block for both reads: unused at a block at or past validBefore means unusable for good.
     const block = await client.getBlock({ blockTag: "latest" });
     const used = await client.readContract({
@@ -501,8 +500,9 @@ export function create(options: CreateOptions): Rail {
         message: { authorizer: proof.from as Hex, nonce: proof.nonce as Hex },
       });
       const { r, s, v, yParity } = parseSignature(signature);
-      const wallet = createWalletClient({ account, chain, transport: http() });
-      const publicClient = createPublicClient({ chain, transport: http() });
+      const transport = rpcTransport(chain.rpcUrls.default.http[0]!);
+      const wallet = createWalletClient({ account, chain, transport });
+      const publicClient = createPublicClient({ chain, transport });
       try {
         const hash = await wallet.writeContract({
           address: proof.asset as Hex,
