@@ -23,6 +23,8 @@ export interface SeenProcess {
   lastSeenMs: number;
   /** Peak resident set (VmHWM), KiB, as last read. */
   hwmKiB: number;
+  /** User + system CPU, ms, as last read. */
+  cpuMs: number;
 }
 
 /** What one run of a command showed. */
@@ -58,16 +60,12 @@ export interface ObserveOptions {
 
 const TICKS_PER_SECOND = 100;
 
-function stat(pid: number): { ppid: number; start: number; comm: string } | undefined {
+function stat(pid: number): { ppid: number; start: number; cpuMs: number } | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const close = text.lastIndexOf(")");
-    const fields = text.slice(close + 2).split(" ");
-    return {
-      ppid: Number(fields[1]),
-      start: Number(fields[19]),
-      comm: text.slice(text.indexOf("(") + 1, close),
-    };
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return { ppid: Number(fields[1]), start: Number(fields[19]), cpuMs: (ticks * 1000) / TICKS_PER_SECOND };
   } catch {
     return undefined;
   }
@@ -225,6 +223,7 @@ export async function observe(
         startMs: ((start - rootStart) * 1000) / TICKS_PER_SECOND,
         lastSeenMs: now,
         hwmKiB: 0,
+        cpuMs: 0,
       };
       // The name may change when the process executes a program after it was first seen.
       if (argv.length) {
@@ -233,6 +232,7 @@ export async function observe(
       }
       entry.lastSeenMs = now;
       entry.hwmKiB = Math.max(entry.hwmKiB, hwm(pid));
+      entry.cpuMs = Math.max(entry.cpuMs, stat(pid)?.cpuMs ?? 0);
       seen.set(pid, entry);
     }
   };
