@@ -1,7 +1,6 @@
 /** The commands of run402-pulumi: each builds one {@link Report}; main.ts prints it and exits. */
 import { randomUUID } from "node:crypto";
 import { dirname, relative, resolve } from "node:path";
-import { type RunSettings, runSettingsEnv } from "../provider/config.js";
 import {
   checkManifest,
   loadManifest,
@@ -9,6 +8,7 @@ import {
   ManifestUnreadableError,
   type ResolvedRelease,
 } from "../provider/manifest/index.js";
+import { type RunSettings, runSettingsEnv } from "../provider/settings.js";
 import { ManifestValidationError } from "../schema/errors.js";
 import { BaseError } from "../sdk/errors/base.js";
 import type { CliOptions } from "./args.js";
