@@ -118,7 +118,16 @@ const reportSchema = z
       .object({ id: z.string(), fingerprint: z.string(), file: z.string(), totalUsd: z.string() })
       .loose()
       .optional(),
-    errors: z.array(z.object({ code: z.string(), message: z.string(), pointer: z.string().optional() })),
+    errors: z.array(
+      z
+        .object({
+          code: z.string(),
+          message: z.string(),
+          pointer: z.string().optional(),
+          file: z.string().optional(),
+        })
+        .loose(),
+    ),
   })
   .loose();
 
@@ -223,18 +232,22 @@ export async function serveMcp(options: McpOptions): Promise<void> {
       }
       const token = extra._meta?.progressToken;
       let progress = 0;
+      // Every notification is sent before the result: a client forgets the token once it has the result.
+      const notified: Promise<void>[] = [];
       const abort = sticky(AbortSignal.any([extra.signal, shutdown.signal]));
       const io: Io = {
         progress(text) {
           options.log(text);
           if (token === undefined) return;
           progress += 1;
-          void extra
-            .sendNotification({
-              method: "notifications/progress",
-              params: { progressToken: token, progress, message: text.trim() },
-            })
-            .catch(() => {});
+          notified.push(
+            extra
+              .sendNotification({
+                method: "notifications/progress",
+                params: { progressToken: token, progress, message: text.trim() },
+              })
+              .catch(() => {}),
+          );
         },
         interactive: false,
         confirm: async () => false,
@@ -244,6 +257,7 @@ export async function serveMcp(options: McpOptions): Promise<void> {
       const report = await runCommand(parsed.options, io);
       for (const e of report.errors) options.log(`${parsed.options.command}: [${e.code}] ${e.message}`);
       extend?.(report);
+      await Promise.all(notified);
       return result(report);
     });
     queue = task.catch(() => {});

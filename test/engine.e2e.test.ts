@@ -37,7 +37,9 @@ describe("engine", () => {
     expect(engine.version).toMatch(/^v3\.\d+\.\d+$/);
   });
 
-  test("behavior: CLI in a project folder: up, preview, refresh sees drift, destroy", async () => {
+  test("behavior: CLI in a project folder: up, preview, refresh sees drift, destroy", {
+    timeout: 300_000,
+  }, async () => {
     const project = mkdtempSync(join(engine.dir, "project-"));
     cpSync(fixture, project, { recursive: true });
     symlinkSync(join(repoRoot, "node_modules"), join(project, "node_modules"));

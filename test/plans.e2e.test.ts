@@ -16,7 +16,6 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
-import { findPulumi, openStack, packageRoot, workspacePaths } from "../cli/engine.js";
 import type { PlanDocument } from "../cli/plan.js";
 import type { Report } from "../cli/report.js";
 
@@ -316,6 +315,10 @@ describe("run402-pulumi plan --save / apply --plan", () => {
 
 describe("the engine's own update plans with this provider (not used; see cli/plan.ts)", () => {
   async function engineStack(wallet: number, name: string) {
+    // The built driver: it runs the engine under dist/cli/supervise.js, next to itself.
+    const { findPulumi, openStack, packageRoot, workspacePaths } = (await import(
+      join(repoRoot, "dist", "cli", "engine.js")
+    )) as typeof import("../cli/engine.js");
     const manifestFile = appCopy();
     const dir = join(manifestFile, "..");
     const root = packageRoot();

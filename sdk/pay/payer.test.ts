@@ -640,6 +640,81 @@ describe("Payer: paying", () => {
     expect(spy.signed).toEqual([]);
   });
 
+  test("behavior: a credential the chain shows used, whose server has not stored its answer yet, is delivered when asked again, not reported lost", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "r402-used-"));
+    const journal = Journal.open({ path: join(dir, "journal.jsonl") });
+    const idempotencyKey = "k-used";
+    const validBefore = Math.floor(Date.now() / 1000) + 60;
+    await journal.transition(
+      {
+        apiBase,
+        intentId: "lease-1",
+        idempotencyKey,
+        method: "POST",
+        url: `${apiBase}/tiers/v1/prototype`,
+        body: {},
+        state: "pending" as const,
+        rail: "x402" as const,
+        amountAtomic: "100000",
+        recipient: treasury,
+        validUntil: new Date(validBefore * 1000).toISOString(),
+        proof: {
+          rail: "x402",
+          network: "eip155:84532",
+          asset: usdcBaseSepolia,
+          from: treasury,
+          nonce: `0x${"11".repeat(32)}`,
+          validBefore,
+          domain: { name: "USDC", version: "2" },
+        },
+      },
+      [undefined],
+    );
+    const spy = spyAccount();
+    // The killed run's request settled on chain; the server stores its answer a moment later.
+    const api = fakeApi((req, n) =>
+      n < 2
+        ? challenge402(req.url)
+        : new Response(JSON.stringify(tierOk), {
+            headers: { "content-type": "application/json", "x-run402-idempotent-replay": "true" },
+          }),
+    );
+    const real = X402.create({ account: spy.account });
+    // The chain, as the rail reads it: the authorization was used by transaction 0xabc.
+    const rail: typeof real = {
+      ...real,
+      name: real.name,
+      getChallenges: (r, b) => real.getChallenges(r, b),
+      createCredential: (c) => real.createCredential(c),
+      chainState: async () => ({ state: "used", reference: "0xabc" }),
+    };
+    const payer = Payer.create({
+      rails: [rail],
+      rail: "x402",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
+      journal,
+      payer: spy.account.address,
+      maxPendingWaitSeconds: 10,
+    });
+    const t: Transport = {
+      apiBase: new URL(apiBase),
+      fetch: api.fetch,
+      timeoutMs: 1000,
+      account: spy.account,
+      emit: () => {},
+    };
+    const out = await payer.fetch(
+      t,
+      { method: "POST", path: "/tiers/v1/prototype", body: {}, auth: { kind: "none" } },
+      { intentId: "lease-1", idempotencyKey },
+    );
+    expect(out.replayed).toBe(true);
+    expect(out.settlement?.reference).toBe("0xabc");
+    expect(spy.signed).toEqual([]);
+    expect(api.requests).toHaveLength(2);
+    expect((await journal.get(apiBase, idempotencyKey))?.state).toBe("settled");
+  });
+
   test("behavior: v1 servers (402 body only, X-PAYMENT) are paid too", async () => {
     const spy = spyAccount();
     const v1 = {

@@ -127,6 +127,9 @@ type Resolution =
   | { kind: "unpaid" }
   | { kind: "unknown"; validUntil: string; url: string };
 
+/** How long a payment the chain shows used may take to be delivered by the server that settled it. */
+const deliveryGraceMs = 5_000;
+
 /** Creates the payer. Rail choice, the policy check and the single paid retry all happen here. */
 export function create(options: CreateOptions): Payer {
   const { rails, rail, fallbackRail, policy, journal, payer, maxPendingWaitSeconds = 120 } = options;
@@ -357,7 +360,8 @@ export function create(options: CreateOptions): Payer {
       }
       if (state.state === "used") {
         const settlement = await markPaid(t, record, state.reference);
-        return { kind: "paid", settlement, status: ex.response.status, url: ex.url };
+        if (!how.wait) return { kind: "paid", settlement, status: ex.response.status, url: ex.url };
+        return await awaitDelivery(t, { ...record, state: "paid", settlement }, ex, deadline);
       }
       if (state.state === "void") {
         await markUnpaid(t, record, "expired");
@@ -370,6 +374,32 @@ export function create(options: CreateOptions): Payer {
       t.emit({ type: "payment.pending", url: ex.url, idempotencyKey: key, waitMs, validUntil });
       await sleep(waitMs);
     }
+  }
+
+  /**
+   * The chain shows the credential used, but the server answered 402 when asked: it may still be
+   * between settling and storing its answer (a request held up, or from a killed run). Asking again
+   * signs nothing; ask each second for a short grace (within the caller's deadline), then report
+   * the payment as undelivered.
+   */
+  async function awaitDelivery(
+    t: Transport,
+    paid: IntentRecord,
+    first: Exchange,
+    deadline: number,
+  ): Promise<Resolution> {
+    const key = paid.idempotencyKey;
+    const until = Math.min(deadline, Date.now() + deliveryGraceMs);
+    let ex = first;
+    while (Date.now() + 1000 <= until) {
+      t.emit({ type: "payment.pending", url: ex.url, idempotencyKey: key, waitMs: 1000 });
+      await sleep(1000);
+      ex = await sendKeyed(t, keyedSpec(paid), key);
+      if (ex.response.ok)
+        return { kind: "delivered", exchange: ex, settlement: await markDelivered(t, paid, ex) };
+      if (ex.response.status !== 402) throw toApiError(paid.method, ex);
+    }
+    return { kind: "paid", settlement: paid.settlement!, status: ex.response.status, url: ex.url };
   }
 
   /** A `paid` intent: repeat the keyed request so the server delivers; never pay it again. */
