@@ -14,6 +14,8 @@ import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createRun402, type RailName, type Run402Event, resolveWallet } from "pulumi-run402/sdk";
+import { createPublicClient, createWalletClient, defineChain, erc20Abi, http } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import { spawnSandbox } from "./sandbox-process.js";
 import { type Summary, summarize } from "./stats.js";
 
@@ -34,6 +36,11 @@ export interface Phases {
 /** One rail's figures. */
 export interface RailResult {
   rail: RailName;
+  /**
+   * The chain's own settle time: one token transfer of the rail's asset, signed, sent and confirmed on
+   * the same local chain (receipt polled every 2 ms), without any payment protocol around it.
+   */
+  chainSettle: Summary | null;
   firstPaidMs: number;
   paid: Summary;
   unpaid: Summary;
@@ -66,7 +73,7 @@ async function benchRail(
   journalDir: string,
   calls: number,
   progress: (line: string) => void,
-): Promise<Omit<RailResult, "ledgerEntries"> & { address: string }> {
+): Promise<Omit<RailResult, "ledgerEntries" | "chainSettle"> & { address: string }> {
   let marks: Marks = { start: 0 };
   const onEvent = (event: Run402Event) => {
     const now = performance.now();
@@ -157,6 +164,41 @@ async function benchRail(
   };
 }
 
+/** Times `runs` plain token transfers on a chain, each from signing to its receipt. */
+async function chainSettle(
+  rpcUrl: string,
+  chainId: number,
+  asset: string,
+  privateKey: `0x${string}`,
+  to: string,
+  runs: number,
+): Promise<Summary> {
+  const chain = defineChain({
+    id: chainId,
+    name: `local-${chainId}`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+  });
+  const account = privateKeyToAccount(privateKey);
+  const wallet = createWalletClient({ account, chain, transport: http(rpcUrl) });
+  const reader = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 2 });
+  const times: number[] = [];
+  for (let i = 0; i <= runs; i++) {
+    const t0 = performance.now();
+    const hash = await wallet.writeContract({
+      address: asset as `0x${string}`,
+      abi: erc20Abi,
+      functionName: "transfer",
+      args: [to as `0x${string}`, 1n],
+    });
+    const receipt = await reader.waitForTransactionReceipt({ hash, pollingInterval: 2 });
+    if (receipt.status !== "success") throw new Error(`transfer ${hash} reverted`);
+    // The first transfer warms the clients up (chain id, nonce): not counted.
+    if (i > 0) times.push(performance.now() - t0);
+  }
+  return summarize(times);
+}
+
 /** Runs section 2 against one sandbox child; `tmpDir` holds the journals (and PGlite's template). */
 export async function benchPayments(
   repo: string,
@@ -184,7 +226,19 @@ export async function benchPayments(
         throw new Error(`${rail}: the sandbox ledger holds ${ledgerEntries} payments, expected ${calls + 1}`);
       }
       const { address: _address, ...result } = r;
-      rails.push({ ...result, ledgerEntries });
+      const chain = rail === "x402" ? info.x402 : info.mpp;
+      const settle = await chainSettle(
+        chain.rpcUrl,
+        chain.chainId,
+        rail === "x402" ? info.x402.asset : info.mpp.currency,
+        key,
+        info.treasury,
+        Math.min(calls, 10),
+      ).catch((error: unknown) => {
+        progress(`payments ${rail}: the chain's own transfer could not be timed: ${String(error)}`);
+        return null;
+      });
+      rails.push({ ...result, chainSettle: settle, ledgerEntries });
       progress(
         `payments ${rail}: paid median ${Math.round(r.paid.median)} ms, unpaid ${Math.round(r.unpaid.median)} ms`,
       );

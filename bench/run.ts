@@ -1,9 +1,20 @@
 /**
  * `npm run bench`: builds, then measures (1) sandbox cold start, (2) payment overhead per paid call on
- * each rail, (3) the warm engine script, prints the results and rewrites BENCHMARKS.md with them.
+ * each rail, (3) the warm engine script, (4) each command against the imperative `@run402/sdk` path,
+ * (5) a 101-resource stack, (6) a 10,000-file site, prints the results and rewrites BENCHMARKS.md.
+ * Sections 4–6 run this checkout ("after") and, side by side in the same run, a build of the baseline
+ * commit ("before") from its own worktree.
+ *
+ * Environment:
+ * - `BENCH_SECTIONS=commands,site` runs only those sections (startup, payments, engine, commands, scale,
+ *   site); BENCHMARKS.md keeps the other sections as the last run wrote them.
+ * - `BENCH_BEFORE=<dir>`: the baseline's worktree, built (`npm install`, `bash scripts/engine.sh`); default
+ *   `../perf-before` beside this checkout when it exists; `BENCH_BEFORE=none` runs this checkout alone.
+ * - `BENCH_RUNS=<n>`: rounds of the timed loops of sections 4 and 5 (default 5 and 3).
+ * - `BENCH_QUICK=1` runs tiny loops and leaves BENCHMARKS.md alone.
  *
  * Everything runs on 127.0.0.1 in a scratch folder under the OS temp dir; every process it starts is
- * stopped, also on failure or Ctrl-C. `BENCH_QUICK=1` runs tiny loops and leaves BENCHMARKS.md alone.
+ * stopped, also on failure or Ctrl-C.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -11,9 +22,13 @@ import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { benchCommands, type CommandsResult, type Side } from "./commands.js";
 import { benchEngine, type EngineResult } from "./engine.js";
 import { benchPayments, type PaymentsResult } from "./payments.js";
+import { commandsSection, scaleSection, siteSection, targetsSection, type Verdict } from "./report.js";
 import { killAll } from "./sandbox-process.js";
+import { benchScale, type ScaleResult } from "./scale.js";
+import { benchSite, type SiteResult } from "./site.js";
 import { benchStartup, type StartupResult, type StartupRow } from "./startup.js";
 import { errorText, ms, seconds, table } from "./stats.js";
 
@@ -24,6 +39,30 @@ const ENGINE_RUNS = quick ? 1 : 3;
 const TARGET_MS = 3000;
 const COLD_ENGINE_DEFAULT = "cold build measured once: 236 s on this machine (see closing note)";
 const ENGINE_HEADING = "## 3. Engine";
+const HEADINGS = {
+  startup: "## 1. Sandbox cold start",
+  payments: "## 2. Payment overhead per paid call",
+  engine: ENGINE_HEADING,
+  commands: "## 4. Each command, against the imperative path, before and after",
+  scale: "## 5. Scale: a stack of 101 resources",
+  site: "## 6. A site of 10,000 files",
+  targets: "## 7. Targets",
+} as const;
+type SectionName = Exclude<keyof typeof HEADINGS, "targets">;
+const ALL_SECTIONS = Object.keys(HEADINGS).filter((k) => k !== "targets") as SectionName[];
+const selected = new Set<SectionName>(
+  (process.env["BENCH_SECTIONS"] ?? ALL_SECTIONS.join(","))
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s): s is SectionName => {
+      if ((ALL_SECTIONS as string[]).includes(s)) return true;
+      if (s !== "")
+        throw new Error(`BENCH_SECTIONS: unknown section "${s}" (known: ${ALL_SECTIONS.join(", ")})`);
+      return false;
+    }),
+);
+const RUNS = Number(process.env["BENCH_RUNS"] ?? (quick ? 1 : 5));
+const SCALE_RUNS = Number(process.env["BENCH_RUNS"] ?? (quick ? 1 : 3));
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
 const reportPath = join(repo, "BENCHMARKS.md");
@@ -43,6 +82,39 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 }
 
 const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+function commitOf(dir: string): string {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: dir, encoding: "utf8" }).trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+/** This checkout, and the baseline's worktree when there is one (BENCH_BEFORE). */
+function sides(): Side[] {
+  const list: Side[] = [{ name: "after", repo, commit: commitOf(repo) }];
+  const named = process.env["BENCH_BEFORE"];
+  const before = named === "none" ? undefined : (named ?? join(repo, "..", "perf-before"));
+  if (before && existsSync(join(before, "dist", "cli", "main.js")))
+    list.push({ name: "before", repo: before, commit: commitOf(before) });
+  else if (named && named !== "none")
+    throw new Error(`BENCH_BEFORE=${named}: no built checkout there (dist/cli/main.js)`);
+  return list;
+}
+
+/** The sections of the current BENCHMARKS.md, by heading. */
+function previousSections(): Map<string, string> {
+  const found = new Map<string, string>();
+  if (!existsSync(reportPath)) return found;
+  const text = readFileSync(reportPath, "utf8");
+  const parts = text.split(/^(?=## \d+\. )/m).slice(1);
+  for (const part of parts) {
+    const heading = part.split("\n")[0] ?? "";
+    found.set(heading.replace(/^(## \d+\.).*$/, "$1"), part.trimEnd());
+  }
+  return found;
+}
 
 function machine() {
   const cpuinfo = existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : "";
@@ -161,6 +233,26 @@ function startupSection(outcome: Outcome<StartupResult>): string {
   return out.join("\n");
 }
 
+function paymentsVerdicts(outcome: Outcome<PaymentsResult>): Verdict[] {
+  if (!outcome.ok) return [];
+  return outcome.value.rails.map((r) => {
+    const overhead = r.paid.median - r.unpaid.median;
+    const chain = r.chainSettle?.median;
+    return {
+      target: `payment overhead per paid call ≤ 2× the chain's own settle time (${r.rail})`,
+      measured:
+        chain === undefined
+          ? `${ms(overhead)} ms (the chain's own transfer could not be timed)`
+          : `${ms(overhead)} ms vs 2 × ${ms(chain)} ms = ${ms(2 * chain)} ms (${(overhead / chain).toFixed(2)}×)`,
+      met: chain === undefined ? undefined : overhead <= 2 * chain,
+      note:
+        chain !== undefined && overhead > 2 * chain
+          ? `sign → paid answer (server-side verification and settlement) alone takes ${ms(r.phases.signAndSettle)} ms, the 402 round trip ${ms(r.phases.challenge)} ms`
+          : undefined,
+    };
+  });
+}
+
 function paymentsSection(outcome: Outcome<PaymentsResult>): string {
   const out = ["## 2. Payment overhead per paid call", ""];
   if (!outcome.ok) return [...out, `**Failed:** ${outcome.error}`].join("\n");
@@ -174,7 +266,9 @@ function paymentsSection(outcome: Outcome<PaymentsResult>): string {
       `(same route and response, replayed by the server from its idempotency store, nothing signed or paid); ` +
       `**tiers.status()** = a SIWX-signed GET. Client-side wall time; p90 is nearest-rank. Every paid call was ` +
       `checked to settle on its rail, every repeat to be a replay, and the sandbox ledger to hold exactly ` +
-      `${calls + 1} payments per wallet.`,
+      `${calls + 1} payments per wallet. **The chain's own transfer**: the same wallet sends a plain ERC-20 ` +
+      "`transfer` of the rail's asset on the same local chain (viem: sign, send, receipt polled every 2 ms), the " +
+      "settlement a payment waits for, without any protocol around it.",
     "",
   );
   out.push(
@@ -186,6 +280,7 @@ function paymentsSection(outcome: Outcome<PaymentsResult>): string {
         "**overhead** (median paid − unpaid)",
         "tiers.status() median / p90",
         "first paid call",
+        "the chain's own transfer median (overhead ÷ it)",
       ],
       rails.map((r) => [
         r.rail,
@@ -194,6 +289,9 @@ function paymentsSection(outcome: Outcome<PaymentsResult>): string {
         `**${ms(r.paid.median - r.unpaid.median)} ms**`,
         `${ms(r.status.median)} / ${ms(r.status.p90)} ms`,
         `${ms(r.firstPaidMs)} ms`,
+        r.chainSettle
+          ? `${ms(r.chainSettle.median)} ms (${((r.paid.median - r.unpaid.median) / r.chainSettle.median).toFixed(2)}×)`
+          : "n/a",
       ]),
     ),
     "",
@@ -253,17 +351,73 @@ async function main(): Promise<number> {
   const started = new Date();
   const loadBefore = loadavg();
   const coldLine = coldEngineLine();
+  const previous = previousSections();
+  const under = sides();
+  progress(
+    `sections: ${[...selected].join(", ")}; sides: ${under.map((s) => `${s.name} ${s.commit}`).join(", ")}`,
+  );
+  const skipped = <T>(): Outcome<T> => ({ ok: false, error: "not run" });
 
-  const startup = await section("1. sandbox cold start", () =>
-    benchStartup(repo, join(scratch, "startup"), WARM_RUNS, progress),
-  );
-  // A TMPDIR whose PGlite template is already there (section 1 made one; if it failed, the first
-  // sandbox here makes it), so section 2 measures payments, not initdb.
-  const paymentsTmp = startup.ok ? startup.value.warmTmpDir : mkdtempSync(join(scratch, "payments-"));
-  const payments = await section("2. payment overhead", () =>
-    benchPayments(repo, paymentsTmp, CALLS, progress),
-  );
-  const engine = await section("3. engine", () => benchEngine(repo, ENGINE_RUNS, progress));
+  const startup = selected.has("startup")
+    ? await section("1. sandbox cold start", () =>
+        benchStartup(repo, join(scratch, "startup"), WARM_RUNS, progress),
+      )
+    : skipped<StartupResult>();
+  // A TMPDIR whose PGlite template is already there (section 1 made one; if it did not run or failed,
+  // the first sandbox here makes it), so later sections measure their work, not initdb.
+  const warmTmp = startup.ok ? startup.value.warmTmpDir : mkdtempSync(join(scratch, "tmpdir-"));
+  const payments = selected.has("payments")
+    ? await section("2. payment overhead", () => benchPayments(repo, warmTmp, CALLS, progress))
+    : skipped<PaymentsResult>();
+  const engine = selected.has("engine")
+    ? await section("3. engine", () => benchEngine(repo, ENGINE_RUNS, progress))
+    : skipped<EngineResult>();
+  const commands = selected.has("commands")
+    ? await section("4. commands", () =>
+        benchCommands(repo, under, warmTmp, join(scratch, "commands"), RUNS, progress),
+      )
+    : skipped<CommandsResult>();
+  const scale = selected.has("scale")
+    ? await section("5. scale", () =>
+        benchScale(repo, under, warmTmp, join(scratch, "scale"), SCALE_RUNS, progress),
+      )
+    : skipped<ScaleResult>();
+  const site = selected.has("site")
+    ? await section("6. site", () =>
+        benchSite(repo, under, warmTmp, join(scratch, "site"), quick ? 1 : 3, progress),
+      )
+    : skipped<SiteResult>();
+
+  const verdicts: Verdict[] = [];
+  const rendered = (
+    name: SectionName,
+    outcome: Outcome<unknown>,
+    render: () => string | { text: string; verdicts: Verdict[] },
+  ): string => {
+    const heading = HEADINGS[name];
+    if (!selected.has(name)) {
+      const kept = previous.get(heading.replace(/^(## \d+\.).*$/, "$1"));
+      return kept ?? `${heading}\n\nNot run yet (BENCH_SECTIONS).`;
+    }
+    if (!outcome.ok) return `${heading}\n\n**Failed:** ${outcome.error}`;
+    const out = render();
+    if (typeof out === "string") return out;
+    verdicts.push(...out.verdicts);
+    return out.text;
+  };
+  const body = [
+    rendered("startup", startup, () => startupSection(startup)),
+    rendered("payments", payments, () => ({
+      text: paymentsSection(payments),
+      verdicts: paymentsVerdicts(payments),
+    })),
+    rendered("engine", engine, () => engineSection(engine, coldLine)),
+    rendered("commands", commands, () =>
+      commandsSection((commands as { value: CommandsResult }).value, HEADINGS.commands),
+    ),
+    rendered("scale", scale, () => scaleSection((scale as { value: ScaleResult }).value, HEADINGS.scale)),
+    rendered("site", site, () => siteSection((site as { value: SiteResult }).value, HEADINGS.site)),
+  ];
 
   const m = machine();
   const loadAfter = loadavg();
@@ -272,17 +426,16 @@ async function main(): Promise<number> {
     "",
     "Generated by `npm run bench` (bench/run.ts), which rewrites this file on every run; do not edit by hand.",
     "",
-    `- Command: \`npm run bench\`${quick ? " (BENCH_QUICK=1)" : ""}`,
+    `- Command: \`${selected.size === ALL_SECTIONS.length ? "" : `BENCH_SECTIONS=${[...selected].join(",")} `}npm run bench\`${quick ? " (BENCH_QUICK=1)" : ""}` +
+      (selected.size === ALL_SECTIONS.length ? "" : " (the other sections are kept from an earlier run)"),
     `- Date: ${started.toISOString().replace(/\.\d+Z$/, "Z")} (commit ${m.commit}; bench ${seconds(performance.now() - t0)} after the build)`,
+    `- Compared: ${under.map((s) => `${s.name} = ${s.commit}${s.name === "before" ? ` (${s.repo})` : " (this checkout)"}`).join("; ")}`,
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM; ${m.os}; Node ${m.node}`,
     `- Load average (1 min) before / after: ${loadBefore[0]!.toFixed(2)} / ${loadAfter[0]!.toFixed(2)} ` +
       "(the machine is shared; other work running at the same time inflates the numbers)",
     "",
-    startupSection(startup),
-    "",
-    paymentsSection(payments),
-    "",
-    engineSection(engine, coldLine),
+    ...body.flatMap((text) => [text, ""]),
+    targetsSection(verdicts, HEADINGS.targets),
     "",
   ].join("\n");
 
@@ -291,7 +444,9 @@ async function main(): Promise<number> {
     writeFileSync(reportPath, report);
     progress(`wrote ${reportPath}`);
   }
-  return startup.ok && payments.ok && engine.ok ? 0 : 1;
+  return [startup, payments, engine, commands, scale, site].every((o) => o.ok || o.error === "not run")
+    ? 0
+    : 1;
 }
 
 main().then(

@@ -1,6 +1,6 @@
 /** Command-line parsing for run402-pulumi (node:util parseArgs; strict: unknown input is an error). */
 import { parseArgs } from "node:util";
-import { configKeys as providerConfigKeys } from "../provider/config.js";
+import { configKeys as providerConfigKeys } from "../provider/settings.js";
 
 /** The commands. */
 export const commands = [

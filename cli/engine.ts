@@ -68,8 +68,20 @@ export function engineAdvice(root: string): string {
   );
 }
 
-/** The `pulumi` executable: `<package root>/.tools/pulumi/bin/pulumi` when present, else from PATH. */
-export function pulumiExecutable(root: string, path: string = process.env.PATH ?? ""): string | undefined {
+/** The environment variable naming the `pulumi` executable to run instead of the bundled one. */
+export const engineEnv = "RUN402_PULUMI";
+
+/**
+ * The `pulumi` executable: the one {@link engineEnv} names, else `<package root>/.tools/pulumi/bin/pulumi`
+ * when present, else from PATH.
+ */
+export function pulumiExecutable(
+  root: string,
+  path: string = process.env.PATH ?? "",
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  const named = env[engineEnv];
+  if (named) return existsSync(named) ? resolve(named) : undefined;
   const bundled = join(root, ".tools", "pulumi", "bin", "pulumi");
   if (existsSync(bundled)) return bundled;
   for (const dir of path.split(delimiter)) {
@@ -116,7 +128,11 @@ export async function findPulumi(root: string, cacheDir?: string): Promise<Engin
       `The Pulumi CLI was not found (looked in ${join(root, ".tools", "pulumi", "bin")} and on PATH). ${engineAdvice(root)}`,
       { cause },
     );
-  if (!pulumi) throw missing();
+  if (!pulumi) {
+    const named = process.env[engineEnv];
+    if (named) throw new EngineMissingError(`${engineEnv} names ${named}, which does not exist.`);
+    throw missing();
+  }
   const command = resolve(pulumi);
   const languageHost = "pulumi-language-nodejs";
   if (

@@ -3,7 +3,6 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { BaseError } from "../core/errors.js";
-import { type RunSettings, runSettingsEnv } from "../provider/config.js";
 import {
   checkManifest,
   loadManifest,
@@ -11,6 +10,7 @@ import {
   ManifestUnreadableError,
   type ResolvedRelease,
 } from "../provider/manifest/index.js";
+import { type RunSettings, runSettingsEnv } from "../provider/settings.js";
 import { ManifestValidationError } from "../schema/errors.js";
 import { atomicToUsd, sumUsd, usdToAtomic } from "../sdk/money.js";
 import type { CliOptions } from "./args.js";

@@ -10,41 +10,16 @@
  */
 import { z } from "zod";
 import { BaseError } from "../core/errors.js";
+import { configKeys, type PaidAction, paidActions, type RunSettings, runSettingsEnv } from "./settings.js";
 
-/** The config keys this provider reads, without the `run402:` namespace. */
-export const configKeys = [
-  "apiBase",
-  "rail",
-  "fallbackRail",
-  "privateKey",
-  "maxPaymentUsd",
-  "maxSpendUsd",
-  "renewBeforeDays",
-  "baseRpcUrl",
-  "tempoRpcUrl",
-  "allowedRecipients",
-  "uploadOrigins",
-  "journalPath",
-  "allowedActions",
-] as const;
-
-/** One of {@link configKeys}. */
-export type ConfigKey = (typeof configKeys)[number];
-
-/** The paid tier actions. */
-export const paidActions = ["subscribe", "renew", "upgrade", "downgrade"] as const;
-/** One of {@link paidActions}. */
-export type PaidAction = (typeof paidActions)[number];
-
-/**
- * The environment variable holding this run's settings: a JSON object of config keys (without
- * `run402:`) to string values, plus `stackId`, the identity of the stack instance (see
- * {@link ProviderConfig}). They take precedence over the stack config for this run only.
- */
-export const runSettingsEnv = "RUN402_RUN_SETTINGS";
-
-/** What {@link runSettingsEnv} holds. */
-export type RunSettings = Partial<Record<ConfigKey | "stackId", string>>;
+export {
+  type ConfigKey,
+  configKeys,
+  type PaidAction,
+  paidActions,
+  type RunSettings,
+  runSettingsEnv,
+} from "./settings.js";
 
 const usd = (key: string, fallback: number) =>
   z

@@ -28,15 +28,24 @@ import type {
 } from "./app.types.js";
 import type { ManifestIssue } from "./errors.js";
 
-/** Bytes the release needs uploaded, by sha256; `path` is the first site path or file that produced them. */
-export type ContentEntry = { bytes: Uint8Array; contentType: string; path: string };
+/** A file known by its sha256 and size, whose bytes are read when needed (provider/manifest/hash.ts). */
+export type HashedContent = { sha256: string; size: number; read(): Promise<Uint8Array> };
+
+/**
+ * Content the release needs uploaded, by sha256: its bytes, or (a file on disk) its size and a reader.
+ * `path` is the first site path or file that produced it.
+ */
+export type ContentEntry = { contentType: string; path: string } & (
+  | { bytes: Uint8Array }
+  | { size: number; read(): Promise<Uint8Array> }
+);
 
 /** Where the files a manifest names come from. Every path is relative to the manifest's folder. */
 export interface ContentSource {
   /** One file's bytes; undefined after recording an issue (missing, outside the folder, …). */
   file(path: string, pointer: string): Uint8Array | undefined;
-  /** Every file under a folder: site path → bytes, in code-unit order; undefined after an issue. */
-  dir(path: string, pointer: string): Map<string, Uint8Array> | undefined;
+  /** Every file under a folder: site path → bytes (or hash), in code-unit order; undefined after an issue. */
+  dir(path: string, pointer: string): Map<string, Uint8Array | HashedContent> | undefined;
 }
 
 /** The result of {@link toReleaseSpec}. */
@@ -89,10 +98,15 @@ class Mapper {
     return undefined;
   }
 
-  keep(bytes: Uint8Array, contentType: string, path: string): ContentRefHex {
-    const sha256 = sha256Hex(bytes);
-    if (!this.content.has(sha256)) this.content.set(sha256, { bytes, contentType, path });
-    return { sha256, size: bytes.byteLength, contentType };
+  keep(data: Uint8Array | HashedContent, contentType: string, path: string): ContentRefHex {
+    if (!(data instanceof Uint8Array)) {
+      const { sha256, size, read } = data;
+      if (!this.content.has(sha256)) this.content.set(sha256, { size, read, contentType, path });
+      return { sha256, size, contentType };
+    }
+    const sha256 = sha256Hex(data);
+    if (!this.content.has(sha256)) this.content.set(sha256, { bytes: data, contentType, path });
+    return { sha256, size: data.byteLength, contentType };
   }
 
   decode(data: string, encoding: "utf-8" | "base64" | undefined, pointer: string): Uint8Array | undefined {

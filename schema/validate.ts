@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { materializeRoutes, parseReleaseSpec, ReleaseCoreError, type RouteSpec } from "@run402/release";
-import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
+import type { Ajv2020, ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 import appSchemaJson from "./app.schema.json" with { type: "json" };
 import type { AppManifest } from "./app.types.js";
 import { type ManifestIssue, ManifestValidationError } from "./errors.js";
@@ -63,7 +63,11 @@ function index(where: WeakMap<object, string>, value: unknown, location: string)
  * code, for the build's precompiled validator, schema/precompile.ts).
  */
 export function schemaAjv(options: { source?: boolean } = {}): Ajv2020 {
-  const ajv = new Ajv2020({
+  // Loaded on first use: a manifest the precompiled validator accepts never needs ajv itself.
+  const { Ajv2020: Ajv } = createRequire(import.meta.url)(
+    "ajv/dist/2020.js",
+  ) as typeof import("ajv/dist/2020.js");
+  const ajv = new Ajv({
     allErrors: true,
     verbose: true,
     strict: true,

@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import {
+  canonicalizeJson,
   computeReleaseDiff,
   derivePlanMigrations,
   digestMaterializedRelease,
@@ -50,8 +51,13 @@ export interface Inputs {
   manifestDigest: string;
   /** `@run402/release`'s materialized-release digest of `release`. */
   releaseDigest: string;
-  /** The release the manifest makes (planned in check; as the server reports it once applied). */
-  release: PortableReleaseState;
+  /**
+   * The release the manifest makes (planned in check; as the server reports it once applied), as
+   * canonical JSON text of its PortableReleaseState ({@link recordedRelease} reads it). One string, not
+   * a tree: a site of 10,000 files makes a state of ~150,000 values, and every one of them would go
+   * through the engine's diff, events and checkpoint on every command.
+   */
+  release: string;
   changes: ReleaseChanges;
   files: Record<string, string>;
   migrations: Record<string, string>;
@@ -78,6 +84,15 @@ async function resolveRelease(manifest: Manifest, baseDir: string | undefined): 
   }
   return resolveManifest({ manifest: assertManifest(manifest), dir: base, projectId });
 }
+
+/** The state {@link Inputs.release} records: text, or the object older states hold; undefined when absent. */
+export function recordedRelease(value: unknown): PortableReleaseState | undefined {
+  if (typeof value === "string") return JSON.parse(value) as PortableReleaseState;
+  return value && typeof value === "object" ? (value as PortableReleaseState) : undefined;
+}
+
+/** {@link Inputs.release} of a state. */
+const releaseText = (release: PortableReleaseState): string => canonicalizeJson(release);
 
 /** Name → value maps of a release, small enough for the engine's own diff display. */
 function maps(release: PortableReleaseState): Pick<Inputs, "files" | "migrations" | "functions"> {
@@ -180,7 +195,9 @@ export const deployment = {
       resolved = await resolveRelease(manifest, baseDir);
       // The recorded release is the base while the project stays; a new project starts empty.
       const recorded =
-        olds.projectId !== undefined && olds.projectId === news.projectId ? olds.release : undefined;
+        olds.projectId !== undefined && olds.projectId === news.projectId
+          ? recordedRelease(olds.release)
+          : undefined;
       planned = planRelease(resolved, recorded);
     } catch (error) {
       // One failure per problem, each on one line with its code, file and pointer: the engine shows
@@ -210,7 +227,7 @@ export const deployment = {
       ...(baseDir ? { baseDir } : {}),
       manifestDigest: resolved.digest,
       releaseDigest: digestMaterializedRelease(planned.release),
-      release: planned.release,
+      release: releaseText(planned.release),
       changes: planned.changes,
       ...maps(planned.release),
     };
@@ -253,7 +270,7 @@ export const deployment = {
       releaseId: active.release_id,
       manifestDigest: `live:${active.manifest_digest ?? active.release_id}`,
       releaseDigest: digestMaterializedRelease(release),
-      release,
+      release: releaseText(release),
       ...maps(release),
     };
     return { id, props: drifted, inputs: inputsOf(drifted) };
@@ -278,14 +295,11 @@ async function apply(inputs: Inputs): Promise<Outputs> {
       "The manifest's files changed between preview and update (digest mismatch); nothing was deployed. Run the update again.",
     );
   }
-  const content = new Map(
-    [...resolved.content].map(([sha, c]) => [sha, { bytes: c.bytes, contentType: c.contentType }] as const),
-  );
   const result = await ctx.client.deploy.apply({
     projectId: inputs.projectId,
     anonKey: inputs.anonKey,
     spec: resolved.spec,
-    content,
+    content: resolved.content,
     idempotencyKey: resolved.idempotencyKey,
     // No intent: a key made of project and digest would replay an earlier plan of the same content
     // (a rollback A → B → A, or a retry after a failed migration) instead of deploying it. Deploys
@@ -300,7 +314,7 @@ async function apply(inputs: Inputs): Promise<Outputs> {
   return {
     ...inputs,
     releaseDigest: digestMaterializedRelease(release),
-    release,
+    release: releaseText(release),
     ...maps(release),
     releaseId,
     url: project.site_url ?? "",

@@ -201,7 +201,11 @@ describe("resolveManifest", () => {
         "server.key",
       ]);
       // Nothing a skipped file holds is among the content to upload.
-      const bytes = [...release.content.values()].map((c) => Buffer.from(c.bytes).toString());
+      const bytes = await Promise.all(
+        [...release.content.values()].map(async (c) =>
+          Buffer.from("bytes" in c ? c.bytes : await c.read()).toString(),
+        ),
+      );
       for (const secret of [
         "SECRET=1",
         "SECRET=2",

@@ -1,5 +1,7 @@
+import type { Dirent, Stats } from "node:fs";
 import { readdir, realpath, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve, sep } from "node:path";
+import { performance } from "node:perf_hooks";
 import {
   digestPortableManifest,
   parseReleaseSpec,
@@ -12,6 +14,7 @@ import { type ContentEntry, type ContentSource, toReleaseSpec } from "../../sche
 import { isNeverUploaded, NEVER_UPLOADED } from "../../schema/semantics.js";
 import { releaseIssue } from "../../schema/validate.js";
 import { contentTypeFor } from "./contentType.js";
+import { type HashedFile, hashBounded } from "./hash.js";
 import { describeFsError, describeKind, formatBytes, READ_LIMITS, readBounded } from "./read.js";
 
 export type { ContentEntry } from "../../schema/release.js";
@@ -20,7 +23,10 @@ export type { ContentEntry } from "../../schema/release.js";
 export type ResolvedRelease = {
   /** The SDK-native ReleaseSpec, accepted by `@run402/release`'s `parseReleaseSpec`. */
   spec: ReleaseSpec;
-  /** Bytes the spec references, keyed by sha256 (site files, function code, migration SQL, assets). */
+  /**
+   * Content the spec references, keyed by sha256 (site files, function code, migration SQL, assets).
+   * Files found by walking a folder are hashed, not held: their bytes are read again for an upload.
+   */
   content: Map<string, ContentEntry>;
   /** `@run402/release`'s portable manifest digest (`run402-portable-manifest-v1:…`): content only, no project. */
   digest: string;
@@ -49,6 +55,9 @@ export type ResolveManifestParameters = {
 export const SKIPPED_DIR_ENTRIES: readonly string[] = NEVER_UPLOADED;
 
 type Wanted = { kind: "file" | "dir"; path: string; pointer: string };
+
+/** Longest stretch of hashing before other work in this process (the provider's gRPC calls) gets a turn. */
+const SLICE_MS = 25;
 
 /** Reads manifest-relative paths, refusing anything outside the manifest's folder; bounded in bytes and files. */
 class Reader {
@@ -163,6 +172,21 @@ class Reader {
     return result.bytes;
   }
 
+  /**
+   * Hashes one regular file within the same limits as {@link read}, streaming it through a reused
+   * buffer (provider/manifest/hash.ts): a folder of any size costs its hashes, not its bytes.
+   */
+  hash(real: string, shown: string, pointer: string): HashedFile | undefined {
+    const left = READ_LIMITS.totalBytes - this.bytes;
+    const result = hashBounded(real, Math.min(READ_LIMITS.fileBytes, Math.max(left, 0)));
+    if (!result.ok) {
+      if (result.kind === "too-large" && left < READ_LIMITS.fileBytes) return this.overBudget(pointer);
+      return this.fail(pointer, `${shown} ${result.reason}.`);
+    }
+    this.bytes += result.file.size;
+    return result.file;
+  }
+
   overBudget(pointer: string): undefined {
     if (!this.budgetReported) {
       this.budgetReported = true;
@@ -180,10 +204,10 @@ class Reader {
     return real ? this.read(real, JSON.stringify(rel), pointer) : undefined;
   }
 
-  async dir(rel: string, pointer: string): Promise<Map<string, Uint8Array> | undefined> {
+  async dir(rel: string, pointer: string): Promise<Map<string, HashedFile> | undefined> {
     const real = await this.locate(rel, pointer, "dir");
     if (!real) return undefined;
-    const files = new Map<string, Uint8Array>();
+    const files = new Map<string, HashedFile>();
     const before = this.issues.length;
     await this.walk(real, "", pointer, files, new Set([real]));
     if (files.size === 0 && this.issues.length === before)
@@ -201,46 +225,56 @@ class Reader {
     );
   }
 
-  async walk(dir: string, prefix: string, pointer: string, out: Map<string, Uint8Array>, seen: Set<string>) {
-    let names: string[];
+  /** Hashing runs synchronously; every {@link SLICE_MS} ms the walk lets the process do other work. */
+  private slice = performance.now();
+
+  async walk(dir: string, prefix: string, pointer: string, out: Map<string, HashedFile>, seen: Set<string>) {
+    let entries: Dirent[];
     try {
-      names = await readdir(dir);
+      entries = await readdir(dir, { withFileTypes: true });
     } catch (error) {
       this.fail(pointer, `${JSON.stringify(prefix || ".")} ${describeFsError(error).reason}.`);
       return;
     }
     // Code-unit order, not locale order, so every machine walks (and hashes) the same way.
-    names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const name of names) {
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const { name } = entry;
       const sitePath = prefix ? `${prefix}/${name}` : name;
       if (isNeverUploaded(name)) {
         this.skipped.push({ path: sitePath, why: "never" });
         continue;
       }
-      let real: string;
-      try {
-        real = await realpath(join(dir, name));
-      } catch (error) {
-        const { reason, kind } = describeFsError(error);
-        this.fail(
-          pointer,
-          `${JSON.stringify(sitePath)} ${kind === "missing" ? "is a broken symlink" : reason}.`,
-        );
-        continue;
+      // `dir` is a real path: a plain file or folder in it is its own real path, and its type is in
+      // the listing. Only a symlink is resolved (and checked to stay inside) and its target stat'ed.
+      let real = join(dir, name);
+      let info: Pick<Stats, "isFile" | "isDirectory"> = entry;
+      if (entry.isSymbolicLink()) {
+        try {
+          real = await realpath(real);
+        } catch (error) {
+          const { reason, kind } = describeFsError(error);
+          this.fail(
+            pointer,
+            `${JSON.stringify(sitePath)} ${kind === "missing" ? "is a broken symlink" : reason}.`,
+          );
+          continue;
+        }
+        if (!this.inside(real)) {
+          this.fail(
+            pointer,
+            `${JSON.stringify(sitePath)} is a symlink that resolves outside the manifest's folder (to ${real}).`,
+          );
+          continue;
+        }
       }
-      if (!this.inside(real)) {
-        this.fail(
-          pointer,
-          `${JSON.stringify(sitePath)} is a symlink that resolves outside the manifest's folder (to ${real}).`,
-        );
-        continue;
-      }
-      let info: Awaited<ReturnType<typeof stat>>;
-      try {
-        info = await stat(real);
-      } catch (error) {
-        this.fail(pointer, `${JSON.stringify(sitePath)} ${describeFsError(error).reason}.`);
-        continue;
+      if (entry.isSymbolicLink() || !(entry.isFile() || entry.isDirectory())) {
+        try {
+          info = await stat(real);
+        } catch (error) {
+          this.fail(pointer, `${JSON.stringify(sitePath)} ${describeFsError(error).reason}.`);
+          continue;
+        }
       }
       const shownPath = info.isDirectory() ? `${sitePath}/` : sitePath;
       if (name.startsWith(".") && !this.dotfileIncluded(shownPath)) {
@@ -263,12 +297,16 @@ class Reader {
             );
           return;
         }
-        const bytes = await this.read(real, JSON.stringify(sitePath), pointer);
-        if (bytes) out.set(sitePath, bytes);
+        const hashed = this.hash(real, JSON.stringify(sitePath), pointer);
+        if (hashed) out.set(sitePath, hashed);
+        if (performance.now() - this.slice > SLICE_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          this.slice = performance.now();
+        }
       } else {
         this.fail(
           pointer,
-          `${JSON.stringify(sitePath)} is ${describeKind(info)}, not a regular file or folder.`,
+          `${JSON.stringify(sitePath)} is ${describeKind(info as Stats)}, not a regular file or folder.`,
         );
       }
     }
@@ -304,7 +342,7 @@ export async function resolveManifest(parameters: ResolveManifestParameters): Pr
   };
   toReleaseSpec(manifest, { ...options, source: recording });
   const files = new Map<string, Uint8Array | undefined>();
-  const dirs = new Map<string, Map<string, Uint8Array> | undefined>();
+  const dirs = new Map<string, Map<string, HashedFile> | undefined>();
   for (const w of wanted) {
     const key = `${w.path}\u0000${w.pointer}`;
     if (w.kind === "file") files.set(key, await reader.file(w.path, w.pointer));

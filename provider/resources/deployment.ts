@@ -36,8 +36,11 @@ export class Deployment extends Run402Resource {
   declare readonly manifestDigest: pulumi.Output<string>;
   /** @run402/release's digest of the materialized release (`run402-materialized-release-v1:…`). */
   declare readonly releaseDigest: pulumi.Output<string>;
-  /** The materialized release (Run402's PortableReleaseState): site paths, static manifest, functions, routes, i18n, … */
-  declare readonly release: pulumi.Output<Record<string, unknown>>;
+  /**
+   * The materialized release (Run402's PortableReleaseState: site paths, static manifest, functions,
+   * routes, i18n, …) as canonical JSON text: one value however large the site (`JSON.parse` it).
+   */
+  declare readonly release: pulumi.Output<string>;
   /** What the last plan changed, as @run402/release's release diff names it (preview shows the planned one). */
   declare readonly changes: pulumi.Output<Record<string, unknown>>;
   /** Site files: path → sha256. */

@@ -22,8 +22,20 @@ import {
 } from "./planRelease.js";
 import { uploadContent } from "./uploadContent.js";
 
-/** Bytes for one content hash named in the spec. */
-export type ContentBlob = { bytes: Uint8Array; contentType: string };
+/**
+ * One content hash named in the spec: its bytes, or its size and a reader (a file on disk, read only
+ * when the server lacks it, so a large site is never held in memory whole).
+ */
+export type ContentBlob = { contentType: string } & (
+  | { bytes: Uint8Array }
+  | { size: number; read(): Promise<Uint8Array> }
+);
+
+/** Most refs one content plan lists. */
+export const CONTENT_PLAN_REFS = 2000;
+
+const sizeOf = (blob: ContentBlob) => ("bytes" in blob ? blob.bytes.byteLength : blob.size);
+const bytesOf = async (blob: ContentBlob) => ("bytes" in blob ? blob.bytes : blob.read());
 
 /** Parameters of `applyRelease`. */
 export type ApplyReleaseParameters = {
@@ -95,34 +107,52 @@ async function upload(
     size: c.size,
     content_type: c.content_type ?? content.get(c.sha256)?.contentType,
   }));
-  const contentPlan = await planContent(ctx, { anonKey, content: refs });
+  // A content plan lists at most CONTENT_PLAN_REFS refs, so its body stays far below a server's body
+  // limit (10,000 refs are over 1 MiB): a large site takes several plans, each committed once its
+  // bytes are up.
+  const plans: Awaited<ReturnType<typeof planContent>>[] = [];
+  for (let at = 0; at < refs.length; at += CONTENT_PLAN_REFS)
+    plans.push(await planContent(ctx, { anonKey, content: refs.slice(at, at + CONTENT_PLAN_REFS) }));
   const uploaded: string[] = [];
-  const bytesTotal = contentPlan.missing.reduce((n, m) => n + (content.get(m.sha256)?.bytes.length ?? 0), 0);
+  const total = plans.reduce((n, p) => n + p.missing.length, 0);
+  const bytesTotal = plans.reduce(
+    (n, p) =>
+      n +
+      p.missing.reduce((m, missing) => {
+        const blob = content.get(missing.sha256);
+        return m + (blob ? sizeOf(blob) : 0);
+      }, 0),
+    0,
+  );
   let bytesDone = 0;
-  for (const missing of contentPlan.missing) {
-    const blob = content.get(missing.sha256);
-    if (!blob)
-      throw new BaseError(`The server asked for content ${missing.sha256} the spec does not name.`, {
-        code: "CONTENT_NOT_PROVIDED",
+  for (const contentPlan of plans) {
+    for (const missing of contentPlan.missing) {
+      const blob = content.get(missing.sha256);
+      if (!blob)
+        throw new BaseError(`The server asked for content ${missing.sha256} the spec does not name.`, {
+          code: "CONTENT_NOT_PROVIDED",
+        });
+      // One blob in memory at a time: a file is read when its turn comes.
+      const data = await bytesOf(blob);
+      // The contract leaves byte_end's inclusivity open: if the last part ends at the size, it is exclusive.
+      const exclusive = (missing.parts.at(-1)?.byte_end ?? 0) >= data.length;
+      for (const part of missing.parts) {
+        const bytes = data.subarray(part.byte_start, exclusive ? part.byte_end : part.byte_end + 1);
+        await uploadContent(ctx, { url: part.url, bytes, contentType: blob.contentType, anonKey });
+      }
+      uploaded.push(missing.sha256);
+      bytesDone += data.length;
+      ctx.transport.emit({
+        type: "upload",
+        sha256: missing.sha256,
+        done: uploaded.length,
+        total,
+        bytesDone,
+        bytesTotal,
       });
-    // The contract leaves byte_end's inclusivity open: if the last part ends at the size, it is exclusive.
-    const exclusive = (missing.parts.at(-1)?.byte_end ?? 0) >= blob.bytes.length;
-    for (const part of missing.parts) {
-      const bytes = blob.bytes.subarray(part.byte_start, exclusive ? part.byte_end : part.byte_end + 1);
-      await uploadContent(ctx, { url: part.url, bytes, contentType: blob.contentType, anonKey });
     }
-    uploaded.push(missing.sha256);
-    bytesDone += blob.bytes.length;
-    ctx.transport.emit({
-      type: "upload",
-      sha256: missing.sha256,
-      done: uploaded.length,
-      total: contentPlan.missing.length,
-      bytesDone,
-      bytesTotal,
-    });
+    await commitContent(ctx, { anonKey, planId: contentPlan.plan_id });
   }
-  await commitContent(ctx, { anonKey, planId: contentPlan.plan_id });
   return uploaded;
 }
 

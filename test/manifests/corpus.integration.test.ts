@@ -108,7 +108,7 @@ describe("the corpus through the provider", () => {
       const { project, inputs, outs } = await deploy(file, file, resolved.spec.secrets?.require ?? []);
 
       const expected: PortableReleaseState = materializeRelease({ spec: resolved.spec });
-      expect(outs.release).toEqual(expected);
+      expect(JSON.parse(outs.release)).toEqual(expected);
       expect(outs.releaseDigest).toBe(digestMaterializedRelease(expected));
       expect(outs.manifestDigest).toBe(digestPortableManifest(resolved.spec));
       // What check planned (and preview showed) is what the server made.
