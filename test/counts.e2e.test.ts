@@ -18,6 +18,7 @@ import {
   mkdtempSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -45,6 +46,8 @@ beforeAll(async () => {
   mkdirSync(join(tmp, "bin"));
   writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\n' "$1" >> '${engineLog}'\nexec '${real}' "$@"\n`);
   chmodSync(wrapper, 0o755);
+  // The engine's language host beside the wrapper, where the CLI looks for it.
+  symlinkSync(join(engineBin, "pulumi-language-nodejs"), join(tmp, "bin", "pulumi-language-nodejs"));
   sandbox = await startTestSandbox({ walletCount: 4 });
 });
 afterAll(async () => {
