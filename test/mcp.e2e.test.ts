@@ -69,7 +69,14 @@ async function serve(wallet: number, flags: string[]): Promise<Server> {
   });
   const client = new Client({ name: "run402-e2e", version: "1.0.0" });
   const errors: Error[] = [];
-  client.onerror = (error) => errors.push(error);
+  client.onerror = (error) => {
+    // The SDK's client (1.32.2, shared/protocol.js) handles a response at once but a notification a
+    // microtask later, so a progress notification that arrives in the same read as its call's result
+    // (the server sends it first, and awaits the send) is reported as "for an unknown token". That is
+    // the client's ordering, not a server error; everything else counts.
+    if (/^Received a progress notification for an unknown token/.test(error.message)) return;
+    errors.push(error);
+  };
   await client.connect(transport);
   // The client checks each result against the tool's outputSchema once it has listed the tools.
   await client.listTools();
