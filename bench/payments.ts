@@ -14,8 +14,9 @@ import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createRun402, type RailName, type Run402Event, resolveWallet } from "pulumi-run402/sdk";
-import { createPublicClient, createWalletClient, defineChain, erc20Abi, http } from "viem";
+import { type Chain, createPublicClient, createWalletClient, defineChain, erc20Abi, http } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { tempoModerato } from "viem/chains";
 import { spawnSandbox } from "./sandbox-process.js";
 import { type Summary, summarize } from "./stats.js";
 
@@ -172,13 +173,17 @@ async function chainSettle(
   privateKey: `0x${string}`,
   to: string,
   runs: number,
+  tempoFees: boolean,
 ): Promise<Summary> {
-  const chain = defineChain({
-    id: chainId,
-    name: `local-${chainId}`,
-    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
-    rpcUrls: { default: { http: [rpcUrl] } },
-  });
+  // Tempo has no native gas coin: its transactions (viem's Tempo chain) pay fees in a token, here pathUSD.
+  const chain = tempoFees
+    ? ({ ...tempoModerato, id: chainId, rpcUrls: { default: { http: [rpcUrl] } } } as Chain)
+    : defineChain({
+        id: chainId,
+        name: `local-${chainId}`,
+        nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+        rpcUrls: { default: { http: [rpcUrl] } },
+      });
   const account = privateKeyToAccount(privateKey);
   const wallet = createWalletClient({ account, chain, transport: http(rpcUrl) });
   const reader = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 2 });
@@ -190,7 +195,8 @@ async function chainSettle(
       abi: erc20Abi,
       functionName: "transfer",
       args: [to as `0x${string}`, 1n],
-    });
+      ...(tempoFees ? { feeToken: asset as `0x${string}` } : {}),
+    } as never);
     const receipt = await reader.waitForTransactionReceipt({ hash, pollingInterval: 2 });
     if (receipt.status !== "success") throw new Error(`transfer ${hash} reverted`);
     // The first transfer warms the clients up (chain id, nonce): not counted.
@@ -234,6 +240,7 @@ export async function benchPayments(
         key,
         info.treasury,
         Math.min(calls, 10),
+        rail === "mpp",
       ).catch((error: unknown) => {
         progress(`payments ${rail}: the chain's own transfer could not be timed: ${String(error)}`);
         return null;

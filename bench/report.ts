@@ -286,7 +286,9 @@ export function siteSection(result: SiteResult, heading: string): { text: string
     after ? pick(after) : "—",
   ];
   out.push(
-    "The CLI on this site (`plan`, `apply`, one file replaced, `apply`), once per side; peak RSS is VmHWM and CPU " +
+    "The CLI on this site (`plan`, `apply`, one file replaced, `apply`), once per side, each side against a " +
+      "sandbox of its own (content is stored by hash: a shared one would spare the second side its uploads); " +
+      "peak RSS is VmHWM and CPU " +
       "utime + stime of each process, read from /proc every 20 ms while it runs:",
     "",
     table(

@@ -1,6 +1,6 @@
 /**
  * Section 6: a site of 10,000 files (about 100 MB of incompressible bytes, generated here) through
- * the CLI of each side: `plan` (time, peak RSS of each process), the first `apply` (every file
+ * the CLI of each side, each against a sandbox of its own: `plan` (time, peak RSS of each process), the first `apply` (every file
  * uploaded once), then one file changed and `apply` again (exactly one upload). Before that, the
  * hashing alone, in this process, against `openssl dgst -sha256` over the same files in the same run
  * (interleaved; openssl is single-threaded, and so is the hashing).
@@ -172,15 +172,17 @@ export async function benchSite(
     );
   }
 
-  const sandbox = await spawnSandbox({ repo: benchRepo, tmpDir, wallets: sides.length });
-  try {
-    const results: SiteSide[] = [];
-    for (const [index, side] of sides.entries()) {
+  const results: SiteSide[] = [];
+  for (const side of sides) {
+    // A sandbox per side: content is stored by hash across projects, so a second side deploying the
+    // same bytes to a shared sandbox would upload nothing.
+    const sandbox = await spawnSandbox({ repo: benchRepo, tmpDir, wallets: 1 });
+    try {
       // Each side's own folder (its .run402 workspace), the same bytes (hard links).
       const dir = join(scratch, `site-10k-${side.name}`);
       execFileSync("cp", ["-al", root, dir]);
       rmSync(join(dir, ".run402"), { recursive: true, force: true });
-      const env = cliEnv(scratch, `site-${side.name}`, sandbox.info.wallets[index]?.privateKey ?? "");
+      const env = cliEnv(scratch, `site-${side.name}`, sandbox.info.wallets[0]?.privateKey ?? "");
       const run = (command: "plan" | "apply") =>
         observe(process.execPath, cliArgs(side, command, dir, sandbox.info), {
           env,
@@ -206,17 +208,17 @@ export async function benchSite(
         redeploy = siteRun(again, againUploads);
       }
       results.push({ side, plan: siteRun(plan, planUploads), apply: siteRun(apply, applyUploads), redeploy });
+    } finally {
+      await sandbox.stop();
     }
-    return {
-      files: FILES,
-      bytes,
-      hashRuns,
-      hash: summarize(hash),
-      resolve: Object.fromEntries([...resolveTimes].map(([name, times]) => [name, summarize(times)])),
-      openssl: summarize(openssl),
-      sides: results,
-    };
-  } finally {
-    await sandbox.stop();
   }
+  return {
+    files: FILES,
+    bytes,
+    hashRuns,
+    hash: summarize(hash),
+    resolve: Object.fromEntries([...resolveTimes].map(([name, times]) => [name, summarize(times)])),
+    openssl: summarize(openssl),
+    sides: results,
+  };
 }

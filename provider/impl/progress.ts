@@ -52,8 +52,18 @@ export function progressLine(event: Run402Event): string | undefined {
   }
 }
 
+/** Shortest time between two upload lines: a site of 10,000 files reports a few a second, not 10,000. */
+const UPLOAD_LINE_MS = 250;
+let lastUploadLine = 0;
+
 /** Receives the SDK's events (the client's `onEvent`). Never throws. */
 export function publish(event: Run402Event): void {
+  if (event.type === "upload" && event.done < event.total) {
+    const now = Date.now();
+    // The first and the last upload of a deploy always get their line.
+    if (event.done > 1 && now - lastUploadLine < UPLOAD_LINE_MS) return;
+    lastUploadLine = now;
+  }
   const line = progressLine(event);
   if (line) log(line);
 }
@@ -63,6 +73,14 @@ interface EngineClient {
 }
 
 let engine: EngineClient | null | undefined;
+let logRequest: (() => LogRequest) | undefined;
+
+interface LogRequest {
+  setSeverity(s: number): void;
+  setMessage(m: string): void;
+  setUrn(u: string): void;
+  setEphemeral(e: boolean): void;
+}
 let queue: Promise<void> = Promise.resolve();
 
 /**
@@ -83,6 +101,15 @@ function engineClient(): EngineClient | null {
     const { EngineClient } = require("@pulumi/pulumi/proto/engine_grpc_pb") as {
       EngineClient: new (address: string, credentials: unknown) => EngineClient;
     };
+    const proto = require("@pulumi/pulumi/proto/engine_pb") as {
+      LogRequest: new () => LogRequest;
+      LogSeverity: { INFO: number };
+    };
+    logRequest = () => {
+      const request = new proto.LogRequest();
+      request.setSeverity(proto.LogSeverity.INFO);
+      return request;
+    };
     engine = new EngineClient(address, grpc.credentials.createInsecure());
   } catch {
     engine = null;
@@ -99,18 +126,8 @@ export function log(message: string): void {
     () =>
       new Promise<void>((done) => {
         try {
-          const require = createRequire(createRequire(import.meta.url).resolve("@pulumi/pulumi"));
-          const proto = require("@pulumi/pulumi/proto/engine_pb") as {
-            LogRequest: new () => {
-              setSeverity(s: number): void;
-              setMessage(m: string): void;
-              setUrn(u: string): void;
-              setEphemeral(e: boolean): void;
-            };
-            LogSeverity: { INFO: number };
-          };
-          const request = new proto.LogRequest();
-          request.setSeverity(proto.LogSeverity.INFO);
+          // The module was loaded with the client (engineClient): no module resolution per line.
+          const request = (logRequest as () => LogRequest)();
           request.setMessage(message);
           request.setUrn(urn);
           request.setEphemeral(true);
