@@ -24,15 +24,19 @@ describe("holderAlive", () => {
       // A process named like the engine, whose parent never reaps it: a zombie once it exits.
       const engine = join(dir, "pulumi");
       copyFileSync("/bin/sleep", engine);
-      const parent = spawn("sh", ["-c", `'${engine}' 0.3 & echo $!; exec sleep 10`], {
+      const parent = spawn("sh", ["-c", `'${engine}' 60 & echo $!; exec sleep 60`], {
         stdio: ["ignore", "pipe", "ignore"],
       });
       try {
         const pid = Number(
           await new Promise<string>((done) => parent.stdout.once("data", (d) => done(String(d)))),
         );
+        // Once the shell's child has become the engine-named program, it holds the lock.
+        for (let i = 0; i < 200 && !holderAlive(pid); i++) await new Promise((r) => setTimeout(r, 25));
         expect(holderAlive(pid)).toBe(true);
-        for (let i = 0; i < 100 && state(pid) !== "Z"; i++) await new Promise((r) => setTimeout(r, 50));
+        // It exits (killed); its parent never reaps it, so it stays a zombie.
+        process.kill(pid, "SIGKILL");
+        for (let i = 0; i < 200 && state(pid) !== "Z"; i++) await new Promise((r) => setTimeout(r, 25));
         expect(state(pid)).toBe("Z");
         expect(holderAlive(pid)).toBe(false);
       } finally {
