@@ -6,9 +6,10 @@
 # pulumi-language-nodejs (when it builds) and pulumi-resource-pulumi-nodejs.
 set -euo pipefail
 
-VERSION="${PULUMI_ENGINE_VERSION:-v3.259.0}"
-# Commit of tag v3.259.0: the language host module has no tags of its own.
-COMMIT="${PULUMI_ENGINE_COMMIT:-0ac56e876614aedf12771d73ef7e80959b8a6fd4}"
+VERSION="${PULUMI_ENGINE_VERSION:-v3.276.0}"
+# The Go language host module has no tags of its own: it is built only when PULUMI_ENGINE_COMMIT names
+# the commit of the engine's tag and the Go module proxy serves it (the one here does not).
+COMMIT="${PULUMI_ENGINE_COMMIT:-}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/.tools/pulumi/bin"
 CACHE="${ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-run402/engine-$VERSION}"
@@ -82,12 +83,12 @@ done_in "built pulumi"
 # The language host lets `pulumi up` run in a project folder; the Automation API's inline
 # programs do without it, so a failure here is reported and tolerated.
 lh="github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3"
-if go get "$lh@$COMMIT" && go get "github.com/pulumi/pulumi/pkg/v3@$VERSION" "github.com/pulumi/pulumi/sdk/v3@$VERSION" \
+if [ -n "$COMMIT" ] && go get "$lh@$COMMIT" && go get "github.com/pulumi/pulumi/pkg/v3@$VERSION" "github.com/pulumi/pulumi/sdk/v3@$VERSION" \
    && go build -trimpath -tags "$TAGS" -ldflags "$LD" -o "$CACHE/bin/pulumi-language-nodejs.tmp" "$lh"; then
   mv "$CACHE/bin/pulumi-language-nodejs.tmp" "$CACHE/bin/pulumi-language-nodejs"
   done_in "built pulumi-language-nodejs"
 else
-  say "could not build pulumi-language-nodejs (the Go module proxy refuses $lh); using the fallback"
+  say "no Go pulumi-language-nodejs (${COMMIT:+the Go module proxy refuses $lh@$COMMIT}${COMMIT:-PULUMI_ENGINE_COMMIT unset}); using the fallback"
 fi
 cd "$ROOT"; rm -rf "$work"
 place "$CACHE/bin/pulumi" "$OUT/pulumi"

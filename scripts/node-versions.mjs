@@ -1,5 +1,5 @@
 // Obtains the Node.js versions the package is tested on besides the machine's own: the LTS lines
-// users run (22, the oldest @pulumi/pulumi 3.259 supports, and 24). Each comes from the npm package
+// users run (22, the oldest @pulumi/pulumi 3.276 supports, and 24). Each comes from the npm package
 // that carries the official build for this platform (node-<platform>-<arch>), installed with npm
 // into .tools/node/<version>/, so it works wherever the npm registry (or npm's cache) does.
 // Prints nothing when they are already there. test/package.e2e.test.ts runs under each.
