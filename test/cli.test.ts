@@ -154,10 +154,11 @@ describe("exit codes", () => {
     expect(exitCodeFor("MANIFEST_INVALID")).toBe(2);
     expect(exitCodeFor("MANIFEST_NOT_FOUND")).toBe(2);
     expect(exitCodeFor("CONFIG_INVALID")).toBe(2);
-    expect(exitCodeFor("CONFIG_WALLET_NOT_FOUND")).toBe(2);
+    expect(exitCodeFor("WALLET_NOT_FOUND")).toBe(2);
     expect(exitCodeFor("CLI_USAGE")).toBe(2);
-    expect(exitCodeFor("RUN402_TIER_REQUIRED")).toBe(ExitCode.run402);
-    expect(exitCodeFor("HTTP_500")).toBe(4);
+    expect(exitCodeFor("RUN402_API_ERROR")).toBe(ExitCode.run402);
+    expect(exitCodeFor("RUN402_TIER_REQUIRED")).toBe(ExitCode.engine);
+    expect(exitCodeFor("HTTP_REDIRECT")).toBe(4);
     expect(exitCodeFor("ENGINE_ERROR")).toBe(ExitCode.engine);
     expect(exitCodeFor("SOMETHING_ELSE")).toBe(5);
     expect(exitCodeFor("CONFLICT_STACK_LOCKED")).toBe(ExitCode.conflict);
@@ -187,12 +188,12 @@ describe("exit codes", () => {
     expect(
       exitCodeOf([
         { code: "ENGINE_ERROR", message: "" },
-        { code: "RUN402_X", message: "" },
+        { code: "RUN402_API_ERROR", message: "" },
       ]),
     ).toBe(4);
     expect(
       exitCodeOf([
-        { code: "RUN402_X", message: "" },
+        { code: "RUN402_API_ERROR", message: "" },
         { code: "POLICY_MAX_SPEND", message: "" },
       ]),
     ).toBe(3);
@@ -219,7 +220,8 @@ describe("exit codes", () => {
       },
     ]);
     expect(engineErrors(text)).toHaveLength(1);
-    expect(codedErrors("x [RUN402_TIER_REQUIRED] a\ny [RUN402_TIER_REQUIRED] a")).toHaveLength(1);
+    expect(codedErrors("x [RUN402_API_ERROR] a\ny [RUN402_API_ERROR] a")).toHaveLength(1);
+    expect(codedErrors("x [RUN402_TIER_REQUIRED] a")).toEqual([]);
     expect(codedErrors("see [A] or [foo_BAR]")).toEqual([]);
   });
 
