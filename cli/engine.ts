@@ -36,12 +36,15 @@ import { basename, delimiter, dirname, join, relative, resolve } from "node:path
 import { gunzipSync } from "node:zlib";
 import type { EngineEvent } from "@pulumi/pulumi/automation/events.js";
 import { parse as parseYaml } from "yaml";
+import { BaseError } from "../core/errors.js";
 import { fileBackendDir } from "./locks.js";
 
 /** The Pulumi engine could not be found or started. */
-export class EngineMissingError extends Error {
+export class EngineMissingError extends BaseError {
   override readonly name = "EngineMissingError";
-  readonly code = "ENGINE_NOT_FOUND";
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { code: "ENGINE_NOT_FOUND", cause: options.cause });
+  }
 }
 
 /** The folder of this package (holding package.json): where `pulumi-run402` resolves by name. */
@@ -448,16 +451,22 @@ class Tail {
   }
 }
 
-/** An engine command that failed: its exit code and output are in the message. */
-export class EngineCommandError extends Error {
+/**
+ * An engine command that failed: its exit code and output are in `output` (and the message). The
+ * provider's coded errors are in that text; cli/exit.ts's `engineErrors` reads them out of it.
+ */
+export class EngineCommandError extends BaseError {
   override readonly name = "EngineCommandError";
+  /** `pulumi <command> failed (exit N):`, then its stderr and stdout. */
+  readonly output: string;
   constructor(
     readonly args: string[],
     readonly result: Finished,
   ) {
-    super(
-      `pulumi ${args[0] ?? ""} failed (exit ${result.code}):\n${result.stderr.trim()}\n${result.stdout.trim()}`.trim(),
-    );
+    const output =
+      `pulumi ${args[0] ?? ""} failed (exit ${result.code}):\n${result.stderr.trim()}\n${result.stdout.trim()}`.trim();
+    super(output, { code: "ENGINE_ERROR" });
+    this.output = output;
   }
 }
 

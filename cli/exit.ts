@@ -1,66 +1,25 @@
 /**
- * Exit codes of run402-pulumi and the one place where error codes map to them. The provider
- * prefixes every error it raises with a bracketed stable code (`[POLICY_MAX_SPEND] …`); the engine
- * hands those back only as text, so this is where text becomes a code and a code becomes an exit.
+ * Exit codes of run402-pulumi. The provider prefixes every error it raises with a bracketed
+ * registered code (`[POLICY_MAX_SPEND] …`); the engine hands those back only as text, so this is where
+ * text becomes a code, and the registry (core/codes.ts) gives the code its exit.
  */
 
-/** The process exit codes (docs/cli.md lists them). */
-export const ExitCode = {
-  ok: 0,
-  /** Invalid manifest or configuration, or bad flags. */
-  invalid: 2,
-  /** Refused by the spend policy (nothing was paid). */
-  policy: 3,
-  /** The Run402 API or a payment failed. */
-  run402: 4,
-  /** The Pulumi engine failed (or is missing). */
-  engine: 5,
-  /**
-   * Another run holds the stack or the payment journal, or the world changed since the plan:
-   * nothing was changed or paid; run again.
-   */
-  conflict: 6,
-  /** Stopped by SIGINT/SIGTERM before it finished. */
-  interrupted: 130,
-} as const;
+import { type ExitCodeValue, exit, exitCodeFor, isRegistered, type RegisteredCode } from "../core/codes.js";
 
-/** One of {@link ExitCode}'s values. */
-export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+/** The process exit codes (docs/cli.md lists them; core/codes.ts gives each error code its exit). */
+export const ExitCode = exit;
+export type { ExitCodeValue };
+/** Maps a stable error code to the exit code: the registry's (core/codes.ts), 5 for any other. */
+export { exitCodeFor };
 
 /** An error as reported in the JSON document. */
 export interface ReportedError {
-  code: string;
+  code: RegisteredCode;
   message: string;
   /** The JSON pointer into the manifest (`MANIFEST_INVALID`). */
   pointer?: string;
   /** The manifest file (`MANIFEST_*`). */
   file?: string;
-}
-
-/** Maps a stable error code to the exit code. */
-export function exitCodeFor(code: string): ExitCodeValue {
-  if (code === "ENGINE_CANCELLED") return ExitCode.interrupted;
-  // A credential that differs from what the policy approved is discarded unsent: a refusal.
-  if (code.startsWith("POLICY_") || code === "PAYMENT_CREDENTIAL_MISMATCH") return ExitCode.policy;
-  if (
-    code.startsWith("MANIFEST_") ||
-    code.startsWith("CONFIG_") ||
-    code.startsWith("CLI_") ||
-    code === "JOURNAL_CORRUPT" ||
-    code === "JOURNAL_IO"
-  )
-    return ExitCode.invalid;
-  if (code.startsWith("CONFLICT_") || code === "JOURNAL_LOCKED" || code === "INTENT_IN_PROGRESS")
-    return ExitCode.conflict;
-  if (
-    code.startsWith("RUN402_") ||
-    code.startsWith("HTTP_") ||
-    code.startsWith("PAYMENT_") ||
-    code.startsWith("INTENT_") ||
-    code === "RAIL_NOT_OFFERED"
-  )
-    return ExitCode.run402;
-  return ExitCode.engine;
 }
 
 /**
@@ -86,14 +45,15 @@ export function exitCodeOf(errors: readonly ReportedError[]): ExitCodeValue {
 const codePattern = /\[([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\]\s*/g;
 
 /**
- * Finds the coded errors in engine text (diagnostics, stderr): one per `[CODE] message` occurrence,
- * the message running to the end of its line. Text without a code yields nothing.
+ * Finds the coded errors in engine text (diagnostics, stderr): one per `[CODE] message` occurrence of
+ * a registered code, the message running to the end of its line. Text without one yields nothing.
  */
 export function codedErrors(text: string): ReportedError[] {
   const found: ReportedError[] = [];
   const seen = new Set<string>();
   for (const match of text.matchAll(codePattern)) {
-    const code = match[1] as string;
+    const code = match[1];
+    if (!isRegistered(code)) continue;
     const start = (match.index ?? 0) + match[0].length;
     const end = text.indexOf("\n", start);
     const message = text

@@ -9,6 +9,7 @@
  * stdout is the protocol channel: only the transport writes there (main.ts points every other
  * write at stderr before anything runs, and the engine and the sandbox's chains run on pipes).
  */
+
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -17,6 +18,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
+import type { RegisteredCode } from "../core/codes.js";
 import { appSchema, releaseSchema } from "../schema/validate.js";
 import { parseCli } from "./args.js";
 import { packageRoot } from "./engine.js";
@@ -165,7 +167,7 @@ function result(report: Report): CallToolResult {
   };
 }
 
-function refused(command: string, code: string, message: string): CallToolResult {
+function refused(command: string, code: RegisteredCode, message: string): CallToolResult {
   const report = emptyReport(command, "");
   report.ok = false;
   report.errors.push({ code, message });

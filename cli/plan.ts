@@ -13,6 +13,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { EngineEvent, StepEventMetadata } from "@pulumi/pulumi/automation/index.js";
 import { canonicalizeJson } from "@run402/release";
+import { BaseError } from "../core/errors.js";
 import { unknown as unknownValue } from "../provider/impl/values.js";
 import { sumUsd } from "../sdk/money.js";
 import { shortType, urnName } from "./urn.js";
@@ -76,9 +77,11 @@ export interface PlanDocument {
 }
 
 /** A plan file that cannot be used: unreadable, not a plan, or edited after it was made. */
-export class PlanFileError extends Error {
+export class PlanFileError extends BaseError {
   override readonly name = "PlanFileError";
-  readonly code = "CLI_PLAN_INVALID";
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { code: "CLI_PLAN_INVALID", cause: options.cause });
+  }
 }
 
 /** `sha256:<hex>` of a value's canonical JSON (`@run402/release`'s: keys sorted at every level). */

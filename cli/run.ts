@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
-import { BaseError } from "../core/errors.js";
+import { BaseError, reportedCode } from "../core/errors.js";
 import {
   checkManifest,
   loadManifest,
@@ -15,6 +15,7 @@ import { ManifestValidationError } from "../schema/errors.js";
 import { atomicToUsd, sumUsd, usdToAtomic } from "../sdk/money.js";
 import type { CliOptions } from "./args.js";
 import {
+  EngineCommandError,
   type EngineStack,
   type ExportedState,
   findPulumi,
@@ -150,10 +151,12 @@ export function toErrors(error: unknown): ReportedError[] {
   }
   if (error instanceof ManifestNotFoundError || error instanceof ManifestUnreadableError)
     return [{ code: error.code, message: error.shortMessage, file: error.path }];
-  if (error instanceof BaseError) return [{ code: error.code, message: error.shortMessage }];
-  const coded = error as { code?: unknown; message?: unknown } | null;
-  if (coded && typeof coded.code === "string" && /^[A-Z][A-Z0-9_]+$/.test(coded.code)) {
-    return [{ code: coded.code, message: String(coded.message) }];
+  if (error instanceof EngineCommandError) return engineErrors(error.output);
+  const code = reportedCode(error);
+  if (code) {
+    const message =
+      error instanceof BaseError ? error.shortMessage : (error as { message?: unknown }).message;
+    return [{ code, message: String(message) }];
   }
   return engineErrors(error instanceof Error ? error.message : String(error));
 }

@@ -1,7 +1,9 @@
+import { type ErrorCode, isRegistered, type RegisteredCode } from "./codes.js";
+
 /** Options shared by every error the package throws (SDK, schema, provider, CLI). */
 export type BaseErrorOptions = {
-  /** Stable machine-readable code; branch on this, never on the message. */
-  code: string;
+  /** Stable machine-readable code (core/codes.ts); branch on this, never on the message. */
+  code: ErrorCode;
   /** HTTP status when the error came from a response. */
   status?: number | undefined;
   /** Extra context, one line each, printed under the short message. */
@@ -17,7 +19,7 @@ export class BaseError extends Error {
   readonly shortMessage: string;
   readonly details: string | undefined;
   readonly metaMessages: string[] | undefined;
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly status: number | undefined;
 
   constructor(shortMessage: string, options: BaseErrorOptions) {
@@ -46,4 +48,15 @@ function walk(err: unknown, fn?: (err: unknown) => boolean): unknown {
   if (fn?.(err)) return err;
   if (err && typeof err === "object" && "cause" in err && err.cause !== undefined) return walk(err.cause, fn);
   return fn ? null : err;
+}
+
+/**
+ * The registered code an error is reported under: its own when registered (a BaseError, or any
+ * error carrying a registered `code`), `RUN402_API_ERROR` for a BaseError relaying a code of Run402's
+ * API (its message names that code), none for anything else (a bug, reported by whoever catches it).
+ */
+export function reportedCode(error: unknown): RegisteredCode | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (isRegistered(code)) return code;
+  return error instanceof BaseError ? "RUN402_API_ERROR" : undefined;
 }

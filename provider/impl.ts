@@ -2,7 +2,8 @@
  * The provider implementation that the serialized stubs (resources/stub.ts) load by package name
  * in the Pulumi provider process. Nothing here is ever serialized into state.
  */
-import { BaseError } from "../core/errors.js";
+import type { RegisteredCode } from "../core/codes.js";
+import { reportedCode } from "../core/errors.js";
 import { configure as configureContext } from "./impl/context.js";
 import { deployment } from "./impl/deployment.js";
 import { withUrn } from "./impl/progress.js";
@@ -12,19 +13,13 @@ import { tier } from "./impl/tier.js";
 
 /**
  * The stable code an error is reported under. Only text crosses the engine to the user (and to
- * the run402-pulumi CLI, which maps these prefixes to exit codes), so every error leaves the
- * provider as `[CODE] message`: POLICY_* (spend policy), CONFIG_* and MANIFEST_* (bad input),
- * CONFLICT_* (changed since the plan), JOURNAL_* (the local payment journal), RUN402_* (the API or
- * payment), none for a bug in this provider.
+ * the run402-pulumi CLI, which looks the code up in core/codes.ts for its exit code), so every
+ * error leaves the provider as `[CODE] message`, CODE a registered one: the error's own, or
+ * `RUN402_API_ERROR` for a code of Run402's API (named in the message); none for a bug in this
+ * provider.
  */
-export function errorCode(error: unknown): string | undefined {
-  if (!(error instanceof BaseError)) {
-    const code = (error as { code?: unknown } | null)?.code;
-    return typeof code === "string" && /^MANIFEST_[A-Z_]+$/.test(code) ? code : undefined;
-  }
-  if (/^(POLICY|MANIFEST|CONFIG|CONFLICT|JOURNAL)_/.test(error.code)) return error.code;
-  if (error.code.startsWith("WALLET_")) return `CONFIG_${error.code}`;
-  return `RUN402_${error.code}`;
+export function errorCode(error: unknown): RegisteredCode | undefined {
+  return reportedCode(error);
 }
 
 /** Rethrows `error` with its code in front of the message (and the original as `cause`). */

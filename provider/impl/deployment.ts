@@ -16,7 +16,7 @@ import {
   type PortableReleaseState,
   ReleaseCoreError,
 } from "@run402/release";
-import { BaseError } from "../../core/errors.js";
+import { BaseError, reportedCode } from "../../core/errors.js";
 import { assertManifest, formatIssue, ManifestValidationError } from "../../schema/index.js";
 import { loadManifest, type ResolvedRelease, resolveManifest } from "../manifest/index.js";
 import { getContext } from "./context.js";
@@ -214,7 +214,9 @@ export const deployment = {
         };
       }
       if (error instanceof BaseError)
-        return { failures: [{ property: "manifest", reason: `[${error.code}] ${error.shortMessage}` }] };
+        return {
+          failures: [{ property: "manifest", reason: `[${reportedCode(error)}] ${error.shortMessage}` }],
+        };
       const where = error instanceof ReleaseCoreError ? ` (at ${error.resource})` : "";
       return {
         failures: [{ property: "manifest", reason: `[MANIFEST_INVALID] ${describe(error)}${where}` }],

@@ -2,6 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
+import { BaseError } from "../../core/errors.js";
 import { configDir } from "../../sdk/wallet.js";
 import { getContext } from "./context.js";
 import { ConflictError, isGoneError } from "./errors.js";
@@ -71,7 +72,9 @@ async function storedKeys(projectId: string): Promise<{ anon_key: string; servic
       parsed = JSON.parse(text);
     } catch {
       // JSON.parse quotes the text around the error, and this file holds keys: name the file only.
-      throw new Error(`The run402 key store ${file} is not valid JSON.`);
+      throw new BaseError(`The run402 key store ${file} is not valid JSON.`, {
+        code: "PROJECT_KEYS_UNREADABLE",
+      });
     }
     const keys = parsed.projects?.[projectId];
     if (keys?.anon_key && keys.service_key) return { anon_key: keys.anon_key, service_key: keys.service_key };
@@ -123,8 +126,9 @@ export const project = {
       const detail = await ctx.client.projects.get(id);
       const keys = await storedKeys(id);
       if (!keys) {
-        throw new Error(
+        throw new BaseError(
           `Project ${id} exists but its keys are not in the run402 key store (${join(configDir(), "credentials", "project-keys.v1.json")}); Run402 returns keys only when a project is created. Adopt it from the machine that created it, or create a new project.`,
+          { code: "PROJECT_KEYS_NOT_FOUND" },
         );
       }
       const outs = toOutputs(

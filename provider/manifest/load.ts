@@ -10,6 +10,7 @@ import { decodeUtf8, describeFsError, describeKind, READ_LIMITS, readBounded } f
 /** The manifest file named on the command line or in a resource does not exist. */
 export class ManifestNotFoundError extends BaseError {
   override name = "ManifestNotFoundError" as const;
+  declare readonly code: "MANIFEST_NOT_FOUND";
   readonly path: string;
   constructor(options: { path: string; cause?: unknown }) {
     super(`No manifest at ${options.path}.`, {
@@ -28,6 +29,7 @@ export type ManifestNotFoundErrorType = ManifestNotFoundError & { name: "Manifes
  */
 export class ManifestUnreadableError extends BaseError {
   override name = "ManifestUnreadableError" as const;
+  declare readonly code: "MANIFEST_UNREADABLE";
   readonly path: string;
   readonly reason: string;
   constructor(options: { path: string; reason: string; cause?: unknown }) {

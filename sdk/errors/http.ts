@@ -1,3 +1,4 @@
+import { apiCode } from "../../core/codes.js";
 import { BaseError } from "../../core/errors.js";
 
 /** One suggested follow-up from the error envelope (`{ type, ... }`). */
@@ -48,7 +49,10 @@ export class TimeoutError extends BaseError {
 /** `TimeoutError` narrowed by `name`. */
 export type TimeoutErrorType = TimeoutError & { name: "TimeoutError" };
 
-/** The server answered with a non-2xx status; `code` is the envelope's code (or `HTTP_<status>` without one). */
+/**
+ * The server answered with a non-2xx status; `code` is the envelope's code (or `HTTP_<status>` without
+ * one), Run402's own: the CLI and the provider report it as `RUN402_API_ERROR`, naming it in the message.
+ */
 export class ApiError extends BaseError {
   override name: string = "ApiError";
   readonly method: string;
@@ -70,7 +74,7 @@ export class ApiError extends BaseError {
     retryAfterSeconds?: number | undefined;
   }) {
     const env = options.envelope;
-    const code = env?.code ?? `HTTP_${options.status}`;
+    const code = apiCode(env?.code ?? `HTTP_${options.status}`);
     const meta = [`Request: ${options.method} ${options.url}`, `Status: ${options.status}`];
     if (env?.next_actions?.length)
       meta.push(`Next actions: ${env.next_actions.map((a) => a.type).join(", ")}`);
@@ -108,7 +112,10 @@ export class ResponseValidationError extends BaseError {
 /** `ResponseValidationError` narrowed by `name`. */
 export type ResponseValidationErrorType = ResponseValidationError & { name: "ResponseValidationError" };
 
-/** A deploy operation ended `failed` or `rolled_back`; `code` is the operation's error code. */
+/**
+ * A deploy operation ended `failed` or `rolled_back`; `code` is the operation's error code (Run402's,
+ * named in the message), or `DEPLOY_FAILED` without one.
+ */
 export class DeployFailedError extends BaseError {
   override name = "DeployFailedError" as const;
   readonly operationId: string;
@@ -119,10 +126,13 @@ export class DeployFailedError extends BaseError {
     code?: string | undefined;
     message?: string | undefined;
   }) {
-    super(`Deploy operation ${options.operationId} ended ${options.status}.`, {
-      code: options.code ?? "DEPLOY_FAILED",
-      details: options.message,
-    });
+    super(
+      `Deploy operation ${options.operationId} ended ${options.status}${options.code ? ` (${options.code})` : ""}.`,
+      {
+        code: options.code ? apiCode(options.code) : "DEPLOY_FAILED",
+        details: options.message,
+      },
+    );
     this.operationId = options.operationId;
     this.operationStatus = options.status;
   }

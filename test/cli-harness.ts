@@ -1,0 +1,111 @@
+/**
+ * The built run402-pulumi CLI (dist/cli/main.js) as a child process, for the e2e tests
+ * (imported as `~test/cli-harness.js`): one way to run it to completion, one to start it and watch
+ * its stderr, both with a private PULUMI_HOME and run402 config folder under the test's temp folder
+ * and without the caller's passphrase or wallet key (the CLI makes its own passphrase; a test passes
+ * the key it means).
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Report } from "../cli/report.js";
+import { repoRoot } from "./engine.js";
+
+/** The built CLI. */
+export const main = join(repoRoot, "dist", "cli", "main.js");
+
+/** Fails (in a `beforeAll`) when the CLI is not built. */
+export function assertBuilt(): void {
+  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+}
+
+/** A finished CLI run. */
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The environment of a CLI child: this process's, without a passphrase or wallet key, with
+ * PULUMI_HOME and RUN402_CONFIG_DIR under `tmp`, then `env`.
+ */
+export function childEnv(tmp: string, env: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const base = { ...process.env };
+  delete base.PULUMI_CONFIG_PASSPHRASE;
+  delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
+  delete base.RUN402_PRIVATE_KEY;
+  return { ...base, PULUMI_HOME: join(tmp, "pulumi-home"), RUN402_CONFIG_DIR: join(tmp, "config"), ...env };
+}
+
+/** Runs the CLI to its end; never throws on exit codes. */
+export function runCli(tmp: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [main, ...args],
+      { env: childEnv(tmp, env), maxBuffer: 32 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** A running CLI; `seen(re)` resolves once stderr matches (rejects if it exits first), `done` when it exits. */
+export interface Spawned {
+  child: ChildProcess;
+  seen(pattern: RegExp): Promise<void>;
+  done: Promise<Run>;
+}
+
+/** Starts the CLI; an exit by signal reports code 128. */
+export function startCli(tmp: string, args: string[], env: Record<string, string> = {}): Spawned {
+  const child = spawn(process.execPath, [main, ...args], {
+    env: childEnv(tmp, env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  const waiting: { pattern: RegExp; resolve: () => void }[] = [];
+  child.stdout?.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+    for (const w of [...waiting]) {
+      if (w.pattern.test(stderr)) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  });
+  const done = new Promise<Run>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr })),
+  );
+  return {
+    child,
+    done,
+    seen: (pattern) =>
+      pattern.test(stderr)
+        ? Promise.resolve()
+        : new Promise<void>((resolve, reject) => {
+            waiting.push({ pattern, resolve });
+            void done.then(() => reject(new Error(`exited before ${pattern}:\n${stderr}`)));
+          }),
+  };
+}
+
+/** The run's JSON report (`--json`), or an error that shows what it printed instead. */
+export function report(run: Run): Report {
+  try {
+    return JSON.parse(run.stdout) as Report;
+  } catch {
+    throw new Error(`stdout is not one JSON document:\n${run.stdout}\n--- stderr:\n${run.stderr}`);
+  }
+}
+
+/** Failure context: stderr and stdout. */
+export function why(run: Run): string {
+  return `${run.stderr}\n--- stdout:\n${run.stdout}`;
+}
