@@ -74,7 +74,7 @@ async function buyAndCheck(
   intent: string,
   tier: "prototype" | "hobby",
 ) {
-  const price = BigInt((await r402.tiers.quote()).tiers[tier]!.price_atomic);
+  const price = (await r402.tiers.quote()).tiers[tier]!.price.atomic;
   const before = await balance(rail, payer);
   const treasuryBefore = await balance(rail, sb.treasury);
   const ledgerBefore = await ledgerFor(payer);

@@ -99,7 +99,22 @@ export interface Plan {
 }
 
 /** Deploy operation states, as the wire names them. */
-export type OperationStatus = "running" | "migrating" | "activating" | "ready" | "failed" | "rolled_back";
+/**
+ * Run402's operation statuses (kychee-com/run402 sdk/src/namespaces/deploy.types.ts `OperationStatus`),
+ * and `running`, which a commit answers before the first phase.
+ */
+export type OperationStatus =
+  | "running"
+  | "staging"
+  | "gating"
+  | "migrating"
+  | "schema_settling"
+  | "activating"
+  | "activation_pending"
+  | "needs_repair"
+  | "ready"
+  | "failed"
+  | "rolled_back";
 
 /** A deploy operation (`POST /apply/v1/plans/:id/commit`). */
 export interface Operation {
@@ -108,7 +123,8 @@ export interface Operation {
   planId: string;
   status: OperationStatus;
   releaseId: string | null;
-  error: { code: string; message: string } | null;
+  /** Run402's GatewayDeployError: `code` and `message`, and where known phase, retry hints and details. */
+  error: ({ code: string; message: string } & Record<string, unknown>) | null;
   createdAt: number;
   updatedAt: number;
 }

@@ -302,8 +302,13 @@ function operationView(deps: Deps, opId: string): Obj {
     project_id: op.projectId,
     plan_id: op.planId,
     status: op.status,
+    base_release_id: deps.store.state.plans[op.planId]?.baseReleaseId ?? null,
+    target_release_id: op.releaseId,
     release_id: op.releaseId,
+    payment_required: null,
     error: op.error,
+    activate_attempts: op.status === "ready" ? 1 : 0,
+    last_activate_attempt_at: op.status === "ready" ? iso(op.updatedAt) : null,
     urls: op.status === "ready" ? { site: siteUrl(deps, op.projectId) } : null,
     created_at: iso(op.createdAt),
     updated_at: iso(op.updatedAt),
@@ -318,6 +323,7 @@ function commitView(deps: Deps, opId: string): Obj {
     status: op.status,
     release_id: op.releaseId,
     urls: op.status === "ready" ? { site: siteUrl(deps, op.projectId) } : null,
+    ...(op.error ? { error: op.error } : {}),
   };
 }
 
@@ -332,9 +338,17 @@ async function runOperation(deps: Deps, plan: Plan): Promise<void> {
     op.updatedAt = clock.now();
     store.save();
   };
+  // Run402's phases in order (kychee-com/run402 sdk/src/namespaces/deploy.ts, the phase map of
+  // pollSnapshotUntilReady): each is saved, and the event loop turns between them, so a poll sees them.
+  const phase = async (status: typeof op.status) => {
+    step(status);
+    await new Promise((r) => setImmediate(r));
+  };
   try {
+    await phase("staging");
+    await phase("gating");
     if (plan.migrations.length > 0) {
-      step("migrating");
+      await phase("migrating");
       try {
         // Migrations sent as `sql_ref` run the SQL uploaded as content (checked against its sha256 on upload).
         const runnable = plan.migrations.map((m) => ({
@@ -345,11 +359,12 @@ async function runOperation(deps: Deps, plan: Plan): Promise<void> {
         await deps.db.migrate(project.schemaSlot, project.projectId, runnable);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        step("failed", { code: "MIGRATION_FAILED", message });
+        step("failed", { code: "MIGRATION_FAILED", message, phase: "migrate", retryable: false });
         return;
       }
+      await phase("schema_settling");
     }
-    step("activating");
+    await phase("activating");
     if (project.deletedAt !== null)
       return step("failed", { code: "PROJECT_DELETED", message: "The project was deleted." });
     const release: Release = {
@@ -470,19 +485,36 @@ export function deployRoutes(deps: Deps): Route[] {
           );
         }
         if (project.activeReleaseId !== plan.baseReleaseId) {
-          throw conflict(
-            "BASE_RELEASE_CONFLICT",
-            "The live release moved since this plan was made; plan again.",
-            {
+          // Run402 answers a moved base as a 200 commit whose operation failed, the reason nested in
+          // `error` (kychee-com/run402 sdk/src/namespaces/deploy.types.ts CommitResponse; deploy.ts
+          // retries BASE_RELEASE_CONFLICT as safe). The operation is recorded failed, so a repeat of
+          // this commit answers the same.
+          const now = clock.now();
+          store.state.operations[plan.operationId] = {
+            operationId: plan.operationId,
+            projectId: plan.projectId,
+            planId: plan.planId,
+            status: "failed",
+            releaseId: null,
+            error: {
+              code: "BASE_RELEASE_CONFLICT",
+              message: "The live release moved since this plan was made; plan again.",
+              phase: "commit",
               retryable: true,
               safe_to_retry: true,
               details: { base_release_id: plan.baseReleaseId, active_release_id: project.activeReleaseId },
-              next_actions: [{ type: "replan", method: "POST", path: "/apply/v1/plans" }],
             },
-          );
+            createdAt: now,
+            updatedAt: now,
+          };
+          plan.committed = true;
+          store.save();
+          return { status: 200, body: commitView(deps, plan.operationId) };
         }
         const running = Object.values(store.state.operations).find(
-          (o) => o.projectId === project.projectId && !["ready", "failed", "rolled_back"].includes(o.status),
+          (o) =>
+            o.projectId === project.projectId &&
+            !["ready", "failed", "rolled_back", "needs_repair"].includes(o.status),
         );
         if (running) {
           throw conflict(
@@ -632,10 +664,9 @@ export function deployRoutes(deps: Deps): Route[] {
         for (const c of plan.items)
           store.state.content[c.sha256] ??= { size: c.size, content_type: c.content_type };
         store.save();
-        return {
-          status: 200,
-          body: { plan_id: plan.planId, committed: [...new Set(plan.items.map((c) => c.sha256))] },
-        };
+        // Run402's client reads nothing from this answer; its fixtures answer {} (kychee-com/run402
+        // sdk/src/namespaces/deploy.ts, the plan-level commit; deploy.test.ts).
+        return { status: 200, body: {} };
       },
     },
     {
