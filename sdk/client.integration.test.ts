@@ -158,7 +158,7 @@ describe.each([
     const active = await r402.deploy.active({ anonKey: project.anon_key });
     expect(active.release_id).toBe(applied.releaseId);
     expect(active.site.paths).toEqual([
-      { path: "index.html", content_sha256: sha(html), content_type: "text/html", size_bytes: html.length },
+      { path: "index.html", content_sha256: sha(html), content_type: "text/html" },
     ]);
 
     const same = await r402.deploy.apply({

@@ -61,6 +61,10 @@ export interface Release {
   /** `database.expose` as last deployed (carried forward like a slice); stored, not enforced. */
   expose: unknown;
   activatedAt: number;
+  /** The operation that activated it (absent in states saved before it was recorded). */
+  operationId?: string;
+  /** 1 for the project's first release, then one more for each (absent in older states). */
+  generation?: number;
 }
 
 /** A migration awaiting application: inline SQL, or the sha256 of its SQL content. */
@@ -134,7 +138,16 @@ export interface ContentPlan {
   planId: string;
   projectId: string;
   expiresAt: number;
-  items: { sha256: string; size: number; content_type: string }[];
+  items: {
+    sha256: string;
+    size: number;
+    content_type: string;
+    /** Where its bytes are staged on the upload origin, when it is one (presigned uploads). */
+    stagingKey?: string;
+    /** The multipart upload and its part count, for content uploaded in parts. */
+    uploadId?: string;
+    partCount?: number;
+  }[];
 }
 
 /** A stored response under an `Idempotency-Key`. */

@@ -20,7 +20,7 @@ import {
   sqlRefOf,
   toWireSpec,
 } from "./planRelease.js";
-import { uploadContent } from "./uploadContent.js";
+import { resolveUploadTarget, uploadContent } from "./uploadContent.js";
 
 /**
  * One content hash named in the spec: its bytes, or its size and a reader (a file on disk, read only
@@ -194,6 +194,11 @@ async function upload(
     0,
   );
   let bytesDone = 0;
+  // Every upload URL of every plan is checked (and its host resolved) before the first byte goes.
+  const { apiBase, uploadOrigins } = ctx.transport;
+  for (const contentPlan of plans)
+    for (const missing of contentPlan.missing)
+      for (const part of missing.parts) await resolveUploadTarget(apiBase, part.url, uploadOrigins);
   for (const contentPlan of plans) {
     for (const missing of contentPlan.missing) {
       const blob = content.get(missing.sha256);
@@ -203,11 +208,21 @@ async function upload(
         });
       // One blob in memory at a time: a file is read when its turn comes.
       const data = await bytesOf(blob);
-      // The contract leaves byte_end's inclusivity open: if the last part ends at the size, it is exclusive.
+      // Run402's byte_end is inclusive; a last part ending at the size is read as exclusive.
       const exclusive = (missing.parts.at(-1)?.byte_end ?? 0) >= data.length;
+      const multipart = missing.mode === "multipart";
       for (const part of missing.parts) {
         const bytes = data.subarray(part.byte_start, exclusive ? part.byte_end : part.byte_end + 1);
-        await uploadContent(ctx, { url: part.url, bytes, contentType: blob.contentType, anonKey });
+        // A single upload carries the object's sha256; a part its own (Run402's client does the same).
+        const checksumBase64 = multipart
+          ? createHash("sha256").update(bytes).digest("base64")
+          : Buffer.from(missing.sha256, "hex").toString("base64");
+        const { etag } = await uploadContent(ctx, { url: part.url, bytes, checksumBase64 });
+        if (multipart && !etag)
+          throw new BaseError(
+            `The upload host accepted part ${part.part_number} of ${missing.sha256} without an ETag.`,
+            { code: "HTTP_UPLOAD_FAILED" },
+          );
       }
       uploaded.push(missing.sha256);
       bytesDone += data.length;

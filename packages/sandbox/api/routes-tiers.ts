@@ -76,10 +76,9 @@ export function tierRoutes(deps: Deps): Route[] {
             lease_started_at: iso(org?.leaseStartedAt),
             lease_expires_at: iso(org?.leaseExpiresAt),
             active: life.state === "active",
-            // A wallet without an organization: Run402 sends lease_perpetual null, and its runtime
-            // fixtures carry no organization_lifecycle_state (kychee-com/run402 sdk/src/namespaces/tier.ts
-            // TierStatusResult; tier.test.ts).
-            ...(org ? { organization_lifecycle_state: life.state } : {}),
+            // Both null for a wallet without an organization (kychee-com/run402
+            // sdk/src/namespaces/tier.ts TierStatusResult).
+            organization_lifecycle_state: life.state,
             lease_perpetual: org ? false : null,
             allowance_remaining_usd_micros: org?.allowanceMicros ?? 0,
             pool_usage: {
