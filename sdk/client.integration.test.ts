@@ -74,7 +74,7 @@ async function buyAndCheck(
   intent: string,
   tier: "prototype" | "hobby",
 ) {
-  const price = BigInt((await r402.tiers.quote()).tiers[tier]!.price_atomic);
+  const price = (await r402.tiers.quote()).tiers[tier]!.price.atomic;
   const before = await balance(rail, payer);
   const treasuryBefore = await balance(rail, sb.treasury);
   const ledgerBefore = await ledgerFor(payer);
@@ -158,7 +158,7 @@ describe.each([
     const active = await r402.deploy.active({ anonKey: project.anon_key });
     expect(active.release_id).toBe(applied.releaseId);
     expect(active.site.paths).toEqual([
-      { path: "index.html", content_sha256: sha(html), content_type: "text/html", size_bytes: html.length },
+      { path: "index.html", content_sha256: sha(html), content_type: "text/html" },
     ]);
 
     const same = await r402.deploy.apply({

@@ -278,7 +278,8 @@ async function price(tier: string): Promise<string> {
   const body = (await (await fetch(`${sandbox.apiBase}/tiers/v1`)).json()) as {
     tiers: Record<string, { price: string }>;
   };
-  return body.tiers[tier]!.price;
+  // Run402 quotes "$0.10"; the plan shows the amount ("0.10").
+  return body.tiers[tier]!.price.replace(/^\$/, "");
 }
 
 describe("run402-pulumi", () => {

@@ -16,6 +16,7 @@ import type { Address, Hex } from "viem";
 import { createApi } from "./api/app.js";
 import type { Deps } from "./api/context.js";
 import type { Controls } from "./api/http.js";
+import { startUploadOrigin } from "./api/s3.js";
 import { startChains } from "./chains/index.js";
 import { createClock } from "./clock.js";
 import { openBlobs } from "./db/blobs.js";
@@ -48,6 +49,13 @@ export interface SandboxOptions {
   host?: "127.0.0.1";
   /** Where log lines go. @default stderr */
   log?: (line: string) => void;
+  /**
+   * Where content plans send bytes. `"presigned"`: presigned S3 URLs on a separate upload origin
+   * (`uploadOrigin`), signed with the AWS SDK's presigner and checked as S3 checks them, as Run402
+   * does; a client must list that origin among its upload origins (loopback). `"api"`: PUTs to the
+   * API's own `/_uploads`. @default "api"
+   */
+  uploads?: "presigned" | "api";
 }
 
 /** A running sandbox. */
@@ -62,6 +70,8 @@ export interface Sandbox {
   wallets: { address: Address; privateKey: Hex }[];
   /** Receives every payment. */
   treasury: Address;
+  /** The origin presigned upload URLs point at (`uploads: "presigned"`), else null. */
+  uploadOrigin: string | null;
   /** Stops the server, Postgres and the chains; with a state directory everything is written first. */
   stop(): Promise<void>;
 }
@@ -129,6 +139,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   if (stateDir && boundPort !== pinned) pinPort(stateDir, boundPort);
   const apiBase = `http://${host}:${boundPort}`;
   const controls: Controls = { faults: [], requests: [], prices: {} };
+  const uploads = options.uploads === "presigned" ? await startUploadOrigin() : undefined;
   const deps: Deps = {
     store,
     db,
@@ -139,6 +150,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     inFlight: new Set(),
     log,
     apiBase: () => apiBase,
+    uploads,
   };
   server.on("request", createApi(deps));
   // Requests node's parser rejects (bad Content-Length, garbage) get a plain 400; nothing crashes.
@@ -164,6 +176,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     mpp: { rpcUrl: chains.tempo.rpcUrl, chainId: chains.tempo.chainId, currency: chains.tempo.pathUsd },
     wallets: chains.wallets.map((w) => ({ address: w.address, privateKey: w.privateKey })),
     treasury: chains.treasury,
+    uploadOrigin: uploads?.origin ?? null,
     stop() {
       stopped ??= (async () => {
         await new Promise<void>((resolve) => {
@@ -171,7 +184,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           server.closeAllConnections();
         });
         store.save();
-        await Promise.allSettled([db.close(), chains.stop()]);
+        await Promise.allSettled([db.close(), chains.stop(), uploads?.close()]);
       })();
       return stopped;
     },

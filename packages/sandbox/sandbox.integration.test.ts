@@ -111,6 +111,7 @@ describe("SIWX", () => {
       tier: null,
       active: false,
       organization_lifecycle_state: null,
+      lease_perpetual: null,
     });
   });
 
@@ -338,17 +339,26 @@ describe("projects and deploys", () => {
     );
     expect(created.status).toBe(201);
     project = created.body;
-    expect(project).toMatchObject({ name: "app", schema_slot: expect.stringMatching(/^p\d{4}$/) });
+    // Run402 Cloud's create answer: id, keys, schema slot, no endpoints (ProvisionResult).
+    expect(Object.keys(project).sort()).toEqual(["anon_key", "project_id", "schema_slot", "service_key"]);
+    expect(project).toMatchObject({ schema_slot: expect.stringMatching(/^p\d{4}$/) });
     const again = await call(key(), "POST", "/projects/v1", { name: "app" }, { "idempotency-key": "proj-1" });
     expect(again.body.project_id).toBe(project.project_id);
     const got = await call(key(), "GET", `/projects/v1/${project.project_id}`);
-    expect(got.body).toMatchObject({ project_id: project.project_id, tier: "prototype", last_deploy: null });
+    expect(got.body).toMatchObject({
+      project_id: project.project_id,
+      name: "app",
+      tier: "prototype",
+      last_deploy: null,
+    });
     expect(got.body.anon_key).toBeUndefined();
+    project = { ...project, site_url: got.body.site_url };
     expect((await call(w(1).privateKey, "GET", `/projects/v1/${project.project_id}`)).body.code).toBe(
       "NOT_AUTHORIZED",
     );
     const list = await call(key(), "GET", "/projects/v1");
-    expect(list.body.projects.map((p: Json) => p.project_id)).toContain(project.project_id);
+    // Rows keyed id, as Run402 lists them (ProjectSummary).
+    expect(list.body.projects.map((p: Json) => p.id)).toContain(project.project_id);
   });
 
   test("secrets: set, list names only, delete, delete again 404", async () => {
@@ -430,7 +440,7 @@ describe("projects and deploys", () => {
     expect(taken.body.code).toBe("SUBDOMAIN_TAKEN");
     const auth = { authorization: `Bearer ${other.body.service_key}` };
     const del = await call(null, "DELETE", `/projects/v1/${other.body.project_id}`, undefined, auth);
-    expect(del.body).toEqual({ project_id: other.body.project_id, status: "purged" });
+    expect(del.body).toEqual({ status: "purged" });
     expect(
       (await call(null, "DELETE", `/projects/v1/${other.body.project_id}`, undefined, auth)).status,
     ).toBe(404);

@@ -61,6 +61,10 @@ export interface Release {
   /** `database.expose` as last deployed (carried forward like a slice); stored, not enforced. */
   expose: unknown;
   activatedAt: number;
+  /** The operation that activated it (absent in states saved before it was recorded). */
+  operationId?: string;
+  /** 1 for the project's first release, then one more for each (absent in older states). */
+  generation?: number;
 }
 
 /** A migration awaiting application: inline SQL, or the sha256 of its SQL content. */
@@ -99,7 +103,22 @@ export interface Plan {
 }
 
 /** Deploy operation states, as the wire names them. */
-export type OperationStatus = "running" | "migrating" | "activating" | "ready" | "failed" | "rolled_back";
+/**
+ * Run402's operation statuses (kychee-com/run402 sdk/src/namespaces/deploy.types.ts `OperationStatus`),
+ * and `running`, which a commit answers before the first phase.
+ */
+export type OperationStatus =
+  | "running"
+  | "staging"
+  | "gating"
+  | "migrating"
+  | "schema_settling"
+  | "activating"
+  | "activation_pending"
+  | "needs_repair"
+  | "ready"
+  | "failed"
+  | "rolled_back";
 
 /** A deploy operation (`POST /apply/v1/plans/:id/commit`). */
 export interface Operation {
@@ -108,7 +127,8 @@ export interface Operation {
   planId: string;
   status: OperationStatus;
   releaseId: string | null;
-  error: { code: string; message: string } | null;
+  /** Run402's GatewayDeployError: `code` and `message`, and where known phase, retry hints and details. */
+  error: ({ code: string; message: string } & Record<string, unknown>) | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -118,7 +138,16 @@ export interface ContentPlan {
   planId: string;
   projectId: string;
   expiresAt: number;
-  items: { sha256: string; size: number; content_type: string }[];
+  items: {
+    sha256: string;
+    size: number;
+    content_type: string;
+    /** Where its bytes are staged on the upload origin, when it is one (presigned uploads). */
+    stagingKey?: string;
+    /** The multipart upload and its part count, for content uploaded in parts. */
+    uploadId?: string;
+    partCount?: number;
+  }[];
 }
 
 /** A stored response under an `Idempotency-Key`. */

@@ -147,25 +147,103 @@ export function planRelease(
   return { release, changes };
 }
 
-/** The materialized state in an active-release answer (Run402 reports it field for field). */
-export function stateOf(active: Record<string, unknown>): PortableReleaseState {
+type Inventory = Record<string, unknown> & {
+  site?: { paths?: PortableReleaseState["site"]["paths"]; totals?: { paths?: number } };
+};
+const list = <T>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
+const obj = (v: unknown): Record<string, unknown> =>
+  v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+
+/**
+ * The release state a live-release inventory describes, as far as it describes it. Run402 reports an
+ * inventory (kychee-com/run402 sdk/src/namespaces/deploy.types.ts `ReleaseInventoryBase`): functions
+ * without deps or auth gates (read here as none), the static manifest by its sha256 only (read as
+ * none unless the full manifest is sent), applied migrations instead of the release's. Used for a
+ * release this stack did not make: its digest differs from any planned one, so the next update
+ * deploys the manifest again.
+ */
+export function stateOf(active: Inventory): PortableReleaseState {
   const empty = emptyPortableReleaseState();
-  const pick = <K extends keyof PortableReleaseState>(key: K) =>
-    (active[key] ?? empty[key]) as PortableReleaseState[K];
+  const routes = obj(active["routes"]);
+  const migrations = Array.isArray(active["migrations"])
+    ? list<PortableReleaseState["migrations"][number]>(active["migrations"])
+    : list<{ migration_id: string; checksum_hex: string }>(active["migrations_applied"]).map((m) => ({
+        migration_id: m.migration_id,
+        checksum_hex: m.checksum_hex,
+        transaction: "default" as const,
+      }));
   return normalizePortableReleaseState({
     state_version: empty.state_version,
-    site: { paths: pick("site").paths ?? [] },
-    static_manifest: pick("static_manifest"),
-    functions: pick("functions"),
-    secrets: pick("secrets"),
-    subdomains: pick("subdomains"),
-    routes: {
-      manifest_sha256: pick("routes").manifest_sha256 ?? null,
-      entries: pick("routes").entries ?? [],
+    site: {
+      paths: list<PortableReleaseState["site"]["paths"][number]>(active.site?.paths).map((p) => ({
+        path: p.path,
+        content_sha256: p.content_sha256,
+        content_type: p.content_type,
+        ...(p.size_bytes !== undefined ? { size_bytes: p.size_bytes } : {}),
+      })),
     },
-    migrations: pick("migrations"),
-    i18n: pick("i18n"),
+    static_manifest: (active["static_manifest"] ?? null) as PortableReleaseState["static_manifest"],
+    functions: list<Record<string, unknown>>(active["functions"]).map(
+      (fn) =>
+        ({
+          ...fn,
+          deps: list<string>(fn["deps"]),
+          require_auth: fn["require_auth"] === true,
+          require_role: (fn["require_role"] ??
+            null) as PortableReleaseState["functions"][number]["require_role"],
+        }) as PortableReleaseState["functions"][number],
+    ),
+    secrets: { keys: list<string>(obj(active["secrets"])["keys"]) },
+    subdomains: { names: list<string>(obj(active["subdomains"])["names"]) },
+    routes: {
+      manifest_sha256: (routes["manifest_sha256"] ?? null) as string | null,
+      entries: list(routes["entries"]),
+    },
+    migrations,
+    i18n: (active["i18n"] ?? null) as PortableReleaseState["i18n"],
   });
+}
+
+/**
+ * Why the live inventory is not the planned release, or null when it reports that release: every
+ * field the inventory carries is compared (site paths with their hash and type, up to the listed
+ * limit and by count beyond it; functions; secrets; subdomains; routes; migrations applied; the
+ * static manifest when sent in full).
+ */
+export function mismatch(planned: PortableReleaseState, active: Inventory): string | null {
+  const live = stateOf(active);
+  const listed = live.site.paths;
+  const total = active.site?.totals?.paths ?? listed.length;
+  if (total !== planned.site.paths.length)
+    return `the live site has ${total} paths, the planned ${planned.site.paths.length}`;
+  const want = new Map(planned.site.paths.map((p) => [p.path, p]));
+  for (const p of listed) {
+    const w = want.get(p.path);
+    if (!w || w.content_sha256 !== p.content_sha256 || w.content_type !== p.content_type)
+      return `site path ${p.path} differs`;
+  }
+  const fns = new Map(planned.functions.map((f) => [f.name, f]));
+  if (live.functions.length !== fns.size) return "the functions differ";
+  for (const f of live.functions) {
+    const w = fns.get(f.name);
+    if (!w || w.code_hash !== f.code_hash || w.runtime !== f.runtime) return `function ${f.name} differs`;
+    for (const key of ["timeout_seconds", "memory_mb", "schedule"] as const)
+      if (f[key] !== undefined && f[key] !== null && f[key] !== w[key])
+        return `function ${f.name}'s ${key} differs`;
+  }
+  const same = (a: string[], b: string[]) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
+  if (!same(live.secrets.keys, planned.secrets.keys)) return "the secrets differ";
+  if (!same(live.subdomains.names, planned.subdomains.names)) return "the subdomains differ";
+  if ((live.routes.manifest_sha256 ?? null) !== (planned.routes.manifest_sha256 ?? null))
+    return "the routes differ";
+  const applied = new Map(live.migrations.map((m) => [m.migration_id, m.checksum_hex]));
+  for (const m of planned.migrations)
+    if (applied.get(m.migration_id) !== m.checksum_hex) return `migration ${m.migration_id} is not applied`;
+  if (active["static_manifest"] !== undefined && live.static_manifest !== null) {
+    if (canonicalizeJson(live.static_manifest) !== canonicalizeJson(planned.static_manifest))
+      return "the static manifest differs";
+  }
+  return null;
 }
 
 function describe(error: unknown): string {
@@ -312,7 +390,11 @@ async function apply(inputs: Inputs): Promise<Outputs> {
   const active = await ctx.client.deploy.active({ anonKey: inputs.anonKey });
   const releaseId = result.releaseId ?? active.release_id;
   if (!releaseId) throw new Error(`Project ${inputs.projectId} has no live release after the deploy.`);
-  const release = stateOf(active);
+  // Run402 reports an inventory, not the release: when it reports the release planned in check, that
+  // release is recorded (so the digest the plan showed is the one recorded, and the next update with
+  // the same manifest changes nothing); otherwise what is live, as far as the inventory tells.
+  const planned = recordedRelease(inputs.release);
+  const release = planned && mismatch(planned, active) === null ? planned : stateOf(active);
   return {
     ...inputs,
     releaseDigest: digestMaterializedRelease(release),

@@ -159,6 +159,11 @@ export const project = {
         intent: `${intent}/after/${created.project_id}`,
       })) as Created;
     }
+    // Run402 Cloud's create answer names no site URL (kychee-com/run402 ProvisionResult): read it.
+    if (created.site_url === undefined) {
+      const detail = await ctx.client.projects.get(created.project_id);
+      created = { ...created, site_url: detail.site_url ?? null };
+    }
     return { id: created.project_id, outs: toOutputs(inputs, created, ctx.config.apiBase) };
   },
 

@@ -119,7 +119,8 @@ function isPaid(action: Action): action is PlannedPayment["action"] {
 }
 
 function priceUsd(ctx: Context, quote: TierQuote, tier: TierName): string {
-  const price = quote.tiers[tier]?.price;
+  // Parsed strictly by getTierQuote ("$0.10" → "0.10"): never NaN, so never a cap that lets anything through.
+  const price = quote.tiers[tier]?.price.usd;
   if (!price)
     throw new ConflictError(
       "PLAN_CHANGED",

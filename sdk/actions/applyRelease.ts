@@ -5,7 +5,7 @@ import type { ActionContext } from "../internal/context.js";
 import { deriveKey } from "../pay/idempotency.js";
 import { commitContent } from "./commitContent.js";
 import { commitPlan } from "./commitPlan.js";
-import { getOperation } from "./getOperation.js";
+import { getOperation, TERMINAL_OPERATION_STATUSES } from "./getOperation.js";
 import { planContent } from "./planContent.js";
 import {
   type ContentRef,
@@ -20,7 +20,7 @@ import {
   sqlRefOf,
   toWireSpec,
 } from "./planRelease.js";
-import { uploadContent } from "./uploadContent.js";
+import { resolveUploadTarget, uploadContent } from "./uploadContent.js";
 
 /**
  * One content hash named in the spec: its bytes, or its size and a reader (a file on disk, read only
@@ -48,13 +48,20 @@ export type ApplyReleaseParameters = {
   intent?: string | undefined;
   /** An `idempotency_key` chosen by the caller (a manifest's own), sent as is on plan and commit. */
   idempotencyKey?: string | undefined;
-  /** How long to wait for the operation to finish. @default 120000 */
+  /**
+   * How long to wait for the operation to finish, as Run402's own client does (kychee-com/run402
+   * sdk/src/namespaces/deploy.ts `COMMIT_POLL_TIMEOUT_MS`). Past it the server carries on; the error
+   * names the operation. @default 600000
+   */
   pollTimeoutMs?: number | undefined;
   /**
-   * Longest wait between two reads of a running operation. The first reads come sooner (20 ms,
-   * doubling), so a deploy that finishes in a moment is seen at once. @default 250
+   * Longest wait between two reads of a running operation. Reads come at once, then after 100 ms,
+   * doubling to 1 s, every second for the first 30 s, then 1.5 times longer each time up to this
+   * (Run402's client: 1 s, then ×1.5 after 30 s, at most 30 s). @default 30000
    */
   pollIntervalMs?: number | undefined;
+  /** Stops waiting for the operation (not the operation itself: the server carries on). */
+  signal?: AbortSignal | undefined;
 };
 /** What `applyRelease` resolves to. */
 export type ApplyReleaseReturnType = {
@@ -70,7 +77,69 @@ export type ApplyReleaseReturnType = {
 /** Errors `applyRelease` can throw. */
 export type ApplyReleaseErrorType = ApiError | DeployFailedError | BaseError;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits `ms`, or rejects as soon as `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Codes of an `activation_pending` error that will not clear by waiting (deploy.ts `STATIC_ACTIVATION_FAILURE_CODES`). */
+const STATIC_ACTIVATION_FAILURES = new Set([
+  "BAD_FIELD",
+  "INVALID_SPEC",
+  "FUNCTION_ACTIVATE_FAILED",
+  "FUNCTION_CONFIG_INVALID",
+  "FUNCTION_TIMEOUT_EXCEEDS_TIER",
+  "FUNCTION_MEMORY_EXCEEDS_TIER",
+  "FUNCTION_SCHEDULE_EXCEEDS_TIER",
+  "FUNCTION_SCHEDULE_INTERVAL_TOO_SHORT",
+  "FUNCTION_SCHEDULE_LIMIT_EXCEEDED",
+  "TIER_LIMIT_EXCEEDED",
+]);
+
+type OperationError =
+  | {
+      code: string;
+      message?: string | undefined;
+      retryable?: boolean | undefined;
+      safe_to_retry?: boolean | undefined;
+    }
+  | null
+  | undefined;
+
+/** True when an operation in `status` with `error` will never become ready. */
+export function operationFinished(status: string, error: OperationError): boolean {
+  if (TERMINAL_OPERATION_STATUSES.includes(status)) return true;
+  if (status !== "activation_pending" || !error?.code) return false;
+  return (
+    error.retryable === false ||
+    error.safe_to_retry === false ||
+    STATIC_ACTIVATION_FAILURES.has(error.code.toUpperCase())
+  );
+}
+
+/**
+ * The wait before the next read of a running operation, `elapsed` ms after the commit: 100 ms doubling
+ * to 1 s, 1 s for the first 30 s, then 1.5 times the last wait, at most `max`.
+ */
+export function nextPollWait(last: number, elapsed: number, max: number): number {
+  if (last < 1000) return Math.min(last * 2, 1000, max);
+  if (elapsed <= 30_000) return Math.min(1000, max);
+  return Math.min(Math.floor(last * 1.5), max);
+}
+
+/** Rounds of plan and commit when the live release moves under us (Run402's client retries twice). */
+const CONFLICT_ROUNDS = 3;
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
@@ -125,6 +194,11 @@ async function upload(
     0,
   );
   let bytesDone = 0;
+  // Every upload URL of every plan is checked (and its host resolved) before the first byte goes.
+  const { apiBase, uploadOrigins } = ctx.transport;
+  for (const contentPlan of plans)
+    for (const missing of contentPlan.missing)
+      for (const part of missing.parts) await resolveUploadTarget(apiBase, part.url, uploadOrigins);
   for (const contentPlan of plans) {
     for (const missing of contentPlan.missing) {
       const blob = content.get(missing.sha256);
@@ -134,11 +208,21 @@ async function upload(
         });
       // One blob in memory at a time: a file is read when its turn comes.
       const data = await bytesOf(blob);
-      // The contract leaves byte_end's inclusivity open: if the last part ends at the size, it is exclusive.
+      // Run402's byte_end is inclusive; a last part ending at the size is read as exclusive.
       const exclusive = (missing.parts.at(-1)?.byte_end ?? 0) >= data.length;
+      const multipart = missing.mode === "multipart";
       for (const part of missing.parts) {
         const bytes = data.subarray(part.byte_start, exclusive ? part.byte_end : part.byte_end + 1);
-        await uploadContent(ctx, { url: part.url, bytes, contentType: blob.contentType, anonKey });
+        // A single upload carries the object's sha256; a part its own (Run402's client does the same).
+        const checksumBase64 = multipart
+          ? createHash("sha256").update(bytes).digest("base64")
+          : Buffer.from(missing.sha256, "hex").toString("base64");
+        const { etag } = await uploadContent(ctx, { url: part.url, bytes, checksumBase64 });
+        if (multipart && !etag)
+          throw new BaseError(
+            `The upload host accepted part ${part.part_number} of ${missing.sha256} without an ETag.`,
+            { code: "HTTP_UPLOAD_FAILED" },
+          );
       }
       uploaded.push(missing.sha256);
       bytesDone += data.length;
@@ -164,7 +248,7 @@ export async function applyRelease(
   ctx: ActionContext,
   parameters: ApplyReleaseParameters,
 ): Promise<ApplyReleaseReturnType> {
-  const { projectId, anonKey, intent, pollTimeoutMs = 120_000, pollIntervalMs = 250 } = parameters;
+  const { projectId, anonKey, intent, signal, pollTimeoutMs = 600_000, pollIntervalMs = 30_000 } = parameters;
   const content = new Map(parameters.content);
   const spec: ReleaseSpec = { ...parameters.spec, project: projectId };
   addSqlContent(spec, content);
@@ -181,7 +265,7 @@ export async function applyRelease(
     uploaded.push(...(await upload(ctx, anonKey, [manifestRef], content)));
   }
 
-  // A base-release conflict means someone deployed between our plan and commit: plan again, once.
+  // A base-release conflict means someone deployed between our plan and commit: plan again (twice at most).
   for (let round = 1; ; round++) {
     const planKey =
       parameters.idempotencyKey ??
@@ -195,7 +279,7 @@ export async function applyRelease(
         : undefined);
     const plan = await planRelease(ctx, { projectId, spec, idempotencyKey: planKey, manifestRef });
     uploaded.push(...(await upload(ctx, anonKey, plan.missing, content)));
-    if (plan.is_noop) {
+    if (plan.is_noop === true) {
       return {
         releaseId: plan.base_release_id ?? null,
         operationId: plan.operation_id ?? null,
@@ -209,44 +293,55 @@ export async function applyRelease(
     try {
       committed = await commitPlan(ctx, { planId: plan.plan_id, idempotencyKey: planKey });
     } catch (err) {
-      if (round < 2 && err instanceof ApiError && err.code === "BASE_RELEASE_CONFLICT") continue;
+      if (round < CONFLICT_ROUNDS && err instanceof ApiError && err.code === "BASE_RELEASE_CONFLICT")
+        continue;
       throw err;
     }
-    const deadline = Date.now() + pollTimeoutMs;
+    const operationId = committed.operation_id;
     let status = committed.status;
-    ctx.transport.emit({ type: "deploy.status", operationId: committed.operation_id, status });
+    let error: OperationError = committed.error;
     let releaseId = committed.release_id ?? null;
-    let wait = Math.min(20, pollIntervalMs);
-    while (status !== "ready") {
-      const op = await getOperation(ctx, { anonKey, operationId: committed.operation_id });
-      if (op.status !== status)
-        ctx.transport.emit({ type: "deploy.status", operationId: committed.operation_id, status: op.status });
-      status = op.status;
-      releaseId = op.release_id ?? releaseId;
-      if (op.status === "failed" || op.status === "rolled_back") {
-        throw new DeployFailedError({
-          operationId: committed.operation_id,
-          status: op.status,
-          code: op.error?.code,
-          message: op.error?.message,
-        });
-      }
-      if (op.status === "ready") break;
-      if (Date.now() > deadline) {
+    ctx.transport.emit({ type: "deploy.status", operationId, status });
+    const started = Date.now();
+    let wait = 50;
+    // A commit answers running, ready, or failed (with its reason); anything else is polled.
+    while (status !== "ready" && !operationFinished(status, error)) {
+      if (Date.now() - started > pollTimeoutMs) {
         throw new BaseError(
-          `Deploy operation ${committed.operation_id} did not finish within ${pollTimeoutMs} ms.`,
+          `Deploy operation ${operationId} did not finish within ${pollTimeoutMs} ms; the server carries on with it.`,
           {
             code: "DEPLOY_TIMEOUT",
-            metaMessages: [`Last status: ${op.status}`],
+            metaMessages: [
+              `Last status: ${status}`,
+              `Read it with GET /apply/v1/operations/${operationId}; run the update again once it is ready.`,
+            ],
           },
         );
       }
-      await sleep(wait);
-      wait = Math.min(wait * 2, pollIntervalMs);
+      wait = nextPollWait(wait, Date.now() - started, pollIntervalMs);
+      try {
+        await sleep(wait, signal);
+      } catch (reason) {
+        throw new BaseError(
+          `Stopped waiting for deploy operation ${operationId} (last status ${status}); the server carries on with it.`,
+          { code: "DEPLOY_WAIT_STOPPED", cause: reason },
+        );
+      }
+      const op = await getOperation(ctx, { anonKey, operationId });
+      if (op.status !== status) ctx.transport.emit({ type: "deploy.status", operationId, status: op.status });
+      status = op.status;
+      error = op.error;
+      releaseId = op.release_id ?? releaseId;
+    }
+    if (status !== "ready") {
+      // The live release moved between plan and commit: Run402 reports it on the commit (a 200 with
+      // status failed) or on the operation. Plan again over the new base.
+      if (round < CONFLICT_ROUNDS && error?.code === "BASE_RELEASE_CONFLICT") continue;
+      throw new DeployFailedError({ operationId, status, code: error?.code, message: error?.message });
     }
     return {
       releaseId,
-      operationId: committed.operation_id,
+      operationId,
       uploaded,
       manifestRef,
       diff: plan.diff,

@@ -3,7 +3,9 @@ import type { ApiError } from "../errors/http.js";
 import type { ActionContext } from "../internal/context.js";
 import { call } from "../internal/http.js";
 
-const schema = z.looseObject({ plan_id: z.string(), committed: z.array(z.string()) });
+// The body is not read: Run402's client ignores it and its fixtures answer {} (kychee-com/run402
+// sdk/src/namespaces/deploy.ts, the plan-level commit after the uploads; deploy.test.ts).
+const schema = z.unknown();
 
 /** Parameters of `commitContent`. */
 export type CommitContentParameters = { anonKey: string; planId: string };

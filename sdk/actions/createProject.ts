@@ -10,11 +10,16 @@ const schema = z.looseObject({
   anon_key: z.string(),
   service_key: z.string(),
   schema_slot: z.string().nullable().optional(),
-  endpoints: z.looseObject({
-    rest_url: z.string(),
-    static_base_url: z.string().optional(),
-    storage_base_url: z.string().optional(),
-  }),
+  // Run402 Cloud answers {project_id, anon_key, service_key, schema_slot}; endpoints are optional
+  // there (kychee-com/run402 sdk/src/namespaces/projects.types.ts `ProvisionResult`, and the
+  // provision fixtures in projects.test.ts carry none).
+  endpoints: z
+    .looseObject({
+      rest_url: z.string().optional(),
+      static_base_url: z.string().optional(),
+      storage_base_url: z.string().optional(),
+    })
+    .optional(),
   site_url: z.string().nullable().optional(),
 });
 

@@ -3,11 +3,13 @@ import type { ApiError } from "../errors/http.js";
 import type { ActionContext } from "../internal/context.js";
 import { call } from "../internal/http.js";
 
-const schema = z.looseObject({ project_id: z.string(), status: z.string() });
+// Nothing here is read: Run402's client ignores the body (kychee-com/run402 sdk/src/namespaces/
+// projects.ts `delete` resolves void; its fixture answers {status: "purged"}).
+const schema = z.unknown();
 
 /** Parameters of `deleteProject`. */
 export type DeleteProjectParameters = { projectId: string; serviceKey: string };
-/** What `deleteProject` resolves to. */
+/** What `deleteProject` resolves to: the body as sent (unread; Run402's fixture is `{status: "purged"}`). */
 export type DeleteProjectReturnType = z.output<typeof schema>;
 /** 404 when the project is already gone. */
 export type DeleteProjectErrorType = ApiError;

@@ -5,16 +5,34 @@ import type { ActionContext } from "../internal/context.js";
 import { call } from "../internal/http.js";
 import { projectSchema } from "./getProject.js";
 
-const rowSchema = projectSchema.extend({
-  deleted_at: z.string().nullable().optional(),
-  archived_at: z.string().nullable().optional(),
-});
+/**
+ * A list row. Run402 keys rows `id` (kychee-com/run402 sdk/src/namespaces/projects.types.ts
+ * `ProjectSummary`; its client reads `id ?? project_id`, projects.ts `normalizeListProjectsResult`);
+ * either is read, and the row carries both after parsing.
+ */
+const rowSchema = projectSchema
+  .extend({
+    project_id: z.string().optional(),
+    id: z.string().optional(),
+    deleted_at: z.string().nullable().optional(),
+    archived_at: z.string().nullable().optional(),
+  })
+  .refine((row) => typeof (row.id ?? row.project_id) === "string", {
+    message: "a project row needs id (or project_id)",
+  })
+  .transform((row) => ({
+    ...row,
+    project_id: (row.id ?? row.project_id) as string,
+    id: (row.id ?? row.project_id) as string,
+  }));
 const pageSchema = z.looseObject({
   projects: z.array(rowSchema),
   has_more: z.boolean().optional(),
   next_cursor: z.string().nullable().optional(),
 });
-const schema = z.looseObject({ projects: z.array(projectSchema) });
+const schema = z.looseObject({
+  projects: z.array(projectSchema.extend({ id: z.string() })),
+});
 
 /** What `listProjects` resolves to. */
 export type ListProjectsReturnType = z.output<typeof schema>;

@@ -191,7 +191,9 @@ const schema = z.looseObject({
   operation_id: z.string().nullable().optional(),
   base_release_id: z.string().nullable().optional(),
   manifest_digest: z.string().optional(),
-  is_noop: z.boolean(),
+  // Optional in Run402's PlanResponse (kychee-com/run402 sdk/src/namespaces/deploy.types.ts): absent
+  // means "not known to be a no-op", and the plan is committed, as Run402's client does.
+  is_noop: z.boolean().optional(),
   summary: z.string().optional(),
   warnings: z.array(z.unknown()).optional(),
   missing_content: z.array(presence),
@@ -257,7 +259,7 @@ export async function planRelease(
   );
   // Run402 sends the diff envelope's buckets at the top level of the plan response.
   const diff: PlanDiff = {
-    is_noop: plan.is_noop,
+    is_noop: plan.is_noop === true,
     summary: plan.summary,
     warnings: plan.warnings ?? [],
     migrations: plan.migrations,

@@ -1,7 +1,6 @@
 import { privateKeyToAccount } from "viem/accounts";
 import { describe, expect, test } from "vitest";
 import { inventoryLimitBytes } from "../actions/getActiveRelease.js";
-import { checkUploadUrl } from "../actions/uploadContent.js";
 import { createRun402 } from "../client.js";
 import {
   ApiError,
@@ -9,7 +8,6 @@ import {
   ResponseTooLargeError,
   ResponseValidationError,
   TimeoutError,
-  type UploadUrlError,
 } from "../errors/http.js";
 
 const account = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
@@ -254,39 +252,5 @@ describe("credentials stay home", () => {
     ]);
     const err = await r402.tiers.quote().catch((e: unknown) => e);
     expect((err as ResponseTooLargeError).code).toBe("HTTP_RESPONSE_TOO_LARGE");
-  });
-});
-
-describe("upload URLs", () => {
-  const api = new URL("https://api.run402.com");
-  test("default: the API's own origin, or an allowed upload origin", () => {
-    expect(checkUploadUrl(api, "https://api.run402.com/content/put/1").href).toBe(
-      "https://api.run402.com/content/put/1",
-    );
-    expect(checkUploadUrl(api, "/content/put/1").origin).toBe("https://api.run402.com");
-    expect(
-      checkUploadUrl(api, "https://bucket.example.com/x?sig=1", ["https://bucket.example.com"]).host,
-    ).toBe("bucket.example.com");
-  });
-
-  test("error: another host, another port, or plain http off loopback", () => {
-    const refused = (url: string, base = api, allowed: string[] = []) => {
-      try {
-        checkUploadUrl(base, url, allowed);
-        return null;
-      } catch (e) {
-        return e as UploadUrlError;
-      }
-    };
-    expect(refused("https://169.254.169.254/latest/meta-data")?.code).toBe("HTTP_UPLOAD_URL_REFUSED");
-    expect(refused("https://api.run402.com:8443/x")?.code).toBe("HTTP_UPLOAD_URL_REFUSED");
-    expect(refused("http://bucket.example.com/x", api, ["http://bucket.example.com"])?.shortMessage).toBe(
-      "Refused to upload to http://bucket.example.com/x: it is not https. Nothing was sent there.",
-    );
-    const sandbox = new URL("http://127.0.0.1:4021");
-    expect(refused("http://127.0.0.1:4021/_content/1", sandbox)).toBeNull();
-    expect(refused("http://127.0.0.1:9999/steal", sandbox)?.shortMessage).toBe(
-      "Refused to upload to http://127.0.0.1:9999/steal: its origin http://127.0.0.1:9999 is neither the API's nor in uploadOrigins. Nothing was sent there.",
-    );
   });
 });

@@ -190,16 +190,50 @@ export function retryAfterSeconds(response: Response, body: unknown): number | u
   return typeof fromBody === "number" ? fromBody : undefined;
 }
 
-/** The error envelope in `body`, when it has one. */
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * The error envelope in `body`, when it has one. Run402 answers errors in three shapes (kychee-com/
+ * run402 sdk/src/namespaces/deploy.ts `extractGatewayError`): nested `{error: {code, message, …}}`,
+ * top-level `{code, message, …}`, and `{error: "<message>", code}`. All three give the same envelope;
+ * a nested envelope's missing fields (category, retry hints, details, next actions) are read from the
+ * top level.
+ */
 export function envelopeOf(body: unknown): ErrorEnvelope | null {
-  if (!body || typeof body !== "object") return null;
-  const b = body as Record<string, unknown>;
-  if (typeof b["code"] !== "string") return null;
-  return {
-    ...b,
-    code: b["code"],
-    message: typeof b["message"] === "string" ? b["message"] : String(b["code"]),
+  if (!isRecord(body)) return null;
+  const nested = body["error"];
+  if (isRecord(nested) && typeof nested["code"] === "string") {
+    const merged: Record<string, unknown> = { ...nested };
+    for (const key of ["category", "retryable", "safe_to_retry", "details", "next_actions", "trace_id"])
+      if (merged[key] === undefined && body[key] !== undefined) merged[key] = body[key];
+    return tidy(merged, nested["code"]);
+  }
+  if (typeof body["code"] !== "string") return null;
+  const details = isRecord(body["details"]) ? body["details"] : undefined;
+  const message =
+    typeof body["message"] === "string"
+      ? body["message"]
+      : typeof body["error"] === "string"
+        ? body["error"]
+        : typeof details?.["message"] === "string"
+          ? details["message"]
+          : undefined;
+  return tidy({ ...body, ...(message !== undefined ? { message } : {}) }, body["code"]);
+}
+
+/** An envelope with its typed fields checked (a field of the wrong type is dropped, not trusted). */
+function tidy(raw: Record<string, unknown>, code: string): ErrorEnvelope {
+  const out: ErrorEnvelope = {
+    ...raw,
+    code,
+    message: typeof raw["message"] === "string" ? raw["message"] : code,
   };
+  for (const key of ["retryable", "safe_to_retry"] as const)
+    if (out[key] !== undefined && typeof out[key] !== "boolean") delete out[key];
+  if (out.category !== undefined && typeof out.category !== "string") delete out.category;
+  if (out.next_actions !== undefined && !Array.isArray(out.next_actions)) delete out.next_actions;
+  return out;
 }
 
 /** Maps a non-2xx exchange to an {@link ApiError}. */

@@ -91,12 +91,20 @@ async function deploy(name: string, manifest: string | Record<string, unknown>, 
   return { project, inputs, outs: created.outs as Outputs };
 }
 
+/** Run402's inventory of the live release, with the sandbox's own record of it (digest, expose, assets). */
 async function active(anonKey: string) {
-  return (
+  const live = (await (
     await fetch(`${sb.apiBase}/apply/v1/releases/active`, { headers: { apikey: anonKey } })
-  ).json() as Promise<
-    Record<string, unknown> & { release_digest: string; migrations_applied: { migration_id: string }[] }
-  >;
+  ).json()) as Record<string, unknown> & {
+    release_id: string;
+    migrations_applied: { migration_id: string }[];
+  };
+  const own = (await (await fetch(`${sb.apiBase}/_sandbox/releases/${live.release_id}`)).json()) as {
+    release_digest: string;
+    database: unknown;
+    assets: unknown;
+  };
+  return { ...live, release_digest: own.release_digest, database: own.database, assets: own.assets };
 }
 
 describe("the corpus through the provider", () => {

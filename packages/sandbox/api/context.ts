@@ -6,6 +6,7 @@ import type { PaymentGate } from "../payments/types.js";
 import type { Org, Project, Release, StateStore } from "../state.js";
 import { ApiError, authRequired, notAuthorized, notFound } from "./errors.js";
 import type { Controls, Ctx } from "./http.js";
+import type { UploadOrigin } from "./s3.js";
 import { verifySiwx } from "./siwx.js";
 import { lifecycleOf } from "./tiers.js";
 
@@ -14,6 +15,8 @@ export interface Deps {
   store: StateStore;
   db: Database;
   blobs: BlobStore;
+  /** The presigned-URL upload origin, when the sandbox runs one; else uploads go to the API's `/_uploads`. */
+  uploads?: UploadOrigin | undefined;
   gate: PaymentGate;
   clock: Clock;
   controls: Controls;

@@ -101,39 +101,40 @@ describe("@run402/sdk 3.3.3 against the sandbox", () => {
     expect(((await rows.json()) as { rows: unknown[] }).rows).toEqual([{ id: 1 }]);
 
     const live = (await scoped.apply.getActiveRelease()) as unknown as Record<string, unknown> & {
+      kind: string;
+      state_kind: string;
       release_id: string;
-      release_digest: string;
-      site: { paths: { path: string }[] };
-      functions: { name: string; timeout_seconds: number }[];
+      static_manifest_sha256: string | null;
+      site: { paths: { path: string }[]; totals: { paths: number } };
+      functions: Record<string, unknown>[];
       secrets: { keys: string[] };
       subdomains: { names: string[] };
       routes: { entries: { pattern: string }[] };
       migrations_applied: { migration_id: string }[];
     };
+    // Run402's inventory (kychee-com/run402 deploy.types.ts ReleaseInventoryBase), not the full state.
+    expect(live).toMatchObject({ kind: "release_inventory", state_kind: "current_live" });
     expect(live.release_id).toBe(result.release_id);
+    expect(live.static_manifest_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(live["static_manifest"]).toBeUndefined();
     expect(live.site.paths.map((p) => p.path)).toEqual(["about.html", "index.html"]);
+    expect(live.site.totals.paths).toBe(2);
     expect(live.functions).toMatchObject([{ name: "api", timeout_seconds: 10 }]);
+    expect(Object.keys(live.functions[0]!)).not.toContain("deps");
     expect(live.secrets.keys).toEqual(["STRIPE_KEY"]);
     expect(live.subdomains.names).toEqual(["real-sdk"]);
     expect(live.routes.entries.map((e) => e.pattern)).toEqual(["/api/*"]);
     expect(live.migrations_applied.map((m) => m.migration_id)).toEqual(["001_visits"]);
-    // The state the sandbox reports is @run402/release's, digest included.
-    const { release_id: _r, release_digest, ...rest } = live;
+    // The state the sandbox made is @run402/release's, digest included.
+    const own = (await (await fetch(`${sb.apiBase}/_sandbox/releases/${live.release_id}`)).json()) as {
+      release_digest: string;
+      state: Record<string, unknown>;
+    };
     const state = materializeRelease({
       spec: { project: project.project_id, base: { release: "empty" } },
-      concreteBase: {
-        state_version: rest["state_version"] as never,
-        site: rest["site"] as never,
-        static_manifest: rest["static_manifest"] as never,
-        functions: rest["functions"] as never,
-        secrets: rest["secrets"] as never,
-        subdomains: rest["subdomains"] as never,
-        routes: rest["routes"] as never,
-        migrations: rest["migrations"] as never,
-        i18n: rest["i18n"] as never,
-      },
+      concreteBase: own.state as never,
     });
-    expect(digestMaterializedRelease(state)).toBe(release_digest);
+    expect(digestMaterializedRelease(state)).toBe(own.release_digest);
 
     const site = await fetch(`${sb.apiBase}/_site/${project.project_id}/`);
     expect(await site.text()).toBe(html);

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import {
   type ContentRefHex,
+  canonicalizeJson,
   collectContentRefsFromSpec,
   computeReleaseDiff,
   derivePlanMigrations,
@@ -19,7 +20,7 @@ import {
   ReleaseCoreError,
   type ReleaseSpec,
 } from "@run402/release";
-import type { AssetEntry, Plan, PlannedMigration, Project, Release } from "../state.js";
+import type { AssetEntry, ContentPlan, Plan, PlannedMigration, Project, Release } from "../state.js";
 import {
   activeRelease,
   apikeyProject,
@@ -32,9 +33,13 @@ import {
 } from "./context.js";
 import { type ApiError, badRequest, conflict, notFound } from "./errors.js";
 import type { Ctx, Reply, Route } from "./http.js";
+import { MULTIPART_THRESHOLD_BYTES, PART_SIZE_BYTES } from "./s3.js";
 import { specFromWire } from "./wire.js";
 
 const MiB = 1024 * 1024;
+/** Site paths a release inventory lists by default, and at most (Run402's `site_limit`). */
+export const SITE_LIMIT_DEFAULT = 5_000;
+export const SITE_LIMIT_MAX = 25_000;
 /** `@run402/sdk` sends plan bodies up to 5 MiB inline; the limit leaves room for the envelope. */
 export const PLAN_BODY_MAX_BYTES = 6 * MiB;
 
@@ -295,6 +300,11 @@ function planResponse(deps: Deps, plan: Plan): Obj {
   return { ...plan.response, missing_content: missing };
 }
 
+/** How many releases of its project were activated up to and including `r`. */
+function releaseGeneration(r: Release): number {
+  return r.generation ?? 1;
+}
+
 function operationView(deps: Deps, opId: string): Obj {
   const op = deps.store.state.operations[opId]!;
   return {
@@ -302,8 +312,13 @@ function operationView(deps: Deps, opId: string): Obj {
     project_id: op.projectId,
     plan_id: op.planId,
     status: op.status,
+    base_release_id: deps.store.state.plans[op.planId]?.baseReleaseId ?? null,
+    target_release_id: op.releaseId,
     release_id: op.releaseId,
+    payment_required: null,
     error: op.error,
+    activate_attempts: op.status === "ready" ? 1 : 0,
+    last_activate_attempt_at: op.status === "ready" ? iso(op.updatedAt) : null,
     urls: op.status === "ready" ? { site: siteUrl(deps, op.projectId) } : null,
     created_at: iso(op.createdAt),
     updated_at: iso(op.updatedAt),
@@ -318,6 +333,85 @@ function commitView(deps: Deps, opId: string): Obj {
     status: op.status,
     release_id: op.releaseId,
     urls: op.status === "ready" ? { site: siteUrl(deps, op.projectId) } : null,
+    ...(op.error ? { error: op.error } : {}),
+  };
+}
+
+/**
+ * One upload session of a content plan (Run402's `MissingContent`): a presigned PUT of the whole
+ * object, or presigned part PUTs of a multipart upload, on the upload origin; without one, a PUT to
+ * the API's own `/_uploads`.
+ */
+async function uploadSession(
+  deps: Deps,
+  planId: string,
+  item: ContentPlan["items"][number],
+  expiresAt: number,
+): Promise<Obj> {
+  const common = { sha256: item.sha256, expires_at: iso(expiresAt) };
+  const lifetime = Math.max(1, Math.round((expiresAt - Date.now()) / 1000));
+  const origin = deps.uploads;
+  if (!origin) {
+    return {
+      ...common,
+      mode: "single",
+      parts: [
+        {
+          part_number: 1,
+          url: `${deps.apiBase()}/_uploads/${planId}/${item.sha256}`,
+          byte_start: 0,
+          byte_end: Math.max(0, item.size - 1),
+        },
+      ],
+      part_size_bytes: item.size,
+      part_count: 1,
+      upload_id: "",
+      staging_key: `${planId}/${item.sha256}`,
+    };
+  }
+  const key = `staging/${planId}/${item.sha256}`;
+  item.stagingKey = key;
+  if (item.size <= MULTIPART_THRESHOLD_BYTES) {
+    return {
+      ...common,
+      mode: "single",
+      parts: [
+        {
+          part_number: 1,
+          url: await origin.presignPut(key, item.size, item.sha256, lifetime),
+          byte_start: 0,
+          byte_end: Math.max(0, item.size - 1),
+        },
+      ],
+      part_size_bytes: item.size,
+      part_count: 1,
+      upload_id: "",
+      staging_key: key,
+    };
+  }
+  const uploadId = origin.createMultipart(key);
+  const count = Math.ceil(item.size / PART_SIZE_BYTES);
+  item.uploadId = uploadId;
+  item.partCount = count;
+  const parts: Obj[] = [];
+  for (let n = 1; n <= count; n++) {
+    const start = (n - 1) * PART_SIZE_BYTES;
+    const end = Math.min(item.size, start + PART_SIZE_BYTES) - 1;
+    parts.push({
+      part_number: n,
+      url: await origin.presignPart(key, uploadId, n, end - start + 1, lifetime),
+      byte_start: start,
+      byte_end: end,
+    });
+  }
+  return {
+    ...common,
+    mode: "multipart",
+    parts,
+    part_size_bytes: PART_SIZE_BYTES,
+    part_count: count,
+    upload_id: uploadId,
+    staging_key: key,
   };
 }
 
@@ -332,9 +426,17 @@ async function runOperation(deps: Deps, plan: Plan): Promise<void> {
     op.updatedAt = clock.now();
     store.save();
   };
+  // Run402's phases in order (kychee-com/run402 sdk/src/namespaces/deploy.ts, the phase map of
+  // pollSnapshotUntilReady): each is saved, and the event loop turns between them, so a poll sees them.
+  const phase = async (status: typeof op.status) => {
+    step(status);
+    await new Promise((r) => setImmediate(r));
+  };
   try {
+    await phase("staging");
+    await phase("gating");
     if (plan.migrations.length > 0) {
-      step("migrating");
+      await phase("migrating");
       try {
         // Migrations sent as `sql_ref` run the SQL uploaded as content (checked against its sha256 on upload).
         const runnable = plan.migrations.map((m) => ({
@@ -345,11 +447,12 @@ async function runOperation(deps: Deps, plan: Plan): Promise<void> {
         await deps.db.migrate(project.schemaSlot, project.projectId, runnable);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        step("failed", { code: "MIGRATION_FAILED", message });
+        step("failed", { code: "MIGRATION_FAILED", message, phase: "migrate", retryable: false });
         return;
       }
+      await phase("schema_settling");
     }
-    step("activating");
+    await phase("activating");
     if (project.deletedAt !== null)
       return step("failed", { code: "PROJECT_DELETED", message: "The project was deleted." });
     const release: Release = {
@@ -360,6 +463,9 @@ async function runOperation(deps: Deps, plan: Plan): Promise<void> {
       state: structuredClone(plan.target),
       expose: structuredClone(plan.expose),
       activatedAt: clock.now(),
+      operationId: op.operationId,
+      generation:
+        Object.values(store.state.releases).filter((x) => x.projectId === project.projectId).length + 1,
     };
     store.state.releases[release.releaseId] = release;
     project.activeReleaseId = release.releaseId;
@@ -470,19 +576,36 @@ export function deployRoutes(deps: Deps): Route[] {
           );
         }
         if (project.activeReleaseId !== plan.baseReleaseId) {
-          throw conflict(
-            "BASE_RELEASE_CONFLICT",
-            "The live release moved since this plan was made; plan again.",
-            {
+          // Run402 answers a moved base as a 200 commit whose operation failed, the reason nested in
+          // `error` (kychee-com/run402 sdk/src/namespaces/deploy.types.ts CommitResponse; deploy.ts
+          // retries BASE_RELEASE_CONFLICT as safe). The operation is recorded failed, so a repeat of
+          // this commit answers the same.
+          const now = clock.now();
+          store.state.operations[plan.operationId] = {
+            operationId: plan.operationId,
+            projectId: plan.projectId,
+            planId: plan.planId,
+            status: "failed",
+            releaseId: null,
+            error: {
+              code: "BASE_RELEASE_CONFLICT",
+              message: "The live release moved since this plan was made; plan again.",
+              phase: "commit",
               retryable: true,
               safe_to_retry: true,
               details: { base_release_id: plan.baseReleaseId, active_release_id: project.activeReleaseId },
-              next_actions: [{ type: "replan", method: "POST", path: "/apply/v1/plans" }],
             },
-          );
+            createdAt: now,
+            updatedAt: now,
+          };
+          plan.committed = true;
+          store.save();
+          return { status: 200, body: commitView(deps, plan.operationId) };
         }
         const running = Object.values(store.state.operations).find(
-          (o) => o.projectId === project.projectId && !["ready", "failed", "rolled_back"].includes(o.status),
+          (o) =>
+            o.projectId === project.projectId &&
+            !["ready", "failed", "rolled_back", "needs_repair"].includes(o.status),
         );
         if (running) {
           throw conflict(
@@ -531,23 +654,93 @@ export function deployRoutes(deps: Deps): Route[] {
         const project = apikeyProject(deps, ctx);
         const r = activeRelease(deps, project);
         const applied = await deps.db.migrations(project.projectId);
+        // Run402 lists site paths up to `site_limit` (default 5,000, at most 25,000) and counts them
+        // all in `site.totals.paths` (kychee-com/run402 sdk/src/namespaces/deploy.types.ts
+        // ReleaseInventoryOptions).
+        const rawLimit = ctx.url.searchParams.get("site_limit");
+        const limit = rawLimit === null ? SITE_LIMIT_DEFAULT : Number(rawLimit);
+        if (!Number.isSafeInteger(limit) || limit < 1 || limit > SITE_LIMIT_MAX)
+          throw badRequest("BAD_FIELD", `site_limit must be an integer from 1 to ${SITE_LIMIT_MAX}.`);
+        const state = r?.state ?? emptyPortableReleaseState();
+        const plan = r?.operationId
+          ? Object.values(store.state.plans).find((p) => p.operationId === r.operationId)
+          : undefined;
         return {
           status: 200,
           body: {
+            kind: "release_inventory",
+            schema_version: "agent-deploy-observability.v1",
             release_id: r?.releaseId ?? null,
-            state_kind: "current_live",
+            project_id: project.projectId,
+            parent_id: null,
+            status: r ? "active" : null,
             manifest_digest: r?.manifestDigest ?? null,
-            release_digest: r?.releaseDigest ?? null,
+            created_at: iso(r?.activatedAt),
+            created_by: null,
+            actor: null,
             activated_at: iso(r?.activatedAt),
-            // @run402/release's PortableReleaseState, field for field.
-            ...(r?.state ?? emptyPortableReleaseState()),
-            database: { expose: r?.expose ?? null },
+            superseded_at: null,
+            operation_id: plan?.operationId ?? null,
+            plan_id: plan?.planId ?? null,
+            events_url: null,
+            effective: true,
+            state_kind: "current_live",
+            release_generation: r ? releaseGeneration(r) : null,
+            static_manifest_sha256: state.static_manifest
+              ? sha256(canonicalizeJson(state.static_manifest))
+              : null,
+            static_manifest_metadata: null,
+            site: {
+              paths: state.site.paths.slice(0, limit).map((p) => ({
+                path: p.path,
+                content_sha256: p.content_sha256,
+                content_type: p.content_type,
+              })),
+              totals: { paths: state.site.paths.length },
+            },
+            // Run402 lists functions without their deps and auth gates.
+            functions: state.functions.map((f) => ({
+              name: f.name,
+              code_hash: f.code_hash,
+              runtime: f.runtime,
+              timeout_seconds: f.timeout_seconds,
+              memory_mb: f.memory_mb,
+              schedule: f.schedule,
+              ...(f.triggers ? { triggers: f.triggers } : {}),
+            })),
+            secrets: state.secrets,
+            subdomains: state.subdomains,
+            routes: state.routes,
+            migrations_applied: applied,
+            i18n: state.i18n,
+          },
+        };
+      },
+    },
+    {
+      // The sandbox's own view of a release (not Run402's): the full materialized state, its digest,
+      // and what the sandbox keeps beside it (`database.expose`, the project's assets), for tests
+      // that check what the server made. Run402's inventory above reports less.
+      method: "GET",
+      pattern: "/_sandbox/releases/:release_id",
+      async handler(ctx) {
+        const r = store.state.releases[ctx.params["release_id"]!];
+        if (!r) throw notFound("RELEASE_NOT_FOUND", "No such release.");
+        const project = store.state.projects[r.projectId];
+        return {
+          status: 200,
+          body: {
+            release_id: r.releaseId,
+            project_id: r.projectId,
+            manifest_digest: r.manifestDigest,
+            release_digest: r.releaseDigest,
+            state: r.state,
+            database: { expose: r.expose ?? null },
             assets: {
-              entries: Object.entries(project.assets ?? {})
+              entries: Object.entries(project?.assets ?? {})
                 .sort(([a], [b]) => (a < b ? -1 : 1))
                 .map(([key, a]) => ({ key, ...a })),
             },
-            migrations_applied: applied,
           },
         };
       },
@@ -573,25 +766,32 @@ export function deployRoutes(deps: Deps): Route[] {
         const planId = `cpl_${now}_${String(store.nextSeq()).padStart(4, "0")}`;
         // Upload URLs work on wall-clock time like presigned URLs; the sandbox clock is for leases.
         const expiresAt = Date.now() + 3_600_000;
-        store.state.contentPlans[planId] = { planId, projectId: project.projectId, expiresAt, items };
+        const fresh = items.filter(
+          (c, i) => items.findIndex((x) => x.sha256 === c.sha256) === i && !store.state.content[c.sha256],
+        );
+        const planned: ContentPlan["items"] = items.map((c) => ({ ...c }));
+        const missing: Obj[] = [];
+        for (const c of fresh) {
+          const item = planned.find((x) => x.sha256 === c.sha256)!;
+          missing.push(await uploadSession(deps, planId, item, expiresAt));
+        }
+        store.state.contentPlans[planId] = {
+          planId,
+          projectId: project.projectId,
+          expiresAt,
+          items: planned,
+        };
         store.save();
-        const missing = items
-          .filter(
-            (c, i) => items.findIndex((x) => x.sha256 === c.sha256) === i && !store.state.content[c.sha256],
-          )
-          .map((c) => ({
-            sha256: c.sha256,
-            mode: "single",
-            parts: [
-              {
-                part_number: 1,
-                url: `${deps.apiBase()}/_uploads/${planId}/${c.sha256}`,
-                byte_start: 0,
-                byte_end: Math.max(0, c.size - 1),
-              },
-            ],
-          }));
-        return { status: 200, body: { plan_id: planId, expires_at: iso(expiresAt), missing } };
+        // kychee-com/run402 sdk/src/namespaces/deploy.types.ts ContentPlanResponse.
+        return {
+          status: 200,
+          body: {
+            plan_id: planId,
+            expires_at: iso(expiresAt),
+            missing,
+            entries: planned.map((c) => ({ sha256: c.sha256, missing: !store.state.content[c.sha256] })),
+          },
+        };
       },
     },
     {
@@ -623,6 +823,26 @@ export function deployRoutes(deps: Deps): Route[] {
         const plan = store.state.contentPlans[ctx.params["plan_id"]!];
         if (!plan || plan.projectId !== project.projectId)
           throw notFound("CONTENT_PLAN_NOT_FOUND", "No such content plan.");
+        // Completes each upload from the upload origin (a whole object, or its parts in order), as
+        // Run402 promotes staged content, and keeps it only when its bytes hash to what was planned.
+        if (deps.uploads) {
+          for (const c of plan.items) {
+            if (store.state.content[c.sha256] || blobs.has(c.sha256) || !c.stagingKey) continue;
+            const bytes = c.uploadId
+              ? deps.uploads.complete(c.uploadId, c.partCount ?? 0)
+              : deps.uploads.object(c.stagingKey);
+            if (!bytes) continue;
+            if (bytes.length !== c.size || sha256(bytes) !== c.sha256) {
+              deps.uploads.forget(c.stagingKey, c.uploadId);
+              throw badRequest(
+                "CONTENT_HASH_MISMATCH",
+                `The bytes uploaded for ${c.sha256} do not match its sha256 and size.`,
+              );
+            }
+            blobs.put(c.sha256, bytes);
+            deps.uploads.forget(c.stagingKey, c.uploadId);
+          }
+        }
         const missing = plan.items.filter((c) => !store.state.content[c.sha256] && !blobs.has(c.sha256));
         if (missing.length > 0) {
           throw conflict("CONTENT_MISSING", `${missing.length} object(s) were not uploaded.`, {
@@ -632,10 +852,9 @@ export function deployRoutes(deps: Deps): Route[] {
         for (const c of plan.items)
           store.state.content[c.sha256] ??= { size: c.size, content_type: c.content_type };
         store.save();
-        return {
-          status: 200,
-          body: { plan_id: plan.planId, committed: [...new Set(plan.items.map((c) => c.sha256))] },
-        };
+        // Run402's client reads nothing from this answer; its fixtures answer {} (kychee-com/run402
+        // sdk/src/namespaces/deploy.ts, the plan-level commit; deploy.test.ts).
+        return { status: 200, body: {} };
       },
     },
     {

@@ -74,21 +74,15 @@ export function projectRoutes(deps: Deps): Route[] {
         };
         // Recorded (with its idempotency entry) before the first await, so a concurrent repeat replays.
         store.state.projects[project.projectId] = project;
-        const site = siteUrl(deps, project.projectId);
+        // Run402 Cloud's answer: the id, both keys and the schema slot, no endpoints (kychee-com/run402
+        // sdk/src/namespaces/projects.types.ts ProvisionResult; the provision fixtures in projects.test.ts).
         const reply: Reply = {
           status: 201,
           body: {
             project_id: project.projectId,
-            name: project.name,
             anon_key: project.anonKey,
             service_key: project.serviceKey,
             schema_slot: project.schemaSlot,
-            endpoints: {
-              rest_url: `${deps.apiBase()}/rest/v1`,
-              static_base_url: site,
-              storage_base_url: `${deps.apiBase()}/storage/v1`,
-            },
-            site_url: site,
           },
         };
         complete(store, claimed.slot, reply, now);
@@ -102,7 +96,19 @@ export function projectRoutes(deps: Deps): Route[] {
       pattern: "/projects/v1",
       async handler(ctx) {
         const wallet = await siwx(ctx);
-        return { status: 200, body: { projects: projectsOf(deps, wallet).map((p) => projectView(deps, p)) } };
+        // Rows are keyed `id` (ProjectSummary in kychee-com/run402 sdk/src/namespaces/projects.types.ts;
+        // the list fixtures in projects.test.ts), with the page cursor fields.
+        const rows = projectsOf(deps, wallet).map((p) => {
+          const { project_id, last_deploy: _d, ...row } = projectView(deps, p);
+          return {
+            id: project_id,
+            ...row,
+            status: row["effective_status"],
+            deleted_at: null,
+            archived_at: null,
+          };
+        });
+        return { status: 200, body: { projects: rows, has_more: false, next_cursor: null } };
       },
     },
     {
@@ -122,7 +128,8 @@ export function projectRoutes(deps: Deps): Route[] {
         p.deletedAt = clock.now();
         store.save();
         await db.dropSchema(p.schemaSlot, p.projectId);
-        return { status: 200, body: { project_id: p.projectId, status: "purged" } };
+        // Run402's fixture answer (projects.test.ts, delete); its client reads nothing from it.
+        return { status: 200, body: { status: "purged" } };
       },
     },
     {

@@ -5,7 +5,7 @@ import { badRequest, conflict } from "./errors.js";
 import type { Route } from "./http.js";
 import { challenge, paidIdentity, paidRoute } from "./paid.js";
 import { renderPng } from "./png.js";
-import { actionFor, applyPurchase, isTier, lifecycleOf, TIERS, termsOf } from "./tiers.js";
+import { actionFor, applyPurchase, isTier, lifecycleOf, quoteOf, TIERS, termsOf } from "./tiers.js";
 
 const MiB = 1024 * 1024;
 
@@ -53,7 +53,7 @@ export function tierRoutes(deps: Deps): Route[] {
         status: 200,
         body: {
           tiers: Object.fromEntries(
-            Object.keys(TIERS).map((t) => [t, termsOf(t as TierName, deps.controls.prices)]),
+            Object.keys(TIERS).map((t) => [t, quoteOf(termsOf(t as TierName, deps.controls.prices))]),
           ),
         },
       }),
@@ -76,8 +76,10 @@ export function tierRoutes(deps: Deps): Route[] {
             lease_started_at: iso(org?.leaseStartedAt),
             lease_expires_at: iso(org?.leaseExpiresAt),
             active: life.state === "active",
+            // Both null for a wallet without an organization (kychee-com/run402
+            // sdk/src/namespaces/tier.ts TierStatusResult).
             organization_lifecycle_state: life.state,
-            lease_perpetual: false,
+            lease_perpetual: org ? false : null,
             allowance_remaining_usd_micros: org?.allowanceMicros ?? 0,
             pool_usage: {
               projects: use.projects,

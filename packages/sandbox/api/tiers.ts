@@ -46,6 +46,15 @@ export const TIERS: Record<TierName, TierTerms> = {
 const RANK: Record<TierName, number> = { prototype: 1, hobby: 2, team: 3 };
 const DAY = 86_400_000;
 
+/**
+ * A tier's terms as Run402 quotes them (`GET /tiers/v1`): the price as a `$`-prefixed decimal, no
+ * atomic amount (kychee-com/run402 sdk/src/namespaces/projects.types.ts `TierQuote`).
+ */
+export function quoteOf(terms: TierTerms): Record<string, unknown> {
+  const { price_atomic: _atomic, price, ...rest } = terms;
+  return { price: `$${price}`, ...rest };
+}
+
 /** The terms of `tier`, with its price as the operator set it (`POST /_sandbox/prices`), if it did. */
 export function termsOf(tier: TierName, prices: Record<string, bigint>): TierTerms {
   const atomic = prices[tier];

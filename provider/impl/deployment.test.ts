@@ -1,0 +1,116 @@
+import { digestMaterializedRelease, materializeRelease, type PortableReleaseState } from "@run402/release";
+import { describe, expect, test } from "vitest";
+import { fixture } from "~test/contract/fixtures.js";
+import { mismatch, stateOf } from "./deployment.js";
+
+type Inventory = Parameters<typeof stateOf>[0];
+const inventory = () => structuredClone(fixture("release-active").body) as Inventory;
+const sha = (n: number) => n.toString(16).padStart(64, "0");
+
+/** A planned release with `count` site files (and nothing else). */
+function planned(count: number): PortableReleaseState {
+  const replace = Object.fromEntries(
+    Array.from({ length: count }, (_, i) => [
+      `f${String(i).padStart(5, "0")}.txt`,
+      { sha256: sha(i + 1), size: 1, contentType: "text/plain" },
+    ]),
+  );
+  return materializeRelease({ spec: { project: "prj_x", site: { replace } } as never });
+}
+
+/** Run402's inventory of `release`, listing at most `limit` site paths (kychee-com/run402 deploy.types.ts ReleaseInventoryBase). */
+function inventoryOf(release: PortableReleaseState, limit = 5000): Inventory {
+  return {
+    kind: "release_inventory",
+    release_id: "rel_1",
+    state_kind: "current_live",
+    static_manifest_sha256: "d".repeat(64),
+    site: {
+      paths: release.site.paths
+        .slice(0, limit)
+        .map(({ path, content_sha256, content_type }) => ({ path, content_sha256, content_type })),
+      totals: { paths: release.site.paths.length },
+    },
+    functions: [],
+    secrets: { keys: [] },
+    subdomains: { names: [] },
+    routes: { manifest_sha256: release.routes.manifest_sha256, entries: release.routes.entries },
+    migrations_applied: [],
+  };
+}
+
+describe("issue 19 item 6: the live release is an inventory", () => {
+  test("behavior: an inventory with a function (no deps, no auth gates) is read", () => {
+    const state = stateOf(inventory());
+    expect(state.functions).toMatchObject([
+      { name: "api", deps: [], require_auth: false, require_role: null },
+    ]);
+    expect(state.migrations).toEqual([
+      { migration_id: "001_init", checksum_hex: "e".repeat(64), transaction: "default" },
+    ]);
+    expect(() => digestMaterializedRelease(state)).not.toThrow();
+  });
+
+  test("behavior: the inventory of the planned release matches it, so the planned digest is recorded", () => {
+    const release = planned(3);
+    expect(mismatch(release, inventoryOf(release))).toBeNull();
+  });
+
+  test("behavior: a site over 5,000 files listed up to the limit still matches by count and listed paths", () => {
+    const release = planned(5_200);
+    expect(mismatch(release, inventoryOf(release, 5_000))).toBeNull();
+  });
+
+  test("error: a truncated inventory of another site is not taken for the planned one", () => {
+    const release = planned(5_200);
+    const bigger = planned(5_201);
+    expect(mismatch(release, inventoryOf(bigger, 5_000))).toMatch(/5201 paths/);
+    const changed = inventoryOf(release, 5_000);
+    changed.site!.paths![10]!.content_sha256 = sha(999_999);
+    expect(mismatch(release, changed)).toMatch(/site path f00010\.txt differs/);
+  });
+
+  test("error: a function, secret or migration the plan has but the server lacks is a mismatch", () => {
+    const base = planned(1);
+    const withFn: PortableReleaseState = {
+      ...base,
+      functions: [
+        {
+          name: "api",
+          code_hash: "b".repeat(64),
+          runtime: "node22",
+          timeout_seconds: 10,
+          memory_mb: 128,
+          schedule: null,
+          deps: ["zod"],
+          require_auth: true,
+          require_role: null,
+        },
+      ],
+    };
+    const inv = inventoryOf(withFn);
+    expect(mismatch(withFn, inv)).toBe("the functions differ");
+    inv.functions = [
+      {
+        name: "api",
+        code_hash: "b".repeat(64),
+        runtime: "node22",
+        timeout_seconds: 10,
+        memory_mb: 128,
+        schedule: null,
+      },
+    ];
+    expect(mismatch(withFn, inv)).toBeNull();
+    inv.functions = [
+      {
+        name: "api",
+        code_hash: "b".repeat(64),
+        runtime: "node22",
+        timeout_seconds: 30,
+        memory_mb: 128,
+        schedule: null,
+      },
+    ];
+    expect(mismatch(withFn, inv)).toMatch(/timeout_seconds/);
+  });
+});
