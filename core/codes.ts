@@ -86,10 +86,13 @@ export const errorCodes = {
   HTTP_REDIRECT: e(exit.run402, `${arch}#common`),
   HTTP_RESPONSE_TOO_LARGE: e(exit.run402, `${arch}#common`),
   HTTP_UPLOAD_URL_REFUSED: e(exit.run402, `${arch}#deploys-run402s-releasespec-snake_case-wire`),
+  HTTP_UPLOAD_FAILED: e(exit.run402, `${arch}#deploys-run402s-releasespec-snake_case-wire`),
   TIMEOUT: e(exit.run402, `${arch}#common`),
   RESPONSE_INVALID: e(exit.run402, `${arch}#common`),
   DEPLOY_FAILED: e(exit.run402, `${arch}#deploys-run402s-releasespec-snake_case-wire`),
   DEPLOY_TIMEOUT: e(exit.run402, `${arch}#deploys-run402s-releasespec-snake_case-wire`),
+  // A run's stop signal ended the wait; the CLI itself exits 130 for the stopped run.
+  DEPLOY_WAIT_STOPPED: e(exit.run402, `${cli}#interrupted-and-concurrent-runs`),
   CONTENT_NOT_PROVIDED: e(exit.run402, `${arch}#deploys-run402s-releasespec-snake_case-wire`),
   CONTENT_CHANGED: e(exit.run402, `${arch}#deploys-run402s-releasespec-snake_case-wire`),
   RAIL_NOT_OFFERED: e(exit.run402, `${arch}#money-safety-sdkpay`),
