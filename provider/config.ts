@@ -102,6 +102,23 @@ const schema = z.object({
       }
       return list;
     }),
+  allowedNetworks: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return undefined;
+      const list = value.split(",").map((s) => s.trim());
+      for (const network of list) {
+        if (!/^(eip155:)?[1-9]\d*$/.test(network)) {
+          ctx.addIssue({
+            code: "custom",
+            message: `run402:allowedNetworks holds "${network}", which is not a chain such as "eip155:8453" or "8453"`,
+          });
+          return z.NEVER;
+        }
+      }
+      return list.map((n) => (n.startsWith("eip155:") ? n : `eip155:${n}`));
+    }),
   uploadOrigins: z
     .string()
     .optional()

@@ -16,6 +16,7 @@ export const configKeys = [
   "baseRpcUrl",
   "tempoRpcUrl",
   "allowedRecipients",
+  "allowedNetworks",
   "uploadOrigins",
   "journalPath",
   "allowedActions",
