@@ -196,7 +196,7 @@ export function runSettings(env: NodeJS.ProcessEnv = process.env): RunSettings {
   } catch {
     parsed = undefined;
   }
-  const known = new Set<string>([...configKeys, "stackId"]);
+  const known = new Set<string>([...configKeys, "stackId", "spendCeilingUsd"]);
   if (
     parsed === null ||
     typeof parsed !== "object" ||
@@ -226,6 +226,16 @@ export function readConfig(
   const raw: Record<string, string | undefined> = { stackId: run.stackId };
   for (const key of configKeys) raw[key] = run[key] ?? get(`run402:${key}`) ?? undefined;
   const parsed = schema.safeParse(raw);
+  const ceiling = run.spendCeilingUsd;
+  if (parsed.success && ceiling !== undefined) {
+    // Only ever lowers the cap; a ceiling that is not an amount stops the run.
+    if (!/^\d+(\.\d+)?$/.test(ceiling.trim())) {
+      throw new ConfigError([
+        { key: "maxSpendUsd", message: `the run's spend ceiling "${ceiling}" is not a USD amount` },
+      ]);
+    }
+    parsed.data.maxSpendUsd = Math.min(parsed.data.maxSpendUsd, Number(ceiling));
+  }
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((issue) => ({
