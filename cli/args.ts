@@ -46,6 +46,11 @@ export interface CliOptions {
   allowApply: boolean;
   /** `mcp --allow-destroy`: the MCP destroy tool is on. */
   allowDestroy: boolean;
+  /**
+   * A USD cap this run may only lower the operator's cap to (never set from the command line: the
+   * MCP server sets it from a tool's `maxSpendUsd`).
+   */
+  spendCeilingUsd?: string | undefined;
 }
 
 /** The outcome of parsing: options, a request for help, or a usage error. */
@@ -112,7 +117,8 @@ const allowed: Record<Command, readonly string[]> = {
   refresh: common,
   destroy: [...common, "yes"],
   reconcile: [...common, "max-spend", "every"],
-  mcp: ["allow-apply", "allow-destroy", "help"],
+  // The operator's choices for every tool call: the agent can narrow them, never widen them.
+  mcp: [...common, "max-spend", "allow-apply", "allow-destroy"],
 };
 
 /** Provider keys `-c` may set: all of them but the wallet key, which must not sit in shell history. */

@@ -36,7 +36,12 @@ async function main(): Promise<void> {
   const { options } = parsed;
   if (options.command === "mcp") {
     // stdout is the MCP protocol channel: only the transport writes there, through writeStdout.
-    const { serveMcp } = await import("./mcp.js");
+    const { serveMcp, startRefusal } = await import("./mcp.js");
+    const refusal = startRefusal({ allowApply: options.allowApply, operator: options });
+    if (refusal) {
+      process.stderr.write(`run402-pulumi mcp: [MCP_RECIPIENTS_REQUIRED] ${refusal}\n`);
+      process.exit(ExitCode.invalid);
+    }
     let stop: () => void = () => {};
     const stopping = new Promise<void>((resolve) => {
       stop = resolve;
@@ -46,6 +51,7 @@ async function main(): Promise<void> {
     await serveMcp({
       allowApply: options.allowApply,
       allowDestroy: options.allowDestroy,
+      operator: options,
       writeStdout: (chunk, done) => writeStdout(chunk, done),
       log: (line) => process.stderr.write(`${line}\n`),
       stopping,

@@ -6,21 +6,28 @@
  * saved plan file: never an unplanned change. Tools that pay (apply, renew) or delete (destroy)
  * are off unless the server was started with `--allow-apply` / `--allow-destroy`.
  *
+ * The operator decides the money: the API, the caps, the networks, recipients, RPCs, journal, upload
+ * origins, the stack, backend, sandbox and rail come from the flags `mcp` was started with (and the
+ * stack's config and the environment), never from a tool call. A tool takes only narrowing
+ * arguments (a manifest inside the served folder, a lower cap); any other argument is refused
+ * (MCP_ARGUMENT_REFUSED) before a command runs, so before any request is made.
+ *
  * stdout is the protocol channel: only the transport writes there (main.ts points every other
  * write at stderr before anything runs, and the engine and the sandbox's chains run on pipes).
  */
 
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { RegisteredCode } from "../core/codes.js";
+import { MANIFEST_NAMES } from "../provider/manifest/load.js";
 import { appSchema, releaseSchema } from "../schema/validate.js";
-import { parseCli } from "./args.js";
+import { type CliOptions, parseCli } from "./args.js";
 import { packageRoot } from "./engine.js";
 import { readPlan } from "./plan.js";
 import { emptyReport, ordered, type Report } from "./report.js";
@@ -38,10 +45,46 @@ export interface McpOptions {
   log: (line: string) => void;
   /** Resolves when the server should stop (SIGINT/SIGTERM); stdin's end stops it too. */
   stopping: Promise<void>;
+  /**
+   * The operator's flags from `run402-pulumi mcp …` (stack, backend, sandbox, rail, `-c` settings,
+   * `--max-spend`, and `--manifest`: the folder served), applied to every tool call. @default none
+   */
+  operator?: Partial<CliOptions> | undefined;
+}
+
+/** Why the server refuses to start, or null. */
+export function startRefusal(options: Pick<McpOptions, "allowApply" | "operator">): string | null {
+  const operator = options.operator ?? {};
+  if (options.allowApply && !operator.sandbox && !operator.config?.["run402:allowedRecipients"]) {
+    return "mcp --allow-apply lets an agent pay: name who may be paid first, with `-c run402:allowedRecipients=0x…` (the Run402 treasury's address; --sandbox names the sandbox's own). Without it the first recipient a server names would be trusted.";
+  }
+  return null;
+}
+
+/** The operator's flags as command-line arguments for each tool call. */
+function operatorLine(operator: Partial<CliOptions>): string[] {
+  const line: string[] = [];
+  if (operator.stack !== undefined && operator.stack !== "dev") line.push("--stack", operator.stack);
+  if (operator.backend !== undefined) line.push("--backend", operator.backend);
+  if (operator.allowFileBackend) line.push("--allow-file-backend");
+  if (operator.sandbox) line.push("--sandbox");
+  if (operator.rail !== undefined) line.push("--rail", operator.rail);
+  for (const [key, value] of Object.entries(operator.config ?? {})) line.push("--config", `${key}=${value}`);
+  return line;
 }
 
 /** Where relative paths in tool arguments start: the folder the server was started in. */
 const startCwd = process.cwd();
+
+/** Arguments a tool refuses, with who sets them instead. */
+const operatorOnly: Record<string, string> = {
+  config:
+    "run402:* settings (API, caps, networks, recipients, RPCs, journal, upload origins, actions) are the operator's: they are set when the server starts (`run402-pulumi mcp -c run402:<key>=<value>`) or in the stack's config",
+  backend: "the backend is the operator's: `run402-pulumi mcp --backend <url>`",
+  sandbox: "the sandbox is the operator's choice: `run402-pulumi mcp --sandbox`",
+  stack: "the stack is the operator's: `run402-pulumi mcp --stack <name>`",
+  rail: "the payment rail is the operator's: `run402-pulumi mcp --rail x402|mpp` or run402:rail",
+};
 
 /** The schema resources: app.json's schema and Run402's ReleaseSpec schema it points into. */
 const schemaResources = [
@@ -66,30 +109,23 @@ const target = {
     .string()
     .optional()
     .describe(
-      "The manifest (app.json, app.yaml, run402.json, run402.deploy.json) or a folder holding one; relative to the server's working directory. Default: that directory.",
-    ),
-  stack: z.string().optional().describe("The stack name. Default: dev."),
-  backend: z
-    .string()
-    .optional()
-    .describe("A Pulumi backend URL. Default: a file backend in <manifest dir>/.run402/state."),
-  sandbox: z
-    .boolean()
-    .optional()
-    .describe("Use the embedded local Run402 sandbox (local chains, test money) instead of the real API."),
-};
-const settings = {
-  rail: z.enum(["x402", "mpp"]).optional().describe("The payment rail. Default: run402:rail, else x402."),
-  config: z
-    .record(z.string(), z.string())
-    .optional()
-    .describe(
-      'run402:* provider settings for this call only, e.g. {"run402:apiBase": "https://…"}. Not the private key: the server reads it from its environment (RUN402_PRIVATE_KEY).',
+      "The manifest (app.json, app.yaml, app.yml, run402.json, run402.deploy.json) or a folder holding one, inside the folder the server serves; relative to the server's working directory. Default: that directory.",
     ),
 };
 const maxSpend = {
-  maxSpendUsd: z.string().optional().describe('A cap on what this call may pay, in USD, e.g. "1" or "0.10".'),
+  maxSpendUsd: z
+    .string()
+    .optional()
+    .describe(
+      'A lower cap on what this call may pay, in USD, e.g. "0.10". It only narrows the operator\'s cap (the lower of the two applies); it never raises it.',
+    ),
 };
+/** Said in every tool that reaches Run402: what the agent may and may not set. */
+const whoSetsWhat =
+  " An agent may pass only the manifest (inside the served folder) and, where listed, a lower maxSpendUsd. The API, caps, networks, recipients, RPCs, journal, upload origins, stack, backend, sandbox and rail are the operator's (the flags the server was started with and the stack's config): passing them is refused with MCP_ARGUMENT_REFUSED and nothing is sent.";
+
+/** A tool's input: its own fields, and any other key kept so that it can be refused by name. */
+const input = <T extends z.ZodRawShape>(shape: T) => z.object(shape).loose();
 
 /** The `--json` document (docs/cli.md); structuredContent of every tool. */
 const reportSchema = z
@@ -133,29 +169,39 @@ const reportSchema = z
   })
   .loose();
 
-type TargetArgs = {
-  manifest?: string | undefined;
-  stack?: string | undefined;
-  backend?: string | undefined;
-  sandbox?: boolean | undefined;
-  rail?: "x402" | "mpp" | undefined;
-  config?: Record<string, string> | undefined;
-  maxSpendUsd?: string | undefined;
-};
-
-/** The command line for a tool call, with paths made absolute against the server's start folder. */
-function argv(command: string, args: TargetArgs): string[] {
-  const line = [command, "--json", "--manifest", resolve(startCwd, args.manifest ?? ".")];
-  if (args.stack !== undefined) line.push("--stack", args.stack);
-  if (args.backend !== undefined) {
-    const local = args.backend.startsWith("file://") && !/^file:\/\/[/~]/.test(args.backend);
-    line.push("--backend", local ? `file://${resolve(startCwd, args.backend.slice(7))}` : args.backend);
+/** A path inside one of `roots` (symlinks resolved), or the refusal. */
+export function servedPath(
+  roots: readonly string[],
+  given: string,
+  what: "manifest" | "plan file",
+): { path: string } | { refused: string } {
+  const path = resolve(startCwd, given);
+  // The real path of the nearest existing ancestor: a symlink inside cannot lead outside.
+  let existing = path;
+  while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+  let real: string;
+  try {
+    real = join(realpathSync(existing), relative(existing, path));
+  } catch {
+    return { refused: `The ${what} path cannot be read.` };
   }
-  if (args.sandbox) line.push("--sandbox");
-  if (args.rail !== undefined) line.push("--rail", args.rail);
-  for (const [key, value] of Object.entries(args.config ?? {})) line.push("--config", `${key}=${value}`);
-  if (args.maxSpendUsd !== undefined) line.push("--max-spend", args.maxSpendUsd);
-  return line;
+  const inside = roots.some((root) => {
+    const rel = relative(root, real);
+    return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+  });
+  if (!inside) {
+    return {
+      refused: `The ${what} must be inside the folder this server serves (${roots.join(", ")}); it is not. Start the server in (or with --manifest) the folder to serve.`,
+    };
+  }
+  if (what === "manifest" && existsSync(real) && statSync(real).isFile()) {
+    if (!MANIFEST_NAMES.includes(basename(real))) {
+      return {
+        refused: `The manifest must be a file named ${MANIFEST_NAMES.join(", ")} (or a folder holding one); other files are not read.`,
+      };
+    }
+  }
+  return { path: real };
 }
 
 function result(report: Report): CallToolResult {
@@ -226,12 +272,19 @@ export async function serveMcp(options: McpOptions): Promise<void> {
   // One command at a time: a command works from the package folder and owns the process's Io.
   let queue: Promise<unknown> = Promise.resolve();
 
-  const run = (line: string[], extra: Extra, extend?: (report: Report) => void): Promise<CallToolResult> => {
+  const run = (
+    line: string[],
+    extra: Extra,
+    extend?: (report: Report) => void,
+    ceilingUsd?: string,
+  ): Promise<CallToolResult> => {
     const task = queue.then(async () => {
       const parsed = parseCli(line);
       if (parsed.kind !== "run") {
         return refused(line[0] ?? "", "CLI_USAGE", parsed.kind === "error" ? parsed.message : "help");
       }
+      // The agent's cap only lowers the operator's (never set from a flag the agent could write).
+      if (ceilingUsd !== undefined) parsed.options.spendCeilingUsd = ceilingUsd;
       const token = extra._meta?.progressToken;
       let progress = 0;
       // Every notification is sent before the result: a client forgets the token once it has the result.
@@ -266,33 +319,92 @@ export async function serveMcp(options: McpOptions): Promise<void> {
     return task;
   };
 
+  const operator = options.operator ?? {};
+  const servedRoot = resolve(startCwd, operator.manifest ?? ".");
+  const roots = [
+    realpathSync(existsSync(servedRoot) && statSync(servedRoot).isFile() ? dirname(servedRoot) : servedRoot),
+  ];
+  const opLine = operatorLine(operator);
+  /** Only the flags `status` takes (it reads state: no rail, no settings). */
+  const statusLine = [
+    ...(operator.stack !== undefined && operator.stack !== "dev" ? ["--stack", operator.stack] : []),
+    ...(operator.backend !== undefined ? ["--backend", operator.backend] : []),
+    ...(operator.sandbox ? ["--sandbox"] : []),
+  ];
+  const opMaxSpend = operator.maxSpendUsd !== undefined ? ["--max-spend", operator.maxSpendUsd] : [];
+
+  /**
+   * Checks a call's arguments before anything runs: a key the tool does not take is refused by name
+   * (with who sets it), the manifest must be inside the served folder, a cap must be an amount.
+   */
+  const screen = (
+    command: string,
+    args: Record<string, unknown>,
+    own: readonly string[],
+  ): { refusal: CallToolResult } | { manifest: string } => {
+    const extras = Object.keys(args).filter((key) => !own.includes(key));
+    if (extras.length > 0) {
+      const report = emptyReport(command, "");
+      report.ok = false;
+      for (const key of extras) {
+        const value = args[key];
+        const named =
+          key === "config" && value && typeof value === "object" && !Array.isArray(value)
+            ? ` (${Object.keys(value).join(", ")})`
+            : "";
+        report.errors.push({
+          code: "MCP_ARGUMENT_REFUSED",
+          message: `${command} does not take "${key}"${named}: ${operatorOnly[key] ?? "no tool takes it"}. Nothing was run or sent.`,
+        });
+      }
+      return { refusal: result(report) };
+    }
+    const cap = args["maxSpendUsd"];
+    if (cap !== undefined && (typeof cap !== "string" || !/^\d+(\.\d+)?$/.test(cap))) {
+      return {
+        refusal: refused(command, "CLI_USAGE", `maxSpendUsd must be a USD amount such as "0.10".`),
+      };
+    }
+    const where = servedPath(
+      roots,
+      typeof args["manifest"] === "string" ? args["manifest"] : ".",
+      "manifest",
+    );
+    if ("refused" in where) return { refusal: refused(command, "MCP_PATH_OUTSIDE_ROOT", where.refused) };
+    return { manifest: where.path };
+  };
+
   server.registerTool(
     "validate",
     {
       title: "Validate a manifest",
       description:
-        "Checks the manifest against the schema (no network, no engine). Each error has code MANIFEST_INVALID and the JSON pointer of the offending value.",
-      inputSchema: { manifest: target.manifest },
+        "Checks the manifest (inside the folder this server serves) against the schema (no network, no engine). Each error has code MANIFEST_INVALID and the JSON pointer of the offending value.",
+      inputSchema: input(target),
       outputSchema: reportSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    (args, extra) =>
-      run(["validate", "--json", "--manifest", resolve(startCwd, args.manifest ?? ".")], extra),
+    (args, extra) => {
+      const checked = screen("validate", args, ["manifest"]);
+      if ("refusal" in checked) return checked.refusal;
+      return run(["validate", "--json", "--manifest", checked.manifest], extra);
+    },
   );
 
   server.registerTool(
     "plan",
     {
       title: "Plan (pays nothing)",
-      description:
-        "Previews what converging the stack needs: every resource step, every payment with amount and rail, the total. Pays nothing. Returns savedPlan.id (pass it to apply) and savedPlan.document, the plan with its fingerprint.",
-      inputSchema: { ...target, ...settings },
+      description: `Previews what converging the stack needs: every resource step, every payment with amount and rail, the total. Pays nothing and asks no server to resolve earlier payments (unfinished ones are reported; apply resolves them). Returns savedPlan.id (pass it to apply) and savedPlan.document, the plan with its fingerprint.${whoSetsWhat}`,
+      inputSchema: input(target),
       outputSchema: reportSchema,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     (args, extra) => {
+      const checked = screen("plan", args, ["manifest"]);
+      if ("refusal" in checked) return checked.refusal;
       const file = join(plansDir, `${Date.now()}-${plans.size}.json`);
-      const line = argv("plan", args);
+      const line = ["plan", "--json", "--manifest", checked.manifest, ...opLine];
       return run([...line, "--save", file], extra, (report) => {
         if (!report.savedPlan) return;
         plans.set(report.savedPlan.id, { file, line });
@@ -305,20 +417,18 @@ export async function serveMcp(options: McpOptions): Promise<void> {
     "apply",
     {
       title: "Apply a plan",
-      description:
-        "Converges the stack to a plan made before: planId from this server's plan tool, or planFile (a `run402-pulumi plan --save` file, with the manifest and stack it was made for). It previews again first: when the stack no longer makes exactly that plan (price, manifest, lease or stack changed), it changes and pays nothing and fails with CONFLICT_PLAN_STALE, listing what changed; plan again. It pays at most the plan's total. Off unless the server was started with --allow-apply.",
-      inputSchema: {
+      description: `Converges the stack to a plan made before: planId from this server's plan tool, or planFile (a \`run402-pulumi plan --save\` file inside the served folder, with the manifest it was made for). It previews again first: when the stack no longer makes exactly that plan (price, manifest, lease or stack changed), it changes and pays nothing and fails with CONFLICT_PLAN_STALE, listing what changed; plan again. It pays at most the plan's total and the operator's cap. To retry a call that failed or timed out, call apply again with the same planId: a payment is keyed by what it buys, so a retry resumes the same purchase (never a fresh one). Off unless the server was started with --allow-apply.${whoSetsWhat}`,
+      inputSchema: input({
         planId: z.string().optional().describe("A plan id returned by this server's plan tool."),
         planFile: z
           .string()
           .optional()
           .describe(
-            "A saved plan file (run402-pulumi plan --save); relative to the server's working directory.",
+            "A saved plan file (run402-pulumi plan --save) inside the served folder; relative to the server's working directory.",
           ),
         ...target,
-        ...settings,
         ...maxSpend,
-      },
+      }),
       outputSchema: reportSchema,
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     },
@@ -330,7 +440,9 @@ export async function serveMcp(options: McpOptions): Promise<void> {
           "apply changes the stack and pays: it is off. Start the server with `run402-pulumi mcp --allow-apply` to turn it on.",
         );
       }
-      const { planId, planFile, maxSpendUsd, ...rest } = args;
+      const checked = screen("apply", args, ["planId", "planFile", "manifest", "maxSpendUsd"]);
+      if ("refusal" in checked) return checked.refusal;
+      const { planId, planFile, maxSpendUsd } = args;
       if ((planId === undefined) === (planFile === undefined)) {
         return refused(
           "apply",
@@ -347,12 +459,16 @@ export async function serveMcp(options: McpOptions): Promise<void> {
             `This server made no plan ${planId} (plan ids last as long as the server). Call plan and pass the id it returns.`,
           );
         }
-        const line = ["apply", ...known.line.slice(1), "--plan", known.file];
-        return run(maxSpendUsd === undefined ? line : [...line, "--max-spend", maxSpendUsd], extra);
+        const line = ["apply", ...known.line.slice(1), ...opMaxSpend, "--plan", known.file];
+        return run(line, extra, undefined, maxSpendUsd);
       }
+      const plan = servedPath(roots, planFile as string, "plan file");
+      if ("refused" in plan) return refused("apply", "MCP_PATH_OUTSIDE_ROOT", plan.refused);
       return run(
-        [...argv("apply", { ...rest, maxSpendUsd }), "--plan", resolve(startCwd, planFile as string)],
+        ["apply", "--json", "--manifest", checked.manifest, ...opLine, ...opMaxSpend, "--plan", plan.path],
         extra,
+        undefined,
+        maxSpendUsd,
       );
     },
   );
@@ -362,21 +478,24 @@ export async function serveMcp(options: McpOptions): Promise<void> {
     {
       title: "Stack status",
       description:
-        "The stack's outputs, lease expiry, last settlements and pending operations, read from its state (no API calls).",
-      inputSchema: target,
+        "The stack's outputs, lease expiry, last settlements and pending operations, read from its state (no API calls). Takes only the manifest (inside the served folder).",
+      inputSchema: input(target),
       outputSchema: reportSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    (args, extra) => run(argv("status", args), extra),
+    (args, extra) => {
+      const checked = screen("status", args, ["manifest"]);
+      if ("refusal" in checked) return checked.refusal;
+      return run(["status", "--json", "--manifest", checked.manifest, ...statusLine], extra);
+    },
   );
 
   server.registerTool(
     "renew",
     {
       title: "Renew due leases",
-      description:
-        "Pays only the lease renewals that are due (within renewBeforeDays of expiry); any other payment the tier needs is reported and refused (POLICY_ACTION_NOT_ALLOWED). Off unless the server was started with --allow-apply.",
-      inputSchema: { ...target, ...settings, ...maxSpend },
+      description: `Pays only the lease renewals that are due (within renewBeforeDays of expiry); any other payment the tier needs is reported and refused (POLICY_ACTION_NOT_ALLOWED). A retry renews the same lease period (never a second renewal of it). Off unless the server was started with --allow-apply.${whoSetsWhat}`,
+      inputSchema: input({ ...target, ...maxSpend }),
       outputSchema: reportSchema,
       annotations: {
         readOnlyHint: false,
@@ -385,34 +504,46 @@ export async function serveMcp(options: McpOptions): Promise<void> {
         openWorldHint: true,
       },
     },
-    (args, extra) =>
-      options.allowApply
-        ? run(argv("renew", args), extra)
-        : refused(
-            "renew",
-            "MCP_TOOL_DISABLED",
-            "renew pays: it is off. Start the server with `run402-pulumi mcp --allow-apply` to turn it on.",
-          ),
+    (args, extra) => {
+      if (!options.allowApply) {
+        return refused(
+          "renew",
+          "MCP_TOOL_DISABLED",
+          "renew pays: it is off. Start the server with `run402-pulumi mcp --allow-apply` to turn it on.",
+        );
+      }
+      const checked = screen("renew", args, ["manifest", "maxSpendUsd"]);
+      if ("refusal" in checked) return checked.refusal;
+      return run(
+        ["renew", "--json", "--manifest", checked.manifest, ...opLine, ...opMaxSpend],
+        extra,
+        undefined,
+        args.maxSpendUsd,
+      );
+    },
   );
 
   server.registerTool(
     "destroy",
     {
       title: "Destroy the stack",
-      description:
-        "Deletes the stack's resources (the project, its site and database). A tier lease is not cancelled; it lapses. Off unless the server was started with --allow-destroy.",
-      inputSchema: { ...target, config: settings.config },
+      description: `Deletes the stack's resources (the project, its site and database). A tier lease is not cancelled; it lapses. Off unless the server was started with --allow-destroy.${whoSetsWhat}`,
+      inputSchema: input(target),
       outputSchema: reportSchema,
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
     },
-    (args, extra) =>
-      options.allowDestroy
-        ? run([...argv("destroy", args), "--yes"], extra)
-        : refused(
-            "destroy",
-            "MCP_TOOL_DISABLED",
-            "destroy deletes resources: it is off. Start the server with `run402-pulumi mcp --allow-destroy` to turn it on.",
-          ),
+    (args, extra) => {
+      if (!options.allowDestroy) {
+        return refused(
+          "destroy",
+          "MCP_TOOL_DISABLED",
+          "destroy deletes resources: it is off. Start the server with `run402-pulumi mcp --allow-destroy` to turn it on.",
+        );
+      }
+      const checked = screen("destroy", args, ["manifest"]);
+      if ("refusal" in checked) return checked.refusal;
+      return run(["destroy", "--json", "--manifest", checked.manifest, ...opLine, "--yes"], extra);
+    },
   );
 
   for (const resource of schemaResources) {

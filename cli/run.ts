@@ -273,6 +273,8 @@ function flagSettings(options: CliOptions): RunSettings {
   for (const [key, value] of Object.entries(options.config)) settings[key.replace(/^run402:/, "")] = value;
   if (options.rail) settings.rail = options.rail;
   if (options.maxSpendUsd !== undefined) settings.maxSpendUsd = options.maxSpendUsd;
+  // The MCP tools' maxSpendUsd: lowers the cap the provider ends up with, never raises it.
+  if (options.spendCeilingUsd !== undefined) settings.spendCeilingUsd = options.spendCeilingUsd;
   return settings as RunSettings;
 }
 
@@ -600,9 +602,10 @@ const minAtomic = (a: bigint, b: bigint): bigint => (a < b ? a : b);
 
 /** The spend cap this run has before any confirmation: --max-spend, else the stack's, else 25. */
 async function currentCapUsd(session: Session, stack: EngineStack): Promise<string> {
-  if (session.settings.maxSpendUsd !== undefined) return session.settings.maxSpendUsd;
-  const config = await stack.getAllConfig();
-  return config["run402:maxSpendUsd"]?.value || "25";
+  const cap =
+    session.settings.maxSpendUsd ?? ((await stack.getAllConfig())["run402:maxSpendUsd"]?.value || "25");
+  const ceiling = session.settings.spendCeilingUsd;
+  return ceiling === undefined ? cap : atomicToUsd(minAtomic(usdToAtomic(cap), usdToAtomic(ceiling)));
 }
 
 async function apply(session: Session, report: Report): Promise<Report> {

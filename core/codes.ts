@@ -54,6 +54,7 @@ export const errorCodes = {
   MANIFEST_NOT_FOUND: e(exit.invalid, `${cli}#exit-codes`),
   MANIFEST_UNREADABLE: e(exit.invalid, `${cli}#exit-codes`),
   CONFIG_INVALID: e(exit.invalid, `${cli}#exit-codes`),
+  CONFIG_API_ORIGIN_CHANGED: e(exit.invalid, `${arch}#money-safety-sdkpay`),
   WALLET_NOT_FOUND: e(exit.invalid, `${cli}#the-wallet-key`),
   WALLET_INVALID: e(exit.invalid, `${cli}#the-wallet-key`),
   PROJECT_KEYS_NOT_FOUND: e(exit.invalid, `${arch}#how-the-provider-reconciles`),
@@ -68,6 +69,8 @@ export const errorCodes = {
   CLI_STACK_NOT_FOUND: e(exit.invalid, `${cli}#exit-codes`),
   CLI_PLAN_INVALID: e(exit.invalid, `${cli}#saved-plans`),
   MCP_TOOL_DISABLED: e(exit.invalid, `${cli}#the-mcp-server`),
+  MCP_ARGUMENT_REFUSED: e(exit.invalid, `${cli}#the-mcp-server`),
+  MCP_PATH_OUTSIDE_ROOT: e(exit.invalid, `${cli}#the-mcp-server`),
 
   // 3: refused by the spend policy before anything was signed or sent.
   POLICY_MAX_PAYMENT: e(exit.policy, `${arch}#money-safety-sdkpay`),

@@ -102,6 +102,23 @@ const schema = z.object({
       }
       return list;
     }),
+  allowedNetworks: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return undefined;
+      const list = value.split(",").map((s) => s.trim());
+      for (const network of list) {
+        if (!/^(eip155:)?[1-9]\d*$/.test(network)) {
+          ctx.addIssue({
+            code: "custom",
+            message: `run402:allowedNetworks holds "${network}", which is not a chain such as "eip155:8453" or "8453"`,
+          });
+          return z.NEVER;
+        }
+      }
+      return list.map((n) => (n.startsWith("eip155:") ? n : `eip155:${n}`));
+    }),
   uploadOrigins: z
     .string()
     .optional()
@@ -179,7 +196,7 @@ export function runSettings(env: NodeJS.ProcessEnv = process.env): RunSettings {
   } catch {
     parsed = undefined;
   }
-  const known = new Set<string>([...configKeys, "stackId"]);
+  const known = new Set<string>([...configKeys, "stackId", "spendCeilingUsd"]);
   if (
     parsed === null ||
     typeof parsed !== "object" ||
@@ -209,6 +226,16 @@ export function readConfig(
   const raw: Record<string, string | undefined> = { stackId: run.stackId };
   for (const key of configKeys) raw[key] = run[key] ?? get(`run402:${key}`) ?? undefined;
   const parsed = schema.safeParse(raw);
+  const ceiling = run.spendCeilingUsd;
+  if (parsed.success && ceiling !== undefined) {
+    // Only ever lowers the cap; a ceiling that is not an amount stops the run.
+    if (!/^\d+(\.\d+)?$/.test(ceiling.trim())) {
+      throw new ConfigError([
+        { key: "maxSpendUsd", message: `the run's spend ceiling "${ceiling}" is not a USD amount` },
+      ]);
+    }
+    parsed.data.maxSpendUsd = Math.min(parsed.data.maxSpendUsd, Number(ceiling));
+  }
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((issue) => ({

@@ -16,6 +16,7 @@ export const configKeys = [
   "baseRpcUrl",
   "tempoRpcUrl",
   "allowedRecipients",
+  "allowedNetworks",
   "uploadOrigins",
   "journalPath",
   "allowedActions",
@@ -36,5 +37,8 @@ export type PaidAction = (typeof paidActions)[number];
  */
 export const runSettingsEnv = "RUN402_RUN_SETTINGS";
 
-/** What {@link runSettingsEnv} holds. */
-export type RunSettings = Partial<Record<ConfigKey | "stackId", string>>;
+/**
+ * What {@link runSettingsEnv} holds. `spendCeilingUsd` only lowers the run's cap (the MCP tools'
+ * `maxSpendUsd`: an agent may narrow the operator's cap, never raise it).
+ */
+export type RunSettings = Partial<Record<ConfigKey | "stackId" | "spendCeilingUsd", string>>;

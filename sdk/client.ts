@@ -50,7 +50,7 @@ import { atomicToUsd } from "./money.js";
 import { deriveKey } from "./pay/idempotency.js";
 import * as Journal from "./pay/journal.js";
 import { lazyRail } from "./pay/lazyRail.js";
-import type { Recovered } from "./pay/payer.js";
+import type { Recovered, Unfinished } from "./pay/payer.js";
 import * as Payer from "./pay/payer.js";
 import type * as Policy from "./pay/policy.js";
 import type { RailName } from "./pay/rail.js";
@@ -135,6 +135,8 @@ export type Run402 = {
    * With `cancel`, a valid unused x402 authorization is cancelled on chain (a transaction).
    */
   recover(options?: { cancel?: boolean | undefined }): Promise<Recovered[]>;
+  /** What earlier runs left unfinished against this API, from the journal alone (no request, no chain read). */
+  unfinished(): Promise<Unfinished[]>;
 };
 
 /**
@@ -225,5 +227,6 @@ export function createRun402(options: CreateRun402Options): Run402 {
     spentUsd: () => Number(atomicToUsd(payer.spentAtomic())),
     serverNow: () => (transport.clock ? transport.clock.server + (Date.now() - transport.clock.local) : null),
     recover: (o) => payer.recover(transport, o),
+    unfinished: () => payer.unfinished(transport),
   };
 }

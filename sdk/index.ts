@@ -10,7 +10,7 @@ export * from "./errors/wallet.js";
 export type { Run402Event } from "./internal/events.js";
 export { deriveKey } from "./pay/idempotency.js";
 export * as Journal from "./pay/journal.js";
-export type { Recovered } from "./pay/payer.js";
+export type { Recovered, Unfinished } from "./pay/payer.js";
 export type { SpendPolicy } from "./pay/policy.js";
 export * as Policy from "./pay/policy.js";
 export type {

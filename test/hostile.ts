@@ -350,7 +350,7 @@ export function honestTier(h: Hostile, origin: Origin, afterSettle?: AfterSettle
         ).address
       : "0x";
     const stored = key ? completed.get(`${wallet}|${key}`) : undefined;
-    if (stored) return { ...stored, headers: { ...stored.headers, "x-run402-idempotent-replay": "true" } };
+    if (stored) return { ...stored, headers: { ...stored.headers, "x-run402-payment-deduplicated": "true" } };
     const outcome = await h.gate.check(h.request({ ...call, url: `${origin.url}${call.path}` }), h.price);
     if (outcome.kind !== "verified") return outcome.response;
     const settlement = await outcome.settle();

@@ -112,18 +112,20 @@ function appCopy(): string {
   return join(dir, "app.json");
 }
 
-/** Where and how the tools reach the test sandbox (the key comes from the server's environment). */
-function target(manifest: string, name: string) {
-  return {
-    manifest,
-    config: {
-      "run402:apiBase": sandbox.apiBase,
-      "run402:baseRpcUrl": sandbox.x402.rpcUrl,
-      "run402:tempoRpcUrl": sandbox.mpp.rpcUrl,
-      "run402:allowedRecipients": sandbox.treasury,
-      "run402:journalPath": join(tmp, `journal-${name}.json`),
-    },
-  };
+/** The operator's flags that point the server at the test sandbox (the key comes from its environment). */
+function operator(name: string): string[] {
+  return [
+    ["run402:apiBase", sandbox.apiBase],
+    ["run402:baseRpcUrl", sandbox.x402.rpcUrl],
+    ["run402:tempoRpcUrl", sandbox.mpp.rpcUrl],
+    ["run402:allowedRecipients", sandbox.treasury],
+    ["run402:journalPath", join(tmp, `journal-${name}.json`)],
+  ].flatMap(([key, value]) => ["-c", `${key}=${value}`]);
+}
+
+/** A tool call's target: the manifest only (everything else is the operator's). */
+function target(manifest: string, _name: string) {
+  return { manifest };
 }
 
 async function paidBy(wallet: number) {
@@ -135,7 +137,7 @@ describe("run402-pulumi mcp", () => {
   test("behavior: a cancelled call stops its engine run (ENGINE_CANCELLED) and the next call runs", {
     timeout: 300_000,
   }, async () => {
-    const server = await serve(0, []);
+    const server = await serve(0, operator("cancel"));
     const manifest = appCopy();
     // The tier check waits on the server, so the call is still running when it is cancelled.
     await sandbox.fault({ route: "GET /tiers/v1/status", kind: "delay", delayMs: 8_000, count: 1 });
@@ -193,9 +195,9 @@ describe("run402-pulumi mcp", () => {
   test("behavior: plan, then apply by its id: one payment on the planned rail, on the ledger; progress arrives while it works; stdout carries only the protocol", {
     timeout: 300_000,
   }, async () => {
-    const server = await serve(1, ["--allow-apply"]);
+    const server = await serve(1, ["--allow-apply", "--rail", "mpp", ...operator("apply")]);
     const manifest = appCopy();
-    const planned = await server.call("plan", { ...target(manifest, "apply"), rail: "mpp" });
+    const planned = await server.call("plan", target(manifest, "apply"));
     expect(planned.result.isError, JSON.stringify(planned.report.errors)).toBe(false);
     const saved = planned.report.savedPlan;
     expect(saved?.id).toMatch(/^plan_[0-9a-f]{16}$/);
@@ -243,7 +245,7 @@ describe("run402-pulumi mcp", () => {
   test("error: a stale plan (the manifest changed after it) is refused with what changed; nothing is paid; apply without a plan is refused", {
     timeout: 300_000,
   }, async () => {
-    const server = await serve(2, ["--allow-apply"]);
+    const server = await serve(2, ["--allow-apply", ...operator("stale")]);
     const manifest = appCopy();
     const unplanned = await server.call("apply", target(manifest, "stale"));
     expect(unplanned.report.errors[0]).toMatchObject({
@@ -281,7 +283,7 @@ describe("run402-pulumi mcp", () => {
   test("error: tools that pay or delete are off without the server's flags: destroy and apply are refused and change nothing", {
     timeout: 300_000,
   }, async () => {
-    const paying = await serve(3, ["--allow-apply"]);
+    const paying = await serve(3, ["--allow-apply", ...operator("flags")]);
     const manifest = appCopy();
     const planned = await paying.call("plan", target(manifest, "flags"));
     const applied = await paying.call("apply", { planId: planned.report.savedPlan?.id });
@@ -296,7 +298,7 @@ describe("run402-pulumi mcp", () => {
       message: expect.stringMatching(/--allow-destroy/),
     });
 
-    const locked = await serve(3, []);
+    const locked = await serve(3, operator("flags"));
     const again = await locked.call("plan", target(manifest, "flags"));
     for (const [name, args] of [
       ["apply", { planId: again.report.savedPlan?.id }],

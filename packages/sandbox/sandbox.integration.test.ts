@@ -191,7 +191,7 @@ describe("tiers", () => {
 
     const again = await buy(x402Fetch(key), key, "prototype", "buy-proto-1");
     expect(again.status).toBe(200);
-    expect(again.headers.get("x-run402-idempotent-replay")).toBe("true");
+    expect(again.headers.get("x-run402-payment-deduplicated")).toBe("true");
     expect(again.body).toEqual(first.body);
     expect((await balance("x402")) - before).toBe(100000n);
     const ledger = (await sb.ledger()).filter((p) => p.idempotencyKey === "buy-proto-1");
@@ -245,7 +245,7 @@ describe("faults", () => {
     expect((await sb.ledger()).filter((p) => p.idempotencyKey === "fault-1")).toHaveLength(1);
     const retry = await buy(x402Fetch(key), key, "prototype", "fault-1");
     expect(retry.status).toBe(200);
-    expect(retry.headers.get("x-run402-idempotent-replay")).toBe("true");
+    expect(retry.headers.get("x-run402-payment-deduplicated")).toBe("true");
     expect((await sb.ledger()).filter((p) => p.idempotencyKey === "fault-1")).toHaveLength(1);
   });
 
@@ -281,7 +281,7 @@ describe("faults", () => {
       { "idempotency-key": "drop-1" },
     );
     expect(replay.status).toBe(201);
-    expect(replay.headers.get("x-run402-idempotent-replay")).toBe("true");
+    expect(replay.headers.get("x-run402-payment-deduplicated")).toBe("true");
 
     const log = await sb.requests();
     expect(log.some((r) => r.method === "POST" && r.path === "/tiers/v1/prototype" && r.paid)).toBe(true);

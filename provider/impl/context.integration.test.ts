@@ -1,6 +1,7 @@
 /**
- * Recovery at provider start: a purchase an earlier run left maybe-paid is resolved when the
- * provider builds its context, and its settlement is there for the Tier's `lastSettlement`.
+ * Recovery in the provider: a purchase an earlier run left maybe-paid is only reported when the
+ * provider builds its context (which also serves check, preview and plan: no request may leave), and
+ * is resolved when an apply asks for it, its settlement there for the Tier's `lastSettlement`.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,7 +21,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-test("behavior: the provider resolves an earlier run's maybe-paid purchase when it starts", async () => {
+test("behavior: the provider reports an earlier run's maybe-paid purchase at start without a request, and resolves it only when an apply asks", async () => {
   const key = h.chains.wallets[0]!.privateKey;
   const wallet = resolveWallet({ privateKey: key });
   const journalPath = join(mkdtempSync(join(tmpdir(), "r402-recover-")), "journal.jsonl");
@@ -59,15 +60,21 @@ test("behavior: the provider resolves an earlier run's maybe-paid purchase when 
     "run402:tempoRpcUrl": h.chains.tempo.rpcUrl,
   };
   configure((k) => config[k]);
+  const callsBefore = h.api.calls.length;
   const ctx = await getContext();
-  const settlement = ctx.recoveredSettlement(`tier/${wallet.address.toLowerCase()}/`);
+  // Building the context (what check, preview and plan do) asked the server nothing.
+  expect(h.api.calls.length).toBe(callsBefore);
+  expect(
+    (await Journal.open({ path: journalPath }).get(pending!.apiBase, pending!.idempotencyKey))?.state,
+  ).toBe("pending");
+  const settlement = await ctx.recoveredSettlement(`tier/${wallet.address.toLowerCase()}/`);
   expect(settlement).toMatchObject({
     rail: "x402",
     amountUsd: "0.10",
     idempotencyKey: pending!.idempotencyKey,
   });
   expect(settlement?.reference).toMatch(/^0x[0-9a-f]{64}$/);
-  expect(ctx.recoveredSettlement("tier/0xsomeone-else/")).toBeNull();
+  expect(await ctx.recoveredSettlement("tier/0xsomeone-else/")).toBeNull();
   expect(
     (await Journal.open({ path: journalPath }).get(pending!.apiBase, pending!.idempotencyKey))?.state,
   ).toBe("settled");

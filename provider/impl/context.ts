@@ -22,13 +22,12 @@ export interface Context {
   wallet: string;
   /** The API server's clock (HTTP Date header of its latest response), which leases are measured against. */
   serverNow(): Promise<number>;
-  /** What recovery at start found: earlier runs' unfinished purchases against this API, resolved without paying. */
-  recovered: Recovered[];
   /**
-   * The newest settlement recovery found (delivered, or paid on chain) for an intent starting with
-   * `prefix` (a Tier's purchases: `tier/<wallet>/`), or null.
+   * The newest settlement recovery finds (delivered, or paid on chain) for an intent starting with
+   * `prefix` (a Tier's purchases: `tier/<wallet>/`), or null. Recovery asks the server and the chain,
+   * so only handlers that run at apply (create, update) may call it; it runs once per process.
    */
-  recoveredSettlement(prefix: string): Settlement | null;
+  recoveredSettlement(prefix: string): Promise<Settlement | null>;
 }
 
 let config: ProviderConfig | undefined;
@@ -67,6 +66,8 @@ async function build(config: ProviderConfig): Promise<Context> {
       maxPaymentUsd: config.maxPaymentUsd,
       maxSpendUsd: config.maxSpendUsd,
       ...(config.allowedRecipients ? { allowedRecipients: config.allowedRecipients } : {}),
+      // Unset: the chains of the configured RPCs, else the testnets (a mainnet is the operator's choice).
+      ...(config.allowedNetworks ? { allowedNetworks: config.allowedNetworks } : {}),
     },
     // Presigned upload hosts besides the API's own origin (Run402 may upload to a storage bucket).
     ...(config.uploadOrigins ? { uploadOrigins: config.uploadOrigins } : {}),
@@ -79,10 +80,19 @@ async function build(config: ProviderConfig): Promise<Context> {
     // Progress lines for the engine (and the CLI).
     onEvent: publish,
   });
-  // Recovery at start: asks the server (keyed replays) and the chain what became of purchases earlier
-  // runs left maybe-paid. It never pays and sends no transaction (this may be a preview), and a
-  // failure leaves the journal as it was: the purchase itself resolves its own intent again.
-  const recovered = await client.recover().catch(() => [] as Recovered[]);
+  // No recovery at start: this may be a check, a preview or a plan, and asking the server for an
+  // earlier result repeats a keyed request it could answer by selling. Earlier runs' unfinished
+  // purchases are reported from the journal alone; an apply resolves each when it gets to it.
+  const unfinished = await client.unfinished().catch(() => []);
+  for (const u of unfinished) {
+    publish({
+      type: "payment.unfinished",
+      intentId: u.intentId,
+      state: u.state,
+      amountUsd: u.amountUsd,
+    });
+  }
+  let recovered: Promise<Recovered[]> | undefined;
   return {
     config,
     client,
@@ -90,9 +100,10 @@ async function build(config: ProviderConfig): Promise<Context> {
     wallet: wallet.account.address,
     // Asked of the server only when no response has told it yet (plan reads the status first).
     serverNow: async () => client.serverNow() ?? serverNow(config.apiBase),
-    recovered,
-    recoveredSettlement(prefix) {
-      const found = recovered
+    async recoveredSettlement(prefix) {
+      // A failure leaves the journal as it was: the purchase itself resolves its own intent again.
+      recovered ??= client.recover().catch(() => [] as Recovered[]);
+      const found = (await recovered)
         .filter((r) => r.intentId.startsWith(prefix) && r.settlement)
         .map((r) => r.settlement as Settlement)
         .sort((a, b) => Date.parse(b.settledAt) - Date.parse(a.settledAt));

@@ -21,6 +21,7 @@ import { assertManifest, formatIssue, ManifestValidationError } from "../../sche
 import { loadManifest, type ResolvedRelease, resolveManifest } from "../manifest/index.js";
 import { getContext } from "./context.js";
 import { ConflictError, isGoneError } from "./errors.js";
+import { keysOrigin } from "./origin.js";
 import { containsUnknown } from "./values.js";
 
 type Manifest = string | Record<string, unknown>;
@@ -68,6 +69,8 @@ export interface Outputs extends Inputs {
   releaseId: string;
   url: string;
   uploaded: string[];
+  /** The API origin that issued the anon key (the only one it is sent to; absent in older states). */
+  apiOrigin?: string;
 }
 
 /**
@@ -328,12 +331,18 @@ export const deployment = {
     return { id: `${inputs.projectId}/deployment`, outs };
   },
 
-  async update(_id: string, _olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
-    return { outs: await apply(news) };
+  async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
+    return { outs: await apply(news, olds.projectId === news.projectId ? olds.apiOrigin : undefined) };
   },
 
   async read(id: string, props: Outputs): Promise<pulumi.dynamic.ReadResult> {
     const ctx = await getContext();
+    await keysOrigin(
+      `The anon key of project ${props.projectId}`,
+      props.projectId,
+      props.apiOrigin,
+      ctx.config.apiBase,
+    );
     let active: Awaited<ReturnType<typeof ctx.client.deploy.active>>;
     try {
       active = await ctx.client.deploy.active({ anonKey: props.anonKey });
@@ -362,12 +371,18 @@ export const deployment = {
 };
 
 function inputsOf(outs: Outputs): Inputs {
-  const { releaseId: _r, url: _u, uploaded: _up, ...inputs } = outs;
+  const { releaseId: _r, url: _u, uploaded: _up, apiOrigin: _o, ...inputs } = outs;
   return inputs;
 }
 
-async function apply(inputs: Inputs): Promise<Outputs> {
+async function apply(inputs: Inputs, recordedOrigin?: string): Promise<Outputs> {
   const ctx = await getContext();
+  const apiOrigin = await keysOrigin(
+    `The anon key of project ${inputs.projectId}`,
+    inputs.projectId,
+    recordedOrigin,
+    ctx.config.apiBase,
+  );
   const resolved = await resolveRelease(inputs.manifest, inputs.baseDir);
   if (resolved.digest !== inputs.manifestDigest) {
     throw new ConflictError(
@@ -403,5 +418,6 @@ async function apply(inputs: Inputs): Promise<Outputs> {
     releaseId,
     url: project.site_url ?? "",
     uploaded: result.uploaded,
+    apiOrigin,
   };
 }

@@ -31,12 +31,18 @@ export function progressLine(event: Run402Event): string | undefined {
       return `paid $${event.settlement.amountUsd} on ${event.settlement.rail}${event.settlement.reference ? `, tx ${event.settlement.reference}` : ""}`;
     case "payment.replayed":
       return "the server already holds this payment's result: nothing paid again";
+    case "payment.repurchased":
+      return `the server sold this purchase again ($${event.settlement.amountUsd} on ${event.settlement.rail}) instead of replaying the earlier payment's result: a second purchase, recorded and counted against the caps`;
     case "payment.pending":
       return `a payment for this purchase is still pending on the server; asking again in ${Math.ceil(event.waitMs / 1000)} s…`;
     case "payment.resolved":
       return event.outcome === "paid"
         ? `an earlier run's payment went through${event.reference ? ` (tx ${event.reference})` : ""}: recorded, not paid again`
         : `an earlier run's payment was never made (${event.how})`;
+    case "payment.unfinished":
+      return event.state === "paid"
+        ? `an earlier run paid${event.amountUsd ? ` $${event.amountUsd}` : ""} for ${event.intentId} and the server has not delivered it: apply asks the server for the stored result and never pays it again`
+        : `an earlier run's payment${event.amountUsd ? ` of $${event.amountUsd}` : ""} for ${event.intentId} may have been made: apply asks the chain and the server before paying anything for it`;
     case "payment.cancelling":
       return `cancelling an earlier run's unused payment on ${event.network}, so it can never be paid twice…`;
     case "payment.refused":

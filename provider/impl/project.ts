@@ -6,6 +6,7 @@ import { BaseError } from "../../core/errors.js";
 import { configDir } from "../../sdk/wallet.js";
 import { getContext } from "./context.js";
 import { ConflictError, isGoneError } from "./errors.js";
+import { ApiOriginChangedError, bindOrigin, keyStoreOrigin, keysOrigin, originOf } from "./origin.js";
 import { containsUnknown } from "./values.js";
 
 export interface Inputs {
@@ -20,6 +21,8 @@ export interface Outputs extends Inputs {
   serviceKey: string;
   restUrl: string;
   siteUrl: string;
+  /** The API origin that issued the keys: the only one they are ever sent to (absent in older states). */
+  apiOrigin?: string;
 }
 
 interface Created {
@@ -90,6 +93,7 @@ function toOutputs(inputs: Inputs, created: Created, apiBase: string): Outputs {
     serviceKey: created.service_key,
     restUrl: created.endpoints?.rest_url ?? `${apiBase}/rest/v1`,
     siteUrl: created.site_url ?? "",
+    apiOrigin: originOf(apiBase),
   };
 }
 
@@ -112,7 +116,10 @@ export const project = {
     return { inputs };
   },
 
-  async diff(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
+  async diff(id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
+    // Every run over this project (preview, up) stops here, before a step sends its keys anywhere.
+    const ctx = await getContext();
+    await keysOrigin(`Project ${id}`, id, olds.apiOrigin, ctx.config.apiBase);
     const replaces: string[] = [];
     if (olds.name !== news.name) replaces.push("name");
     if ((olds.adoptProjectId ?? null) !== (news.adoptProjectId ?? null)) replaces.push("adoptProjectId");
@@ -123,6 +130,15 @@ export const project = {
     const ctx = await getContext();
     if (inputs.adoptProjectId) {
       const id = inputs.adoptProjectId;
+      // The run402 key store belongs to the API its config folder targets: its keys go nowhere else.
+      const storeOrigin = await keyStoreOrigin();
+      if (storeOrigin !== originOf(ctx.config.apiBase)) {
+        throw new ApiOriginChangedError({
+          what: `Project ${id} (adopted from the run402 key store)`,
+          issued: storeOrigin,
+          current: originOf(ctx.config.apiBase),
+        });
+      }
       const detail = await ctx.client.projects.get(id);
       const keys = await storedKeys(id);
       if (!keys) {
@@ -136,6 +152,7 @@ export const project = {
         { project_id: id, ...keys, site_url: detail.site_url ?? null },
         ctx.config.apiBase,
       );
+      await bindOrigin(id, outs.apiOrigin as string);
       return { id, outs: { ...outs, name: detail.name ?? inputs.name } };
     }
     // The key makes a retried or resumed create return the same project instead of a second one. It
@@ -164,7 +181,9 @@ export const project = {
       const detail = await ctx.client.projects.get(created.project_id);
       created = { ...created, site_url: detail.site_url ?? null };
     }
-    return { id: created.project_id, outs: toOutputs(inputs, created, ctx.config.apiBase) };
+    const outs = toOutputs(inputs, created, ctx.config.apiBase);
+    await bindOrigin(created.project_id, outs.apiOrigin as string);
+    return { id: created.project_id, outs };
   },
 
   async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
@@ -174,6 +193,7 @@ export const project = {
 
   async read(id: string, props: Outputs): Promise<pulumi.dynamic.ReadResult> {
     const ctx = await getContext();
+    await keysOrigin(`Project ${id}`, id, props.apiOrigin, ctx.config.apiBase);
     // Run402 answers 403 for absent and forbidden alike; the wallet's list tells them apart.
     if (await isGone(id)) return { id: "" };
     const detail = await ctx.client.projects.get(id);
@@ -185,6 +205,7 @@ export const project = {
 
   async delete(id: string, props: Outputs): Promise<void> {
     const ctx = await getContext();
+    await keysOrigin(`Project ${id}`, id, props.apiOrigin, ctx.config.apiBase);
     try {
       await ctx.client.projects.delete({ projectId: id, serviceKey: props.serviceKey });
     } catch (error) {

@@ -2,6 +2,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { getContext } from "./context.js";
 import { isGoneError } from "./errors.js";
+import { keysOrigin } from "./origin.js";
 import { containsUnknown } from "./values.js";
 
 export interface Inputs {
@@ -11,7 +12,14 @@ export interface Inputs {
   value: string;
 }
 
-export type Outputs = Inputs;
+export type Outputs = Inputs & {
+  /** The API origin that issued the service key (the only one it is sent to; absent in older states). */
+  apiOrigin?: string;
+};
+
+/** The origin this secret's service key may go to, checked against this run's API. */
+const origin = (apiBase: string, projectId: string, recorded?: string) =>
+  keysOrigin(`The service key of project ${projectId}`, projectId, recorded, apiBase);
 
 const namePattern = /^[A-Z_][A-Z0-9_]{0,127}$/;
 
@@ -43,28 +51,35 @@ export const secret = {
 
   async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult> {
     const ctx = await getContext();
+    const apiOrigin = await origin(ctx.config.apiBase, inputs.projectId);
     await ctx.client.secrets.set({
       projectId: inputs.projectId,
       serviceKey: inputs.serviceKey,
       key: inputs.name,
       value: inputs.value,
     });
-    return { id: `${inputs.projectId}/${inputs.name}`, outs: inputs };
+    return { id: `${inputs.projectId}/${inputs.name}`, outs: { ...inputs, apiOrigin } };
   },
 
-  async update(_id: string, _olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
+  async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
     const ctx = await getContext();
+    const apiOrigin = await origin(
+      ctx.config.apiBase,
+      news.projectId,
+      olds.projectId === news.projectId ? olds.apiOrigin : undefined,
+    );
     await ctx.client.secrets.set({
       projectId: news.projectId,
       serviceKey: news.serviceKey,
       key: news.name,
       value: news.value,
     });
-    return { outs: news };
+    return { outs: { ...news, apiOrigin } };
   },
 
   async read(id: string, props: Outputs): Promise<pulumi.dynamic.ReadResult> {
     const ctx = await getContext();
+    await origin(ctx.config.apiBase, props.projectId, props.apiOrigin);
     let listed: Awaited<ReturnType<typeof ctx.client.secrets.list>>;
     try {
       listed = await ctx.client.secrets.list({ projectId: props.projectId, serviceKey: props.serviceKey });
@@ -79,6 +94,7 @@ export const secret = {
 
   async delete(_id: string, props: Outputs): Promise<void> {
     const ctx = await getContext();
+    await origin(ctx.config.apiBase, props.projectId, props.apiOrigin);
     try {
       await ctx.client.secrets.delete({
         projectId: props.projectId,

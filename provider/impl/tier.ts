@@ -328,7 +328,8 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
     // purchase happened), the settlement recovery at start found for this organization's tier.
     const recorded = Date.parse(previous.leaseExpiresAt ?? "");
     const server = Date.parse(status.lease_expires_at ?? "");
-    const found = server > recorded ? ctx.recoveredSettlement(`tier/${ctx.wallet.toLowerCase()}/`) : null;
+    const found =
+      server > recorded ? await ctx.recoveredSettlement(`tier/${ctx.wallet.toLowerCase()}/`) : null;
     if (found) lastSettlement = settlementOutput(found);
   }
   const lease = leaseOf(status);

@@ -18,6 +18,8 @@ export type Run402Event =
     }
   | { type: "payment.settled"; url: string; settlement: Settlement }
   | { type: "payment.replayed"; url: string; idempotencyKey: string; settlement: Settlement | null }
+  /** A repeated keyed request was answered by a new sale, not a replay of the earlier payment: a second purchase. */
+  | { type: "payment.repurchased"; url: string; idempotencyKey: string; settlement: Settlement }
   | {
       type: "payment.pending";
       url: string;
@@ -37,6 +39,8 @@ export type Run402Event =
       reference: string | null;
     }
   | { type: "payment.cancelling"; url: string; idempotencyKey: string; network: string }
+  /** An earlier run's purchase the journal holds unfinished (read only, no request): what apply will resolve. */
+  | { type: "payment.unfinished"; intentId: string; state: "pending" | "paid"; amountUsd: string | null }
   /** A deploy uploaded one more content object: `done` of `total`, bytes so far of all. */
   | { type: "upload"; sha256: string; done: number; total: number; bytesDone: number; bytesTotal: number }
   /** A deploy operation reported a status while it was polled. */

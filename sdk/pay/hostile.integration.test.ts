@@ -465,7 +465,10 @@ describe("issue 10: one intent is paid at most once", () => {
         headers: { "x-run402-settlement-rail": "x402", ...s.receiptHeaders },
         body: tierBody(p.address),
       };
-      completed.set(key, { ...reply, headers: { ...reply.headers, "x-run402-idempotent-replay": "true" } });
+      completed.set(key, {
+        ...reply,
+        headers: { ...reply.headers, "x-run402-payment-deduplicated": "true" },
+      });
       return reply;
     });
     const before = await h.balance("x402", p.address);

@@ -49,6 +49,8 @@ export type IntentRecord = {
   /** `pid@host` of the process that moved the intent to `pending`. */
   owner?: string | undefined;
   error?: string | undefined;
+  /** A new sale the server answered a repeated keyed request with, instead of a replay (counted, reported). */
+  secondPurchase?: Settlement | undefined;
   updatedAt: string;
 };
 

@@ -36,6 +36,7 @@ export function lazyRail(name: RailName, load: () => Promise<Rail>): Rail {
     },
     createCredential: async (challenge) => (await get()).createCredential(challenge),
     chainState: async (proof) => (await get()).chainState(proof),
+    configuredNetwork: async () => (await (await get()).configuredNetwork?.()) ?? null,
     // Only a loaded rail can say whether it cancels; the payer asks after chainState() loaded it.
     get cancel() {
       const rail = loaded;

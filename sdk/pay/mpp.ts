@@ -172,6 +172,47 @@ function checkCalls(
   return null;
 }
 
+/** Seconds of clock difference tolerated between this machine (which checked validBefore at signing) and the chain. */
+const chainSkewSeconds = 120;
+/** The most blocks {@link minedIn} reads before it gives up (an answer it cannot give is "unknown"). */
+const maxBlocksScanned = 4_000;
+
+/**
+ * Whether `hash` is in `head` or one of its ancestors back to before `validBefore` − the longest
+ * validity (when the transaction could not have been signed yet), each block read by its hash.
+ * Throws when a block cannot be read: the caller must then say "unknown", never "void".
+ */
+async function minedIn(
+  client: {
+    getBlock(args: {
+      blockHash: Hex;
+    }): Promise<{ hash: Hex | null; parentHash: Hex; timestamp: bigint; transactions: readonly unknown[] }>;
+  },
+  head: { hash: Hex | null; parentHash: Hex; timestamp: bigint; transactions: readonly unknown[] },
+  hash: Hex,
+  validBefore: number,
+): Promise<boolean> {
+  const earliest = BigInt(validBefore - maxValiditySeconds - chainSkewSeconds);
+  const wanted = hash.toLowerCase();
+  let block = head;
+  for (let i = 0; i < maxBlocksScanned; i++) {
+    if (
+      block.transactions.some(
+        (tx) => String(typeof tx === "string" ? tx : (tx as { hash: string }).hash).toLowerCase() === wanted,
+      )
+    )
+      return true;
+    if (block.timestamp < earliest || /^0x0+$/.test(block.parentHash)) return false;
+    const parent = await client.getBlock({ blockHash: block.parentHash });
+    if (!parent || parent.hash?.toLowerCase() !== block.parentHash.toLowerCase())
+      throw new Error(`The RPC did not return block ${block.parentHash}.`);
+    block = parent;
+  }
+  throw new Error(
+    `The transaction's window spans more than ${maxBlocksScanned} blocks; its outcome is unknown.`,
+  );
+}
+
 /** The MPP rail (mppx client, tempo charge, pull mode). */
 export function create(options: CreateOptions): Rail {
   const { account } = options;
@@ -380,6 +421,11 @@ export function create(options: CreateOptions): Rail {
       return { headers: { [Challenge.credentialHeader(approved)]: value }, proof } satisfies Credential;
     },
 
+    async configuredNetwork() {
+      const id = await rpcFor.configured();
+      return id === null ? null : `eip155:${id}`;
+    },
+
     async chainState(proof): Promise<ChainState> {
       if (proof.rail !== "mpp") throw new TypeError("not an mpp proof");
       const chainId = Number(proof.network.slice("eip155:".length));
@@ -403,9 +449,15 @@ export function create(options: CreateOptions): Rail {
         return receipt.status === "success" ? { state: "used", reference: proof.hash } : { state: "void" };
       const chainTime = Number(block.timestamp);
       // An expiring-nonce transaction can only be included in a block before its validBefore.
-      return chainTime >= proof.validBefore
-        ? { state: "void" }
-        : { state: "unused", validBefore: proof.validBefore, chainTime };
+      if (chainTime < proof.validBefore)
+        return { state: "unused", validBefore: proof.validBefore, chainTime };
+      // "Void" decides that paying again is safe, so it comes from block-pinned data only, never from
+      // a missing receipt (one lagging RPC backend answers null for a transaction another has mined):
+      // every block from the one read above back past the earliest moment the transaction could have
+      // been signed, each read by its hash (a backend that lacks one answers nothing, not "absent").
+      return (await minedIn(client, block, proof.hash as Hex, proof.validBefore))
+        ? { state: "used", reference: proof.hash }
+        : { state: "void" };
     },
   };
 }

@@ -201,10 +201,10 @@ describe("Payer: policy refusals sign nothing", () => {
     const err = await refusal(r402.tiers.set({ tier: "prototype", intent: "t1" }));
     expect(err.code).toBe("POLICY_NETWORK");
     expect(err.message).toMatchInlineSnapshot(`
-      "Refused to pay on x402: network eip155:1 is not allowed. Nothing was signed.
+      "Refused to pay on x402: network eip155:1 is not allowed (by default only the chain of the configured RPC, or the testnet when none is configured); an operator who means to pay there lists it in allowedNetworks (run402:allowedNetworks). Nothing was signed.
 
       Asked: eip155:1
-      Allowed: eip155:84532, eip155:8453"
+      Allowed: eip155:84532"
     `);
     expect(spy.signed).toEqual([]);
   });
@@ -505,7 +505,7 @@ describe("Payer: paying", () => {
         new Response(JSON.stringify(tierOk), {
           headers: {
             "content-type": "application/json",
-            "x-run402-idempotent-replay": "true",
+            "x-run402-payment-deduplicated": "true",
             "x-run402-settlement-rail": "x402",
             "payment-response": Buffer.from(
               JSON.stringify({
@@ -591,7 +591,7 @@ describe("Payer: paying", () => {
       n < 3
         ? challenge402(req.url)
         : new Response(JSON.stringify(tierOk), {
-            headers: { "content-type": "application/json", "x-run402-idempotent-replay": "true" },
+            headers: { "content-type": "application/json", "x-run402-payment-deduplicated": "true" },
           }),
     );
     const rail = X402.create({ account: spy.account });
@@ -676,7 +676,7 @@ describe("Payer: paying", () => {
       n < 2
         ? challenge402(req.url)
         : new Response(JSON.stringify(tierOk), {
-            headers: { "content-type": "application/json", "x-run402-idempotent-replay": "true" },
+            headers: { "content-type": "application/json", "x-run402-payment-deduplicated": "true" },
           }),
     );
     const real = X402.create({ account: spy.account });
@@ -823,7 +823,7 @@ describe("Payer: paying", () => {
     const api = fakeApi(
       () =>
         new Response(JSON.stringify({ image: "iVBORw0KGgo=", content_type: "image/png" }), {
-          headers: { "content-type": "application/json", "x-run402-idempotent-replay": "true" },
+          headers: { "content-type": "application/json", "x-run402-payment-deduplicated": "true" },
         }),
     );
     const r402 = createRun402({

@@ -22,7 +22,7 @@ import {
   toApiError,
   urlFor,
 } from "../internal/http.js";
-import { atomicToUsd } from "../money.js";
+import { atomicToUsd, usdToAtomic } from "../money.js";
 import type * as Receipt from "../Receipt.js";
 import { type IntentRecord, type IntentState, type Journal, recordKey, self } from "./journal.js";
 import * as Policy from "./policy.js";
@@ -35,7 +35,7 @@ import {
   type RailName,
   SignedThenFailed,
 } from "./rail.js";
-import { busyElsewhere, type PaidExchange, resolution } from "./resolution.js";
+import { busyElsewhere, markedReplay, type PaidExchange, resolution } from "./resolution.js";
 
 export type { PaidExchange };
 
@@ -71,6 +71,16 @@ export type Recovered = {
   settlement: Receipt.Settlement | null;
 };
 
+/** An unfinished intent as the journal holds it. */
+export type Unfinished = {
+  intentId: string;
+  idempotencyKey: string;
+  /** `pending`: a credential may have been used; `paid`: the chain showed it used, the server did not deliver. */
+  state: "pending" | "paid";
+  rail: RailName | null;
+  amountUsd: string | null;
+};
+
 /** Pays 402 challenges on one rail, under one spend policy, never twice for one intent. */
 export type Payer = {
   /** Sends `spec` keyed by `idempotencyKey`; pays the 402 at most once. Throws {@link ApiError} on other statuses. */
@@ -90,6 +100,11 @@ export type Payer = {
    * unused x402 authorization is cancelled on chain (a transaction from the wallet).
    */
   recover(t: Transport, options?: { cancel?: boolean | undefined }): Promise<Recovered[]>;
+  /**
+   * What earlier runs left unfinished against this API, read from the journal only: no request, no
+   * chain read (for previews and plans, which must not ask a server that could answer by selling).
+   */
+  unfinished(t: Transport): Promise<Unfinished[]>;
   /** Settlements paid in this payer's lifetime. */
   payments(): Receipt.Settlement[];
   /** Atomic units paid, or possibly paid (pending), in this lifetime. */
@@ -141,14 +156,26 @@ export function create(options: CreateOptions): Payer {
     return pinned;
   }
 
-  const { fromRecord, settlementFrom, move, sendKeyed, resolvePending, deliverPaid, settleEarlier } =
-    resolution({
-      journal,
-      railOf,
-      payer,
-      maxPendingWaitSeconds,
-      counted,
-    });
+  const {
+    fromRecord,
+    settlementFrom,
+    move,
+    sendKeyed,
+    resolvePending,
+    deliverPaid,
+    settleEarlier,
+    delivered,
+  } = resolution({
+    journal,
+    railOf,
+    payer,
+    maxPendingWaitSeconds,
+    counted,
+    onRepurchase: (settlement) => paid.push(settlement),
+    roomFor: (amountAtomic) =>
+      spent() + reserved + amountAtomic <= usdToAtomic(policy.maxSpendUsd) &&
+      amountAtomic <= usdToAtomic(policy.maxPaymentUsd),
+  });
 
   async function pay(
     t: Transport,
@@ -195,7 +222,10 @@ export function create(options: CreateOptions): Payer {
 
     const first = await sendKeyed(t, keyed, key);
     if (first.response.ok) {
-      const replayed = first.response.headers.get("x-run402-idempotent-replay") === "true";
+      const replayed = markedReplay(first.response, first.body);
+      // The intent was delivered before and this answer is no replay of it: a second sale.
+      if (record.state === "settled" && !replayed)
+        return { ...first, ...(await delivered(t, record, first)) };
       const settlement = replayed
         ? (record.settlement ?? settlementFrom(first, record))
         : settlementFrom(first, record);
@@ -254,10 +284,28 @@ export function create(options: CreateOptions): Payer {
     let approved: PaymentChallenge | null = null;
     let refusal: SpendPolicyError | null = offer.refused[0] ?? null;
     const pinned = policy.allowedRecipients ? null : await pinnedRecipient(scope, chosenRail);
+    // The networks allowed by default are those of the rail's configured RPC (asked of it once).
+    let configuredNetwork: string | null = null;
+    if (!policy.allowedNetworks && offer.challenges.length > 0) {
+      try {
+        configuredNetwork = (await railImpl.configuredNetwork?.()) ?? null;
+      } catch (cause) {
+        return refuse(
+          new SpendPolicyError({
+            limit: "network",
+            rail: chosenRail,
+            reason: `the configured RPC did not say which chain it serves (${cause instanceof Error ? cause.message : String(cause)}), so no network is known to be allowed`,
+            asked: offer.challenges.map((c) => c.network).join(", "),
+            allowed: "the configured RPC's chain",
+          }),
+        );
+      }
+    }
     for (const challenge of offer.challenges) {
       const err = Policy.check(callPolicy, challenge, {
         spentAtomic: spent() + reserved,
         pinnedRecipient: pinned,
+        configuredNetwork,
       });
       if (!err) {
         approved = challenge;
@@ -286,6 +334,7 @@ export function create(options: CreateOptions): Payer {
             Policy.check(callPolicy, approved, {
               spentAtomic: spent() + reserved,
               pinnedRecipient: pinnedNow,
+              configuredNetwork,
             })!,
           );
         }
@@ -394,7 +443,7 @@ export function create(options: CreateOptions): Payer {
       return {
         ...second,
         settlement,
-        replayed: second.response.headers.get("x-run402-idempotent-replay") === "true",
+        replayed: markedReplay(second.response, second.body),
       };
     } finally {
       release();
@@ -408,6 +457,15 @@ export function create(options: CreateOptions): Payer {
       const carried = carriedPayment(new Headers(spec.headers));
       if (carried) return Promise.reject(new PaymentAlreadyAttemptedError({ header: carried }));
       return exclusive(recordKey(scopeOf(t.apiBase), intent.idempotencyKey), () => pay(t, spec, intent));
+    },
+    async unfinished(t) {
+      return (await journal.unfinished(scopeOf(t.apiBase))).map((r) => ({
+        intentId: r.intentId,
+        idempotencyKey: r.idempotencyKey,
+        state: r.state as "pending" | "paid",
+        rail: r.rail ?? null,
+        amountUsd: r.amountAtomic ? atomicToUsd(BigInt(r.amountAtomic)) : null,
+      }));
     },
     async recover(t, options = {}) {
       const out: Recovered[] = [];

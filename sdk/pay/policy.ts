@@ -8,7 +8,11 @@ export type SpendPolicy = {
   maxPaymentUsd: number;
   /** Largest total over this client's lifetime, USD. */
   maxSpendUsd: number;
-  /** CAIP-2 ids or bare chain ids. @default eip155:84532, eip155:8453 (x402); eip155:42431, eip155:4217 (mpp) */
+  /**
+   * CAIP-2 ids or bare chain ids. @default the chain of the rail's configured RPC; with none
+   * configured, the testnets only (eip155:84532 for x402, eip155:42431 for mpp): a mainnet is paid
+   * on only when the operator lists it here or configures an RPC of it.
+   */
   allowedNetworks?: string[] | undefined;
   /** Token addresses. @default USDC on Base / Base Sepolia, pathUSD and USDC.e on Tempo */
   allowedAssets?: string[] | undefined;
@@ -18,10 +22,10 @@ export type SpendPolicy = {
   maxChallengeExpirySeconds?: number | undefined;
 };
 
-/** Networks each rail may pay on unless the policy says otherwise. */
+/** Networks each rail may pay on when the policy names none and the rail has no RPC configured: testnets. */
 export const defaultNetworks: Record<RailName, string[]> = {
-  x402: ["eip155:84532", "eip155:8453"],
-  mpp: ["eip155:42431", "eip155:4217"],
+  x402: ["eip155:84532"],
+  mpp: ["eip155:42431"],
 };
 
 /** Stablecoins (6 decimals) the policy accepts unless told otherwise. */
@@ -37,9 +41,14 @@ export function normalizeNetwork(network: string): string {
   return /^\d+$/.test(network.trim()) ? `eip155:${network.trim()}` : network.trim().toLowerCase();
 }
 
-/** The networks a rail may pay on under `policy`. */
-export function networksFor(policy: SpendPolicy, rail: RailName): string[] {
-  return (policy.allowedNetworks ?? defaultNetworks[rail]).map(normalizeNetwork);
+/**
+ * The networks a rail may pay on under `policy`: its own list, else `configured` (the chain of the
+ * rail's configured RPC), else the testnets.
+ */
+export function networksFor(policy: SpendPolicy, rail: RailName, configured?: string | null): string[] {
+  return (policy.allowedNetworks ?? (configured ? [configured] : defaultNetworks[rail])).map(
+    normalizeNetwork,
+  );
 }
 
 /** The assets the policy accepts. */
@@ -53,6 +62,8 @@ export type CheckContext = {
   spentAtomic: bigint;
   /** The recipient pinned for this API base and rail, when no allow-list is configured. */
   pinnedRecipient: string | null;
+  /** The chain of the rail's configured RPC (`eip155:<id>`), the default allowed network; null when none is configured. */
+  configuredNetwork?: string | null | undefined;
   now?: Date | undefined;
 };
 
@@ -65,12 +76,12 @@ export function check(
   context: CheckContext,
 ): SpendPolicyError | null {
   const rail = challenge.rail;
-  const networks = networksFor(policy, rail);
+  const networks = networksFor(policy, rail, context.configuredNetwork);
   if (!networks.includes(normalizeNetwork(challenge.network))) {
     return new SpendPolicyError({
       limit: "network",
       rail,
-      reason: `network ${challenge.network} is not allowed`,
+      reason: `network ${challenge.network} is not allowed${policy.allowedNetworks ? "" : " (by default only the chain of the configured RPC, or the testnet when none is configured)"}; an operator who means to pay there lists it in allowedNetworks (run402:allowedNetworks)`,
       asked: challenge.network,
       allowed: networks.join(", "),
     });

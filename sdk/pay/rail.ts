@@ -86,6 +86,11 @@ export interface Rail {
    * before signing when the challenge cannot be paid safely (e.g. no RPC for its chain).
    */
   createCredential(challenge: PaymentChallenge): Promise<Credential>;
+  /**
+   * The chain of the RPC configured for this rail (`eip155:<id>`, asked of the RPC once), or null
+   * when none is configured: the network the policy allows by default.
+   */
+  configuredNetwork?(): Promise<string | null>;
   /** Asks the chain what became of a credential. */
   chainState(proof: Proof): Promise<ChainState>;
   /**

@@ -35,11 +35,34 @@ export function busyElsewhere(record: IntentRecord): boolean {
   );
 }
 
+/**
+ * Whether a 2xx is the server's stored answer to an earlier paid request, marked the way Run402 marks
+ * a replay: `x-run402-payment-deduplicated` (decisive when present, as Run402's client reads it),
+ * else `x-run402-payment-delivery: replay`, else a JSON body with `deduplicated: true`. Behaviour
+ * read in kychee-com/run402 sdk/src/namespaces/pay.ts (`responseSignalsReplay`,
+ * `payResponseMetadata`) at 2d17de43d5981d65c30a10defe9c84596bfa1724. Any other 2xx to a repeated
+ * keyed request is a new sale (Run402 sells from the org's allowance when a request carries no
+ * payment and the allowance covers it), never the delivery of the earlier payment.
+ */
+export function markedReplay(response: Response, body: unknown): boolean {
+  const deduplicated = response.headers.get("x-run402-payment-deduplicated")?.trim().toLowerCase();
+  if (deduplicated === "true") return true;
+  if (deduplicated !== undefined) return false;
+  const delivery = response.headers.get("x-run402-payment-delivery")?.trim().toLowerCase();
+  if (delivery !== undefined) return delivery === "replay";
+  return (
+    body !== null &&
+    typeof body === "object" &&
+    !Array.isArray(body) &&
+    (body as Record<string, unknown>)["deduplicated"] === true
+  );
+}
+
 /** The outcome of one paid (or replayed) request. */
 export type PaidExchange = Exchange & { settlement: Receipt.Settlement | null; replayed: boolean };
 
 export type Resolution =
-  | { kind: "delivered"; exchange: Exchange; settlement: Receipt.Settlement | null }
+  | { kind: "delivered"; exchange: Exchange; settlement: Receipt.Settlement | null; replayed: boolean }
   | { kind: "paid"; settlement: Receipt.Settlement; status: number; url: string }
   | { kind: "unpaid" }
   | { kind: "unknown"; validUntil: string; url: string };
@@ -53,11 +76,21 @@ export type ResolutionOptions = {
   maxPendingWaitSeconds: number;
   /** Paid or pending in this lifetime, per intent (the payer's run-cap ledger); an unpaid intent leaves it. */
   counted: Map<string, bigint>;
+  /**
+   * Called when a repeated keyed request was answered by a new sale instead of a replay: the
+   * payer records it with this run's payments.
+   */
+  onRepurchase: (settlement: Receipt.Settlement) => void;
+  /**
+   * Whether a possible new sale of `amountAtomic` still fits this run's caps. A repeated keyed request
+   * may be answered by one (an allowance sale), so none is sent when it would not fit.
+   */
+  roomFor: (amountAtomic: bigint) => boolean;
 };
 
 /** The resolution steps, bound to one payer. */
 export function resolution(options: ResolutionOptions) {
-  const { journal, railOf, payer, maxPendingWaitSeconds, counted } = options;
+  const { journal, railOf, payer, maxPendingWaitSeconds, counted, onRepurchase, roomFor } = options;
 
   function fromRecord(
     record: IntentRecord,
@@ -171,6 +204,69 @@ export function resolution(options: ResolutionOptions) {
     return settlement;
   }
 
+  /**
+   * A repeated keyed request got a 2xx that is not marked as a replay: the server sold the result
+   * again (from the org's allowance, or for nothing it verified). It is a second purchase: recorded
+   * on the intent, counted against this run's caps, reported with this run's payments. The earlier
+   * credential keeps its own outcome (`pending`/`paid` settlement) in the record.
+   */
+  async function markRepurchased(
+    t: Transport,
+    record: IntentRecord,
+    ex: Exchange,
+  ): Promise<Receipt.Settlement> {
+    const observed = settlementFrom(ex, { ...record, rail: undefined, settlement: undefined });
+    const settlement: Receipt.Settlement = observed ?? {
+      ...fromRecord(record, null),
+      rail: "allowance",
+      network: null,
+      asset: null,
+      recipient: null,
+    };
+    counted.set(
+      `${recordKey(record.apiBase, record.idempotencyKey)}#repurchase`,
+      BigInt(settlement.amountAtomic),
+    );
+    onRepurchase(settlement);
+    await move(record, { state: "settled", secondPurchase: settlement, error: "SECOND_PURCHASE" }, [
+      "pending",
+      "paid",
+      "begun",
+      "settled",
+    ]);
+    t.emit({ type: "payment.repurchased", url: ex.url, idempotencyKey: record.idempotencyKey, settlement });
+    return settlement;
+  }
+
+  /**
+   * A 2xx to a repeated keyed request: the earlier payment's delivery when the server marks it as a
+   * replay, else a second purchase ({@link markRepurchased}).
+   */
+  async function delivered(
+    t: Transport,
+    record: IntentRecord,
+    ex: Exchange,
+  ): Promise<{ settlement: Receipt.Settlement | null; replayed: boolean }> {
+    if (markedReplay(ex.response, ex.body))
+      return { settlement: await markDelivered(t, record, ex), replayed: true };
+    return { settlement: await markRepurchased(t, record, ex), replayed: false };
+  }
+
+  /**
+   * Repeats the keyed request of an earlier attempt, unpaid, to ask for its stored result; refused
+   * unsent when a possible new sale under the key would not fit this run's caps.
+   */
+  async function askStored(t: Transport, record: IntentRecord): Promise<Exchange> {
+    if (!roomFor(BigInt(record.amountAtomic ?? "0"))) {
+      throw new PaymentOutcomeUnknownError({
+        idempotencyKey: record.idempotencyKey,
+        url: record.url,
+        validUntil: record.validUntil ?? new Date().toISOString(),
+      });
+    }
+    return sendKeyed(t, keyedSpec(record), record.idempotencyKey);
+  }
+
   /** Delivered: record `settled` with the best settlement known (the chain's transaction if the server names none). */
   async function markDelivered(
     t: Transport,
@@ -203,9 +299,8 @@ export function resolution(options: ResolutionOptions) {
     const key = record.idempotencyKey;
     const deadline = Date.now() + (how.wait ? maxPendingWaitSeconds * 1000 : 0);
     for (;;) {
-      const ex = await sendKeyed(t, keyedSpec(record), key);
-      if (ex.response.ok)
-        return { kind: "delivered", exchange: ex, settlement: await markDelivered(t, record, ex) };
+      const ex = await askStored(t, record);
+      if (ex.response.ok) return { kind: "delivered", exchange: ex, ...(await delivered(t, record, ex)) };
       if (ex.response.status !== 402) throw toApiError(record.method, ex);
       const proof = record.proof;
       let state: ChainState;
@@ -283,9 +378,8 @@ export function resolution(options: ResolutionOptions) {
     while (Date.now() + 1000 <= until) {
       t.emit({ type: "payment.pending", url: ex.url, idempotencyKey: key, waitMs: 1000 });
       await sleep(1000);
-      ex = await sendKeyed(t, keyedSpec(paid), key);
-      if (ex.response.ok)
-        return { kind: "delivered", exchange: ex, settlement: await markDelivered(t, paid, ex) };
+      ex = await askStored(t, paid);
+      if (ex.response.ok) return { kind: "delivered", exchange: ex, ...(await delivered(t, paid, ex)) };
       if (ex.response.status !== 402) throw toApiError(paid.method, ex);
     }
     return { kind: "paid", settlement: paid.settlement!, status: ex.response.status, url: ex.url };
@@ -293,11 +387,8 @@ export function resolution(options: ResolutionOptions) {
 
   /** A `paid` intent: repeat the keyed request so the server delivers; never pay it again. */
   async function deliverPaid(t: Transport, record: IntentRecord): Promise<PaidExchange> {
-    const ex = await sendKeyed(t, keyedSpec(record), record.idempotencyKey);
-    if (ex.response.ok) {
-      const settlement = await markDelivered(t, record, ex);
-      return { ...ex, settlement, replayed: true };
-    }
+    const ex = await askStored(t, record);
+    if (ex.response.ok) return { ...ex, ...(await delivered(t, record, ex)) };
     if (ex.response.status === 402 && record.settlement) {
       throw new PaymentUndeliveredError({
         idempotencyKey: record.idempotencyKey,
@@ -324,7 +415,13 @@ export function resolution(options: ResolutionOptions) {
     if (before.state === "pending") {
       const resolution = await resolvePending(t, before, { cancel: true, wait: true });
       if (resolution.kind === "delivered") {
-        return { done: { ...resolution.exchange, settlement: resolution.settlement, replayed: true } };
+        return {
+          done: {
+            ...resolution.exchange,
+            settlement: resolution.settlement,
+            replayed: resolution.replayed,
+          },
+        };
       }
       if (resolution.kind === "paid") {
         throw new PaymentUndeliveredError({
@@ -356,6 +453,8 @@ export function resolution(options: ResolutionOptions) {
     markUnpaid,
     markPaid,
     markDelivered,
+    markRepurchased,
+    delivered,
     resolvePending,
     deliverPaid,
     settleEarlier,

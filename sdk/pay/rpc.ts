@@ -13,8 +13,11 @@ export const publicRpcUrls: Readonly<Record<number, string>> = {
 /** The config key that names each rail's RPC (for error messages). */
 const configKey: Record<RailName, string> = { x402: "run402:baseRpcUrl", mpp: "run402:tempoRpcUrl" };
 
-/** Finds the RPC for a chain id, or throws a refusal naming the config key to set. */
-export type RpcResolver = (chainId: number) => Promise<string>;
+/**
+ * Finds the RPC for a chain id, or throws a refusal naming the config key to set; `configured()`
+ * is the chain id the configured RPC serves, or null when none is configured.
+ */
+export type RpcResolver = ((chainId: number) => Promise<string>) & { configured(): Promise<number | null> };
 
 /**
  * The RPC a rail uses for a chain. A configured URL serves exactly the chain it reports
@@ -32,20 +35,26 @@ export function createRpcResolver(rail: RailName, configured: string | undefined
       asked: `eip155:${chainId}`,
       allowed: reason,
     });
-  return async (chainId) => {
+  const servedChain = (url: string) => {
+    served ??= chainIdOf(url).catch((error: unknown) => {
+      served = undefined;
+      throw error;
+    });
+    return served;
+  };
+  const resolve = async (chainId: number) => {
     if (!configured) {
       const url = publicRpcUrls[chainId];
       if (!url) throw refuse(chainId, "no RPC is configured and the chain has no known public RPC");
       return url;
     }
-    served ??= chainIdOf(configured).catch((error: unknown) => {
-      served = undefined;
-      throw error;
-    });
-    const actual = await served;
+    const actual = await servedChain(configured);
     if (actual !== chainId) throw refuse(chainId, `the configured RPC serves eip155:${actual}`);
     return configured;
   };
+  return Object.assign(resolve, {
+    configured: async () => (configured ? servedChain(configured) : null),
+  });
 }
 
 async function chainIdOf(url: string): Promise<number> {

@@ -284,6 +284,9 @@ export function create(options: CreateOptions): Rail {
       const r = requirement.value;
       // Compared with what the policy approved (the normalized challenge), not with the raw offer.
       const chainId = Number(challenge.network.slice("eip155:".length));
+      // Before anything is signed: a configured RPC binds the rail to its chain (an authorization for
+      // any other chain is refused), and a chain with no RPC at all is refused.
+      await rpcFor(chainId);
       const domain = {
         name: r.extra.name,
         version: r.extra.version,
@@ -484,6 +487,11 @@ export function create(options: CreateOptions): Rail {
     },
 
     chainState,
+
+    async configuredNetwork() {
+      const id = await rpcFor.configured();
+      return id === null ? null : `eip155:${id}`;
+    },
 
     async cancel(proof) {
       if (proof.rail !== "x402") return null;

@@ -1,6 +1,7 @@
 /** Assembles the Run402 routes and the `/_sandbox` test controls into one request handler. */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Deps } from "./context.js";
+import { getAddress } from "viem";
+import { type Deps, orgOf } from "./context.js";
 import { badRequest, notFound } from "./errors.js";
 import { createHandler, type FaultKind, type Route } from "./http.js";
 import { deployRoutes, siteHostHandler } from "./routes-deploy.js";
@@ -12,6 +13,7 @@ const FAULT_KINDS: FaultKind[] = [
   "error_before_settlement",
   "error_after_settlement",
   "drop_after_settlement",
+  "settled_not_stored",
   "delay",
   "rate_limit",
 ];
@@ -95,6 +97,29 @@ function controlRoutes(deps: Deps): Route[] {
       async handler() {
         controls.faults.length = 0;
         return { status: 200, body: { faults: [] } };
+      },
+    },
+    {
+      // Sets a wallet's prepaid allowance, so that a paid request without a payment is sold from it
+      // (as Run402 sells when the allowance covers the price).
+      method: "POST",
+      pattern: "/_sandbox/allowance",
+      async handler(ctx) {
+        const { wallet, allowance_usd_micros } = ctx.json();
+        if (typeof wallet !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(wallet)) {
+          throw badRequest("INVALID_ALLOWANCE", "wallet must be a 0x-prefixed address.");
+        }
+        if (
+          typeof allowance_usd_micros !== "number" ||
+          !Number.isSafeInteger(allowance_usd_micros) ||
+          allowance_usd_micros < 0
+        ) {
+          throw badRequest("INVALID_ALLOWANCE", "allowance_usd_micros must be a non-negative integer.");
+        }
+        const key = getAddress(wallet);
+        store.state.orgs[key] = { ...orgOf(deps, key), allowanceMicros: allowance_usd_micros };
+        store.save();
+        return { status: 200, body: { wallet: key, allowance_usd_micros } };
       },
     },
     {

@@ -14,9 +14,14 @@ export interface Reply {
 
 /** Fault kinds accepted by `POST /_sandbox/faults`. */
 export type FaultKind =
+  /** A paid route fails before anything is verified or settled, on every rail: no money moves. */
   | "error_before_settlement"
+  /** Settled, the result delivered and stored, then the answer is a 500: a replay returns it. */
   | "error_after_settlement"
+  /** Settled, the result delivered and stored, then the connection is dropped. */
   | "drop_after_settlement"
+  /** Settled (money moved, in the ledger), then a 500 before anything is delivered or stored: a repeat finds nothing to replay. */
+  | "settled_not_stored"
   | "delay"
   | "rate_limit";
 

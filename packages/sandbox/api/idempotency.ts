@@ -48,7 +48,13 @@ export function claim(
     return {
       replay: {
         status: done.status,
-        headers: { ...done.headers, "x-run402-idempotent-replay": "true" },
+        // Run402's replay markers (kychee-com/run402 sdk/src/namespaces/pay.ts, responseSignalsReplay
+        // and payResponseMetadata, at 2d17de43d5981d65c30a10defe9c84596bfa1724).
+        headers: {
+          ...done.headers,
+          "x-run402-payment-deduplicated": "true",
+          "x-run402-payment-delivery": "replay",
+        },
         body: done.body,
       },
     };

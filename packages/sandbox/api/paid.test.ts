@@ -118,7 +118,7 @@ describe("paidRoute", () => {
   test("behavior: a completed key replays without a challenge; another payload → 409", async () => {
     const replay = await post({ "idempotency-key": "k1" });
     expect(replay.status).toBe(200);
-    expect(replay.headers.get("x-run402-idempotent-replay")).toBe("true");
+    expect(replay.headers.get("x-run402-payment-deduplicated")).toBe("true");
     expect((await post({ "idempotency-key": "k1" }, { other: 1 })).body.code).toBe("IDEMPOTENCY_KEY_REUSED");
     expect(store.state.ledger).toHaveLength(1);
   });
@@ -172,6 +172,6 @@ describe("paidRoute", () => {
     expect(store.state.ledger).toHaveLength(3);
     const replay = await post({ "idempotency-key": "k4" });
     expect(replay.status).toBe(200);
-    expect(replay.headers.get("x-run402-idempotent-replay")).toBe("true");
+    expect(replay.headers.get("x-run402-payment-deduplicated")).toBe("true");
   });
 });

@@ -161,6 +161,9 @@ export async function paidRoute(ctx: Ctx, deps: PaidDeps, spec: PaidSpec): Promi
   // From here a payment is in flight under this key: a concurrent repeat gets PAYMENT_INTENT_PENDING.
   if (slot) inFlight.add(slot.storeKey);
   try {
+    // Before anything is verified: verifying an mpp credential broadcasts it, so a fault taken any
+    // later would fail with the money already moved.
+    if (ctx.takeFault("error_before_settlement")) return faultReply("error_before_settlement");
     let settle: () => Promise<AnySettlement>;
     if (byAllowance) {
       // Prepaid credit settles without a challenge; the check-and-spend happens at settlement time.
@@ -187,7 +190,6 @@ export async function paidRoute(ctx: Ctx, deps: PaidDeps, spec: PaidSpec): Promi
       }
       settle = outcome.settle;
     }
-    if (ctx.takeFault("error_before_settlement")) return faultReply("error_before_settlement");
     // Final checks: state may have moved while the payment was verified.
     spec.preflight();
     let settlement: AnySettlement;
@@ -198,16 +200,7 @@ export async function paidRoute(ctx: Ctx, deps: PaidDeps, spec: PaidSpec): Promi
       return freshChallenge(ctx, deps, spec.price, "The payment could not be settled; nothing was charged.");
     }
     ctx.paid = settlement.rail !== "allowance";
-    const delivered = spec.fulfill(settlement);
-    const reply: Reply = {
-      ...delivered,
-      headers: {
-        ...delivered.headers,
-        "x-run402-settlement-rail": settlement.rail,
-        ...settlement.receiptHeaders,
-      },
-    };
-    store.state.ledger.push({
+    const ledgerEntry = {
       rail: settlement.rail,
       reference: settlement.reference,
       amount: settlement.amount,
@@ -217,7 +210,26 @@ export async function paidRoute(ctx: Ctx, deps: PaidDeps, spec: PaidSpec): Promi
       idempotencyKey: slot?.key ?? null,
       route: ctx.route,
       at: new Date().toISOString(),
-    });
+    };
+    if (ctx.takeFault("settled_not_stored")) {
+      // The money moved (the ledger says so); the result was neither delivered nor stored.
+      store.state.ledger.push(ledgerEntry);
+      store.save();
+      return faultReply("settled_not_stored");
+    }
+    const delivered = spec.fulfill(settlement);
+    const reply: Reply = {
+      ...delivered,
+      headers: {
+        ...delivered.headers,
+        "x-run402-settlement-rail": settlement.rail,
+        ...settlement.receiptHeaders,
+        // A first delivery, as Run402 marks it (a replay turns these into "true" / "replay").
+        "x-run402-payment-deduplicated": "false",
+        "x-run402-payment-delivery": "first",
+      },
+    };
+    store.state.ledger.push(ledgerEntry);
     complete(store, slot, reply, deps.now());
     store.save();
     if (ctx.takeFault("error_after_settlement")) return faultReply("error_after_settlement");
