@@ -1,6 +1,6 @@
 /** The commands of run402-pulumi: each builds one {@link Report}; main.ts prints it and exits. */
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { BaseError } from "../core/errors.js";
 import {
@@ -13,6 +13,8 @@ import {
 import { type RunSettings, runSettingsEnv } from "../provider/settings.js";
 import { ManifestValidationError } from "../schema/errors.js";
 import { atomicToUsd, sumUsd, usdToAtomic } from "../sdk/money.js";
+import * as Journal from "../sdk/pay/journal.js";
+import { configDir } from "../sdk/wallet.js";
 import type { CliOptions } from "./args.js";
 import {
   type EngineStack,
@@ -451,6 +453,18 @@ async function operate(
   }
 }
 
+/** The journal's unfinished intents (pending, paid) for this run's API: what a stopped run leaves. */
+async function unresolvedIntents(session: Session, stack: EngineStack): Promise<Journal.IntentRecord[]> {
+  const config = await stack.getAllConfig();
+  const path =
+    session.settings.journalPath ??
+    config["run402:journalPath"]?.value ??
+    join(configDir(), "payment-journal.jsonl");
+  if (!existsSync(path)) return [];
+  const apiBase = new URL(session.settings.apiBase ?? config["run402:apiBase"]?.value ?? defaultApiBase);
+  return Journal.open({ path }).unfinished(apiBase.origin + apiBase.pathname.replace(/\/$/, ""));
+}
+
 /** After a run a signal stopped: name what is pending in the state and the command that clears it. */
 async function explainInterrupted(session: Session, stack: EngineStack, report: Report): Promise<void> {
   if (!report.errors.some((e) => e.code === "ENGINE_CANCELLED")) return;
@@ -462,6 +476,10 @@ async function explainInterrupted(session: Session, stack: EngineStack, report: 
   }
   report.pending = [...(report.pending ?? []), ...pending];
   const cancelled = report.errors.find((e) => e.code === "ENGINE_CANCELLED") as ReportedError;
+  const unresolved = await unresolvedIntents(session, stack).catch(() => []);
+  if (unresolved.length > 0) {
+    cancelled.message += ` Unresolved payment(s): ${unresolved.map((r) => `${r.intentId} (${r.state === "paid" ? "paid, answer not yet delivered" : "may have been paid"}; idempotency key ${r.idempotencyKey})`).join(", ")}: they stay in the payment journal, and the next run resolves them with the server and on chain without paying again.`;
+  }
   cancelled.message +=
     pending.length > 0
       ? ` The state holds ${pending.length} pending operation(s) (${pending.map((p) => `${p.op} ${p.resource}`).join(", ")}): run \`${refreshCommand(session)}\` to read them back from Run402 and clear them (the next apply also does).`
@@ -772,7 +790,9 @@ async function reconcile(session: Session, report: Report): Promise<Report> {
   let stopped = false;
   void session.io.stopping.then(() => {
     stopped = true;
-    session.io.progress("stopping: finishing the current round (signal again to cancel it)");
+    session.io.progress(
+      "stopping: no new round; the current one is cancelled unless it ends within 3 s (a second signal exits at once)",
+    );
   });
   if (!(await ready(session, stack, report))) return withTotals(report, false);
   useSettings(session, stack);

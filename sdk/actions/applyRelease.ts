@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { BaseError } from "../../core/errors.js";
 import { ApiError, DeployFailedError } from "../errors/http.js";
 import type { ActionContext } from "../internal/context.js";
+import { pause } from "../internal/http.js";
 import { deriveKey } from "../pay/idempotency.js";
 import { commitContent } from "./commitContent.js";
 import { commitPlan } from "./commitPlan.js";
@@ -69,8 +70,6 @@ export type ApplyReleaseReturnType = {
 };
 /** Errors `applyRelease` can throw. */
 export type ApplyReleaseErrorType = ApiError | DeployFailedError | BaseError;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
@@ -241,7 +240,7 @@ export async function applyRelease(
           },
         );
       }
-      await sleep(wait);
+      await pause(wait, ctx.transport.signal, `waiting for deploy operation ${committed.operation_id}`);
       wait = Math.min(wait * 2, pollIntervalMs);
     }
     return {
