@@ -36,6 +36,7 @@ import { basename, delimiter, dirname, join, relative, resolve } from "node:path
 import { gunzipSync } from "node:zlib";
 import type { EngineEvent } from "@pulumi/pulumi/automation/events.js";
 import { parse as parseYaml } from "yaml";
+import { type CheckpointRepair, repairCheckpoint } from "./checkpoint.js";
 import { fileBackendDir } from "./locks.js";
 
 /** The Pulumi engine could not be found or started. */
@@ -604,6 +605,8 @@ export class EngineStack {
   readonly workspace: StackWorkspace;
   private readonly file: FileBackend | undefined;
   private running: ChildProcess | undefined;
+  /** A damaged checkpoint found (and, where a copy was readable, restored) when the stack was opened. */
+  repaired: CheckpointRepair | undefined;
 
   constructor(
     readonly name: string,
@@ -853,7 +856,10 @@ export async function openStack(options: OpenStackOptions): Promise<EngineStack 
   );
   const file = FileBackend.for(backend, options.projectName, options.stackName);
   if (file) {
-    if (file.exists()) return stack;
+    if (file.exists()) {
+      stack.repaired = repairCheckpoint(file.dir, file.project, file.stack);
+      return stack;
+    }
     if (!options.create) return undefined;
     file.create();
     return stack;

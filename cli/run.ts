@@ -16,6 +16,7 @@ import { atomicToUsd, sumUsd, usdToAtomic } from "../sdk/money.js";
 import * as Journal from "../sdk/pay/journal.js";
 import { configDir } from "../sdk/wallet.js";
 import type { CliOptions } from "./args.js";
+import { describeRepair } from "./checkpoint.js";
 import {
   type EngineStack,
   type ExportedState,
@@ -74,6 +75,8 @@ interface Session {
   cwd: string;
   /** How this command talks to its surroundings. */
   io: Io;
+  /** What was done to a damaged checkpoint when the stack was opened (the stack is refreshed next). */
+  repaired?: string | undefined;
 }
 
 /** The Run402 API when neither this run nor the stack config names one (provider/config.ts's default). */
@@ -296,6 +299,24 @@ async function stackIdentity(stack: EngineStack, io: Io): Promise<string | undef
   }
 }
 
+/**
+ * A damaged checkpoint found when the stack was opened: restored from Pulumi's copy (reported, and
+ * the stack is refreshed before it changes), or, with no readable copy, a clear error.
+ */
+function noteRepair(session: Session, stack: EngineStack, report?: Report): void {
+  const repair = stack.repaired;
+  if (!repair) return;
+  if (!repair.restoredFrom) {
+    throw new BaseError(
+      `The stack's checkpoint ${repair.file} ${repair.damage === "empty" ? "is empty" : "cannot be read"} and Pulumi kept no readable copy of it (${repair.file}.bak, .pulumi/backups). Nothing was changed or paid. Move it aside (mv ${repair.file} ${repair.file}.damaged) and run apply: the stack starts again from nothing, and each create it repeats is keyed with this stack's identity, so Run402 answers with what it made the first time instead of charging again.`,
+      { code: "CLI_STATE_DAMAGED" },
+    );
+  }
+  session.repaired = describeRepair(repair);
+  session.io.progress(session.repaired);
+  if (report) recover(report, session.repaired);
+}
+
 /** Opens the stack with this run's settings (sandbox, flags, stack identity); never writes config. */
 async function prepare(session: Session, create: boolean): Promise<EngineStack | undefined> {
   const { options } = session;
@@ -315,6 +336,7 @@ async function prepare(session: Session, create: boolean): Promise<EngineStack |
     create,
   });
   if (!stack) return undefined;
+  noteRepair(session, stack);
   const stackId = await stackIdentity(stack, session.io);
   session.settings = { ...sandbox, ...flagSettings(options), ...(stackId ? { stackId } : {}) };
   return stack;
@@ -382,16 +404,19 @@ async function ready(
       return false;
     }
   }
+  if (session.repaired) recover(report, session.repaired);
   if (!clearPending) return true;
   const pending = await pendingOperations(stack);
-  if (pending.length === 0) return true;
+  if (pending.length === 0 && !session.repaired) return true;
   const list = pending.map((p) => `${p.op} ${p.resource}`).join(", ");
   const sub = emptyReport("refresh", report.stack);
   useSettings(session, stack);
   const cleared = await operate(
     session.io,
     sub,
-    `clearing pending operations of an interrupted run (${list}): refresh`,
+    pending.length > 0
+      ? `clearing pending operations of an interrupted run (${list}): refresh`
+      : "refreshing the restored checkpoint from Run402: refresh",
     (c) =>
       stack
         .refresh({ onEvent: c.onEvent, signal: session.io.abort, clearPendingCreates: true })
@@ -401,9 +426,11 @@ async function ready(
     fail(report, sub.errors);
     return false;
   }
-  const line = `cleared ${pending.length} pending operation(s) left by an interrupted run (${list}) and refreshed the stack from Run402`;
-  session.io.progress(line);
-  recover(report, line);
+  if (pending.length > 0) {
+    const line = `cleared ${pending.length} pending operation(s) left by an interrupted run (${list}) and refreshed the stack from Run402`;
+    session.io.progress(line);
+    recover(report, line);
+  }
   return true;
 }
 
@@ -760,6 +787,7 @@ async function status(session: Session, report: Report): Promise<Report> {
     create: false,
   });
   if (!stack) return missingStack(session, report);
+  noteRepair(session, stack, report);
   // One read of the state (a file in a file backend): outputs, resources and pending operations.
   const state = await stack.exportStack();
   report.outputs = plainOutputs(stateOutputs(state));
