@@ -8,7 +8,7 @@
  * process of the run alive.
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, request, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { type Address, createPublicClient, erc20Abi, http } from "viem";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { repoRoot } from "~test/engine.js";
-import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import type { Report } from "../cli/report.js";
 import { carriedPayment } from "../sdk/pay/rail.js";
 
@@ -130,7 +130,10 @@ function cli(args: string[], env: Record<string, string>): Promise<Run> {
 }
 
 /** A running CLI in a process group of its own (as a shell would start it). */
-function start(args: string[], env: Record<string, string>): { child: ChildProcess; done: Promise<Run> } {
+function start(
+  args: string[],
+  env: Record<string, string>,
+): { child: ChildProcess; done: Promise<Run>; stderrText: () => string } {
   const child = spawn(process.execPath, [main, ...args], {
     env: childEnv(env),
     stdio: ["ignore", "pipe", "pipe"],
@@ -147,7 +150,7 @@ function start(args: string[], env: Record<string, string>): { child: ChildProce
   const done = new Promise<Run>((resolve) =>
     child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr })),
   );
-  return { child, done };
+  return { child, done, stderrText: () => stderr };
 }
 
 function report(run: Run): Report {
@@ -196,6 +199,16 @@ function target(wallet: number, rail: "x402" | "mpp", name: string) {
 async function paidBy(wallet: number) {
   const payer = sandbox.wallets[wallet]!.address.toLowerCase();
   return (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer);
+}
+
+/** The ids of the wallet's projects on the sandbox. */
+async function projectsOf(wallet: number): Promise<string[]> {
+  const url = `${sandbox.apiBase}/projects/v1`;
+  const res = await fetch(url, {
+    headers: { "sign-in-with-x": await siwxHeader(sandbox.wallets[wallet]!.privateKey, url) },
+  });
+  const body = (await res.json()) as { projects: { project_id: string }[] };
+  return body.projects.map((p) => p.project_id);
 }
 
 /** The wallet's stablecoin balance on the rail's chain. */
@@ -363,5 +376,81 @@ describe("a stop that stops", () => {
     const next = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
     expect(next.code, why(next)).toBe(0);
     expect(await paidBy(4)).toHaveLength(1);
+  });
+});
+
+describe("a full disk that heals", () => {
+  test("behavior: the disk fills while the engine writes its checkpoint (tmpfs as root) and is freed again: the next run restores Pulumi's copy, refreshes, replays the keyed project create and converges without paying again", {
+    timeout: 300_000,
+  }, async () => {
+    const mount = mkdtempSync(join(tmpdir(), "run402-full-"));
+    const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mount], {
+      encoding: "utf8",
+    });
+    if (mounted.status !== 0) throw new Error(`mount -t tmpfs needs root: ${mounted.stderr}`);
+    try {
+      const manifest = appCopy();
+      // The engine's temporary files (fileblob writes beside, then renames) live on the same disk.
+      mkdirSync(join(mount, "tmp"));
+      const backend = `file://${join(mount, "state")}`;
+      const { flags, env } = target(5, "x402", "full");
+      const direct = flags.map((f) => f.replace(proxy.url, sandbox.apiBase));
+      const runEnv = { ...env, TMPDIR: join(mount, "tmp") };
+      const args = ["apply", "--manifest", manifest, "--yes", "--backend", backend, ...direct];
+
+      // The project create is slow enough to fill the disk while it runs: the checkpoint the engine
+      // writes when it finishes is the write that meets ENOSPC.
+      await sandbox.fault({ route: "POST /projects/v1", kind: "delay", delayMs: 3000, count: 1 });
+      const running = start(args, runEnv);
+      await until(
+        () => running.stderrText().match(/create\s+run402:Project project/) !== null,
+        120_000,
+        () => running.stderrText(),
+      );
+      const filler = join(mount, "filler");
+      const free = Number(
+        spawnSync("df", ["-B1", "--output=avail", mount], { encoding: "utf8" }).stdout.split("\n")[1],
+      );
+      spawnSync("fallocate", ["-l", String(free), filler]);
+      const lost = await running.done;
+      expect(lost.code, why(lost)).not.toBe(0);
+      expect(`${lost.stdout}${lost.stderr}`).toMatch(/no space left on device/i);
+      const checkpoint = join(mount, "state", ".pulumi", "stacks", "quickstart", "dev.json");
+      const damaged = readFileSync(checkpoint, "utf8");
+      let parsed = true;
+      try {
+        JSON.parse(damaged);
+      } catch {
+        parsed = false;
+      }
+      expect(parsed, `checkpoint after ENOSPC (${damaged.length} bytes)`).toBe(false);
+      expect(await paidBy(5)).toHaveLength(1);
+
+      expect(existsSync(`${checkpoint}.bak`)).toBe(true);
+      // The lost update created the project on the server; Pulumi's copy predates it.
+      const made = await projectsOf(5);
+      expect(made).toHaveLength(1);
+      expect(readFileSync(`${checkpoint}.bak`, "utf8")).not.toContain(made[0]);
+
+      rmSync(filler);
+      const next = await cli(args, runEnv);
+      expect(next.code, why(next)).toBe(0);
+      expect(report(next).recovered ?? []).toContainEqual(
+        expect.stringMatching(
+          /checkpoint .*dev\.json (was empty|could not be read).*restored Pulumi's copy .* refreshed the stack from Run402/,
+        ),
+      );
+      expect(await paidBy(5)).toHaveLength(1);
+      // The keyed create answered with the project the lost update made: no second project.
+      expect(await projectsOf(5)).toEqual(made);
+      expect(next.stdout).toContain(made[0]);
+      const again = await cli(args, runEnv);
+      expect(again.code, why(again)).toBe(0);
+      expect(report(again).actions).toEqual([]);
+      expect(await paidBy(5)).toHaveLength(1);
+    } finally {
+      spawnSync("umount", ["-l", mount]);
+      rmSync(mount, { recursive: true, force: true });
+    }
   });
 });
