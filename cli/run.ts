@@ -35,6 +35,7 @@ import {
   clearStale,
   describeLock,
   fileBackendDir,
+  leftovers,
   lockedError,
   lockedFromEngine,
   stackLocks,
@@ -389,6 +390,11 @@ async function ready(
   report: Report,
   clearPending = true,
 ): Promise<boolean> {
+  for (const left of leftovers()) {
+    session.io.progress(
+      `warning: process ${left.pid} (${left.name}) of an earlier run is still running, although the run402-pulumi process that started it (pid ${left.owner}) is gone; if it does not end by itself, stop it: kill ${left.pid}`,
+    );
+  }
   const dir = fileBackendDir(backendOf(session, stack));
   if (dir) {
     const holders: string[] = [];
