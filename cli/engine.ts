@@ -37,6 +37,7 @@ import { gunzipSync } from "node:zlib";
 import type { EngineEvent } from "@pulumi/pulumi/automation/events.js";
 import { parse as parseYaml } from "yaml";
 import { BaseError } from "../core/errors.js";
+import { type CheckpointRepair, repairCheckpoint } from "./checkpoint.js";
 import { fileBackendDir } from "./locks.js";
 
 /** The Pulumi engine could not be found or started. */
@@ -573,6 +574,39 @@ export interface StackWorkspace {
 }
 
 /**
+ * How long the engine has, after a stop, to cancel its providers, save its state and exit before
+ * its supervisor ends it (a second interrupt, then SIGKILL of everything it started 2 s later).
+ */
+export const stopGraceMs = Number(process.env.RUN402_STOP_GRACE_MS ?? 5000);
+
+/** The signal that tells cli/supervise.ts to end its engine now. */
+export const hardStopSignal = "SIGUSR2";
+
+/** The supervisors of engine operations running in this process. */
+const supervisors = new Set<ChildProcess>();
+
+/**
+ * This process as `<pid>:<start time>` (clock ticks since boot, from /proc; empty elsewhere), the
+ * value of RUN402_RUN_OWNER that the provider plugin (scripts/pulumi-resource-pulumi-nodejs.cjs)
+ * and the language host watch: they exit once it is gone, a reused pid having another start time.
+ */
+export function runOwner(pid: number = process.pid): string {
+  let start = "";
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
+  } catch {
+    // No /proc: the pid alone.
+  }
+  return `${pid}:${start}`;
+}
+
+/** Ends every engine operation of this process now (a second SIGINT/SIGTERM): see cli/supervise.ts. */
+export function stopEngines(): void {
+  for (const child of supervisors) child.kill(hardStopSignal);
+}
+
+/**
  * One stack of the workspace. Each operation is one engine process; reading the state of a file
  * backend starts none.
  */
@@ -580,6 +614,8 @@ export class EngineStack {
   readonly workspace: StackWorkspace;
   private readonly file: FileBackend | undefined;
   private running: ChildProcess | undefined;
+  /** A damaged checkpoint found (and, where a copy was readable, restored) when the stack was opened. */
+  repaired: CheckpointRepair | undefined;
 
   constructor(
     readonly name: string,
@@ -642,14 +678,23 @@ export class EngineStack {
       child.stdout.setEncoding("utf8").on("data", (chunk: string) => stdout.push(chunk));
       child.stderr.setEncoding("utf8").on("data", (chunk: string) => stderr.push(chunk));
       child.stdin.on("error", () => {});
-      const abort = () => child.kill("SIGINT");
+      let hard: NodeJS.Timeout | undefined;
+      const abort = () => {
+        child.kill("SIGINT");
+        // The engine cancels its providers (they abandon in-flight requests and waits at once) and
+        // saves its state; one that has not exited within the bound is stopped (cli/supervise.ts).
+        if (viaSupervisor) hard = setTimeout(() => child.kill(hardStopSignal), stopGraceMs);
+      };
       signal?.addEventListener("abort", abort, { once: true });
+      if (viaSupervisor) supervisors.add(child);
       child.once("error", (error) => {
         signal?.removeEventListener("abort", abort);
         fail(new EngineMissingError(`Could not start ${command}: ${error.message}`, { cause: error }));
       });
       child.once("close", (code, killed) => {
         signal?.removeEventListener("abort", abort);
+        clearTimeout(hard);
+        supervisors.delete(child);
         if (this.running === child) this.running = undefined;
         child.stdin.destroy();
         done({
@@ -820,7 +865,10 @@ export async function openStack(options: OpenStackOptions): Promise<EngineStack 
   );
   const file = FileBackend.for(backend, options.projectName, options.stackName);
   if (file) {
-    if (file.exists()) return stack;
+    if (file.exists()) {
+      stack.repaired = repairCheckpoint(file.dir, file.project, file.stack);
+      return stack;
+    }
     if (!options.create) return undefined;
     file.create();
     return stack;

@@ -120,3 +120,59 @@ export function lockedFromEngine(stack: string, text: string): ReportedError | u
   );
   return lockedError(stack, holders.length > 0 ? holders : ["another engine process"]);
 }
+
+/** A process of an earlier run that outlived it. */
+export interface Leftover {
+  pid: number;
+  /** Its command name. */
+  name: string;
+  /** The run402-pulumi process that started its run (gone). */
+  owner: number;
+}
+
+/** Whether `pid` runs and started at `start` (clock ticks since boot; "" = any). */
+function sameProcess(pid: number, start: string): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] === "Z" || fields[0] === "X") return false;
+    return start === "" || fields[19] === start;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Live processes of earlier runs whose CLI is gone: they carry RUN402_RUN_OWNER (set by the CLI,
+ * inherited by the engine and its plugins) naming a process that no longer runs. Linux only (/proc);
+ * elsewhere none are found. Plugins end themselves within a second of their run's end, so one found
+ * here is stuck or from an older version.
+ */
+export function leftovers(self: number = process.pid): Leftover[] {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  const found: Leftover[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === self) continue;
+    let owner: RegExpExecArray | null;
+    try {
+      owner = /(?:^|\0)RUN402_RUN_OWNER=(\d+):(\d*)(?:\0|$)/.exec(
+        readFileSync(`/proc/${entry}/environ`, "utf8"),
+      );
+    } catch {
+      continue; // gone, or another user's
+    }
+    if (!owner || Number(owner[1]) === self || sameProcess(Number(owner[1]), owner[2] as string)) continue;
+    if (!sameProcess(Number(entry), "")) continue;
+    let name = "?";
+    try {
+      name = readFileSync(`/proc/${entry}/comm`, "utf8").trim();
+    } catch {}
+    found.push({ pid: Number(entry), name, owner: Number(owner[1]) });
+  }
+  return found;
+}

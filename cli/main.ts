@@ -6,9 +6,13 @@
  */
 import { createInterface } from "node:readline/promises";
 import { parseCli, usage } from "./args.js";
+import { runOwner, stopEngines, stopGraceMs } from "./engine.js";
 import { ExitCode, exitCodeOf } from "./exit.js";
 import { emptyReport, ordered, renderHuman } from "./report.js";
 import { runCommand } from "./run.js";
+
+/** How long reconcile's current round may still run after the first signal before it is cancelled. */
+const finishRoundMs = 3000;
 
 // Whatever a library prints must not corrupt the result: stdout is reserved for the final write.
 const writeStdout = process.stdout.write.bind(process.stdout);
@@ -19,6 +23,8 @@ function finish(text: string, code: number): void {
 }
 
 async function main(): Promise<void> {
+  // Every process this run starts (the engine, its plugins) ends itself once this one is gone.
+  process.env.RUN402_RUN_OWNER = runOwner();
   const parsed = parseCli(process.argv.slice(2));
   if (parsed.kind === "help") {
     finish(parsed.text, ExitCode.ok);
@@ -66,11 +72,22 @@ async function main(): Promise<void> {
   });
   const onSignal = (signal: NodeJS.Signals): void => {
     signals += 1;
-    process.stderr.write(`run402-pulumi: ${signal} received\n`);
+    if (signals >= 2) {
+      // A second signal exits at once: the engine is ended too (nothing outlives the CLI).
+      process.stderr.write(
+        `run402-pulumi: ${signal} received again: exiting now. A payment this run may have made stays pending in the payment journal; the next run resolves it on chain without paying again.\n`,
+      );
+      stopEngines();
+      process.exit(ExitCode.interrupted);
+    }
+    process.stderr.write(
+      `run402-pulumi: ${signal} received: stopping (in-flight work is abandoned within ${Math.ceil((finishRoundMs + stopGraceMs + 2000) / 1000)} s; a second signal exits at once)\n`,
+    );
     markStopping();
-    // reconcile finishes its round on the first signal and cancels it on the second.
-    if (options.command !== "reconcile" || signals >= 2) controller.abort();
-    if (signals >= 3) process.exit(130);
+    // reconcile starts no new round and lets the current one finish if it can within a short
+    // bound; every other command abandons its in-flight work now.
+    if (options.command === "reconcile") setTimeout(() => controller.abort(), finishRoundMs).unref();
+    else controller.abort();
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);

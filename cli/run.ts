@@ -1,6 +1,6 @@
 /** The commands of run402-pulumi: each builds one {@link Report}; main.ts prints it and exits. */
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { BaseError, reportedCode } from "../core/errors.js";
 import {
@@ -13,7 +13,10 @@ import {
 import { type RunSettings, runSettingsEnv } from "../provider/settings.js";
 import { ManifestValidationError } from "../schema/errors.js";
 import { atomicToUsd, sumUsd, usdToAtomic } from "../sdk/money.js";
+import * as Journal from "../sdk/pay/journal.js";
+import { configDir } from "../sdk/wallet.js";
 import type { CliOptions } from "./args.js";
+import { describeRepair } from "./checkpoint.js";
 import {
   EngineCommandError,
   type EngineStack,
@@ -33,6 +36,7 @@ import {
   clearStale,
   describeLock,
   fileBackendDir,
+  leftovers,
   lockedError,
   lockedFromEngine,
   stackLocks,
@@ -73,6 +77,8 @@ interface Session {
   cwd: string;
   /** How this command talks to its surroundings. */
   io: Io;
+  /** What was done to a damaged checkpoint when the stack was opened (the stack is refreshed next). */
+  repaired?: string | undefined;
 }
 
 /** The Run402 API when neither this run nor the stack config names one (provider/config.ts's default). */
@@ -299,6 +305,24 @@ async function stackIdentity(stack: EngineStack, io: Io): Promise<string | undef
   }
 }
 
+/**
+ * A damaged checkpoint found when the stack was opened: restored from Pulumi's copy (reported, and
+ * the stack is refreshed before it changes), or, with no readable copy, a clear error.
+ */
+function noteRepair(session: Session, stack: EngineStack, report?: Report): void {
+  const repair = stack.repaired;
+  if (!repair) return;
+  if (!repair.restoredFrom) {
+    throw new BaseError(
+      `The stack's checkpoint ${repair.file} ${repair.damage === "empty" ? "is empty" : "cannot be read"} and Pulumi kept no readable copy of it (${repair.file}.bak, .pulumi/backups). Nothing was changed or paid. Move it aside (mv ${repair.file} ${repair.file}.damaged) and run apply: the stack starts again from nothing, and each create it repeats is keyed with this stack's identity, so Run402 answers with what it made the first time instead of charging again.`,
+      { code: "CLI_STATE_DAMAGED" },
+    );
+  }
+  session.repaired = describeRepair(repair);
+  session.io.progress(session.repaired);
+  if (report) recover(report, session.repaired);
+}
+
 /** Opens the stack with this run's settings (sandbox, flags, stack identity); never writes config. */
 async function prepare(session: Session, create: boolean): Promise<EngineStack | undefined> {
   const { options } = session;
@@ -318,6 +342,7 @@ async function prepare(session: Session, create: boolean): Promise<EngineStack |
     create,
   });
   if (!stack) return undefined;
+  noteRepair(session, stack);
   const stackId = await stackIdentity(stack, session.io);
   session.settings = { ...sandbox, ...flagSettings(options), ...(stackId ? { stackId } : {}) };
   return stack;
@@ -370,6 +395,11 @@ async function ready(
   report: Report,
   clearPending = true,
 ): Promise<boolean> {
+  for (const left of leftovers()) {
+    session.io.progress(
+      `warning: process ${left.pid} (${left.name}) of an earlier run is still running, although the run402-pulumi process that started it (pid ${left.owner}) is gone; if it does not end by itself, stop it: kill ${left.pid}`,
+    );
+  }
   const dir = fileBackendDir(backendOf(session, stack));
   if (dir) {
     const holders: string[] = [];
@@ -385,16 +415,19 @@ async function ready(
       return false;
     }
   }
+  if (session.repaired) recover(report, session.repaired);
   if (!clearPending) return true;
   const pending = await pendingOperations(stack);
-  if (pending.length === 0) return true;
+  if (pending.length === 0 && !session.repaired) return true;
   const list = pending.map((p) => `${p.op} ${p.resource}`).join(", ");
   const sub = emptyReport("refresh", report.stack);
   useSettings(session, stack);
   const cleared = await operate(
     session.io,
     sub,
-    `clearing pending operations of an interrupted run (${list}): refresh`,
+    pending.length > 0
+      ? `clearing pending operations of an interrupted run (${list}): refresh`
+      : "refreshing the restored checkpoint from Run402: refresh",
     (c) =>
       stack
         .refresh({ onEvent: c.onEvent, signal: session.io.abort, clearPendingCreates: true })
@@ -404,9 +437,11 @@ async function ready(
     fail(report, sub.errors);
     return false;
   }
-  const line = `cleared ${pending.length} pending operation(s) left by an interrupted run (${list}) and refreshed the stack from Run402`;
-  session.io.progress(line);
-  recover(report, line);
+  if (pending.length > 0) {
+    const line = `cleared ${pending.length} pending operation(s) left by an interrupted run (${list}) and refreshed the stack from Run402`;
+    session.io.progress(line);
+    recover(report, line);
+  }
   return true;
 }
 
@@ -456,6 +491,18 @@ async function operate(
   }
 }
 
+/** The journal's unfinished intents (pending, paid) for this run's API: what a stopped run leaves. */
+async function unresolvedIntents(session: Session, stack: EngineStack): Promise<Journal.IntentRecord[]> {
+  const config = await stack.getAllConfig();
+  const path =
+    session.settings.journalPath ??
+    config["run402:journalPath"]?.value ??
+    join(configDir(), "payment-journal.jsonl");
+  if (!existsSync(path)) return [];
+  const apiBase = new URL(session.settings.apiBase ?? config["run402:apiBase"]?.value ?? defaultApiBase);
+  return Journal.open({ path }).unfinished(apiBase.origin + apiBase.pathname.replace(/\/$/, ""));
+}
+
 /** After a run a signal stopped: name what is pending in the state and the command that clears it. */
 async function explainInterrupted(session: Session, stack: EngineStack, report: Report): Promise<void> {
   if (!report.errors.some((e) => e.code === "ENGINE_CANCELLED")) return;
@@ -467,6 +514,10 @@ async function explainInterrupted(session: Session, stack: EngineStack, report: 
   }
   report.pending = [...(report.pending ?? []), ...pending];
   const cancelled = report.errors.find((e) => e.code === "ENGINE_CANCELLED") as ReportedError;
+  const unresolved = await unresolvedIntents(session, stack).catch(() => []);
+  if (unresolved.length > 0) {
+    cancelled.message += ` Unresolved payment(s): ${unresolved.map((r) => `${r.intentId} (${r.state === "paid" ? "paid, answer not yet delivered" : "may have been paid"}; idempotency key ${r.idempotencyKey})`).join(", ")}: they stay in the payment journal, and the next run resolves them with the server and on chain without paying again.`;
+  }
   cancelled.message +=
     pending.length > 0
       ? ` The state holds ${pending.length} pending operation(s) (${pending.map((p) => `${p.op} ${p.resource}`).join(", ")}): run \`${refreshCommand(session)}\` to read them back from Run402 and clear them (the next apply also does).`
@@ -748,6 +799,7 @@ async function status(session: Session, report: Report): Promise<Report> {
     create: false,
   });
   if (!stack) return missingStack(session, report);
+  noteRepair(session, stack, report);
   // One read of the state (a file in a file backend): outputs, resources and pending operations.
   const state = await stack.exportStack();
   report.outputs = plainOutputs(stateOutputs(state));
@@ -778,7 +830,9 @@ async function reconcile(session: Session, report: Report): Promise<Report> {
   let stopped = false;
   void session.io.stopping.then(() => {
     stopped = true;
-    session.io.progress("stopping: finishing the current round (signal again to cancel it)");
+    session.io.progress(
+      "stopping: no new round; the current one is cancelled unless it ends within 3 s (a second signal exits at once)",
+    );
   });
   if (!(await ready(session, stack, report))) return withTotals(report, false);
   useSettings(session, stack);

@@ -164,6 +164,27 @@ function interrupt(): void {
 process.on("SIGINT", interrupt);
 process.on("SIGTERM", interrupt);
 
+/** Seconds the engine gets between its second interrupt and SIGKILL on a hard stop. */
+const hardGraceMs = 2000;
+let stopping = false;
+/**
+ * A hard stop (SIGUSR2 from the CLI: its stop bound passed, or a second signal): the engine gets its
+ * second interrupt (it stops at once), then everything it started is killed.
+ */
+function hardStop(): void {
+  if (stopping) return;
+  stopping = true;
+  look();
+  if (child.pid) kill(child.pid, "SIGINT");
+  setTimeout(() => {
+    look();
+    if (child.pid) kill(child.pid, "SIGKILL");
+    sweep();
+    process.exit(130);
+  }, hardGraceMs).unref();
+}
+process.on("SIGUSR2", hardStop);
+
 function parentGone(): void {
   if (orphaned) return;
   orphaned = true;

@@ -68,6 +68,7 @@ export const errorCodes = {
   CLI_ABORTED: e(exit.invalid, `${cli}#exit-codes`),
   CLI_STACK_NOT_FOUND: e(exit.invalid, `${cli}#exit-codes`),
   CLI_PLAN_INVALID: e(exit.invalid, `${cli}#saved-plans`),
+  CLI_STATE_DAMAGED: e(exit.invalid, `${cli}#interrupted-and-concurrent-runs`),
   MCP_TOOL_DISABLED: e(exit.invalid, `${cli}#the-mcp-server`),
   MCP_ARGUMENT_REFUSED: e(exit.invalid, `${cli}#the-mcp-server`),
   MCP_PATH_OUTSIDE_ROOT: e(exit.invalid, `${cli}#the-mcp-server`),
@@ -94,8 +95,6 @@ export const errorCodes = {
   RESPONSE_INVALID: e(exit.run402, `${arch}#common`),
   DEPLOY_FAILED: e(exit.run402, `${arch}#deploys-run402s-releasespec-snake_case-wire`),
   DEPLOY_TIMEOUT: e(exit.run402, `${arch}#deploys-run402s-releasespec-snake_case-wire`),
-  // A run's stop signal ended the wait; the CLI itself exits 130 for the stopped run.
-  DEPLOY_WAIT_STOPPED: e(exit.run402, `${cli}#interrupted-and-concurrent-runs`),
   CONTENT_NOT_PROVIDED: e(exit.run402, `${arch}#deploys-run402s-releasespec-snake_case-wire`),
   CONTENT_CHANGED: e(exit.run402, `${arch}#deploys-run402s-releasespec-snake_case-wire`),
   RAIL_NOT_OFFERED: e(exit.run402, `${arch}#money-safety-sdkpay`),
@@ -122,6 +121,7 @@ export const errorCodes = {
 
   // 130: stopped by a signal.
   ENGINE_CANCELLED: e(exit.interrupted, `${cli}#interrupted-and-concurrent-runs`),
+  RUN_CANCELLED: e(exit.interrupted, `${cli}#interrupted-and-concurrent-runs`),
 } as const satisfies Record<string, CodeEntry>;
 
 /** A code of the registry. */

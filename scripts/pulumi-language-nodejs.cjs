@@ -11,6 +11,37 @@
 const path = require("node:path");
 const { pathToFileURL } = require("node:url");
 
+// Nothing outlives its run: this host ends itself when the engine that started it is gone
+// (re-parented) or when the run402-pulumi CLI that started the run is (RUN402_RUN_OWNER,
+// `<pid>:<start time>`, inherited through the engine; see pulumi-resource-pulumi-nodejs.cjs).
+function ownerAlive(pid, start) {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if (error.code === "ESRCH") return false;
+  }
+  try {
+    const stat = require("node:fs").readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] === "Z" || fields[0] === "X") return false;
+    return start === "" || fields[19] === start;
+  } catch {
+    return !require("node:fs").existsSync("/proc/self/stat");
+  }
+}
+{
+  const parent = process.ppid;
+  const owner = /^(\d+):(\d*)$/.exec(process.env.RUN402_RUN_OWNER ?? "");
+  setInterval(() => {
+    const ownerGone = owner !== null && !ownerAlive(Number(owner[1]), owner[2]);
+    if (process.ppid === parent && !ownerGone) return;
+    process.stderr.write(
+      `pulumi-language-nodejs: ${ownerGone ? `the run402-pulumi run that started it (pid ${owner[1]})` : "the engine that started it"} is gone; exiting\n`,
+    );
+    process.exit(1);
+  }, 500).unref();
+}
+
 function load(request) {
   // Prefer the project's own copy of the SDK; fall back to ours.
   for (const from of [process.cwd(), __dirname]) {

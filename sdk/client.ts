@@ -85,6 +85,11 @@ export type CreateRun402Options = {
   fetch?: typeof globalThis.fetch | undefined;
   /** Per-request timeout. @default 30000 */
   timeoutMs?: number | undefined;
+  /**
+   * Stops the client: once it fires, every request, wait and chain read ends with `RUN_CANCELLED`
+   * (a payment already sent stays pending in the journal, for the next run to resolve).
+   */
+  signal?: AbortSignal | undefined;
   /** Progress and payment events; never carries keys. */
   onEvent?: ((event: Run402Event) => void) | undefined;
 };
@@ -158,6 +163,7 @@ export function createRun402(options: CreateRun402Options): Run402 {
     fetch = globalThis.fetch,
     timeoutMs = 30_000,
     onEvent,
+    signal,
   } = options;
   const apiBase = new URL(options.apiBase);
   const account = wallet.account;
@@ -171,8 +177,12 @@ export function createRun402(options: CreateRun402Options): Run402 {
 
   // Each rail's library loads when the payer first needs that rail (see pay/lazyRail.ts).
   const rails = [
-    lazyRail("x402", async () => (await import("./pay/x402.js")).create({ account, rpcUrl: rpcUrls.base })),
-    lazyRail("mpp", async () => (await import("./pay/mpp.js")).create({ account, rpcUrl: rpcUrls.tempo })),
+    lazyRail("x402", async () =>
+      (await import("./pay/x402.js")).create({ account, rpcUrl: rpcUrls.base, signal }),
+    ),
+    lazyRail("mpp", async () =>
+      (await import("./pay/mpp.js")).create({ account, rpcUrl: rpcUrls.tempo, signal }),
+    ),
   ];
   const payer = Payer.create({ rails, rail, fallbackRail, policy, journal, payer: account.address });
   const transport: Transport = {
@@ -182,6 +192,7 @@ export function createRun402(options: CreateRun402Options): Run402 {
     account,
     uploadOrigins: options.uploadOrigins,
     maxResponseBytes: options.maxResponseBytes,
+    signal,
     emit: (event) => {
       try {
         onEvent?.(event);

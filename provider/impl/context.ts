@@ -54,6 +54,15 @@ export function getContext(): Promise<Context> {
   return context;
 }
 
+/**
+ * The engine's cancel: aborted by the plugin launcher (scripts/pulumi-resource-pulumi-nodejs.cjs)
+ * when the engine sends Cancel (its first SIGINT). Undefined in a process without that launcher.
+ */
+export function engineCancel(): AbortSignal | undefined {
+  const controller = (globalThis as Record<symbol, unknown>)[Symbol.for("run402.engineCancel")];
+  return controller instanceof AbortController ? controller.signal : undefined;
+}
+
 async function build(config: ProviderConfig): Promise<Context> {
   const wallet = resolveWallet({ privateKey: config.privateKey as `0x${string}` | undefined });
   const rail = config.rail ?? wallet.rail ?? "x402";
@@ -79,6 +88,8 @@ async function build(config: ProviderConfig): Promise<Context> {
     },
     // Progress lines for the engine (and the CLI).
     onEvent: publish,
+    // The engine's cancel ends every request and wait; a payment already sent stays pending.
+    signal: engineCancel(),
   });
   // No recovery at start: this may be a check, a preview or a plan, and asking the server for an
   // earlier result repeats a keyed request it could answer by selling. Earlier runs' unfinished
@@ -115,7 +126,10 @@ async function build(config: ProviderConfig): Promise<Context> {
 async function serverNow(apiBase: string): Promise<number> {
   const response = await fetch(`${apiBase}/tiers/v1`, {
     redirect: "manual",
-    signal: AbortSignal.timeout(15_000),
+    signal: AbortSignal.any([
+      AbortSignal.timeout(15_000),
+      ...(engineCancel() ? [engineCancel() as AbortSignal] : []),
+    ]),
   });
   await response.body?.cancel();
   const date = Date.parse(response.headers.get("date") ?? "");

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { BaseError } from "../../core/errors.js";
 import { ApiError, DeployFailedError } from "../errors/http.js";
 import type { ActionContext } from "../internal/context.js";
+import { pause } from "../internal/http.js";
 import { deriveKey } from "../pay/idempotency.js";
 import { commitContent } from "./commitContent.js";
 import { commitPlan } from "./commitPlan.js";
@@ -76,22 +77,6 @@ export type ApplyReleaseReturnType = {
 };
 /** Errors `applyRelease` can throw. */
 export type ApplyReleaseErrorType = ApiError | DeployFailedError | BaseError;
-
-/** Waits `ms`, or rejects as soon as `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 /** Codes of an `activation_pending` error that will not clear by waiting (deploy.ts `STATIC_ACTIVATION_FAILURE_CODES`). */
 const STATIC_ACTIVATION_FAILURES = new Set([
@@ -319,14 +304,11 @@ export async function applyRelease(
         );
       }
       wait = nextPollWait(wait, Date.now() - started, pollIntervalMs);
-      try {
-        await sleep(wait, signal);
-      } catch (reason) {
-        throw new BaseError(
-          `Stopped waiting for deploy operation ${operationId} (last status ${status}); the server carries on with it.`,
-          { code: "DEPLOY_WAIT_STOPPED", cause: reason },
-        );
-      }
+      await pause(
+        wait,
+        signal ?? ctx.transport.signal,
+        `waiting for deploy operation ${operationId} (last status ${status}; the server carries on with it)`,
+      );
       const op = await getOperation(ctx, { anonKey, operationId });
       if (op.status !== status) ctx.transport.emit({ type: "deploy.status", operationId, status: op.status });
       status = op.status;

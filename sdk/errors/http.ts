@@ -33,6 +33,18 @@ export class HttpRequestError extends BaseError {
 /** `HttpRequestError` narrowed by `name`. */
 export type HttpRequestErrorType = HttpRequestError & { name: "HttpRequestError" };
 
+/**
+ * The run was stopped (its abort signal fired: SIGINT/SIGTERM, or the engine's cancel) while this
+ * waited. Nothing more is sent; a payment already made stays `pending` in the journal, and the next
+ * run resolves it (keyed replay, then the chain) without paying again.
+ */
+export class CancelledError extends BaseError {
+  override name = "CancelledError" as const;
+  constructor(options: { while: string; cause?: unknown }) {
+    super(`Stopped while ${options.while}.`, { code: "RUN_CANCELLED", cause: options.cause });
+  }
+}
+
 /** The request took longer than the client's `timeoutMs`. */
 export class TimeoutError extends BaseError {
   override name = "TimeoutError" as const;

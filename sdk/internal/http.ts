@@ -2,6 +2,7 @@ import type { LocalAccount } from "viem";
 import type { z } from "zod";
 import {
   ApiError,
+  CancelledError,
   type ErrorEnvelope,
   HttpRequestError,
   RedirectError,
@@ -36,6 +37,8 @@ export type Transport = {
   uploadOrigins?: readonly string[] | undefined;
   /** The API server's clock as its latest response stated it (HTTP `Date`), and when that was here. */
   clock?: { server: number; local: number } | undefined;
+  /** The run's stop: every request and wait ends with a {@link CancelledError} once it fires. */
+  signal?: AbortSignal | undefined;
 };
 
 /** The default of {@link Transport.maxResponseBytes}. */
@@ -57,6 +60,31 @@ export type RequestSpec = {
 
 /** A response with its body already read (JSON when the server says so, else text). */
 export type Exchange = { response: Response; body: unknown; url: string };
+
+/** Throws {@link CancelledError} when `signal` has fired. */
+export function throwIfCancelled(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new CancelledError({ while: what });
+}
+
+/** Waits `ms`, or throws {@link CancelledError} as soon as `signal` fires. */
+export function pause(
+  ms: number,
+  signal: AbortSignal | undefined,
+  what = "waiting to ask again",
+): Promise<void> {
+  throwIfCancelled(signal, what);
+  return new Promise((resolve, reject) => {
+    const stop = () => {
+      clearTimeout(timer);
+      reject(new CancelledError({ while: what }));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", stop);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", stop, { once: true });
+  });
+}
 
 /** Resolves `path` against the API base, keeping the base's own path prefix. */
 export function urlFor(apiBase: URL, path: string): URL {
@@ -102,7 +130,13 @@ export async function sendOnce(t: Transport, request: Request, maxResponseBytes?
   const url = request.url;
   const limit = maxResponseBytes ?? t.maxResponseBytes ?? defaultMaxResponseBytes;
   const stop = new AbortController();
-  const signal = AbortSignal.any([AbortSignal.timeout(t.timeoutMs), stop.signal]);
+  const signal = AbortSignal.any([
+    AbortSignal.timeout(t.timeoutMs),
+    stop.signal,
+    ...(t.signal ? [t.signal] : []),
+  ]);
+  const waiting = `waiting for ${request.method} ${url}`;
+  if (t.signal?.aborted) throw new CancelledError({ while: `about to send ${request.method} ${url}` });
   const timedOut = (err: unknown) =>
     err instanceof Error &&
     (err.name === "TimeoutError" || err.name === "AbortError") &&
@@ -111,6 +145,7 @@ export async function sendOnce(t: Transport, request: Request, maxResponseBytes?
   try {
     response = await t.fetch(request, { signal, redirect: "manual" });
   } catch (err) {
+    if (t.signal?.aborted) throw new CancelledError({ while: waiting, cause: err });
     if (timedOut(err)) throw new TimeoutError({ method: request.method, url, timeoutMs: t.timeoutMs });
     throw new HttpRequestError({ method: request.method, url, cause: err });
   }
@@ -144,6 +179,7 @@ export async function sendOnce(t: Transport, request: Request, maxResponseBytes?
     text = await readLimited(response, limit, tooLarge);
   } catch (err) {
     if (err instanceof ResponseTooLargeError) throw err;
+    if (t.signal?.aborted) throw new CancelledError({ while: waiting, cause: err });
     if (timedOut(err)) throw new TimeoutError({ method: request.method, url, timeoutMs: t.timeoutMs });
     text = "";
   }
@@ -248,8 +284,6 @@ export function toApiError(method: string, ex: Exchange): ApiError {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Sends a request that carries no payment, retrying only where the server says it is safe:
  * 429 with a Retry-After, and 5xx whose envelope has `safe_to_retry: true`. Returns any final status.
@@ -266,7 +300,7 @@ export async function send(t: Transport, spec: RequestSpec): Promise<Exchange> {
     if (!retry || (wait ?? 0) > cap) return ex;
     const waitMs = Math.round((wait ?? 2 ** (attempt - 1) * 0.25) * 1000);
     t.emit({ type: "retry", method: spec.method, url: ex.url, status, attempt, waitMs });
-    await sleep(waitMs);
+    await pause(waitMs, t.signal, `waiting ${waitMs} ms to retry ${spec.method} ${ex.url}`);
   }
 }
 

@@ -43,6 +43,8 @@ export type CreateOptions = {
   account: LocalAccount;
   /** The Tempo RPC; it serves the chain it reports and no other. Unset: each known chain's public RPC. */
   rpcUrl?: string | undefined;
+  /** The run\'s stop: chain reads and waits end once it fires. */
+  signal?: AbortSignal | undefined;
 };
 
 type Raw = { challenge: Challenge.Challenge; chainId: number };
@@ -362,7 +364,7 @@ export function create(options: CreateOptions): Rail {
             allowedChainIds: [chainId],
             expectedRecipients: recipients,
             mode: "pull",
-            getClient: () => createClient({ chain, transport: rpcTransport(rpcUrl) }),
+            getClient: () => createClient({ chain, transport: rpcTransport(rpcUrl, options.signal) }),
           }),
         ],
         // A library must not replace globalThis.fetch for the whole process.
@@ -432,7 +434,7 @@ export function create(options: CreateOptions): Rail {
       const rpcUrl = await rpcFor(chainId);
       const client = createPublicClient({
         chain: chainFor(chainId, rpcUrl),
-        transport: rpcTransport(rpcUrl),
+        transport: rpcTransport(rpcUrl, options.signal),
       });
       // The block first: if the transaction is not in any block up to one at or past its validBefore,
       // no later block can include it.

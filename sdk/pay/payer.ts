@@ -4,6 +4,7 @@
  * compare-and-set; calls for one intent in one process run one at a time.
  */
 import { BaseError } from "../../core/errors.js";
+import { CancelledError } from "../errors/http.js";
 import {
   IntentAlreadyPaidError,
   IntentInProgressError,
@@ -417,7 +418,15 @@ export function create(options: CreateOptions): Payer {
       release();
 
       // Exactly one paid attempt: no retry could be told apart from paying again.
-      const second = await sendOnce(t, await build(t, keyed, credential.headers));
+      const second = await sendOnce(t, await build(t, keyed, credential.headers)).catch((error: unknown) => {
+        // Stopped with the credential sent: maybe paid. The intent stays pending (never failed).
+        if (error instanceof CancelledError)
+          throw new CancelledError({
+            while: `waiting for the answer to paid request ${intent.intentId} (idempotency key ${key}); it may have been paid: it stays pending in the payment journal and the next run resolves it on chain without paying again`,
+            cause: error,
+          });
+        throw error;
+      });
       if (second.response.status === 402) {
         const env = envelopeOf(second.body);
         throw new PaymentRejectedError({

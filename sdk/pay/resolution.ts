@@ -7,6 +7,7 @@ import {
 import {
   type Exchange,
   envelopeOf,
+  pause,
   type RequestSpec,
   retryAfterSeconds,
   send,
@@ -17,8 +18,6 @@ import { atomicToUsd } from "../money.js";
 import * as Receipt from "../Receipt.js";
 import { type IntentRecord, type IntentState, type Journal, ownerAlive, recordKey } from "./journal.js";
 import type { ChainState, Rail, RailName } from "./rail.js";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** How long a payment the chain shows used may take to be delivered by the server that settled it. */
 const deliveryGraceMs = 5_000;
@@ -156,7 +155,7 @@ export function resolution(options: ResolutionOptions) {
       const waitMs = Math.max(250, Math.round((retryAfterSeconds(ex.response, ex.body) ?? 1) * 1000));
       if (Date.now() + waitMs > deadline) return ex;
       t.emit({ type: "payment.pending", url: ex.url, idempotencyKey: key, waitMs });
-      await sleep(waitMs);
+      await pause(waitMs, t.signal, "waiting for a payment to resolve");
     }
   }
 
@@ -356,7 +355,7 @@ export function resolution(options: ResolutionOptions) {
       const waitMs = Math.min(1000, (state.validBefore - state.chainTime + 1) * 1000);
       if (Date.now() + waitMs > deadline) return { kind: "unknown", validUntil, url: ex.url };
       t.emit({ type: "payment.pending", url: ex.url, idempotencyKey: key, waitMs, validUntil });
-      await sleep(waitMs);
+      await pause(waitMs, t.signal, "waiting for a payment to resolve");
     }
   }
 
@@ -377,7 +376,7 @@ export function resolution(options: ResolutionOptions) {
     let ex = first;
     while (Date.now() + 1000 <= until) {
       t.emit({ type: "payment.pending", url: ex.url, idempotencyKey: key, waitMs: 1000 });
-      await sleep(1000);
+      await pause(1000, t.signal, "waiting for a paid answer to be delivered");
       ex = await askStored(t, paid);
       if (ex.response.ok) return { kind: "delivered", exchange: ex, ...(await delivered(t, paid, ex)) };
       if (ex.response.status !== 402) throw toApiError(paid.method, ex);

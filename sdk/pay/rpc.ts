@@ -1,5 +1,6 @@
 import { custom, type Transport } from "viem";
 import { SpendPolicyError } from "../errors/payment.js";
+import { throwIfCancelled } from "../internal/http.js";
 import type { RailName } from "./rail.js";
 
 /** Each known chain's public RPC, used only when no RPC is configured for the rail at all. */
@@ -97,7 +98,13 @@ function rpcEndpoint(url: string): Endpoint {
 let requestId = 0;
 
 /** One JSON-RPC call; errors name the RPC by {@link rpcLabel} only. */
-async function rpcRequest(endpoint: Endpoint, method: string, params: unknown): Promise<unknown> {
+async function rpcRequest(
+  endpoint: Endpoint,
+  method: string,
+  params: unknown,
+  stop?: AbortSignal,
+): Promise<unknown> {
+  throwIfCancelled(stop, `about to ask the RPC at ${endpoint.label} (${method})`);
   let response: Response;
   try {
     response = await fetch(endpoint.url, {
@@ -105,9 +112,10 @@ async function rpcRequest(endpoint: Endpoint, method: string, params: unknown): 
       headers: endpoint.headers,
       body: JSON.stringify({ jsonrpc: "2.0", id: ++requestId, method, params }),
       redirect: "manual",
-      signal: AbortSignal.timeout(15_000),
+      signal: stop ? AbortSignal.any([AbortSignal.timeout(15_000), stop]) : AbortSignal.timeout(15_000),
     });
   } catch (cause) {
+    throwIfCancelled(stop, `waiting for the RPC at ${endpoint.label} (${method})`);
     const why =
       cause instanceof Error && cause.name === "TimeoutError" ? "timed out" : "could not be reached";
     throw new Error(`The RPC at ${endpoint.label} ${why} (${method}).`);
@@ -134,7 +142,10 @@ async function rpcRequest(endpoint: Endpoint, method: string, params: unknown): 
  * A viem transport for a configured RPC: userinfo becomes a Basic header, redirects are never
  * followed, and no error it raises carries the URL's path or credentials.
  */
-export function rpcTransport(url: string): Transport {
+export function rpcTransport(url: string, stop?: AbortSignal): Transport {
   const endpoint = rpcEndpoint(url);
-  return custom({ request: ({ method, params }) => rpcRequest(endpoint, method, params) }, { retryCount: 1 });
+  return custom(
+    { request: ({ method, params }) => rpcRequest(endpoint, method, params, stop) },
+    { retryCount: 1 },
+  );
 }

@@ -40,6 +40,8 @@ export type CreateOptions = {
   account: LocalAccount;
   /** RPC of the x402 chain (Base / Base Sepolia): reads authorization state, sends cancellations. */
   rpcUrl?: string | undefined;
+  /** The run\'s stop: chain reads and waits end once it fires. */
+  signal?: AbortSignal | undefined;
 };
 
 /** The one EIP-3009 authorization's EIP-712 types. */
@@ -177,7 +179,10 @@ export function create(options: CreateOptions): Rail {
   async function chainState(proof: Proof): Promise<ChainState> {
     if (proof.rail !== "x402") throw new TypeError("not an x402 proof");
     const chain = await chainFor(proof.network);
-    const client = createPublicClient({ chain, transport: rpcTransport(chain.rpcUrls.default.http[0]!) });
+    const client = createPublicClient({
+      chain,
+      transport: rpcTransport(chain.rpcUrls.default.http[0]!, options.signal),
+    });
     // One block for both reads: unused at a block at or past validBefore means unusable for good.
     const block = await client.getBlock({ blockTag: "latest" });
     const used = await client.readContract({
@@ -508,7 +513,7 @@ export function create(options: CreateOptions): Rail {
         message: { authorizer: proof.from as Hex, nonce: proof.nonce as Hex },
       });
       const { r, s, v, yParity } = parseSignature(signature);
-      const transport = rpcTransport(chain.rpcUrls.default.http[0]!);
+      const transport = rpcTransport(chain.rpcUrls.default.http[0]!, options.signal);
       const wallet = createWalletClient({ account, chain, transport });
       const publicClient = createPublicClient({ chain, transport });
       try {

@@ -233,7 +233,7 @@ describe("issue 19 item 5: the operation lifecycle", () => {
       .catch((e: unknown) => e);
     setTimeout(() => stop.abort(new Error("run stopped")), 300);
     const err = await pending;
-    expect(err).toMatchObject({ code: "DEPLOY_WAIT_STOPPED" });
+    expect(err).toMatchObject({ code: "RUN_CANCELLED" });
     expect(String((err as Error).message)).toContain("op_fixture_2");
   });
 });
