@@ -50,7 +50,11 @@ describe("parseCli", () => {
     expect(error(["apply", "--save", "plan.json"])).toMatch(/--save does not apply to "apply"/);
     expect(error(["plan", "--plan", "plan.json"])).toMatch(/--plan does not apply to "plan"/);
     expect(error(["apply", "--plan", ""])).toMatch(/--plan needs a file/);
-    expect(error(["mcp", "--manifest", "app.json"])).toMatch(/--manifest does not apply to "mcp"/);
+    expect(error(["mcp", "--save", "plan.json"])).toMatch(/--save does not apply to "mcp"/);
+    expect(run(["mcp", "--manifest", "app", "--max-spend", "1"])).toMatchObject({
+      command: "mcp",
+      manifest: "app",
+    });
     expect(error(["apply", "--allow-apply"])).toMatch(/--allow-apply does not apply to "apply"/);
   });
 
