@@ -133,12 +133,20 @@ export class JournalError extends BaseError {
   constructor(options: {
     path: string;
     reason: string;
-    code: "JOURNAL_LOCKED" | "JOURNAL_CORRUPT" | "JOURNAL_IO";
+    code:
+      | "JOURNAL_LOCKED"
+      | "JOURNAL_CORRUPT"
+      | "JOURNAL_IO"
+      | "JOURNAL_LOCK_LOST"
+      | "JOURNAL_UNAVAILABLE"
+      | "JOURNAL_SCHEMA";
+    metaMessages?: string[] | undefined;
     cause?: unknown;
   }) {
     super(`Payment journal ${options.path}: ${options.reason}.`, {
       code: options.code,
       cause: options.cause,
+      ...(options.metaMessages ? { metaMessages: options.metaMessages } : {}),
     });
     this.path = options.path;
   }
