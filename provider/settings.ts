@@ -18,6 +18,9 @@ export const configKeys = [
   "allowedRecipients",
   "uploadOrigins",
   "journalPath",
+  "journal",
+  "budgetUsd",
+  "budgetPeriod",
   "allowedActions",
 ] as const;
 
@@ -36,5 +39,8 @@ export type PaidAction = (typeof paidActions)[number];
  */
 export const runSettingsEnv = "RUN402_RUN_SETTINGS";
 
-/** What {@link runSettingsEnv} holds. */
-export type RunSettings = Partial<Record<ConfigKey | "stackId", string>>;
+/**
+ * What {@link runSettingsEnv} holds. `runId` names the run whose claims the journal sums against
+ * `run402:maxSpendUsd` (one CLI command; one `reconcile` for its whole life).
+ */
+export type RunSettings = Partial<Record<ConfigKey | "stackId" | "runId", string>>;

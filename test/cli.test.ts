@@ -29,6 +29,7 @@ describe("parseCli", () => {
       rail: undefined,
       backend: undefined,
       allowFileBackend: false,
+      allowLocalJournal: false,
       sandbox: false,
       json: false,
       yes: false,
