@@ -47,10 +47,18 @@ export function exitCodeFor(code: string): ExitCodeValue {
     code.startsWith("CONFIG_") ||
     code.startsWith("CLI_") ||
     code === "JOURNAL_CORRUPT" ||
-    code === "JOURNAL_IO"
+    code === "JOURNAL_IO" ||
+    code === "JOURNAL_SCHEMA"
   )
     return ExitCode.invalid;
-  if (code.startsWith("CONFLICT_") || code === "JOURNAL_LOCKED" || code === "INTENT_IN_PROGRESS")
+  // A shared journal that went away (or a lock lost mid-write): nothing was paid without a claim; run again.
+  if (
+    code.startsWith("CONFLICT_") ||
+    code === "JOURNAL_LOCKED" ||
+    code === "JOURNAL_LOCK_LOST" ||
+    code === "JOURNAL_UNAVAILABLE" ||
+    code === "INTENT_IN_PROGRESS"
+  )
     return ExitCode.conflict;
   if (
     code.startsWith("RUN402_") ||
