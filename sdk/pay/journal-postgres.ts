@@ -63,6 +63,20 @@ export function redact(url: string): string {
   }
 }
 
+/**
+ * The URL node-postgres connects with: a Pulumi state backend's URL names its table in `table`
+ * (`postgres://…?table=pulumi_state`), which is no connection parameter, so it is left out.
+ */
+export function connectionOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.searchParams.delete("table");
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
 /** Whether `value` names a PostgreSQL journal rather than a file. */
 export function isPostgresUrl(value: string): boolean {
   return /^postgres(ql)?:\/\//i.test(value.trim());
@@ -198,11 +212,14 @@ export function open(options: OpenOptions): Journal {
       const { default: pg } = await import("pg");
       // numeric (OID 1700) as a string: amounts are big integers.
       const created = new pg.Pool({
-        connectionString: url,
+        connectionString: connectionOf(url),
         max: poolSize,
         connectionTimeoutMillis: timeoutMs,
         idleTimeoutMillis: 10_000,
         allowExitOnIdle: true,
+        // A server that stops answering mid-transaction (a partition) fails the call, not hangs it.
+        keepAlive: true,
+        query_timeout: Math.max(30_000, timeoutMs * 3),
         application_name: "run402-journal",
       });
       // An idle connection that breaks (the server restarted) must not crash the process: the next

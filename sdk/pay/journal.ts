@@ -278,6 +278,12 @@ export function memory(): Journal {
   );
 }
 
+/**
+ * The file after an append: `fenced`, whether the line took effect; `raced`, whether another
+ * process wrote between this one's read and its write (its lock, or ours, was broken).
+ */
+type Appended = { lines: Line[]; fenced: boolean; raced?: boolean };
+
 /** Checks, inside a locked section, that the lock is still this process's. */
 type Guard = () => void;
 const noGuard: Guard = () => undefined;
@@ -332,11 +338,7 @@ export function open(options: OpenOptions): Journal {
    * was broken under it, or ours under us): the file is read again, and `fenced` tells whether this
    * line still took effect (fold()).
    */
-  async function append(
-    line: Line,
-    known: Line[],
-    knownSize: number,
-  ): Promise<{ lines: Line[]; fenced: boolean }> {
+  async function append(line: Line, known: Line[], knownSize: number): Promise<Appended> {
     await beforeWrite?.();
     const fresh = !existsSync(path);
     cache = null;
@@ -370,13 +372,13 @@ export function open(options: OpenOptions): Journal {
       // Nobody else wrote since our read: the file is what we read plus our line.
       const lines = [...known, line];
       cache = { size: s.size, mtimeMs: s.mtimeMs, lines };
-      return { lines, fenced: true };
+      return { lines, fenced: true, raced: false };
     }
     const { lines } = await read();
     const tok = line.type === "intent" ? line.tok : undefined;
-    if (line.type !== "intent" || tok === undefined) return { lines, fenced: true };
+    if (line.type !== "intent" || tok === undefined) return { lines, fenced: true, raced: true };
     const folded = fold(lines).get(recordKey(line.apiBase, line.idempotencyKey));
-    return { lines, fenced: folded?.tok === tok };
+    return { lines, fenced: folded?.tok === tok, raced: true };
   }
 
   async function withLock<T>(fn: (guard: Guard) => Promise<T> | T): Promise<T> {
@@ -440,7 +442,7 @@ function build(
   location: string,
   locked: <T>(fn: (guard: Guard) => Promise<T> | T) => Promise<T>,
   read: () => Promise<{ lines: Line[]; size: number }>,
-  append: (line: Line, known: Line[], knownSize: number) => Promise<{ lines: Line[]; fenced: boolean }>,
+  append: (line: Line, known: Line[], knownSize: number) => Promise<Appended>,
 ): Journal {
   return {
     path,
@@ -487,6 +489,31 @@ function build(
         );
         guard();
         if (!written.fenced) return { ok: false, current: intentsOf(written.lines).get(key) };
+        if (claiming && options.budget && written.raced) {
+          // Another process claimed meanwhile, unseen by the sum above: judge the budget again with
+          // its claims, and withdraw ours (never sent: the caller holds the credential) if over.
+          const others = [...fold(written.lines).values()]
+            .map((f) => f.record)
+            .filter((r) => recordKey(r.apiBase, r.idempotencyKey) !== key);
+          const refusal = overBudget(
+            options.budget,
+            budgetUseOf(others, options.budget, now.getTime()),
+            BigInt(next.amountAtomic ?? "0"),
+          );
+          if (refusal) {
+            const withdrawn: IntentRecord = {
+              ...record,
+              state: "failed",
+              error: "POLICY_BUDGET_RACED",
+              updatedAt: new Date().toISOString(),
+            };
+            const now2 = await read();
+            const rev = (fold(now2.lines).get(key)?.rev ?? 0) + 1;
+            // If even this line loses a race, the claim stays pending and is resolved as unused later.
+            await append({ type: "intent", rev, tok: token(), ...withdrawn }, now2.lines, now2.size);
+            return { ok: false, current: withdrawn, overBudget: refusal };
+          }
+        }
         return { ok: true, record };
       }),
     budgetUse: (budget) =>
