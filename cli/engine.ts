@@ -875,15 +875,29 @@ export async function openStack(options: OpenStackOptions): Promise<EngineStack 
   }
   const select = ["stack", "select", "--stack", options.stackName, "--non-interactive"];
   if (options.create) select.push("--create", "--secrets-provider", "passphrase");
-  const selected = await new Promise<Finished>((done) =>
-    execFile(
-      options.engine.command,
-      select,
-      { cwd: paths.workDir, env: { ...process.env, ...envVars }, maxBuffer: 1 << 20 },
-      (error, stdout, stderr) =>
-        done({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-    ),
-  );
+  const attempt = () =>
+    new Promise<Finished>((done) =>
+      execFile(
+        options.engine.command,
+        select,
+        { cwd: paths.workDir, env: { ...process.env, ...envVars }, maxBuffer: 1 << 20 },
+        (error, stdout, stderr) =>
+          done({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+      ),
+    );
+  let selected = await attempt();
+  // Runners sharing a backend (a fleet on one postgres://) may first-use it, or create the same
+  // stack, at the same moment: the loser sees the table or the stack the winner just made. Again.
+  for (let tries = 1; tries < 4 && selected.code !== 0; tries++) {
+    if (
+      !/already exists|unable to open state database|could not create stack|could not list bucket/i.test(
+        selected.stderr,
+      )
+    )
+      break;
+    await new Promise((r) => setTimeout(r, 250 * tries));
+    selected = await attempt();
+  }
   if (selected.code === 0) return stack;
   if (!options.create && /no stack named|not found|does not exist/i.test(selected.stderr)) return undefined;
   throw new EngineCommandError(select, selected);

@@ -202,6 +202,30 @@ export function runnerLocalBackend(
   };
 }
 
+/**
+ * The journal twin of {@link runnerLocalBackend}: in CI, a payment journal on the runner's disk is
+ * lost with the runner, and with it the record of a credential that may have left (a runner killed
+ * mid-payment): the next run, elsewhere, could not know. Paying commands refuse it unless the run
+ * names a shared journal (`run402:journal`, in the stack config or `-c`), uses a `postgres://`
+ * backend (the journal then lives in the same database), or says so (`--allow-local-journal`).
+ */
+export function runnerLocalJournal(
+  options: CliOptions,
+  stackConfig: Record<string, string | undefined>,
+  env: NodeJS.ProcessEnv = process.env,
+): ReportedError | undefined {
+  if (!["apply", "renew", "reconcile"].includes(options.command)) return;
+  if (!truthy(env.CI) || options.allowLocalJournal || options.sandbox) return;
+  if (onLoopback(options.config["run402:apiBase"] ?? stackConfig["run402:apiBase"] ?? "")) return;
+  if ((options.config["run402:journal"] ?? stackConfig["run402:journal"] ?? "").trim() !== "") return;
+  if (/^postgres(ql)?:\/\//i.test(options.backend ?? "")) return;
+  return {
+    code: "CLI_JOURNAL_NOT_DURABLE",
+    message:
+      "CI is set and the payment journal would live on this machine, which a CI runner throws away: a runner killed while a payment was in flight would leave no record, and the next run could not tell whether it was paid. Name a shared journal (-c run402:journal=postgres://… or `pulumi config set --secret run402:journal postgres://…`), use a postgres:// --backend (the journal then lives in the same database), or pass --allow-local-journal when this machine's disk is kept between runs.",
+  };
+}
+
 /** Commands that deploy the manifest: every local check runs first, files included (no network, no engine). */
 const deploying = new Set(["validate", "plan", "apply", "reconcile"]);
 
@@ -344,7 +368,22 @@ async function prepare(session: Session, create: boolean): Promise<EngineStack |
   if (!stack) return undefined;
   noteRepair(session, stack);
   const stackId = await stackIdentity(stack, session.io);
-  session.settings = { ...sandbox, ...flagSettings(options), ...(stackId ? { stackId } : {}) };
+  if (["apply", "renew", "reconcile"].includes(options.command)) {
+    const config = await stack.getAllConfig();
+    const local = runnerLocalJournal(
+      options,
+      Object.fromEntries(Object.entries(config).map(([key, value]) => [key, value.value])),
+    );
+    if (local) throw new BaseError(local.message, { code: local.code });
+  }
+  // One run id per command: the journal sums this run's claims against run402:maxSpendUsd across its
+  // provider processes (and a reconcile's rounds: one budget for its whole life).
+  session.settings = {
+    ...sandbox,
+    ...flagSettings(options),
+    ...(stackId ? { stackId } : {}),
+    runId: randomUUID(),
+  };
   return stack;
 }
 

@@ -61,8 +61,10 @@ export const errorCodes = {
   PROJECT_KEYS_UNREADABLE: e(exit.invalid, `${arch}#how-the-provider-reconciles`),
   JOURNAL_CORRUPT: e(exit.invalid, `${arch}#money-safety-sdkpay`),
   JOURNAL_IO: e(exit.invalid, `${arch}#money-safety-sdkpay`),
+  JOURNAL_SCHEMA: e(exit.invalid, `${arch}#money-safety-sdkpay`),
   CLI_USAGE: e(exit.invalid, `${cli}#flags`),
   CLI_BACKEND_NOT_DURABLE: e(exit.invalid, `${cli}#backend-and-passphrase`),
+  CLI_JOURNAL_NOT_DURABLE: e(exit.invalid, `${cli}#backend-and-passphrase`),
   CLI_SANDBOX_NOT_INSTALLED: e(exit.invalid, `${cli}#exit-codes`),
   CLI_CONFIRMATION_REQUIRED: e(exit.invalid, `${cli}#exit-codes`),
   CLI_ABORTED: e(exit.invalid, `${cli}#exit-codes`),
@@ -81,6 +83,8 @@ export const errorCodes = {
   POLICY_RECIPIENT: e(exit.policy, `${arch}#money-safety-sdkpay`),
   POLICY_EXPIRY: e(exit.policy, `${arch}#money-safety-sdkpay`),
   POLICY_CHALLENGE: e(exit.policy, `${arch}#money-safety-sdkpay`),
+  POLICY_BUDGET_RUN: e(exit.policy, `${arch}#money-safety-sdkpay`),
+  POLICY_BUDGET_WINDOW: e(exit.policy, `${arch}#money-safety-sdkpay`),
   POLICY_ACTION_NOT_ALLOWED: e(exit.policy, `${arch}#how-the-provider-reconciles`),
   PAYMENT_CREDENTIAL_MISMATCH: e(exit.policy, `${arch}#money-safety-sdkpay`),
 
@@ -117,6 +121,8 @@ export const errorCodes = {
   CONFLICT_MANIFEST_CHANGED: e(exit.conflict, `${arch}#how-the-provider-reconciles`),
   CONFLICT_SANDBOX_IN_USE: e(exit.conflict, `${cli}#exit-codes`),
   JOURNAL_LOCKED: e(exit.conflict, `${arch}#money-safety-sdkpay`),
+  JOURNAL_LOCK_LOST: e(exit.conflict, `${arch}#money-safety-sdkpay`),
+  JOURNAL_UNAVAILABLE: e(exit.conflict, `${arch}#money-safety-sdkpay`),
   INTENT_IN_PROGRESS: e(exit.conflict, `${arch}#money-safety-sdkpay`),
 
   // 130: stopped by a signal.

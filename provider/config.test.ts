@@ -80,3 +80,50 @@ describe("run402:uploadOrigins", () => {
     }
   });
 });
+
+describe("the shared journal and the wallet budget", () => {
+  test("default: no shared journal, no rolling budget, a one-day period", () => {
+    const config = readConfig(get, {});
+    expect(config.journal).toBeUndefined();
+    expect(config.budgetUsd).toBeUndefined();
+    expect(config.budgetPeriod).toBe(86_400);
+  });
+
+  test("behavior: a PostgreSQL URL, a budget and its period; the run id comes only from the run's settings", () => {
+    const config = readConfig(
+      (key) =>
+        ({
+          "run402:journal": "postgres://fleet@db.example.com:5432/run402?sslmode=require",
+          "run402:budgetUsd": "20",
+          "run402:budgetPeriod": "week",
+        })[key],
+      { [runSettingsEnv]: JSON.stringify({ runId: "r-1" }) },
+    );
+    expect(config).toMatchObject({
+      journal: "postgres://fleet@db.example.com:5432/run402?sslmode=require",
+      budgetUsd: 20,
+      budgetPeriod: 604_800,
+      runId: "r-1",
+    });
+    expect(readConfig((key) => (key === "run402:budgetPeriod" ? "12h" : undefined), {}).budgetPeriod).toBe(
+      43_200,
+    );
+  });
+
+  test("error: a journal that is not a PostgreSQL URL is refused without echoing it; bad budgets name the key", () => {
+    const bad = (values: Record<string, string>) => {
+      try {
+        readConfig((key) => values[key], {});
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "accepted";
+    };
+    const message = bad({ "run402:journal": "mysql://root:hunter2@db/x" });
+    expect(message).toContain("run402:journal must be a PostgreSQL URL");
+    expect(message).not.toContain("hunter2");
+    expect(bad({ "run402:budgetUsd": "-1" })).toContain("run402:budgetUsd must be a USD amount");
+    expect(bad({ "run402:budgetPeriod": "month" })).toContain("run402:budgetPeriod must be");
+    expect(bad({ "run402:budgetPeriod": "0h" })).toContain("run402:budgetPeriod must be");
+  });
+});

@@ -147,6 +147,47 @@ const schema = z.object({
       return list.map((o) => new URL(o).origin);
     }),
   journalPath: z.string().optional(),
+  // Never echoed: the URL may hold the database's password.
+  journal: z
+    .string()
+    .optional()
+    .transform((value) => (value === undefined || value.trim() === "" ? undefined : value.trim()))
+    .refine((value) => value === undefined || /^postgres(ql)?:\/\/[^\s]+$/i.test(value), {
+      message:
+        'run402:journal must be a PostgreSQL URL such as "postgres://user@db.example.com:5432/run402?sslmode=require" (a file journal is run402:journalPath)',
+    }),
+  budgetUsd: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === "") return undefined;
+      if (!/^\d+(\.\d+)?$/.test(value.trim())) {
+        ctx.addIssue({
+          code: "custom",
+          message: `run402:budgetUsd must be a USD amount such as "20" or "0.50", got "${value}"`,
+        });
+        return z.NEVER;
+      }
+      return Number(value);
+    }),
+  budgetPeriod: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const text = (value ?? "").trim() || "day";
+      const named: Record<string, number> = { hour: 3600, day: 86_400, week: 604_800 };
+      if (named[text] !== undefined) return named[text];
+      const m = /^(\d+)(h|d)$/.exec(text);
+      const seconds = m ? Number(m[1]) * (m[2] === "h" ? 3600 : 86_400) : 0;
+      if (!m || seconds <= 0 || seconds > 366 * 86_400) {
+        ctx.addIssue({
+          code: "custom",
+          message: `run402:budgetPeriod must be "hour", "day", "week", or a number of hours or days such as "12h" or "30d" (at most 366 days), got "${value}"`,
+        });
+        return z.NEVER;
+      }
+      return seconds;
+    }),
   allowedActions: z
     .string()
     .optional()
@@ -165,6 +206,7 @@ const schema = z.object({
       return list as PaidAction[];
     }),
   stackId: z.string().optional(),
+  runId: z.string().optional(),
 });
 
 /** Validated provider settings. */
@@ -196,7 +238,7 @@ export function runSettings(env: NodeJS.ProcessEnv = process.env): RunSettings {
   } catch {
     parsed = undefined;
   }
-  const known = new Set<string>([...configKeys, "stackId", "spendCeilingUsd"]);
+  const known = new Set<string>([...configKeys, "stackId", "runId", "spendCeilingUsd"]);
   if (
     parsed === null ||
     typeof parsed !== "object" ||
@@ -223,7 +265,7 @@ export function readConfig(
   env: NodeJS.ProcessEnv = process.env,
 ): ProviderConfig {
   const run = runSettings(env);
-  const raw: Record<string, string | undefined> = { stackId: run.stackId };
+  const raw: Record<string, string | undefined> = { stackId: run.stackId, runId: run.runId };
   for (const key of configKeys) raw[key] = run[key] ?? get(`run402:${key}`) ?? undefined;
   const parsed = schema.safeParse(raw);
   const ceiling = run.spendCeilingUsd;

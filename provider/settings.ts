@@ -19,6 +19,9 @@ export const configKeys = [
   "allowedNetworks",
   "uploadOrigins",
   "journalPath",
+  "journal",
+  "budgetUsd",
+  "budgetPeriod",
   "allowedActions",
 ] as const;
 
@@ -38,7 +41,9 @@ export type PaidAction = (typeof paidActions)[number];
 export const runSettingsEnv = "RUN402_RUN_SETTINGS";
 
 /**
- * What {@link runSettingsEnv} holds. `spendCeilingUsd` only lowers the run's cap (the MCP tools'
- * `maxSpendUsd`: an agent may narrow the operator's cap, never raise it).
+ * What {@link runSettingsEnv} holds. `runId` names the run whose claims the journal sums against
+ * `run402:maxSpendUsd` (one CLI command; one `reconcile` for its whole life). `spendCeilingUsd` only
+ * lowers the run's cap (the MCP tools' `maxSpendUsd`: an agent may narrow the operator's cap, never
+ * raise it).
  */
-export type RunSettings = Partial<Record<ConfigKey | "stackId" | "spendCeilingUsd", string>>;
+export type RunSettings = Partial<Record<ConfigKey | "stackId" | "runId" | "spendCeilingUsd", string>>;

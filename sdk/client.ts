@@ -49,6 +49,7 @@ import type { Transport } from "./internal/http.js";
 import { atomicToUsd } from "./money.js";
 import { deriveKey } from "./pay/idempotency.js";
 import * as Journal from "./pay/journal.js";
+import * as PgJournal from "./pay/journal-postgres.js";
 import { lazyRail } from "./pay/lazyRail.js";
 import type { Recovered, Unfinished } from "./pay/payer.js";
 import * as Payer from "./pay/payer.js";
@@ -69,8 +70,14 @@ export type CreateRun402Options = {
   fallbackRail?: RailName | undefined;
   /** Spend limits checked before anything is signed. */
   policy: Policy.SpendPolicy;
-  /** Durable payment journal; `false` keeps it in memory. @default { path: <RUN402_CONFIG_DIR or ~/.config/run402>/payment-journal.jsonl } */
-  journal?: { path: string } | false | undefined;
+  /**
+   * Durable payment journal: a file (one host), a PostgreSQL database shared by a fleet
+   * (`{ url: "postgres://…" }`, see sdk/pay/journal-postgres.ts), or `false` (memory only).
+   * @default { path: <RUN402_CONFIG_DIR or ~/.config/run402>/payment-journal.jsonl }
+   */
+  journal?: { path: string } | { url: string; schema?: string | undefined } | false | undefined;
+  /** The wallet budget the journal enforces at claim time, across every process sharing it (see {@link Payer.CreateOptions}). */
+  budget?: Payer.CreateOptions["budget"];
   /**
    * RPC endpoints of each rail's chain. A configured URL serves only the chain it reports; a
    * challenge on another chain is refused. Unset: each known chain's public RPC. Base's is used to
@@ -173,7 +180,11 @@ export function createRun402(options: CreateRun402Options): Run402 {
           path: join(configDir(), "payment-journal.jsonl"),
         }
       : options.journal;
-  const journal = journalOption ? Journal.open({ path: journalOption.path }) : Journal.memory();
+  const journal = !journalOption
+    ? Journal.memory()
+    : "url" in journalOption
+      ? PgJournal.open({ url: journalOption.url, schema: journalOption.schema })
+      : Journal.open({ path: journalOption.path });
 
   // Each rail's library loads when the payer first needs that rail (see pay/lazyRail.ts).
   const rails = [
@@ -184,7 +195,15 @@ export function createRun402(options: CreateRun402Options): Run402 {
       (await import("./pay/mpp.js")).create({ account, rpcUrl: rpcUrls.tempo, signal }),
     ),
   ];
-  const payer = Payer.create({ rails, rail, fallbackRail, policy, journal, payer: account.address });
+  const payer = Payer.create({
+    rails,
+    rail,
+    fallbackRail,
+    policy,
+    journal,
+    payer: account.address,
+    budget: options.budget,
+  });
   const transport: Transport = {
     apiBase,
     fetch,

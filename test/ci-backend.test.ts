@@ -12,7 +12,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { repoRoot } from "~test/engine.js";
 import { parseCli } from "../cli/args.js";
 import type { Report } from "../cli/report.js";
-import { runnerLocalBackend } from "../cli/run.js";
+import { runnerLocalBackend, runnerLocalJournal } from "../cli/run.js";
 
 const main = join(repoRoot, "dist", "cli", "main.js");
 const tmp = mkdtempSync(join(tmpdir(), "run402-ci-backend-"));
@@ -85,5 +85,34 @@ describe("a file backend in CI", () => {
     expect(report.errors.map((e) => e.code)).toEqual(["CLI_BACKEND_NOT_DURABLE"]);
     expect(report.errors[0]?.message).toMatch(/--backend .*durable.*--allow-file-backend/s);
     expect(readdirSync(app)).not.toContain(".run402");
+  });
+});
+
+describe("a payment journal on the runner in CI", () => {
+  const journal = (argv: string[], env: NodeJS.ProcessEnv, stackConfig: Record<string, string> = {}) =>
+    runnerLocalJournal(options(argv), stackConfig, env)?.code;
+
+  test("error: refused in CI for every paying command, with a durable backend but a journal on this machine", () => {
+    for (const command of ["apply", "renew", "reconcile"]) {
+      expect(journal([command, "--backend", "s3://bucket/run402"], { CI: "true" }), command).toBe(
+        "CLI_JOURNAL_NOT_DURABLE",
+      );
+      expect(
+        journal([command, "-c", "run402:journalPath=/runner/journal.jsonl"], { CI: "1" }, {}),
+        command,
+      ).toBe("CLI_JOURNAL_NOT_DURABLE");
+    }
+  });
+
+  test("behavior: allowed with a shared journal, a postgres backend, when told, for a local sandbox, outside CI, and for commands that do not pay", () => {
+    expect(journal(["apply", "-c", "run402:journal=postgres://db/run402"], { CI: "true" })).toBeUndefined();
+    expect(journal(["apply"], { CI: "true" }, { "run402:journal": "postgres://db/run402" })).toBeUndefined();
+    expect(journal(["apply", "--backend", "postgres://db/state"], { CI: "true" })).toBeUndefined();
+    expect(journal(["apply", "--allow-local-journal"], { CI: "true" })).toBeUndefined();
+    expect(journal(["apply", "--sandbox"], { CI: "true" })).toBeUndefined();
+    expect(journal(["apply", "-c", "run402:apiBase=http://127.0.0.1:4020"], { CI: "true" })).toBeUndefined();
+    expect(journal(["apply"], { CI: "false" })).toBeUndefined();
+    for (const command of ["plan", "validate", "status", "destroy"])
+      expect(journal([command], { CI: "true" }), command).toBeUndefined();
   });
 });

@@ -26,6 +26,7 @@ describe("parseCli", () => {
       rail: undefined,
       backend: undefined,
       allowFileBackend: false,
+      allowLocalJournal: false,
       sandbox: false,
       json: false,
       yes: false,

@@ -3,7 +3,7 @@
  * parser; the apply on merge applies the plan file the pull request's plan saved (same artifact,
  * same path, --plan, never --yes); the comment renders the saved plan, a failed validation, and a
  * fork's validation; the install is pinned; the comment is posted when validation fails; forks are
- * not planned or applied; the payment journal is restored and kept by every run that may pay.
+ * not planned or applied; state and payment journal live in one PostgreSQL named by a secret.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { parse } from "yaml";
 import { parseCli } from "../../cli/args.js";
+import { runnerLocalBackend, runnerLocalJournal } from "../../cli/run.js";
 
 const here = import.meta.dirname;
 const tmp = mkdtempSync(join(tmpdir(), "run402-gha-"));
@@ -45,7 +46,10 @@ function steps(file: string): Step[] {
 const expression = (text: string): string => `\${{ ${text} }}`;
 
 /** Values for the variables the steps get from secrets and repository variables. */
-const stepEnv: Record<string, string> = { RUN402_BACKEND: "s3://bucket/run402", MAX_SPEND: "5" };
+const stepEnv: Record<string, string> = {
+  RUN402_DATABASE_URL: "postgres://run402@db.example.com:5432/run402?sslmode=verify-full",
+  MAX_SPEND: "5",
+};
 
 /**
  * The run402-pulumi command lines of a workflow, continuation lines joined, shell words split,
@@ -148,26 +152,23 @@ describe("examples/github-actions", () => {
     );
   });
 
-  test("behavior: every run that may pay restores the newest payment journal, uses it, and keeps it whatever happens", () => {
-    for (const file of ["apply.yml", "renew.yml"]) {
+  test("behavior: state and payment journal live in the team's PostgreSQL (a secret), which CI accepts as durable for both; no journal artifact", () => {
+    for (const file of ["plan.yml", "apply.yml", "renew.yml"]) {
       const all = steps(file);
-      const restore = all.find(
-        (s) => s.uses?.startsWith("actions/download-artifact") && s.with?.name === "run402-journal",
-      );
-      expect(restore?.with, file).toMatchObject({ path: "run402-journal" });
-      const paying = all.find((s) => /run402-pulumi (apply|renew) /.test(s.run ?? ""));
-      expect(paying?.env?.JOURNAL, file).toBe(
-        `${expression("github.workspace")}/run402-journal/payment-journal.jsonl`,
-      );
-      expect(paying?.run, file).toContain('-c "run402:journalPath=$JOURNAL"');
-      const keep = all.find(
-        (s) => s.uses?.startsWith("actions/upload-artifact") && s.with?.name === "run402-journal",
-      );
-      expect(keep?.if, file).toBe("always()");
-      expect(keep?.with?.path, file).toBe("run402-journal/payment-journal.jsonl");
-      expect(all.indexOf(restore as Step), file).toBeLessThan(all.indexOf(paying as Step));
-      expect(all.indexOf(keep as Step), file).toBeGreaterThan(all.indexOf(paying as Step));
-      expect(workflow(file).permissions?.actions, file).toBe("read");
+      const running = all.find((s) => /run402-pulumi (plan|apply|renew) /.test(s.run ?? ""));
+      expect(running?.env?.RUN402_DATABASE_URL, file).toBe(expression("secrets.RUN402_DATABASE_URL"));
+      for (const line of commands(file).filter((c) => c[0] !== "validate")) {
+        const parsed = parseCli(line);
+        if (parsed.kind !== "run") throw new Error(`${file}: ${line.join(" ")} does not parse`);
+        expect(parsed.options.backend, file).toBe(stepEnv.RUN402_DATABASE_URL);
+        expect(runnerLocalBackend(parsed.options, { CI: "true" }), file).toBeUndefined();
+        expect(runnerLocalJournal(parsed.options, {}, { CI: "true" }), file).toBeUndefined();
+        expect(line.join(" "), file).not.toContain("journalPath");
+      }
+      expect(
+        all.some((s) => s.uses?.includes("artifact") && s.with?.name === "run402-journal"),
+        file,
+      ).toBe(false);
     }
   });
 

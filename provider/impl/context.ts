@@ -4,6 +4,7 @@
  * the per-run total that `run402:maxSpendUsd` caps. Building it first resolves what earlier runs
  * left unfinished in the payment journal (recovery at start).
  */
+import { randomUUID } from "node:crypto";
 import {
   createRun402,
   type Recovered,
@@ -80,8 +81,18 @@ async function build(config: ProviderConfig): Promise<Context> {
     },
     // Presigned upload hosts besides the API's own origin (Run402 may upload to a storage bucket).
     ...(config.uploadOrigins ? { uploadOrigins: config.uploadOrigins } : {}),
-    // Default: the SDK's journal beside the run402 allowance (RUN402_CONFIG_DIR or ~/.config/run402).
-    ...(config.journalPath ? { journal: { path: config.journalPath } } : {}),
+    // run402:journal (a PostgreSQL URL shared by a fleet) first; else run402:journalPath; else a
+    // postgres:// state backend's own database (PULUMI_BACKEND_URL); else the SDK's file beside the run402 allowance
+    // (RUN402_CONFIG_DIR or ~/.config/run402), for one host.
+    ...journalOf(config),
+    // The journal sums this run's claims against run402:maxSpendUsd (across the processes of one
+    // CLI command or one reconcile), and the wallet's against run402:budgetUsd per budgetPeriod.
+    budget: {
+      run: { id: config.runId ?? runId, maxUsd: config.maxSpendUsd },
+      ...(config.budgetUsd !== undefined
+        ? { window: { seconds: config.budgetPeriod, maxUsd: config.budgetUsd } }
+        : {}),
+    },
     rpcUrls: {
       ...(config.baseRpcUrl ? { base: config.baseRpcUrl } : {}),
       ...(config.tempoRpcUrl ? { tempo: config.tempoRpcUrl } : {}),
@@ -121,6 +132,20 @@ async function build(config: ProviderConfig): Promise<Context> {
       return found[0] ?? null;
     },
   };
+}
+
+/** This process's run id when the run names none (a plain `pulumi up`): one run per process. */
+const runId = randomUUID();
+
+/** The journal the config names (see {@link build}). */
+export function journalOf(
+  config: Pick<ProviderConfig, "journal" | "journalPath">,
+  env: NodeJS.ProcessEnv = process.env,
+): { journal?: { path: string } | { url: string } } {
+  if (config.journal) return { journal: { url: config.journal } };
+  if (config.journalPath) return { journal: { path: config.journalPath } };
+  const backend = env.PULUMI_BACKEND_URL ?? "";
+  return /^postgres(ql)?:\/\//i.test(backend) ? { journal: { url: backend } } : {};
 }
 
 async function serverNow(apiBase: string): Promise<number> {

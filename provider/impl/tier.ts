@@ -268,10 +268,41 @@ export const tier = {
   },
 };
 
+/**
+ * Why a renewal due by the server's expiry is held back, or null: this Tier paid at `settledAt` for
+ * a lease of `leaseDays`, which an honest server would put in the renewal window only
+ * `leaseDays - renewBeforeDays` days later. Until then, a due lease is the server's word against
+ * the settlement, and nothing is paid.
+ */
+export function renewalHeld(
+  settledAt: string,
+  leaseDays: number | undefined,
+  renewBeforeDays: number,
+  now: number,
+): string | null {
+  const paid = Date.parse(settledAt);
+  if (!Number.isFinite(paid) || !leaseDays) return null;
+  const next = paid + Math.max(0, leaseDays - renewBeforeDays) * day;
+  if (now >= next) return null;
+  return `this Tier last paid at ${settledAt} for a ${leaseDays}-day lease; the server reports it due already, so it is not renewed again before ${new Date(next).toISOString()} (at most one renewal per lease period)`;
+}
+
 /** Brings the org's tier to `inputs`, paying only when the plan says so. */
 async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outputs> {
   const ctx = await getContext();
-  const planned = await plan(ctx, inputs, previous === null);
+  let planned = await plan(ctx, inputs, previous === null);
+  if (planned.action === "renew" && previous?.lastSettlement?.settledAt) {
+    // At most one renewal per lease period, judged by this Tier's own last settlement: a server
+    // that keeps reporting a lease about to expire (one day out, every round) is not paid each time.
+    const leaseDays = (await ctx.client.tiers.quote()).tiers[inputs.tier]?.lease_days;
+    const held = renewalHeld(
+      previous.lastSettlement.settledAt,
+      leaseDays,
+      inputs.renewBeforeDays,
+      planned.now,
+    );
+    if (held) planned = { ...planned, action: "none", reason: held };
+  }
   let lastSettlement = previous?.lastSettlement ?? null;
   let status = planned.status;
   if (isPaid(planned.action)) {

@@ -9,7 +9,9 @@ export type PolicyLimit =
   | "asset"
   | "recipient"
   | "expiry"
-  | "challenge";
+  | "challenge"
+  | "budget_run"
+  | "budget_window";
 
 const policyCodes = {
   max_payment: "POLICY_MAX_PAYMENT",
@@ -19,6 +21,8 @@ const policyCodes = {
   recipient: "POLICY_RECIPIENT",
   expiry: "POLICY_EXPIRY",
   challenge: "POLICY_CHALLENGE",
+  budget_run: "POLICY_BUDGET_RUN",
+  budget_window: "POLICY_BUDGET_WINDOW",
 } as const satisfies Record<PolicyLimit, string>;
 
 /** The spend policy refused a challenge before anything was signed. */
@@ -31,11 +35,22 @@ export class SpendPolicyError extends BaseError {
   /** What the policy allows. */
   readonly allowed: string;
   readonly rail: string;
-  constructor(options: { limit: PolicyLimit; rail: string; asked: string; allowed: string; reason: string }) {
-    super(`Refused to pay on ${options.rail}: ${options.reason}. Nothing was signed.`, {
-      code: policyCodes[options.limit],
-      metaMessages: [`Asked: ${options.asked}`, `Allowed: ${options.allowed}`],
-    });
+  constructor(options: {
+    limit: PolicyLimit;
+    rail: string;
+    asked: string;
+    allowed: string;
+    reason: string;
+    /** Refused at the claim, after signing: the credential was discarded unsent. */
+    signed?: boolean | undefined;
+  }) {
+    super(
+      `Refused to pay on ${options.rail}: ${options.reason}. ${options.signed ? "The signed credential was discarded unsent." : "Nothing was signed."}`,
+      {
+        code: policyCodes[options.limit],
+        metaMessages: [`Asked: ${options.asked}`, `Allowed: ${options.allowed}`],
+      },
+    );
     this.limit = options.limit;
     this.asked = options.asked;
     this.allowed = options.allowed;
@@ -133,12 +148,20 @@ export class JournalError extends BaseError {
   constructor(options: {
     path: string;
     reason: string;
-    code: "JOURNAL_LOCKED" | "JOURNAL_CORRUPT" | "JOURNAL_IO";
+    code:
+      | "JOURNAL_LOCKED"
+      | "JOURNAL_CORRUPT"
+      | "JOURNAL_IO"
+      | "JOURNAL_LOCK_LOST"
+      | "JOURNAL_UNAVAILABLE"
+      | "JOURNAL_SCHEMA";
+    metaMessages?: string[] | undefined;
     cause?: unknown;
   }) {
     super(`Payment journal ${options.path}: ${options.reason}.`, {
       code: options.code,
       cause: options.cause,
+      ...(options.metaMessages ? { metaMessages: options.metaMessages } : {}),
     });
     this.path = options.path;
   }

@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { JournalError } from "../errors/payment.js";
+import { journalContract, startWorker } from "./journal.contract.js";
 import * as Journal from "./journal.js";
 
 const fresh = () => join(mkdtempSync(join(tmpdir(), "r402-journal-")), "journal.jsonl");
@@ -49,7 +50,31 @@ async function holdLock(path: string): Promise<ChildProcess> {
   return child;
 }
 
+journalContract("file", () => {
+  const path = fresh();
+  return { where: { path }, open: () => Journal.open({ path }) };
+});
+
 describe("Journal", () => {
+  test("behavior: a writer whose lock was broken while it stalled cannot make a pending claim vanish", async () => {
+    // Issue 20, item 8: a 10 s stall (or a slow clock) lets a second process break the lock while
+    // the first still means to write; the last line used to win, and a pending proof vanished.
+    const path = fresh();
+    const staleMs = 2000;
+    const stalled = await startWorker(
+      { path },
+      { kind: "stalled-claim", apiBase, key: "k1", owner: "A", stallMs: 3 * staleMs, staleMs },
+      "LOCKED",
+    );
+    // A holds the lock and is frozen: B waits, finds the lock stale, breaks it and claims.
+    const b = Journal.open({ path, staleMs, waitMs: 30_000 });
+    const claimed = await b.transition({ ...base, state: "pending", owner: "B" }, [undefined, "begun"]);
+    expect(claimed.ok).toBe(true);
+    // A wakes and writes: its write must not take effect, and it must know it.
+    expect(await stalled.result).toMatchObject({ ok: false });
+    expect(await Journal.open({ path }).get(apiBase, "k1")).toMatchObject({ state: "pending", owner: "B" });
+  });
+
   test("default: transitions are whole records, per API base and key, and survive reopening", async () => {
     const path = fresh();
     const j = Journal.open({ path });

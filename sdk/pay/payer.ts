@@ -25,7 +25,16 @@ import {
 } from "../internal/http.js";
 import { atomicToUsd, usdToAtomic } from "../money.js";
 import type * as Receipt from "../Receipt.js";
-import { type IntentRecord, type IntentState, type Journal, recordKey, self } from "./journal.js";
+import {
+  type Budget,
+  type BudgetRefusal,
+  type IntentRecord,
+  type IntentState,
+  type Journal,
+  overBudget,
+  recordKey,
+  self,
+} from "./journal.js";
 import * as Policy from "./policy.js";
 import {
   type Credential,
@@ -52,6 +61,18 @@ export type CreateOptions = {
   journal: Journal;
   /** The payer's address, recorded on settlements whose receipt names none. */
   payer: string;
+  /**
+   * The wallet budget, enforced by the journal at claim time under the claim's lock, across every
+   * process that shares the journal: at most `run.maxUsd` over the claims of run `run.id`, and at
+   * most `window.maxUsd` over the wallet's claims of the last `window.seconds`. Pending credentials
+   * count. @default none (only this payer's own `policy.maxSpendUsd`)
+   */
+  budget?:
+    | {
+        run?: { id: string; maxUsd: number } | undefined;
+        window?: { seconds: number; maxUsd: number } | undefined;
+      }
+    | undefined;
   /**
    * How long to wait, with `payment.pending` events, for a payment the server reports in flight or
    * for an earlier credential to expire unused. @default 120
@@ -120,6 +141,36 @@ export function scopeOf(apiBase: URL): string {
 /** Creates the payer. Rail choice, the policy check and the single paid retry all happen here. */
 export function create(options: CreateOptions): Payer {
   const { rails, rail, fallbackRail, policy, journal, payer, maxPendingWaitSeconds = 120 } = options;
+  const wallet = payer.toLowerCase();
+  const budget: Budget | undefined =
+    options.budget?.run || options.budget?.window
+      ? {
+          wallet,
+          ...(options.budget.run
+            ? { run: { id: options.budget.run.id, maxAtomic: usdToAtomic(options.budget.run.maxUsd) } }
+            : {}),
+          ...(options.budget.window
+            ? {
+                window: {
+                  seconds: options.budget.window.seconds,
+                  maxAtomic: usdToAtomic(options.budget.window.maxUsd),
+                },
+              }
+            : {}),
+        }
+      : undefined;
+  const budgetError = (refusal: BudgetRefusal, r: RailName, signed: boolean) =>
+    new SpendPolicyError({
+      limit: refusal.limit === "run" ? "budget_run" : "budget_window",
+      rail: r,
+      signed,
+      reason:
+        refusal.limit === "run"
+          ? `${atomicToUsd(refusal.askedAtomic)} USD on top of ${atomicToUsd(refusal.usedAtomic)} USD this run already claimed on the wallet is over its budget of ${atomicToUsd(refusal.maxAtomic)} USD (the journal ${journal.location} counts every process of the run)`
+          : `${atomicToUsd(refusal.askedAtomic)} USD on top of ${atomicToUsd(refusal.usedAtomic)} USD the wallet claimed in the last ${budget?.window?.seconds ?? 0} s (pending credentials included, every runner sharing the journal ${journal.location}) is over its rolling budget of ${atomicToUsd(refusal.maxAtomic)} USD`,
+      asked: `${atomicToUsd(refusal.usedAtomic + refusal.askedAtomic)} USD`,
+      allowed: `${atomicToUsd(refusal.maxAtomic)} USD`,
+    });
   const paid: Receipt.Settlement[] = [];
   /** Paid or pending in this lifetime, per intent: what counts against the run cap. */
   const counted = new Map<string, bigint>();
@@ -192,6 +243,8 @@ export function create(options: CreateOptions): Payer {
       method: spec.method,
       url: urlFor(t.apiBase, spec.path).href,
       ...(spec.body !== undefined ? { body: spec.body } : {}),
+      wallet,
+      ...(budget?.run ? { runId: budget.run.id } : {}),
     };
     // This call's policy: the client's, with the caller's tighter per-payment cap if any.
     const callPolicy: Policy.SpendPolicy =
@@ -217,6 +270,7 @@ export function create(options: CreateOptions): Payer {
       settlement: undefined,
       error: undefined,
       owner: undefined,
+      claimedAt: undefined,
     };
     const record: IntentRecord =
       before?.state === "settled" ? before : { ...fresh, updatedAt: new Date().toISOString() };
@@ -316,6 +370,12 @@ export function create(options: CreateOptions): Payer {
       if (!refusal || refusal.limit === "challenge") refusal = err;
     }
     if (!approved) return refuse(refusal!);
+    if (budget) {
+      // Before signing: what the wallet claimed so far, every process sharing the journal included.
+      // The claim checks again, under its lock; this read only spares a signature bound to be refused.
+      const early = overBudget(budget, await journal.budgetUse(budget), approved.amountAtomic);
+      if (early) return refuse(budgetError(early, chosenRail, false));
+    }
     // Reserved from approval on, before any await: concurrent calls in this process see it at once
     // and cannot jointly pass the run cap. Released on every way out before the claim, which moves
     // the amount into `counted`.
@@ -405,7 +465,21 @@ export function create(options: CreateOptions): Payer {
       const claimed = await journal.transition(
         { ...record, ...challengeFields, state: "pending", proof: credential.proof, validUntil, owner: self },
         startable,
+        { budget },
       );
+      if (!claimed.ok && claimed.overBudget) {
+        // Another process claimed on the wallet meanwhile: this credential never leaves the process.
+        const err = budgetError(claimed.overBudget, chosenRail, true);
+        await move(record, { ...challengeFields, state: "failed", error: err.code }, startable);
+        t.emit({
+          type: "payment.refused",
+          url: first.url,
+          rail: chosenRail,
+          code: err.code,
+          message: err.shortMessage,
+        });
+        throw err;
+      }
       if (!claimed.ok) {
         throw new IntentInProgressError({
           idempotencyKey: key,
