@@ -45,6 +45,8 @@ export default defineConfig({
     reporters: ["default"],
     projects: [
       {
+        // extends: the root's timeouts, pool and workers (a project inherits nothing without it).
+        extends: true,
         resolve,
         test: {
           name: "unit",
@@ -55,10 +57,11 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         resolve,
         test: { name: "integration", include: ["**/*.integration.test.ts", ...withProcesses], exclude },
       },
-      { resolve, test: { name: "e2e", include: ["**/*.e2e.test.ts"], exclude } },
+      { extends: true, resolve, test: { name: "e2e", include: ["**/*.e2e.test.ts"], exclude } },
     ],
   },
 });
