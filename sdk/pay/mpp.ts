@@ -117,7 +117,33 @@ function transfersOf(r: z.output<typeof request>): Transfer[] | string {
 
 function chainFor(chainId: number, rpcUrl: string): Chain {
   const base = chainId === tempoMainnet.id ? tempoMainnet : tempoModerato;
-  return { ...base, id: chainId, rpcUrls: { default: { http: [rpcUrl] } } } as Chain;
+  return {
+    ...base,
+    id: chainId,
+    rpcUrls: { default: { http: [rpcUrl] } },
+    prepareTransactionRequest: zeroExpiringNonce(base.prepareTransactionRequest),
+  } as Chain;
+}
+
+/**
+ * viem ≥ 2.57.15 gives an expiring-nonce transaction a random `nonce` as a discriminator
+ * (TIP-1106). Tempo nodes without TIP-1106 (anvil 1.7.1, the newest on npm, which the sandbox runs)
+ * refuse any expiring-nonce transaction whose nonce is not 0, and a nonce of 0 is the form every
+ * Tempo node takes. A payment needs no discriminator: mppx binds each transfer to its challenge
+ * (the attribution memo), so two payments never form the same transaction.
+ */
+function zeroExpiringNonce(hook: Chain["prepareTransactionRequest"]): Chain["prepareTransactionRequest"] {
+  if (!Array.isArray(hook)) return hook;
+  const [fn, options] = hook as Extract<Chain["prepareTransactionRequest"], readonly unknown[]>;
+  if (!fn) return hook;
+  return [
+    (request, context) => {
+      const r = request as { nonceKey?: unknown; nonce?: unknown };
+      if ((r.nonceKey === "expiring" || r.nonceKey === maxUint256) && r.nonce === undefined) r.nonce = 0;
+      return fn(request, context);
+    },
+    options,
+  ];
 }
 
 /** The calls of a Tempo transaction, checked against the approved transfers; the first difference, or null. */
