@@ -46,6 +46,10 @@ export interface CliOptions {
   allowApply: boolean;
   /** `mcp --allow-destroy`: the MCP destroy tool is on. */
   allowDestroy: boolean;
+  /** `--policy-pack <dir>` (repeatable): CrossGuard packs the engine runs on this run's preview and update. */
+  policyPacks: string[];
+  /** `--policy-pack-config <file>` (repeatable): their config, one file per pack, in the same order. */
+  policyPackConfigs: string[];
 }
 
 /** The outcome of parsing: options, a request for help, or a usage error. */
@@ -79,6 +83,8 @@ Flags:
       --max-spend <usd>    cap on what this run may pay (run402:maxSpendUsd) [apply, renew, reconcile]
       --save <file>        write the plan document (steps, payments, fingerprint) [plan]
       --plan <file>        apply exactly this saved plan, or nothing (exit 6)    [apply]
+      --policy-pack <dir>  run a CrossGuard policy pack (e.g. @pulumi-run402/policy) [plan, apply, renew, reconcile]
+      --policy-pack-config <file>  its config (enforcement levels, limits), one per pack
       --allow-apply        the apply and renew tools may change and pay          [mcp]
       --allow-destroy      the destroy tool may delete                           [mcp]
   -y, --yes                do not ask for confirmation                        [apply, destroy]
@@ -105,13 +111,13 @@ const common = [
 ] as const;
 const allowed: Record<Command, readonly string[]> = {
   validate: ["manifest", "json", "help"],
-  plan: [...common, "save"],
-  apply: [...common, "yes", "max-spend", "plan"],
+  plan: [...common, "save", "policy-pack", "policy-pack-config"],
+  apply: [...common, "yes", "max-spend", "plan", "policy-pack", "policy-pack-config"],
   status: ["manifest", "stack", "backend", "sandbox", "json", "help"],
-  renew: [...common, "max-spend"],
+  renew: [...common, "max-spend", "policy-pack", "policy-pack-config"],
   refresh: common,
   destroy: [...common, "yes"],
-  reconcile: [...common, "max-spend", "every"],
+  reconcile: [...common, "max-spend", "every", "policy-pack", "policy-pack-config"],
   mcp: ["allow-apply", "allow-destroy", "help"],
 };
 
@@ -175,6 +181,15 @@ export function parseCli(argv: readonly string[]): ParseResult {
   if (values.plan === "") return fail("--plan needs a file.");
   if (values.backend === "")
     return fail("--backend needs a backend URL such as s3://bucket/run402 (an empty variable?).");
+  const policyPacks = values["policy-pack"] ?? [];
+  const policyPackConfigs = values["policy-pack-config"] ?? [];
+  if ([...policyPacks, ...policyPackConfigs].some((p) => p === ""))
+    return fail("--policy-pack and --policy-pack-config need a path.");
+  if (policyPackConfigs.length > 0 && policyPackConfigs.length !== policyPacks.length) {
+    return fail(
+      `--policy-pack-config: give one config file per --policy-pack, in the same order (${policyPacks.length} pack(s), ${policyPackConfigs.length} config(s)).`,
+    );
+  }
   const config: Record<string, string> = {};
   for (const pair of values.config ?? []) {
     const eq = pair.indexOf("=");
@@ -208,6 +223,8 @@ export function parseCli(argv: readonly string[]): ParseResult {
       plan: values.plan,
       allowApply: values["allow-apply"] ?? false,
       allowDestroy: values["allow-destroy"] ?? false,
+      policyPacks,
+      policyPackConfigs,
     },
   };
 }
@@ -232,6 +249,8 @@ function parse(argv: readonly string[]) {
       plan: { type: "string" },
       "allow-apply": { type: "boolean" },
       "allow-destroy": { type: "boolean" },
+      "policy-pack": { type: "string", multiple: true },
+      "policy-pack-config": { type: "string", multiple: true },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },

@@ -106,6 +106,19 @@ export interface SavedPlanReport {
   document?: PlanDocument;
 }
 
+/** A policy pack's violation (CrossGuard `--policy-pack`), as the engine reported it. */
+export interface ViolationReport {
+  /** The policy's name, e.g. `run402-payment-ceiling`. */
+  policy: string;
+  /** The pack's name, e.g. `run402`. */
+  pack: string;
+  /** mandatory: the run stopped (nothing past the resource was done); advisory: a warning. */
+  level: "mandatory" | "advisory";
+  /** The resource's name; null for a stack policy. */
+  resource: string | null;
+  message: string;
+}
+
 /** The one JSON document written to stdout with `--json`. */
 export interface Report {
   ok: boolean;
@@ -129,6 +142,8 @@ export interface Report {
   pending?: PendingReport[];
   /** `plan --save` and `apply --plan`: the saved plan. */
   savedPlan?: SavedPlanReport;
+  /** `--policy-pack`: the violations the packs reported (absent without a pack). */
+  violations?: ViolationReport[];
   errors: ReportedError[];
 }
 
@@ -218,6 +233,12 @@ export function renderHuman(report: Report): string {
     lines.push("", `Saved plan: ${plan.id} (${plan.file}), pays at most $${plan.totalUsd}`);
     for (const change of plan.changed ?? []) lines.push(`  changed: ${change}`);
   }
+  if (report.violations && report.violations.length > 0) {
+    lines.push("", "Policy violations:");
+    for (const v of report.violations) {
+      lines.push(`  [${v.level}] ${v.policy}${v.resource ? ` (${v.resource})` : ""}: ${v.message}`);
+    }
+  }
   if (report.recovered && report.recovered.length > 0) {
     lines.push("", "Recovered:");
     for (const r of report.recovered) lines.push(`  ${r}`);
@@ -254,6 +275,7 @@ export function ordered(report: Report): Report {
     recovered,
     pending,
     savedPlan,
+    violations,
     errors,
   } = report;
   return {
@@ -272,6 +294,7 @@ export function ordered(report: Report): Report {
     ...(recovered !== undefined && recovered.length > 0 ? { recovered } : {}),
     ...(pending !== undefined && pending.length > 0 ? { pending } : {}),
     ...(savedPlan !== undefined ? { savedPlan } : {}),
+    ...(violations !== undefined ? { violations } : {}),
     errors,
   };
 }

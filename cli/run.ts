@@ -1,6 +1,6 @@
 /** The commands of run402-pulumi: each builds one {@link Report}; main.ts prints it and exits. */
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { BaseError } from "../core/errors.js";
 import {
@@ -300,6 +300,8 @@ async function prepare(session: Session, create: boolean): Promise<EngineStack |
   // Before anything is created or started: no engine, no sandbox, no state folder.
   const refused = runnerLocalBackend(options);
   if (refused) throw new BaseError(refused.message, { code: refused.code });
+  const noPack = missingPolicyPack(session);
+  if (noPack) throw new BaseError(noPack, { code: "CLI_POLICY_PACK_NOT_FOUND" });
   const engine = await findPulumi(session.root, session.paths.engineDir);
   const sandbox = options.sandbox ? await startSandbox(session) : {};
   const stack = await openStack({
@@ -321,6 +323,32 @@ async function prepare(session: Session, create: boolean): Promise<EngineStack |
 /** Hands the provider this run's settings (plus `extra`) for the next engine operation. */
 function useSettings(session: Session, stack: EngineStack, extra: RunSettings = {}): void {
   stack.workspace.envVars[runSettingsEnv] = JSON.stringify({ ...session.settings, ...extra });
+}
+
+/**
+ * This run's CrossGuard packs (`--policy-pack`, `--policy-pack-config`) as the engine takes them,
+ * resolved from where the CLI ran; the engine starts each pack through the language host.
+ */
+function policyOf(session: Session): { policyPacks?: string[]; policyPackConfigs?: string[] } {
+  const { policyPacks = [], policyPackConfigs = [] } = session.options;
+  if (policyPacks.length === 0) return {};
+  const at = (p: string) => resolve(session.cwd, p);
+  return {
+    policyPacks: policyPacks.map(at),
+    ...(policyPackConfigs.length > 0 ? { policyPackConfigs: policyPackConfigs.map(at) } : {}),
+  };
+}
+
+/** A named pack folder without PulumiPolicy.yaml, or a missing config file: refused before the engine starts. */
+function missingPolicyPack(session: Session): string | undefined {
+  const { policyPacks = [], policyPackConfigs = [] } = policyOf(session);
+  const pack = policyPacks.find((dir) => !existsSync(join(dir, "PulumiPolicy.yaml")));
+  if (pack) {
+    return `--policy-pack ${pack} holds no PulumiPolicy.yaml: name a policy pack folder (e.g. node_modules/@pulumi-run402/policy).`;
+  }
+  const config = policyPackConfigs.find((file) => !existsSync(file));
+  if (config) return `--policy-pack-config ${config} does not exist.`;
+  return undefined;
 }
 
 function plainOutputs(outputs: Outputs): Record<string, unknown> {
@@ -441,10 +469,24 @@ async function operate(
         },
       ]);
     } else if (locked) fail(report, [locked]);
-    else if (coded.length > 0) fail(report, coded);
+    else if (collector.violations().some((v) => v.level === "mandatory")) {
+      // A policy pack stopped the run: one error per mandatory violation, naming its policy.
+      fail(
+        report,
+        collector
+          .violations()
+          .filter((v) => v.level === "mandatory")
+          .map((v) => ({
+            code: "POLICY_PACK_VIOLATION",
+            message: `${v.policy}${v.resource ? ` (${v.resource})` : ""}: ${v.message}`,
+          })),
+      );
+    } else if (coded.length > 0) fail(report, coded);
     else fail(report, toErrors(error));
     return false;
   } finally {
+    const violations = collector.violations();
+    if (violations.length > 0) report.violations = [...(report.violations ?? []), ...violations];
     report.resources = collector.resources();
     report.actions = collector.actions();
     report.payments.push(...collector.payments());
@@ -470,11 +512,15 @@ async function explainInterrupted(session: Session, stack: EngineStack, report: 
 
 async function plan(session: Session, report: Report): Promise<Report> {
   const stack = (await prepare(session, true)) as EngineStack;
+  // With a policy pack, the JSON always says what it found (an empty list: none).
+  if (session.options.policyPacks.length > 0) report.violations = [];
   const { save } = session.options;
   if (!save) {
     useSettings(session, stack);
     await operate(session.io, report, "planning (pulumi preview; nothing is paid)", (c) =>
-      stack.preview({ onEvent: c.onEvent, signal: session.io.abort }).then(() => undefined),
+      stack
+        .preview({ onEvent: c.onEvent, signal: session.io.abort, ...policyOf(session) })
+        .then(() => undefined),
     );
     return withTotals(report, true);
   }
@@ -507,6 +553,7 @@ async function previewPlan(
           recorder.onEvent(event);
         },
         signal: session.io.abort,
+        ...policyOf(session),
       })
       .then(() => undefined),
   );
@@ -586,7 +633,7 @@ async function applyPlan(session: Session, report: Report, planFile: string): Pr
   if (planned.length > 0) run.allowedActions = planned.join(",");
   useSettings(session, stack, run);
   await operate(session.io, report, `applying the saved plan ${saved.id} (pulumi up)`, (c) =>
-    stack.up({ onEvent: c.onEvent, signal: session.io.abort }),
+    stack.up({ onEvent: c.onEvent, signal: session.io.abort, ...policyOf(session) }),
   );
   await explainInterrupted(session, stack, report);
   return withTotals(report, true);
@@ -621,7 +668,9 @@ async function apply(session: Session, report: Report): Promise<Report> {
     const planned = emptyReport("plan", report.stack);
     useSettings(session, stack);
     const previewed = await operate(session.io, planned, "planning (nothing is paid)", (c) =>
-      stack.preview({ onEvent: c.onEvent, signal: session.io.abort }).then(() => undefined),
+      stack
+        .preview({ onEvent: c.onEvent, signal: session.io.abort, ...policyOf(session) })
+        .then(() => undefined),
     );
     withTotals(planned, true);
     process.stderr.write(renderHuman(planned));
@@ -642,7 +691,7 @@ async function apply(session: Session, report: Report): Promise<Report> {
   }
   useSettings(session, stack, run);
   await operate(session.io, report, "applying (pulumi up)", (c) =>
-    stack.up({ onEvent: c.onEvent, signal: session.io.abort }),
+    stack.up({ onEvent: c.onEvent, signal: session.io.abort, ...policyOf(session) }),
   );
   await explainInterrupted(session, stack, report);
   return withTotals(report, true);
@@ -664,7 +713,8 @@ async function renew(session: Session, report: Report): Promise<Report> {
     session.io,
     report,
     "renewing due leases (pulumi up --target tier; pays renewals only)",
-    (c) => stack.up({ onEvent: c.onEvent, target: [tier.urn], signal: session.io.abort }),
+    (c) =>
+      stack.up({ onEvent: c.onEvent, target: [tier.urn], signal: session.io.abort, ...policyOf(session) }),
   );
   await explainInterrupted(session, stack, report);
   return withTotals(report, true);
@@ -793,7 +843,7 @@ async function reconcile(session: Session, report: Report): Promise<Report> {
       refreshed &&
       !stopped &&
       (await operate(session.io, round, "converging (pulumi up)", (c) =>
-        stack.up({ onEvent: c.onEvent, signal: session.io.abort }),
+        stack.up({ onEvent: c.onEvent, signal: session.io.abort, ...policyOf(session) }),
       ));
     if (!round.ok) {
       failedRounds += 1;
