@@ -12,6 +12,7 @@ export const commands = [
   "refresh",
   "destroy",
   "reconcile",
+  "forecast",
   "mcp",
 ] as const;
 /** One of {@link commands}. */
@@ -50,6 +51,8 @@ export interface CliOptions {
   policyPacks: string[];
   /** `--policy-pack-config <file>` (repeatable): their config, one file per pack, in the same order. */
   policyPackConfigs: string[];
+  /** `forecast --days`, `plan --days`: the forecast's horizon in days. @default 30 */
+  days: number;
 }
 
 /** The outcome of parsing: options, a request for help, or a usage error. */
@@ -70,6 +73,7 @@ Commands:
   refresh     read the stack back from Run402; clears pending operations of an interrupted run
   destroy     delete the stack's resources
   reconcile   loop: refresh + apply every --every (renews leases, repairs drift) until SIGINT/SIGTERM
+  forecast    every lease renewal the stack will pay within --days, per rail (pays nothing, writes nothing)
   mcp         serve the commands as MCP tools over stdio, for agents (see docs/cli.md)
 
 Flags:
@@ -89,6 +93,7 @@ Flags:
       --allow-destroy      the destroy tool may delete                           [mcp]
   -y, --yes                do not ask for confirmation                        [apply, destroy]
       --every <duration>   interval such as 30s, 15m, 1h, 1d (default: 1h)   [reconcile]
+      --days <n>           forecast horizon in days (default: 30)            [forecast, plan]
       --json               one JSON document on stdout; progress on stderr
   -h, --help               this text
 
@@ -111,13 +116,14 @@ const common = [
 ] as const;
 const allowed: Record<Command, readonly string[]> = {
   validate: ["manifest", "json", "help"],
-  plan: [...common, "save", "policy-pack", "policy-pack-config"],
+  plan: [...common, "save", "policy-pack", "policy-pack-config", "days"],
   apply: [...common, "yes", "max-spend", "plan", "policy-pack", "policy-pack-config"],
   status: ["manifest", "stack", "backend", "sandbox", "json", "help"],
   renew: [...common, "max-spend", "policy-pack", "policy-pack-config"],
   refresh: common,
   destroy: [...common, "yes"],
   reconcile: [...common, "max-spend", "every", "policy-pack", "policy-pack-config"],
+  forecast: ["manifest", "stack", "rail", "backend", "sandbox", "config", "days", "json", "help"],
   mcp: ["allow-apply", "allow-destroy", "help"],
 };
 
@@ -173,6 +179,12 @@ export function parseCli(argv: readonly string[]): ParseResult {
       return fail(`--every must be a duration such as 30s, 15m, 1h or 1d, got "${values.every}".`);
     everyMs = ms;
   }
+  let days = 30;
+  if (values.days !== undefined) {
+    days = Number(values.days);
+    if (!/^\d+$/.test(values.days) || days < 1 || days > 3650)
+      return fail(`--days must be a whole number of days from 1 to 3650, got "${values.days}".`);
+  }
   const stack = values.stack ?? "dev";
   if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){0,2}$/.test(stack))
     return fail(`--stack "${stack}" is not a stack name.`);
@@ -225,6 +237,7 @@ export function parseCli(argv: readonly string[]): ParseResult {
       allowDestroy: values["allow-destroy"] ?? false,
       policyPacks,
       policyPackConfigs,
+      days,
     },
   };
 }
@@ -245,6 +258,7 @@ function parse(argv: readonly string[]) {
       "max-spend": { type: "string" },
       yes: { type: "boolean", short: "y" },
       every: { type: "string" },
+      days: { type: "string" },
       save: { type: "string" },
       plan: { type: "string" },
       "allow-apply": { type: "boolean" },

@@ -1,6 +1,7 @@
 /** The result document of one run402-pulumi command (the `--json` contract) and its human rendering. */
 import { sumUsd } from "../sdk/money.js";
 import type { ReportedError } from "./exit.js";
+import { type ForecastReport, forecastLines } from "./forecast.js";
 import type { PlanDocument } from "./plan.js";
 
 /** A resource the command touched (or, for status, holds). */
@@ -144,6 +145,8 @@ export interface Report {
   savedPlan?: SavedPlanReport;
   /** `--policy-pack`: the violations the packs reported (absent without a pack). */
   violations?: ViolationReport[];
+  /** forecast, plan: the renewals the stack's state will pay within the horizon (cli/forecast.ts). */
+  forecast?: ForecastReport;
   errors: ReportedError[];
 }
 
@@ -233,6 +236,7 @@ export function renderHuman(report: Report): string {
     lines.push("", `Saved plan: ${plan.id} (${plan.file}), pays at most $${plan.totalUsd}`);
     for (const change of plan.changed ?? []) lines.push(`  changed: ${change}`);
   }
+  if (report.forecast) lines.push("", ...forecastLines(report.forecast));
   if (report.violations && report.violations.length > 0) {
     lines.push("", "Policy violations:");
     for (const v of report.violations) {
@@ -276,6 +280,7 @@ export function ordered(report: Report): Report {
     pending,
     savedPlan,
     violations,
+    forecast,
     errors,
   } = report;
   return {
@@ -295,6 +300,7 @@ export function ordered(report: Report): Report {
     ...(pending !== undefined && pending.length > 0 ? { pending } : {}),
     ...(savedPlan !== undefined ? { savedPlan } : {}),
     ...(violations !== undefined ? { violations } : {}),
+    ...(forecast !== undefined ? { forecast } : {}),
     errors,
   };
 }

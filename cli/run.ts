@@ -28,6 +28,7 @@ import {
   workspacePaths,
 } from "./engine.js";
 import { engineErrors, type ReportedError } from "./exit.js";
+import { type ForecastReport, forecastRenewals, priceList } from "./forecast.js";
 import {
   clearStale,
   describeLock,
@@ -104,6 +105,8 @@ export async function runCommand(options: CliOptions, io: Io): Promise<Report> {
         return await destroy(session, report);
       case "reconcile":
         return await reconcile(session, report);
+      case "forecast":
+        return await forecast(session, report);
       default:
         return report;
     }
@@ -183,7 +186,13 @@ export function runnerLocalBackend(
   options: CliOptions,
   env: NodeJS.ProcessEnv = process.env,
 ): ReportedError | undefined {
-  if (options.command === "validate" || options.command === "status" || options.command === "mcp") return;
+  if (
+    options.command === "validate" ||
+    options.command === "status" ||
+    options.command === "forecast" ||
+    options.command === "mcp"
+  )
+    return;
   if (!truthy(env.CI) || options.allowFileBackend || options.sandbox) return;
   if (onLoopback(options.config["run402:apiBase"] ?? "")) return;
   if (options.backend !== undefined && !options.backend.startsWith("file://")) return;
@@ -517,16 +526,18 @@ async function plan(session: Session, report: Report): Promise<Report> {
   const { save } = session.options;
   if (!save) {
     useSettings(session, stack);
-    await operate(session.io, report, "planning (pulumi preview; nothing is paid)", (c) =>
+    const previewed = await operate(session.io, report, "planning (pulumi preview; nothing is paid)", (c) =>
       stack
         .preview({ onEvent: c.onEvent, signal: session.io.abort, ...policyOf(session) })
         .then(() => undefined),
     );
+    if (previewed) await planForecast(session, stack, report);
     return withTotals(report, true);
   }
   const doc = await previewPlan(session, stack, report, "planning (pulumi preview; nothing is paid)");
   withTotals(report, true);
   if (!doc) return report;
+  await planForecast(session, stack, report);
   const file = resolve(session.cwd, save);
   writePlan(file, doc);
   report.savedPlan = { id: doc.id, fingerprint: doc.fingerprint, file, totalUsd: doc.totalUsd };
@@ -534,6 +545,16 @@ async function plan(session: Session, report: Report): Promise<Report> {
     `saved plan ${doc.id} to ${file}: ${doc.steps.length} step(s), pays at most $${doc.totalUsd}`,
   );
   return report;
+}
+
+/** `plan`: the renewals the existing state will pay within --days, beside what converging pays now. */
+async function planForecast(session: Session, stack: EngineStack, report: Report): Promise<void> {
+  try {
+    report.forecast = await stackForecast(session, stack, await stack.exportStack(), session.options.days);
+  } catch (error) {
+    // The plan stands without it; say why it is missing.
+    session.io.progress(`forecast unavailable: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Previews the stack and returns the plan document it makes (undefined when the preview failed). */
@@ -804,6 +825,48 @@ async function status(session: Session, report: Report): Promise<Report> {
       outputs: publicOutputs(r.type, r.outputs),
     }));
   report.pending = await pendingOperations(stack, state);
+  return report;
+}
+
+/**
+ * The renewals the stack's state will pay within `days` (cli/forecast.ts): priced from the API's
+ * current price list, on the server's clock, on the rail this run names (--rail, -c), else the
+ * stack's run402:rail, else the rail the Tier last paid on, else x402. Reads only.
+ */
+async function stackForecast(
+  session: Session,
+  stack: EngineStack,
+  state: ExportedState,
+  days: number,
+): Promise<ForecastReport> {
+  const config = await stack.getAllConfig();
+  const run = { ...flagSettings(session.options), ...session.settings };
+  const apiBase = (run.apiBase ?? config["run402:apiBase"]?.value ?? defaultApiBase).replace(/\/+$/, "");
+  const rail = run.rail ?? config["run402:rail"]?.value;
+  const { terms, now } = await priceList(apiBase);
+  return forecastRenewals(state.deployment.resources ?? [], terms, now, days, (outputs) => {
+    const last = (outputs.lastSettlement as { rail?: unknown } | null | undefined)?.rail;
+    return rail ?? (last === "x402" || last === "mpp" ? last : "x402");
+  });
+}
+
+/** `forecast`: what the stack's leases will cost within --days; no engine operation, no payment, no write. */
+async function forecast(session: Session, report: Report): Promise<Report> {
+  const engine = await findPulumi(session.root, session.paths.engineDir);
+  if (session.options.sandbox) session.settings = await startSandbox(session);
+  const stack = await openStack({
+    manifestFile: session.manifestFile,
+    projectName: session.projectName,
+    stackName: session.options.stack,
+    paths: session.paths,
+    backend: session.options.backend,
+    engine,
+    packageRoot: session.root,
+    create: false,
+  });
+  if (!stack) return missingStack(session, report);
+  const state = await stack.exportStack();
+  report.forecast = await stackForecast(session, stack, state, session.options.days);
   return report;
 }
 
