@@ -10,6 +10,7 @@
  */
 import { BaseError } from "../core/errors.js";
 import { atomicToUsd, sumUsd, usdToAtomic } from "../sdk/money.js";
+import type { ForecastReport, RenewalForecast } from "./report.js";
 import { shortType, urnName } from "./urn.js";
 
 const day = 24 * 60 * 60 * 1000;
@@ -18,34 +19,6 @@ const day = 24 * 60 * 60 * 1000;
 export const maxForecastDays = 3650;
 /** The horizon `forecast` and `plan` use without `--days`. */
 export const defaultForecastDays = 30;
-
-/** One payment the forecast expects. */
-export interface RenewalForecast {
-  /** The Tier's resource name. */
-  resource: string;
-  /** The wallet (organization) whose lease it is; null when the state does not name it. */
-  wallet: string | null;
-  /** When it falls due (ISO, server clock); a payment already due is dated now. */
-  date: string;
-  tier: string;
-  /** renew (inside the renewal window), or subscribe (the lease lapsed: bought back). */
-  action: "renew" | "subscribe";
-  amountUsd: string;
-  rail: string;
-}
-
-/** The forecast of one stack. */
-export interface ForecastReport {
-  days: number;
-  /** The server's time the forecast starts from (ISO). */
-  from: string;
-  until: string;
-  /** Every expected payment, by date. */
-  renewals: RenewalForecast[];
-  totalUsd: string;
-  /** The total per rail. */
-  byRail: Record<string, string>;
-}
 
 /** A tier's current terms from the price list (`GET /tiers/v1`). */
 export interface TierTerms {
@@ -168,18 +141,4 @@ export class ForecastPriceError extends BaseError {
       code: "RUN402_PRICE_LIST_UNAVAILABLE",
     });
   }
-}
-
-/** Lines for the human report. */
-export function forecastLines(forecast: ForecastReport): string[] {
-  const lines = [`Forecast (next ${forecast.days} days, from ${forecast.from}):`];
-  if (forecast.renewals.length === 0) lines.push("  no renewal falls due");
-  for (const r of forecast.renewals) {
-    lines.push(`  ${r.date}  ${r.resource}: ${r.action} ${r.tier} $${r.amountUsd} via ${r.rail}`);
-  }
-  const rails = Object.entries(forecast.byRail)
-    .map(([rail, usd]) => `${rail} $${usd}`)
-    .join(", ");
-  lines.push(`  total $${forecast.totalUsd}${rails ? ` (${rails})` : ""}`);
-  return lines;
 }

@@ -1,7 +1,6 @@
 /** The result document of one run402-pulumi command (the `--json` contract) and its human rendering. */
 import { sumUsd } from "../sdk/money.js";
 import type { ReportedError } from "./exit.js";
-import { type ForecastReport, forecastLines } from "./forecast.js";
 import type { PlanDocument } from "./plan.js";
 
 /** A resource the command touched (or, for status, holds). */
@@ -105,6 +104,48 @@ export interface SavedPlanReport {
   changed?: string[];
   /** The MCP server's `plan` tool: the plan document itself. */
   document?: PlanDocument;
+}
+
+/** One payment the forecast expects. */
+export interface RenewalForecast {
+  /** The Tier's resource name. */
+  resource: string;
+  /** The wallet (organization) whose lease it is; null when the state does not name it. */
+  wallet: string | null;
+  /** When it falls due (ISO, server clock); a payment already due is dated now. */
+  date: string;
+  tier: string;
+  /** renew (inside the renewal window), or subscribe (the lease lapsed: bought back). */
+  action: "renew" | "subscribe";
+  amountUsd: string;
+  rail: string;
+}
+
+/** The forecast of one stack (cli/forecast.ts). */
+export interface ForecastReport {
+  days: number;
+  /** The server's time the forecast starts from (ISO). */
+  from: string;
+  until: string;
+  /** Every expected payment, by date. */
+  renewals: RenewalForecast[];
+  totalUsd: string;
+  /** The total per rail. */
+  byRail: Record<string, string>;
+}
+
+/** Lines for the human report. */
+function forecastLines(forecast: ForecastReport): string[] {
+  const lines = [`Forecast (next ${forecast.days} days, from ${forecast.from}):`];
+  if (forecast.renewals.length === 0) lines.push("  no renewal falls due");
+  for (const r of forecast.renewals) {
+    lines.push(`  ${r.date}  ${r.resource}: ${r.action} ${r.tier} $${r.amountUsd} via ${r.rail}`);
+  }
+  const rails = Object.entries(forecast.byRail)
+    .map(([rail, usd]) => `${rail} $${usd}`)
+    .join(", ");
+  lines.push(`  total $${forecast.totalUsd}${rails ? ` (${rails})` : ""}`);
+  return lines;
 }
 
 /** A policy pack's violation (CrossGuard `--policy-pack`), as the engine reported it. */

@@ -28,7 +28,7 @@ import {
   workspacePaths,
 } from "./engine.js";
 import { engineErrors, type ReportedError } from "./exit.js";
-import { type ForecastReport, forecastRenewals, priceList } from "./forecast.js";
+import { forecastRenewals, priceList } from "./forecast.js";
 import {
   clearStale,
   describeLock,
@@ -38,7 +38,14 @@ import {
   stackLocks,
 } from "./locks.js";
 import { buildPlan, type PlanDocument, PlanRecorder, planChanges, readPlan, writePlan } from "./plan.js";
-import { emptyReport, type PendingReport, type Report, renderHuman, withTotals } from "./report.js";
+import {
+  emptyReport,
+  type ForecastReport,
+  type PendingReport,
+  type Report,
+  renderHuman,
+  withTotals,
+} from "./report.js";
 import { loadSandbox } from "./sandbox.js";
 import { publicOutputs, StepCollector } from "./steps.js";
 import { shortType, urnName } from "./urn.js";

@@ -13,8 +13,7 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
-import type { ForecastReport } from "../cli/forecast.js";
-import type { Report } from "../cli/report.js";
+import type { ForecastReport, Report } from "../cli/report.js";
 import { atomicToUsd } from "../sdk/money.js";
 
 const main = join(repoRoot, "dist", "cli", "main.js");
