@@ -103,7 +103,10 @@ describe("policy pack through the engine", () => {
 
   test("behavior: an advisory ceiling warns and the run pays", async () => {
     const cli = await stack("advisory", 1, { "fixture:tier": "prototype" });
-    const config = packConfig({ "run402-payment-ceiling": { enforcementLevel: "advisory", maxUsd: 0.05 } });
+    const config = packConfig({
+      "run402-payment-ceiling": { enforcementLevel: "advisory", maxUsd: 0.05 },
+      "run402-run-ceiling": { enforcementLevel: "advisory", maxUsd: 0.05 },
+    });
     const before = await payments();
     const up = await cli("up", "--yes", "--policy-pack", pack, "--policy-pack-config", config);
     const text = up.stdout + up.stderr;
@@ -111,6 +114,9 @@ describe("policy pack through the engine", () => {
     expect(text).toContain("run402-payment-ceiling");
     expect(text).toContain("advisory");
     expect(text).toContain("plans to pay $0.10");
+    // The stack total, a second check (the preview's stack analysis), warns too.
+    expect(text).toContain("run402-run-ceiling");
+    expect(text).toContain("plans to pay $0.10 in total (tier $0.10)");
     expect(await payments()).toBe(before + 1);
   });
 
