@@ -39,6 +39,9 @@ describe("parseCli", () => {
       plan: undefined,
       allowApply: false,
       allowDestroy: false,
+      policyPacks: [],
+      policyPackConfigs: [],
+      days: 30,
     });
   });
 
