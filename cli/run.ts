@@ -28,7 +28,7 @@ import {
   workspacePaths,
 } from "./engine.js";
 import { engineErrors, type ReportedError } from "./exit.js";
-import { forecastRenewals, priceList } from "./forecast.js";
+import { forecastRenewals, isTier, priceList } from "./forecast.js";
 import {
   clearStale,
   describeLock,
@@ -850,8 +850,12 @@ async function stackForecast(
   const run = { ...flagSettings(session.options), ...session.settings };
   const apiBase = (run.apiBase ?? config["run402:apiBase"]?.value ?? defaultApiBase).replace(/\/+$/, "");
   const rail = run.rail ?? config["run402:rail"]?.value;
-  const { terms, now } = await priceList(apiBase);
-  return forecastRenewals(state.deployment.resources ?? [], terms, now, days, (outputs) => {
+  const resources = state.deployment.resources ?? [];
+  // No Tier, no lease to renew: the price list is not asked for.
+  const { terms, now } = resources.some((r) => isTier(r.type))
+    ? await priceList(apiBase)
+    : { terms: {}, now: Date.now() };
+  return forecastRenewals(resources, terms, now, days, (outputs) => {
     const last = (outputs.lastSettlement as { rail?: unknown } | null | undefined)?.rail;
     return rail ?? (last === "x402" || last === "mpp" ? last : "x402");
   });
