@@ -12,6 +12,7 @@ export const commands = [
   "refresh",
   "destroy",
   "reconcile",
+  "forecast",
   "mcp",
 ] as const;
 /** One of {@link commands}. */
@@ -53,6 +54,12 @@ export interface CliOptions {
    * MCP server sets it from a tool's `maxSpendUsd`).
    */
   spendCeilingUsd?: string | undefined;
+  /** `--policy-pack <dir>` (repeatable): CrossGuard packs the engine runs on this run's preview and update. */
+  policyPacks: string[];
+  /** `--policy-pack-config <file>` (repeatable): their config, one file per pack, in the same order. */
+  policyPackConfigs: string[];
+  /** `forecast --days`, `plan --days`: the forecast's horizon in days. @default 30 */
+  days: number;
 }
 
 /** The outcome of parsing: options, a request for help, or a usage error. */
@@ -73,6 +80,7 @@ Commands:
   refresh     read the stack back from Run402; clears pending operations of an interrupted run
   destroy     delete the stack's resources
   reconcile   loop: refresh + apply every --every (renews leases, repairs drift) until SIGINT/SIGTERM
+  forecast    every lease renewal the stack will pay within --days, per rail (pays nothing, writes nothing)
   mcp         serve the commands as MCP tools over stdio, for agents (see docs/cli.md)
 
 Flags:
@@ -87,10 +95,13 @@ Flags:
       --max-spend <usd>    cap on what this run may pay (run402:maxSpendUsd) [apply, renew, reconcile]
       --save <file>        write the plan document (steps, payments, fingerprint) [plan]
       --plan <file>        apply exactly this saved plan, or nothing (exit 6)    [apply]
+      --policy-pack <dir>  run a CrossGuard policy pack (e.g. @pulumi-run402/policy) [plan, apply, renew, reconcile]
+      --policy-pack-config <file>  its config (enforcement levels, limits), one per pack
       --allow-apply        the apply and renew tools may change and pay          [mcp]
       --allow-destroy      the destroy tool may delete                           [mcp]
   -y, --yes                do not ask for confirmation                        [apply, destroy]
       --every <duration>   interval such as 30s, 15m, 1h, 1d (default: 1h)   [reconcile]
+      --days <n>           forecast horizon in days (default: 30)            [forecast, plan]
       --json               one JSON document on stdout; progress on stderr
   -h, --help               this text
 
@@ -114,13 +125,15 @@ const common = [
 ] as const;
 const allowed: Record<Command, readonly string[]> = {
   validate: ["manifest", "json", "help"],
-  plan: [...common, "save"],
-  apply: [...common, "yes", "max-spend", "plan"],
+  plan: [...common, "save", "policy-pack", "policy-pack-config", "days"],
+  apply: [...common, "yes", "max-spend", "plan", "policy-pack", "policy-pack-config"],
   status: ["manifest", "stack", "backend", "sandbox", "json", "help"],
-  renew: [...common, "max-spend"],
+  renew: [...common, "max-spend", "policy-pack", "policy-pack-config"],
   refresh: common,
   destroy: [...common, "yes"],
-  reconcile: [...common, "max-spend", "every"],
+  reconcile: [...common, "max-spend", "every", "policy-pack", "policy-pack-config"],
+  // The operator's common flags (what the MCP server passes every tool), and the horizon.
+  forecast: [...common, "days"],
   // The operator's choices for every tool call: the agent can narrow them, never widen them.
   mcp: [...common, "max-spend", "allow-apply", "allow-destroy"],
 };
@@ -177,6 +190,12 @@ export function parseCli(argv: readonly string[]): ParseResult {
       return fail(`--every must be a duration such as 30s, 15m, 1h or 1d, got "${values.every}".`);
     everyMs = ms;
   }
+  let days = 30;
+  if (values.days !== undefined) {
+    days = Number(values.days);
+    if (!/^\d+$/.test(values.days) || days < 1 || days > 3650)
+      return fail(`--days must be a whole number of days from 1 to 3650, got "${values.days}".`);
+  }
   const stack = values.stack ?? "dev";
   if (!/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+){0,2}$/.test(stack))
     return fail(`--stack "${stack}" is not a stack name.`);
@@ -185,6 +204,15 @@ export function parseCli(argv: readonly string[]): ParseResult {
   if (values.plan === "") return fail("--plan needs a file.");
   if (values.backend === "")
     return fail("--backend needs a backend URL such as s3://bucket/run402 (an empty variable?).");
+  const policyPacks = values["policy-pack"] ?? [];
+  const policyPackConfigs = values["policy-pack-config"] ?? [];
+  if ([...policyPacks, ...policyPackConfigs].some((p) => p === ""))
+    return fail("--policy-pack and --policy-pack-config need a path.");
+  if (policyPackConfigs.length > 0 && policyPackConfigs.length !== policyPacks.length) {
+    return fail(
+      `--policy-pack-config: give one config file per --policy-pack, in the same order (${policyPacks.length} pack(s), ${policyPackConfigs.length} config(s)).`,
+    );
+  }
   const config: Record<string, string> = {};
   for (const pair of values.config ?? []) {
     const eq = pair.indexOf("=");
@@ -219,6 +247,9 @@ export function parseCli(argv: readonly string[]): ParseResult {
       plan: values.plan,
       allowApply: values["allow-apply"] ?? false,
       allowDestroy: values["allow-destroy"] ?? false,
+      policyPacks,
+      policyPackConfigs,
+      days,
     },
   };
 }
@@ -240,10 +271,13 @@ function parse(argv: readonly string[]) {
       "max-spend": { type: "string" },
       yes: { type: "boolean", short: "y" },
       every: { type: "string" },
+      days: { type: "string" },
       save: { type: "string" },
       plan: { type: "string" },
       "allow-apply": { type: "boolean" },
       "allow-destroy": { type: "boolean" },
+      "policy-pack": { type: "string", multiple: true },
+      "policy-pack-config": { type: "string", multiple: true },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },

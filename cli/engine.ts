@@ -275,6 +275,10 @@ export interface OperationOptions {
   plan?: string;
   /** up, refresh: fail when the engine would change anything. */
   expectNoChanges?: boolean;
+  /** preview, up: CrossGuard policy pack folders (`--policy-pack`), run before each resource's step. */
+  policyPacks?: string[];
+  /** Their config files (`--policy-pack-config`), one per pack, in the same order. */
+  policyPackConfigs?: string[];
 }
 
 /** What an operation produced, from the event log. */
@@ -721,6 +725,10 @@ export class EngineStack {
     if (options.expectNoChanges) args.push("--expect-no-changes");
     if (op === "refresh" && options.clearPendingCreates) args.push("--clear-pending-creates");
     for (const urn of options.target ?? []) args.push("--target", urn);
+    if (op === "preview" || op === "up") {
+      for (const pack of options.policyPacks ?? []) args.push("--policy-pack", pack);
+      for (const file of options.policyPackConfigs ?? []) args.push("--policy-pack-config", file);
+    }
 
     const result: OperationResult = {};
     let rootOutputs: Record<string, unknown> | undefined;

@@ -546,6 +546,36 @@ export async function serveMcp(options: McpOptions): Promise<void> {
     },
   );
 
+  // forecast: read-only and self-contained. An agent may narrow only: a horizon in days and a
+  // manifest inside the folder the server serves (its working directory). Stack, backend, API
+  // and rail are the operator's (the stack's config), not the agent's.
+  server.registerTool(
+    "forecast",
+    {
+      title: "Forecast renewals (pays nothing)",
+      description:
+        "Every lease renewal the stack (dev) will pay within `days` (default 30): resource, date, tier, amount and rail, and the total per rail, from the stack's state and the API's current price list. Pays nothing, writes nothing. Arguments: only `days` (1 to 3650) and `manifest` (a path inside the folder this server serves); the stack, backend, API and rail come from the operator's stack config.",
+      inputSchema: {
+        manifest: z
+          .string()
+          .optional()
+          .describe(
+            "The manifest, or a folder holding one, inside the folder this server serves (relative to it). Default: that folder.",
+          ),
+        days: z.number().int().min(1).max(3650).optional().describe("The horizon in days. Default: 30."),
+      },
+      outputSchema: reportSchema,
+      annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+    },
+    (args, extra) => {
+      const checked = screen("forecast", args, ["manifest", "days"]);
+      if ("refusal" in checked) return checked.refusal;
+      const line = ["forecast", "--json", "--manifest", checked.manifest, ...opLine];
+      if (args.days !== undefined) line.push("--days", String(args.days));
+      return run(line, extra);
+    },
+  );
+
   for (const resource of schemaResources) {
     server.registerResource(
       resource.name,

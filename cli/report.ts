@@ -106,6 +106,61 @@ export interface SavedPlanReport {
   document?: PlanDocument;
 }
 
+/** One payment the forecast expects. */
+export interface RenewalForecast {
+  /** The Tier's resource name. */
+  resource: string;
+  /** The wallet (organization) whose lease it is; null when the state does not name it. */
+  wallet: string | null;
+  /** When it falls due (ISO, server clock); a payment already due is dated now. */
+  date: string;
+  tier: string;
+  /** renew (inside the renewal window), or subscribe (the lease lapsed: bought back). */
+  action: "renew" | "subscribe";
+  amountUsd: string;
+  rail: string;
+}
+
+/** The forecast of one stack (cli/forecast.ts). */
+export interface ForecastReport {
+  days: number;
+  /** The server's time the forecast starts from (ISO). */
+  from: string;
+  until: string;
+  /** Every expected payment, by date. */
+  renewals: RenewalForecast[];
+  totalUsd: string;
+  /** The total per rail. */
+  byRail: Record<string, string>;
+}
+
+/** Lines for the human report. */
+function forecastLines(forecast: ForecastReport): string[] {
+  const lines = [`Forecast (next ${forecast.days} days, from ${forecast.from}):`];
+  if (forecast.renewals.length === 0) lines.push("  no renewal falls due");
+  for (const r of forecast.renewals) {
+    lines.push(`  ${r.date}  ${r.resource}: ${r.action} ${r.tier} $${r.amountUsd} via ${r.rail}`);
+  }
+  const rails = Object.entries(forecast.byRail)
+    .map(([rail, usd]) => `${rail} $${usd}`)
+    .join(", ");
+  lines.push(`  total $${forecast.totalUsd}${rails ? ` (${rails})` : ""}`);
+  return lines;
+}
+
+/** A policy pack's violation (CrossGuard `--policy-pack`), as the engine reported it. */
+export interface ViolationReport {
+  /** The policy's name, e.g. `run402-payment-ceiling`. */
+  policy: string;
+  /** The pack's name, e.g. `run402`. */
+  pack: string;
+  /** mandatory: the run stopped (nothing past the resource was done); advisory: a warning. */
+  level: "mandatory" | "advisory";
+  /** The resource's name; null for a stack policy. */
+  resource: string | null;
+  message: string;
+}
+
 /** The one JSON document written to stdout with `--json`. */
 export interface Report {
   ok: boolean;
@@ -129,6 +184,10 @@ export interface Report {
   pending?: PendingReport[];
   /** `plan --save` and `apply --plan`: the saved plan. */
   savedPlan?: SavedPlanReport;
+  /** `--policy-pack`: the violations the packs reported (absent without a pack). */
+  violations?: ViolationReport[];
+  /** forecast, plan: the renewals the stack's state will pay within the horizon (cli/forecast.ts). */
+  forecast?: ForecastReport;
   errors: ReportedError[];
 }
 
@@ -218,6 +277,13 @@ export function renderHuman(report: Report): string {
     lines.push("", `Saved plan: ${plan.id} (${plan.file}), pays at most $${plan.totalUsd}`);
     for (const change of plan.changed ?? []) lines.push(`  changed: ${change}`);
   }
+  if (report.forecast) lines.push("", ...forecastLines(report.forecast));
+  if (report.violations && report.violations.length > 0) {
+    lines.push("", "Policy violations:");
+    for (const v of report.violations) {
+      lines.push(`  [${v.level}] ${v.policy}${v.resource ? ` (${v.resource})` : ""}: ${v.message}`);
+    }
+  }
   if (report.recovered && report.recovered.length > 0) {
     lines.push("", "Recovered:");
     for (const r of report.recovered) lines.push(`  ${r}`);
@@ -254,6 +320,8 @@ export function ordered(report: Report): Report {
     recovered,
     pending,
     savedPlan,
+    violations,
+    forecast,
     errors,
   } = report;
   return {
@@ -272,6 +340,8 @@ export function ordered(report: Report): Report {
     ...(recovered !== undefined && recovered.length > 0 ? { recovered } : {}),
     ...(pending !== undefined && pending.length > 0 ? { pending } : {}),
     ...(savedPlan !== undefined ? { savedPlan } : {}),
+    ...(violations !== undefined ? { violations } : {}),
+    ...(forecast !== undefined ? { forecast } : {}),
     errors,
   };
 }

@@ -32,6 +32,7 @@ import {
   workspacePaths,
 } from "./engine.js";
 import { engineErrors, type ReportedError } from "./exit.js";
+import { forecastRenewals, isTier, priceList } from "./forecast.js";
 import {
   clearStale,
   describeLock,
@@ -42,7 +43,14 @@ import {
   stackLocks,
 } from "./locks.js";
 import { buildPlan, type PlanDocument, PlanRecorder, planChanges, readPlan, writePlan } from "./plan.js";
-import { emptyReport, type PendingReport, type Report, renderHuman, withTotals } from "./report.js";
+import {
+  emptyReport,
+  type ForecastReport,
+  type PendingReport,
+  type Report,
+  renderHuman,
+  withTotals,
+} from "./report.js";
 import { loadSandbox } from "./sandbox.js";
 import { publicOutputs, StepCollector } from "./steps.js";
 import { shortType, urnName } from "./urn.js";
@@ -111,6 +119,8 @@ export async function runCommand(options: CliOptions, io: Io): Promise<Report> {
         return await destroy(session, report);
       case "reconcile":
         return await reconcile(session, report);
+      case "forecast":
+        return await forecast(session, report);
       default:
         return report;
     }
@@ -192,7 +202,13 @@ export function runnerLocalBackend(
   options: CliOptions,
   env: NodeJS.ProcessEnv = process.env,
 ): ReportedError | undefined {
-  if (options.command === "validate" || options.command === "status" || options.command === "mcp") return;
+  if (
+    options.command === "validate" ||
+    options.command === "status" ||
+    options.command === "forecast" ||
+    options.command === "mcp"
+  )
+    return;
   if (!truthy(env.CI) || options.allowFileBackend || options.sandbox) return;
   if (onLoopback(options.config["run402:apiBase"] ?? "")) return;
   if (options.backend !== undefined && !options.backend.startsWith("file://")) return;
@@ -353,6 +369,8 @@ async function prepare(session: Session, create: boolean): Promise<EngineStack |
   // Before anything is created or started: no engine, no sandbox, no state folder.
   const refused = runnerLocalBackend(options);
   if (refused) throw new BaseError(refused.message, { code: refused.code });
+  const noPack = missingPolicyPack(session);
+  if (noPack) throw new BaseError(noPack, { code: "CLI_POLICY_PACK_NOT_FOUND" });
   const engine = await findPulumi(session.root, session.paths.engineDir);
   const sandbox = options.sandbox ? await startSandbox(session) : {};
   const stack = await openStack({
@@ -390,6 +408,32 @@ async function prepare(session: Session, create: boolean): Promise<EngineStack |
 /** Hands the provider this run's settings (plus `extra`) for the next engine operation. */
 function useSettings(session: Session, stack: EngineStack, extra: RunSettings = {}): void {
   stack.workspace.envVars[runSettingsEnv] = JSON.stringify({ ...session.settings, ...extra });
+}
+
+/**
+ * This run's CrossGuard packs (`--policy-pack`, `--policy-pack-config`) as the engine takes them,
+ * resolved from where the CLI ran; the engine starts each pack through the language host.
+ */
+function policyOf(session: Session): { policyPacks?: string[]; policyPackConfigs?: string[] } {
+  const { policyPacks = [], policyPackConfigs = [] } = session.options;
+  if (policyPacks.length === 0) return {};
+  const at = (p: string) => resolve(session.cwd, p);
+  return {
+    policyPacks: policyPacks.map(at),
+    ...(policyPackConfigs.length > 0 ? { policyPackConfigs: policyPackConfigs.map(at) } : {}),
+  };
+}
+
+/** A named pack folder without PulumiPolicy.yaml, or a missing config file: refused before the engine starts. */
+function missingPolicyPack(session: Session): string | undefined {
+  const { policyPacks = [], policyPackConfigs = [] } = policyOf(session);
+  const pack = policyPacks.find((dir) => !existsSync(join(dir, "PulumiPolicy.yaml")));
+  if (pack) {
+    return `--policy-pack ${pack} holds no PulumiPolicy.yaml: name a policy pack folder (e.g. node_modules/@pulumi-run402/policy).`;
+  }
+  const config = policyPackConfigs.find((file) => !existsSync(file));
+  if (config) return `--policy-pack-config ${config} does not exist.`;
+  return undefined;
 }
 
 function plainOutputs(outputs: Outputs): Record<string, unknown> {
@@ -520,10 +564,24 @@ async function operate(
         },
       ]);
     } else if (locked) fail(report, [locked]);
-    else if (coded.length > 0) fail(report, coded);
+    else if (collector.violations().some((v) => v.level === "mandatory")) {
+      // A policy pack stopped the run: one error per mandatory violation, naming its policy.
+      fail(
+        report,
+        collector
+          .violations()
+          .filter((v) => v.level === "mandatory")
+          .map((v) => ({
+            code: "POLICY_PACK_VIOLATION",
+            message: `${v.policy}${v.resource ? ` (${v.resource})` : ""}: ${v.message}`,
+          })),
+      );
+    } else if (coded.length > 0) fail(report, coded);
     else fail(report, toErrors(error));
     return false;
   } finally {
+    const violations = collector.violations();
+    if (violations.length > 0) report.violations = [...(report.violations ?? []), ...violations];
     report.resources = collector.resources();
     report.actions = collector.actions();
     report.payments.push(...collector.payments());
@@ -565,17 +623,23 @@ async function explainInterrupted(session: Session, stack: EngineStack, report: 
 
 async function plan(session: Session, report: Report): Promise<Report> {
   const stack = (await prepare(session, true)) as EngineStack;
+  // With a policy pack, the JSON always says what it found (an empty list: none).
+  if (session.options.policyPacks.length > 0) report.violations = [];
   const { save } = session.options;
   if (!save) {
     useSettings(session, stack);
-    await operate(session.io, report, "planning (pulumi preview; nothing is paid)", (c) =>
-      stack.preview({ onEvent: c.onEvent, signal: session.io.abort }).then(() => undefined),
+    const previewed = await operate(session.io, report, "planning (pulumi preview; nothing is paid)", (c) =>
+      stack
+        .preview({ onEvent: c.onEvent, signal: session.io.abort, ...policyOf(session) })
+        .then(() => undefined),
     );
+    if (previewed) await planForecast(session, stack, report);
     return withTotals(report, true);
   }
   const doc = await previewPlan(session, stack, report, "planning (pulumi preview; nothing is paid)");
   withTotals(report, true);
   if (!doc) return report;
+  await planForecast(session, stack, report);
   const file = resolve(session.cwd, save);
   writePlan(file, doc);
   report.savedPlan = { id: doc.id, fingerprint: doc.fingerprint, file, totalUsd: doc.totalUsd };
@@ -583,6 +647,16 @@ async function plan(session: Session, report: Report): Promise<Report> {
     `saved plan ${doc.id} to ${file}: ${doc.steps.length} step(s), pays at most $${doc.totalUsd}`,
   );
   return report;
+}
+
+/** `plan`: the renewals the existing state will pay within --days, beside what converging pays now. */
+async function planForecast(session: Session, stack: EngineStack, report: Report): Promise<void> {
+  try {
+    report.forecast = await stackForecast(session, stack, await stack.exportStack(), session.options.days);
+  } catch (error) {
+    // The plan stands without it; say why it is missing.
+    session.io.progress(`forecast unavailable: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Previews the stack and returns the plan document it makes (undefined when the preview failed). */
@@ -602,6 +676,7 @@ async function previewPlan(
           recorder.onEvent(event);
         },
         signal: session.io.abort,
+        ...policyOf(session),
       })
       .then(() => undefined),
   );
@@ -681,7 +756,7 @@ async function applyPlan(session: Session, report: Report, planFile: string): Pr
   if (planned.length > 0) run.allowedActions = planned.join(",");
   useSettings(session, stack, run);
   await operate(session.io, report, `applying the saved plan ${saved.id} (pulumi up)`, (c) =>
-    stack.up({ onEvent: c.onEvent, signal: session.io.abort }),
+    stack.up({ onEvent: c.onEvent, signal: session.io.abort, ...policyOf(session) }),
   );
   await explainInterrupted(session, stack, report);
   return withTotals(report, true);
@@ -717,7 +792,9 @@ async function apply(session: Session, report: Report): Promise<Report> {
     const planned = emptyReport("plan", report.stack);
     useSettings(session, stack);
     const previewed = await operate(session.io, planned, "planning (nothing is paid)", (c) =>
-      stack.preview({ onEvent: c.onEvent, signal: session.io.abort }).then(() => undefined),
+      stack
+        .preview({ onEvent: c.onEvent, signal: session.io.abort, ...policyOf(session) })
+        .then(() => undefined),
     );
     withTotals(planned, true);
     process.stderr.write(renderHuman(planned));
@@ -738,7 +815,7 @@ async function apply(session: Session, report: Report): Promise<Report> {
   }
   useSettings(session, stack, run);
   await operate(session.io, report, "applying (pulumi up)", (c) =>
-    stack.up({ onEvent: c.onEvent, signal: session.io.abort }),
+    stack.up({ onEvent: c.onEvent, signal: session.io.abort, ...policyOf(session) }),
   );
   await explainInterrupted(session, stack, report);
   return withTotals(report, true);
@@ -760,7 +837,8 @@ async function renew(session: Session, report: Report): Promise<Report> {
     session.io,
     report,
     "renewing due leases (pulumi up --target tier; pays renewals only)",
-    (c) => stack.up({ onEvent: c.onEvent, target: [tier.urn], signal: session.io.abort }),
+    (c) =>
+      stack.up({ onEvent: c.onEvent, target: [tier.urn], signal: session.io.abort, ...policyOf(session) }),
   );
   await explainInterrupted(session, stack, report);
   return withTotals(report, true);
@@ -854,6 +932,52 @@ async function status(session: Session, report: Report): Promise<Report> {
   return report;
 }
 
+/**
+ * The renewals the stack's state will pay within `days` (cli/forecast.ts): priced from the API's
+ * current price list, on the server's clock, on the rail this run names (--rail, -c), else the
+ * stack's run402:rail, else the rail the Tier last paid on, else x402. Reads only.
+ */
+async function stackForecast(
+  session: Session,
+  stack: EngineStack,
+  state: ExportedState,
+  days: number,
+): Promise<ForecastReport> {
+  const config = await stack.getAllConfig();
+  const run = { ...flagSettings(session.options), ...session.settings };
+  const apiBase = (run.apiBase ?? config["run402:apiBase"]?.value ?? defaultApiBase).replace(/\/+$/, "");
+  const rail = run.rail ?? config["run402:rail"]?.value;
+  const resources = state.deployment.resources ?? [];
+  // No Tier, no lease to renew: the price list is not asked for.
+  const { terms, now } = resources.some((r) => isTier(r.type))
+    ? await priceList(apiBase)
+    : { terms: {}, now: Date.now() };
+  return forecastRenewals(resources, terms, now, days, (outputs) => {
+    const last = (outputs.lastSettlement as { rail?: unknown } | null | undefined)?.rail;
+    return rail ?? (last === "x402" || last === "mpp" ? last : "x402");
+  });
+}
+
+/** `forecast`: what the stack's leases will cost within --days; no engine operation, no payment, no write. */
+async function forecast(session: Session, report: Report): Promise<Report> {
+  const engine = await findPulumi(session.root, session.paths.engineDir);
+  if (session.options.sandbox) session.settings = await startSandbox(session);
+  const stack = await openStack({
+    manifestFile: session.manifestFile,
+    projectName: session.projectName,
+    stackName: session.options.stack,
+    paths: session.paths,
+    backend: session.options.backend,
+    engine,
+    packageRoot: session.root,
+    create: false,
+  });
+  if (!stack) return missingStack(session, report);
+  const state = await stack.exportStack();
+  report.forecast = await stackForecast(session, stack, state, session.options.days);
+  return report;
+}
+
 function sleep(ms: number, stopping: Promise<void>): Promise<void> {
   return new Promise((done) => {
     const timer = setTimeout(done, ms);
@@ -892,7 +1016,7 @@ async function reconcile(session: Session, report: Report): Promise<Report> {
       refreshed &&
       !stopped &&
       (await operate(session.io, round, "converging (pulumi up)", (c) =>
-        stack.up({ onEvent: c.onEvent, signal: session.io.abort }),
+        stack.up({ onEvent: c.onEvent, signal: session.io.abort, ...policyOf(session) }),
       ));
     if (!round.ok) {
       failedRounds += 1;

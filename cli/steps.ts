@@ -16,6 +16,7 @@ import type {
   PaymentReport,
   PendingReport,
   ResourceReport,
+  ViolationReport,
 } from "./report.js";
 import { shortType, urnName } from "./urn.js";
 
@@ -127,6 +128,7 @@ export class StepCollector {
   private readonly planned = new Map<string, ActionReport>();
   private readonly paid = new Map<string, PaymentReport>();
   private readonly errorText: string[] = [];
+  private readonly policyViolations: ViolationReport[] = [];
   /** URNs whose step started (not a preview) and has not finished. */
   private readonly running = new Map<string, PendingReport>();
 
@@ -142,6 +144,18 @@ export class StepCollector {
       const m = event.resOpFailedEvent.metadata;
       this.running.delete(m.urn);
       if (!ignoredTypes.test(m.type)) this.progress(`  failed   ${shortType(m.type)} ${urnName(m.urn)}`);
+    }
+    const policy = event.policyEvent;
+    if (policy) {
+      const violation: ViolationReport = {
+        policy: policy.policyName,
+        pack: policy.policyPackName,
+        level: policy.enforcementLevel === "mandatory" ? "mandatory" : "advisory",
+        resource: policy.resourceUrn ? urnName(policy.resourceUrn) : null,
+        message: policy.message.trim(),
+      };
+      this.policyViolations.push(violation);
+      this.progress(`  policy ${violation.level} ${violation.policy}: ${violation.message}`);
     }
     const diag = event.diagnosticEvent;
     if (diag) {
@@ -236,6 +250,11 @@ export class StepCollector {
   /** Steps that started and have not finished (yet, or ever: an interrupted run). */
   unfinished(): PendingReport[] {
     return [...this.running.values()];
+  }
+
+  /** Policy pack violations the engine reported (CrossGuard). */
+  violations(): ViolationReport[] {
+    return [...this.policyViolations];
   }
 
   /** Coded errors from the error diagnostics (empty when none carried a code). */

@@ -71,6 +71,7 @@ export const errorCodes = {
   CLI_STACK_NOT_FOUND: e(exit.invalid, `${cli}#exit-codes`),
   CLI_PLAN_INVALID: e(exit.invalid, `${cli}#saved-plans`),
   CLI_STATE_DAMAGED: e(exit.invalid, `${cli}#interrupted-and-concurrent-runs`),
+  CLI_POLICY_PACK_NOT_FOUND: e(exit.invalid, `${cli}#exit-codes`),
   MCP_TOOL_DISABLED: e(exit.invalid, `${cli}#the-mcp-server`),
   MCP_ARGUMENT_REFUSED: e(exit.invalid, `${cli}#the-mcp-server`),
   MCP_PATH_OUTSIDE_ROOT: e(exit.invalid, `${cli}#the-mcp-server`),
@@ -85,11 +86,13 @@ export const errorCodes = {
   POLICY_CHALLENGE: e(exit.policy, `${arch}#money-safety-sdkpay`),
   POLICY_BUDGET_RUN: e(exit.policy, `${arch}#money-safety-sdkpay`),
   POLICY_BUDGET_WINDOW: e(exit.policy, `${arch}#money-safety-sdkpay`),
+  POLICY_PACK_VIOLATION: e(exit.policy, `${cli}#exit-codes`),
   POLICY_ACTION_NOT_ALLOWED: e(exit.policy, `${arch}#how-the-provider-reconciles`),
   PAYMENT_CREDENTIAL_MISMATCH: e(exit.policy, `${arch}#money-safety-sdkpay`),
 
   // 4: the Run402 API or a payment failed.
   RUN402_API_ERROR: e(exit.run402, `${cli}#exit-codes`),
+  RUN402_PRICE_LIST_UNAVAILABLE: e(exit.run402, `${cli}#commands`),
   HTTP_REQUEST_FAILED: e(exit.run402, `${arch}#common`),
   HTTP_REDIRECT: e(exit.run402, `${arch}#common`),
   HTTP_RESPONSE_TOO_LARGE: e(exit.run402, `${arch}#common`),

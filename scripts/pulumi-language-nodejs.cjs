@@ -152,7 +152,200 @@ const service = {
     request.setArgsList([engineAddress, ...request.getArgsList()]);
     return new LanguageServer(programFor(request)).run(call, callback);
   },
+  runPlugin,
 };
+
+// --- RunPlugin: policy packs (CrossGuard) and other Node plugins ---------------------------------
+// What Pulumi's Go host does, read in pulumi/pulumi at 1b5949891b: RunPlugin in
+// sdk/nodejs/cmd/pulumi-language-nodejs/main.go and the PolicyProxy in sdk/policy_proxy.go. The
+// engine (sdk/go/common/resource/plugin/analyzer_plugin.go, v3.276.0) starts a Node policy pack
+// through RunPlugin with kind "analyzer" and reads the plugin's port from its stdout. For a pack, the
+// host first serves a small Analyzer of its own on that port: it answers Handshake, takes the stack's
+// configuration from ConfigureStack, then starts `node @pulumi/pulumi/cmd/run-policy-pack` (resolved
+// from the pack's own folder) with PULUMI_NODEJS_{ORGANIZATION,PROJECT,STACK,DRY_RUN} and PULUMI_CONFIG,
+// reads the pack's port from its stdout and forwards every other call to it.
+function runPlugin(call) {
+  const fs = require("node:fs");
+  const { spawn } = require("node:child_process");
+  const langpb = load("@pulumi/pulumi/proto/language_pb.js");
+  const request = call.request;
+  const analyzer = request.getKind() === "analyzer";
+  const info = request.getInfo?.();
+  const dir = info?.getProgramDirectory?.() || request.getPwd() || process.cwd();
+  let ended = false;
+  const send = (set, data) => {
+    if (ended || data.length === 0) return;
+    const response = new langpb.RunPluginResponse();
+    response[set](data);
+    call.write(response);
+  };
+  const stdout = (data) => send("setStdout", data);
+  const stderr = (data) => send("setStderr", data);
+  const finish = (error) => {
+    if (ended) return;
+    ended = true;
+    if (error) call.emit("error", { code: grpc.status.UNKNOWN, details: error.message ?? String(error) });
+    else call.end();
+  };
+
+  const mod = analyzer
+    ? "@pulumi/pulumi/cmd/run-policy-pack"
+    : process.env.PULUMI_LANGUAGE_NODEJS_RUN_PATH || "@pulumi/pulumi/cmd/run-plugin";
+  let runPath;
+  try {
+    runPath = require.resolve(mod, { paths: [dir] });
+  } catch (error) {
+    if (error.code !== "MODULE_NOT_FOUND") return finish(error);
+    // The engine recognises this line and says the pack's dependencies are not installed.
+    stderr(
+      Buffer.from(
+        `Error: Cannot find module '${mod}'\nIt looks like the Pulumi SDK has not been installed. Have you run npm install in ${dir}?\n`,
+      ),
+    );
+    return finish(new Error(`cannot find ${mod} from ${dir}; run npm install in ${dir}`));
+  }
+
+  const list = request.getEnvList();
+  const env = list.length > 0 ? {} : { ...process.env };
+  for (const entry of list) {
+    const at = entry.indexOf("=");
+    if (at > 0) env[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  // Policy packs get the program directory last; other plugins first.
+  const args = analyzer ? [runPath, ...request.getArgsList(), dir] : [runPath, dir, ...request.getArgsList()];
+
+  let child;
+  let proxy;
+  call.on("cancelled", () => {
+    ended = true;
+    child?.kill("SIGKILL");
+    proxy?.close();
+  });
+
+  const start = (onStdout) => {
+    // Policy packs run in their own folder (as the old pulumi-analyzer-policy shim did); others in pwd.
+    child = spawn(process.execPath, args, {
+      cwd: analyzer ? dir : request.getPwd() || dir,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout.on("data", onStdout);
+    child.stderr.on("data", stderr);
+    child.on("error", (error) => finish(error));
+    child.on("close", (code, signal) => {
+      proxy?.close();
+      if (code === 0) finish();
+      else finish(new Error(`Program exited with non-zero exit code: ${code ?? signal}`));
+    });
+  };
+
+  if (!analyzer) {
+    start(stdout);
+    return;
+  }
+  if (!fs.existsSync(dir)) return finish(new Error(`policy pack folder ${dir} does not exist`));
+  proxy = policyProxy((config) => {
+    if (config) {
+      const put = (key, value) => {
+        if (value) env[key] = value;
+      };
+      put("PULUMI_NODEJS_ORGANIZATION", config.getOrganization());
+      put("PULUMI_NODEJS_PROJECT", config.getProject());
+      put("PULUMI_NODEJS_STACK", config.getStack());
+      put("PULUMI_NODEJS_DRY_RUN", String(config.getDryRun()));
+      put("PULUMI_CONFIG", JSON.stringify(Object.fromEntries(config.getConfigMap().toObject())));
+    }
+    let pending = "";
+    let attached = false;
+    start((data) => {
+      if (attached) return stdout(data);
+      // The pack's first stdout line is its port; the rest is output.
+      pending += data.toString("utf8");
+      const newline = pending.indexOf("\n");
+      if (newline < 0) return;
+      attached = true;
+      const port = Number.parseInt(pending.slice(0, newline), 10);
+      if (!Number.isInteger(port)) {
+        proxy.fail(new Error(`could not read policy pack port from "${pending.slice(0, newline)}"`));
+        return;
+      }
+      stdout(Buffer.from(pending.slice(newline + 1)));
+      proxy.attach(port, config);
+    });
+  });
+  proxy.listen((error, port) => {
+    if (error) return finish(error);
+    // The engine reads the proxy's port from the first line of the plugin's stdout.
+    stdout(Buffer.from(`${port}\n`));
+  });
+}
+
+/**
+ * An Analyzer served until the real pack attaches (sdk/policy_proxy.go): Handshake is answered here,
+ * ConfigureStack's request starts the pack (`onConfig`), and any other call first starts it with no
+ * configuration, then waits for the pack and forwards.
+ */
+function policyProxy(onConfig) {
+  const analyzerGrpc = load("@pulumi/pulumi/proto/analyzer_grpc_pb.js");
+  const analyzerPb = load("@pulumi/pulumi/proto/analyzer_pb.js");
+  let configured = false;
+  const configure = (config) => {
+    if (configured) return;
+    configured = true;
+    onConfig(config);
+  };
+  let settle;
+  const client = new Promise((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  client.catch(() => {});
+  const forward = (method) => (call, callback) => {
+    configure(null);
+    client.then(
+      (c) => c[method](call.request, callback),
+      (error) =>
+        callback({ code: grpc.status.UNAVAILABLE, details: `policy pack not started: ${error.message}` }),
+    );
+  };
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 400 * 1024 * 1024 });
+  server.addService(analyzerGrpc.AnalyzerService, {
+    handshake: (_call, callback) => callback(null, new analyzerPb.AnalyzerHandshakeResponse()),
+    configureStack: (call, callback) => {
+      configure(call.request);
+      callback(null, new analyzerPb.AnalyzerStackConfigureResponse());
+    },
+    analyze: forward("analyze"),
+    analyzeStack: forward("analyzeStack"),
+    remediate: forward("remediate"),
+    getAnalyzerInfo: forward("getAnalyzerInfo"),
+    getPluginInfo: forward("getPluginInfo"),
+    configure: forward("configure"),
+    cancel: forward("cancel"),
+  });
+  return {
+    listen(callback) {
+      server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), callback);
+    },
+    attach(port, config) {
+      const c = new analyzerGrpc.AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+        "grpc.max_receive_message_length": 400 * 1024 * 1024,
+      });
+      if (!config) return settle.resolve(c);
+      // Forward the stack configuration; older packs without ConfigureStack are fine.
+      c.configureStack(config, (error) => {
+        if (error && error.code !== grpc.status.UNIMPLEMENTED) {
+          settle.reject(new Error(`policy pack configuration failed: ${error.details ?? error.message}`));
+        } else settle.resolve(c);
+      });
+    },
+    fail(error) {
+      settle.reject(error);
+    },
+    close() {
+      server.forceShutdown();
+    },
+  };
+}
 
 const server = new grpc.Server({ "grpc.max_receive_message_length": 400 * 1024 * 1024 });
 server.addService(langrpc.LanguageRuntimeService, service);

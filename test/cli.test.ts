@@ -37,6 +37,9 @@ describe("parseCli", () => {
       plan: undefined,
       allowApply: false,
       allowDestroy: false,
+      policyPacks: [],
+      policyPackConfigs: [],
+      days: 30,
     });
   });
 

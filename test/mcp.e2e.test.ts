@@ -160,8 +160,16 @@ describe("run402-pulumi mcp", () => {
     const server = await serve(0, []);
     const { tools } = await server.client.listTools();
     const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
-    expect(Object.keys(byName).sort()).toEqual(["apply", "destroy", "plan", "renew", "status", "validate"]);
-    for (const name of ["validate", "plan", "status"])
+    expect(Object.keys(byName).sort()).toEqual([
+      "apply",
+      "destroy",
+      "forecast",
+      "plan",
+      "renew",
+      "status",
+      "validate",
+    ]);
+    for (const name of ["validate", "plan", "status", "forecast"])
       expect(byName[name]?.annotations?.readOnlyHint).toBe(true);
     expect(byName.destroy?.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
     expect(byName.apply?.annotations?.readOnlyHint).toBe(false);

@@ -1,0 +1,220 @@
+/**
+ * `run402-pulumi forecast` against the sandbox: two stacks on two wallets (one lease per wallet's
+ * organization), one paying on x402 and one on MPP. Their forecast names each renewal's date (on the
+ * sandbox's clock), tier, amount and rail, and writes and pays nothing; `plan` shows the same beside
+ * what converging pays now. Then the sandbox clock moves past the due dates and `reconcile` pays
+ * exactly what the forecasts said.
+ */
+import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { repoRoot } from "~test/engine.js";
+import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+import type { ForecastReport, Report } from "../cli/report.js";
+import { atomicToUsd } from "../sdk/money.js";
+
+const main = join(repoRoot, "dist", "cli", "main.js");
+const day = 24 * 60 * 60 * 1000;
+let sandbox: TestSandbox;
+let tmp: string;
+
+beforeAll(async () => {
+  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+  tmp = mkdtempSync(join(tmpdir(), "run402-forecast-"));
+  sandbox = await startTestSandbox({ walletCount: 3 });
+});
+afterAll(async () => {
+  await sandbox?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function env(wallet: number): NodeJS.ProcessEnv {
+  const base = { ...process.env };
+  delete base.PULUMI_CONFIG_PASSPHRASE;
+  delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
+  return {
+    ...base,
+    PULUMI_HOME: join(tmp, "pulumi-home"),
+    RUN402_CONFIG_DIR: join(tmp, "config"),
+    RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey,
+  };
+}
+
+/** Flags pointing the CLI at the sandbox (this run only; nothing is stored in the stack's config). */
+function flags(wallet: number): string[] {
+  return [
+    "-c",
+    `run402:apiBase=${sandbox.apiBase}`,
+    "-c",
+    `run402:baseRpcUrl=${sandbox.x402.rpcUrl}`,
+    "-c",
+    `run402:tempoRpcUrl=${sandbox.mpp.rpcUrl}`,
+    "-c",
+    `run402:allowedRecipients=${sandbox.treasury}`,
+    "-c",
+    `run402:journalPath=${join(tmp, `journal-${wallet}.json`)}`,
+    "--json",
+  ];
+}
+
+function cli(args: string[], wallet: number): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [main, ...args, ...flags(wallet)],
+      { env: env(wallet), maxBuffer: 32 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** Starts `reconcile`, sends SIGTERM once its first round is done, and waits for the exit. */
+function reconcileOnce(args: string[], wallet: number): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [main, "reconcile", ...args, ...flags(wallet)], {
+      env: env(wallet),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let signalled = false;
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (!signalled && /round 1 (done|failed)/.test(stderr)) {
+        signalled = true;
+        child.kill("SIGTERM");
+      }
+    });
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+function appCopy(): string {
+  const dir = mkdtempSync(join(tmp, "app-"));
+  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
+    recursive: true,
+    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
+  });
+  return join(dir, "app.json");
+}
+
+/** A digest of every file under `dir` (path, size, content). */
+function digest(dir: string): string {
+  const hash = createHash("sha256");
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const path = join(d, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else hash.update(`${path}\0${readFileSync(path).toString("base64")}\0`);
+    }
+  };
+  walk(dir);
+  return hash.digest("hex");
+}
+
+const doc = (run: Run): Report => JSON.parse(run.stdout) as Report;
+const why = (run: Run) => `${run.stderr}\n--- stdout:\n${run.stdout}`;
+
+describe("run402-pulumi forecast", () => {
+  test("behavior: two stacks on two wallets: the forecast matches what reconcile pays once the clock reaches the due dates", async () => {
+    const stacks = [
+      { manifest: appCopy(), wallet: 0, rail: "x402" },
+      { manifest: appCopy(), wallet: 1, rail: "mpp" },
+    ];
+    const leases: number[] = [];
+    for (const s of stacks) {
+      const apply = await cli(["apply", "--yes", "--manifest", s.manifest, "--rail", s.rail], s.wallet);
+      expect(apply.code, why(apply)).toBe(0);
+      expect(doc(apply).payments).toHaveLength(1);
+      const tier = doc(apply).resources.find((r) => r.type === "run402:Tier");
+      leases.push(Date.parse(String(tier?.outputs?.leaseExpiresAt)));
+    }
+
+    // The forecast: one renewal each within 6 days, due renewBeforeDays (2) before the 7-day lease ends.
+    const ledgerBefore = await sandbox.ledger();
+    const forecasts: ForecastReport[] = [];
+    for (const [i, s] of stacks.entries()) {
+      const state = join(dirname(s.manifest), ".run402", "state");
+      const before = digest(state);
+      const run = await cli(["forecast", "--manifest", s.manifest, "--days", "6"], s.wallet);
+      expect(run.code, why(run)).toBe(0);
+      const f = doc(run).forecast!;
+      expect(f.days).toBe(6);
+      expect(f.renewals).toEqual([
+        {
+          resource: "tier",
+          wallet: sandbox.wallets[s.wallet]!.address,
+          date: new Date(leases[i]! - 2 * day).toISOString(),
+          tier: "prototype",
+          action: "renew",
+          amountUsd: "0.10",
+          rail: s.rail,
+        },
+      ]);
+      expect(f.byRail).toEqual({ [s.rail]: "0.10" });
+      expect(f.totalUsd).toBe("0.10");
+      // Nothing written, nothing paid.
+      expect(digest(state)).toBe(before);
+      forecasts.push(f);
+    }
+    // A shorter horizon holds nothing; a longer one the next renewals too (every 7 days).
+    const none = await cli(["forecast", "--manifest", stacks[0]!.manifest, "--days", "4"], 0);
+    expect(doc(none).forecast!.renewals).toEqual([]);
+    const long = await cli(["forecast", "--manifest", stacks[0]!.manifest, "--days", "30"], 0);
+    expect(doc(long).forecast!.renewals.map((r) => r.date)).toEqual(
+      [2, 9, 16, 23].map((d) => new Date(leases[0]! - 2 * day + (d - 2) * day).toISOString()),
+    );
+    expect(doc(long).forecast!.totalUsd).toBe("0.40");
+
+    // plan shows the same forecast beside what converging pays now (nothing, here).
+    const plan = await cli(["plan", "--manifest", stacks[0]!.manifest, "--days", "6"], 0);
+    expect(plan.code, why(plan)).toBe(0);
+    expect(doc(plan).totalPlannedUsd).toBe("0.00");
+    expect(doc(plan).forecast!.renewals).toEqual(forecasts[0]!.renewals);
+    expect(await sandbox.ledger()).toEqual(ledgerBefore);
+
+    // The sandbox clock moves past both due dates; one reconcile round per stack pays them.
+    const due = Math.max(...leases) - 2 * day;
+    const now = Date.parse(String((await fetch(`${sandbox.apiBase}/tiers/v1`)).headers.get("date")));
+    await sandbox.advanceClock(Math.ceil((due - now) / 1000) + 3600);
+    for (const s of stacks) {
+      const loop = await reconcileOnce(
+        ["--manifest", s.manifest, "--every", "1h", "--rail", s.rail],
+        s.wallet,
+      );
+      expect(loop.code, why(loop)).toBe(0);
+    }
+    const paid = (await sandbox.ledger()).slice(ledgerBefore.length);
+    const expected = forecasts.flatMap((f) =>
+      f.renewals.map((r) => ({ payer: r.wallet!.toLowerCase(), amountUsd: r.amountUsd, rail: r.rail })),
+    );
+    const actual = paid.map((p) => ({
+      payer: p.payer.toLowerCase(),
+      amountUsd: atomicToUsd(BigInt(p.amount)),
+      rail: p.rail,
+    }));
+    expect(actual).toEqual(expected);
+  });
+
+  test("error: forecast of a stack that does not exist, and a bad --days (exit 2)", async () => {
+    const bad = await cli(["forecast", "--manifest", appCopy(), "--days", "0"], 2);
+    expect(bad.code, why(bad)).toBe(2);
+    expect(doc(bad).errors[0]!.message).toContain("--days");
+    const missing = await cli(["forecast", "--manifest", appCopy()], 2);
+    expect(missing.code, why(missing)).not.toBe(0);
+    expect(doc(missing).forecast).toBeUndefined();
+  });
+});
