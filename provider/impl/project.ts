@@ -3,23 +3,16 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { configDir } from "../../sdk/wallet.js";
+import type { ImplInputs, ImplOutputs, projectShape } from "../shapes.js";
 import { getContext } from "./context.js";
 import { ConflictError, isGoneError } from "./errors.js";
-import { containsUnknown } from "./values.js";
+import { containsUnknown, recorded } from "./values.js";
 
-export interface Inputs {
-  name: string;
-  adoptProjectId?: string;
-  resourceKey: string;
-}
+/** What check returns and create/update receive (provider/shapes.ts). */
+export type Inputs = ImplInputs<typeof projectShape>;
 
-export interface Outputs extends Inputs {
-  projectId: string;
-  anonKey: string;
-  serviceKey: string;
-  restUrl: string;
-  siteUrl: string;
-}
+/** What create/update/read record (provider/shapes.ts). */
+export type Outputs = ImplOutputs<typeof projectShape>;
 
 interface Created {
   project_id: string;
@@ -101,7 +94,10 @@ async function isGone(projectId: string): Promise<boolean> {
 
 /** Pulumi handlers for Project. */
 export const project = {
-  async check(_olds: Partial<Inputs>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+  async check(
+    _olds: Partial<Inputs>,
+    news: Record<string, unknown>,
+  ): Promise<pulumi.dynamic.CheckResult<Inputs>> {
     const failures = validate(news);
     if (failures.length > 0) return { failures };
     const inputs: Inputs = { name: news.name as string, resourceKey: String(news.resourceKey) };
@@ -116,7 +112,7 @@ export const project = {
     return { changes: replaces.length > 0, replaces, deleteBeforeReplace: false };
   },
 
-  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult> {
+  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult<Outputs>> {
     const ctx = await getContext();
     if (inputs.adoptProjectId) {
       const id = inputs.adoptProjectId;
@@ -158,12 +154,13 @@ export const project = {
     return { id: created.project_id, outs: toOutputs(inputs, created, ctx.config.apiBase) };
   },
 
-  async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
+  async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult<Outputs>> {
     // Every input change replaces (see diff); nothing remote to do.
     return { outs: { ...olds, ...news } };
   },
 
-  async read(id: string, props: Outputs): Promise<pulumi.dynamic.ReadResult> {
+  async read(id: string, state?: Outputs): Promise<pulumi.dynamic.ReadResult> {
+    const props = recorded(state, id);
     const ctx = await getContext();
     // Run402 answers 403 for absent and forbidden alike; the wallet's list tells them apart.
     if (await isGone(id)) return { id: "" };
@@ -183,4 +180,4 @@ export const project = {
       if (!isGoneError(error)) throw error;
     }
   },
-};
+} satisfies pulumi.dynamic.ResourceProvider<Inputs, Outputs>;

@@ -1,23 +1,24 @@
 /** Secret: write-only project secret values. */
 import type * as pulumi from "@pulumi/pulumi";
+import type { ImplInputs, ImplOutputs, secretShape } from "../shapes.js";
 import { getContext } from "./context.js";
 import { isGoneError } from "./errors.js";
-import { containsUnknown } from "./values.js";
+import { containsUnknown, recorded } from "./values.js";
 
-export interface Inputs {
-  projectId: string;
-  serviceKey: string;
-  name: string;
-  value: string;
-}
+/** What check returns and create/update receive (provider/shapes.ts). */
+export type Inputs = ImplInputs<typeof secretShape>;
 
-export type Outputs = Inputs;
+/** What create/update/read record: the inputs (provider/shapes.ts). */
+export type Outputs = ImplOutputs<typeof secretShape>;
 
 const namePattern = /^[A-Z_][A-Z0-9_]{0,127}$/;
 
 /** Pulumi handlers for Secret. */
 export const secret = {
-  async check(_olds: Partial<Inputs>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+  async check(
+    _olds: Partial<Inputs>,
+    news: Record<string, unknown>,
+  ): Promise<pulumi.dynamic.CheckResult<Inputs>> {
     const failures: pulumi.dynamic.CheckFailure[] = [];
     if (!containsUnknown(news.name) && (typeof news.name !== "string" || !namePattern.test(news.name))) {
       failures.push({
@@ -29,7 +30,7 @@ export const secret = {
       failures.push({ property: "value", reason: "value must be a string" });
     }
     if (failures.length > 0) return { failures };
-    return { inputs: news };
+    return { inputs: news as Inputs };
   },
 
   async diff(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
@@ -41,7 +42,7 @@ export const secret = {
     return { changes, replaces, deleteBeforeReplace: true };
   },
 
-  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult> {
+  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult<Outputs>> {
     const ctx = await getContext();
     await ctx.client.secrets.set({
       projectId: inputs.projectId,
@@ -52,7 +53,7 @@ export const secret = {
     return { id: `${inputs.projectId}/${inputs.name}`, outs: inputs };
   },
 
-  async update(_id: string, _olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
+  async update(_id: string, _olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult<Outputs>> {
     const ctx = await getContext();
     await ctx.client.secrets.set({
       projectId: news.projectId,
@@ -63,7 +64,8 @@ export const secret = {
     return { outs: news };
   },
 
-  async read(id: string, props: Outputs): Promise<pulumi.dynamic.ReadResult> {
+  async read(id: string, state?: Outputs): Promise<pulumi.dynamic.ReadResult> {
+    const props = recorded(state, id);
     const ctx = await getContext();
     let listed: Awaited<ReturnType<typeof ctx.client.secrets.list>>;
     try {
@@ -90,4 +92,4 @@ export const secret = {
       if (!isGoneError(error)) throw error;
     }
   },
-};
+} satisfies pulumi.dynamic.ResourceProvider<Inputs, Outputs>;
