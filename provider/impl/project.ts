@@ -49,7 +49,9 @@ function validate(news: Record<string, unknown>): pulumi.dynamic.CheckFailure[] 
 }
 
 /** Keys of a project created by the run402 CLI, from its key store. */
-async function storedKeys(projectId: string): Promise<{ anon_key: string; service_key: string } | null> {
+export async function storedKeys(
+  projectId: string,
+): Promise<{ anon_key: string; service_key: string } | null> {
   const dir = configDir();
   for (const file of [join(dir, "credentials", "project-keys.v1.json"), join(dir, "projects.json")]) {
     let text: string;
