@@ -126,9 +126,18 @@ function typesSpec(): Record<string, Spec> {
   return out;
 }
 
-/** This package's version (package.json). */
+/** This package's version: its package.json's, found from this file up (sources and dist/ alike). */
 export function packageVersion(): string {
-  return (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
+  const require = createRequire(import.meta.url);
+  for (const up of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = require(up) as { name?: string; version?: string };
+      if (pkg.name === "pulumi-run402" && pkg.version) return pkg.version;
+    } catch {
+      // not there: one folder up
+    }
+  }
+  throw new Error("pulumi-run402's package.json was not found above provider/native");
 }
 
 /** The package schema. */
@@ -159,9 +168,8 @@ export function packageSchema(version: string = packageVersion()): Spec {
       nodejs: {
         packageName: "@pulumi-run402/run402",
         packageDescription: "Run402 resources for Pulumi (generated from the run402 schema).",
-        dependencies: { "@pulumi/pulumi": "^3.0.0" },
       },
-      python: { packageName: "pulumi_run402", requires: { "pulumi>=3.0.0,<4.0.0": "" } },
+      python: { packageName: "pulumi_run402" },
       go: {
         importBasePath: "github.com/pulumi-run402/pulumi-run402/sdk/go/run402",
         generateResourceContainerTypes: false,

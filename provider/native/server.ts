@@ -19,6 +19,7 @@ import { createRequire } from "node:module";
 import * as grpc from "@grpc/grpc-js";
 import type * as provproto from "@pulumi/pulumi/proto/provider_pb.js";
 import { type ProviderConfig, readConfig } from "../config.js";
+import { unknown as unknownValue } from "../impl/values.js";
 import { configure as configureImpl, handlers } from "../impl.js";
 import { configKeys } from "../settings.js";
 import { type Shape, shapes } from "../shapes.js";
@@ -360,9 +361,15 @@ export function service() {
     }),
     create: unary(async (req: provproto.CreateRequest) => {
       const shape = shapeOf(req.getUrn());
-      if (req.getPreview()) throw new Error("run402 does not create in preview");
       const given = toJs(req.getProperties());
       const secret = new Set([...secretKeysOf(shape), ...secretsIn(given)]);
+      if (req.getPreview()) {
+        // Preview: nothing is done (never a payment); what create will compute is unknown.
+        const resp = new proto.CreateResponse();
+        resp.setId("");
+        resp.setProperties(toStruct(conceal({ ...unknownOutputs(shape), ...given }, secret)));
+        return resp;
+      }
       const result = await (
         handlers[shape.kind].create as (i: unknown) => Promise<{ id: string; outs: Props }>
       )(reveal(given));
@@ -399,10 +406,15 @@ export function service() {
     }),
     update: unary(async (req: provproto.UpdateRequest) => {
       const shape = shapeOf(req.getUrn());
-      if (req.getPreview()) throw new Error("run402 does not update in preview");
       const olds = toJs(req.getOlds());
       const news = toJs(req.getNews());
       const secret = new Set([...secretKeysOf(shape), ...secretsIn(olds), ...secretsIn(news)]);
+      if (req.getPreview()) {
+        // Preview: nothing is done (never a payment); what the update will compute is unknown.
+        const resp = new proto.UpdateResponse();
+        resp.setProperties(toStruct(conceal({ ...olds, ...unknownOutputs(shape), ...news }, secret)));
+        return resp;
+      }
       const result = await (
         handlers[shape.kind].update as (
           id: string,
@@ -442,6 +454,15 @@ function inputsOnly(shape: Shape, inputs: Props): Props {
       const role = shape.properties[k as keyof typeof shape.properties]?.role as string | undefined;
       return role === undefined || role === "input" || role === "planned" || role === "internal";
     }),
+  );
+}
+
+/** The outputs create/update compute (not given by the program or planned by check), as unknowns. */
+function unknownOutputs(shape: Shape): Props {
+  return Object.fromEntries(
+    Object.entries(shape.properties)
+      .filter(([, p]) => p.role === "output")
+      .map(([k]) => [k, unknownValue]),
   );
 }
 
