@@ -15,6 +15,7 @@
  *   - Read without state (`pulumi import`) builds the state first (provider/native/imports.ts).
  * Nothing is written to stdout but the port (the engine reads it); logs go to stderr.
  */
+import { appendFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import * as grpc from "@grpc/grpc-js";
 import type * as provproto from "@pulumi/pulumi/proto/provider_pb.js";
@@ -196,6 +197,12 @@ function configFailures(own: Record<string, string>): { property: string; reason
 
 // ----- The service -----
 
+/** With RUN402_NATIVE_TRACE=<file>, what each call received, by key (never a value), for debugging. */
+function trace(method: string, what: Record<string, unknown>): void {
+  const file = process.env.RUN402_NATIVE_TRACE;
+  if (file) appendFileSync(file, `${JSON.stringify({ pid: process.pid, method, ...what })}\n`);
+}
+
 type Callback = (error: unknown, value?: unknown) => void;
 type Call = { request: Record<string, (...args: never[]) => unknown> & Record<string, unknown> };
 
@@ -308,6 +315,11 @@ export function service() {
         for (const [key, value] of req.getVariablesMap().entries())
           own[String(key).replace(/^run402:(config:)?/, "")] = String(value);
       }
+      trace("configure", {
+        args: args ? Object.keys(toJs(args)) : null,
+        variables: [...req.getVariablesMap().keys()],
+        operator: Object.keys(operatorConfig()),
+      });
       configureOnce(own);
       const resp = new proto.ConfigureResponse();
       resp.setAcceptsecrets(true);
