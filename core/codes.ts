@@ -59,6 +59,7 @@ export const errorCodes = {
   WALLET_INVALID: e(exit.invalid, `${cli}#the-wallet-key`),
   PROJECT_KEYS_NOT_FOUND: e(exit.invalid, `${arch}#how-the-provider-reconciles`),
   PROJECT_KEYS_UNREADABLE: e(exit.invalid, `${arch}#how-the-provider-reconciles`),
+  IMPORT_UNAVAILABLE: e(exit.invalid, `${arch}#how-the-provider-reconciles`),
   JOURNAL_CORRUPT: e(exit.invalid, `${arch}#money-safety-sdkpay`),
   JOURNAL_IO: e(exit.invalid, `${arch}#money-safety-sdkpay`),
   JOURNAL_SCHEMA: e(exit.invalid, `${arch}#money-safety-sdkpay`),

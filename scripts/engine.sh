@@ -18,6 +18,8 @@ say() { printf 'engine: %s\n' "$*" >&2; }
 done_in() { say "$1 in $(( $(date +%s) - start ))s"; }
 
 link_script() {
+  # Pulumi's YAML language host, for the native provider's YAML tests (built once per version, cached).
+  if [ -z "${RUN402_SKIP_YAML_HOST:-}" ]; then bash "$ROOT/scripts/yaml-host.sh" || say "no pulumi-language-yaml: the YAML tests will fail"; fi
   # The dynamic-provider plugin: our one-process launcher (scripts/pulumi-resource-pulumi-nodejs.cjs)
   # in place of the shell script @pulumi/pulumi ships, which starts two more processes to find and run it.
   # @pulumi/pulumi as Node resolves it from here (in a user's project it sits beside pulumi-run402).

@@ -19,59 +19,28 @@ import {
 import { BaseError, reportedCode } from "../../core/errors.js";
 import { assertManifest, formatIssue, ManifestValidationError } from "../../schema/index.js";
 import { loadManifest, type ResolvedRelease, resolveManifest } from "../manifest/index.js";
+import type { deploymentShape, ImplInputs, ImplOutputs, ReleaseChanges } from "../shapes.js";
 import { getContext } from "./context.js";
 import { ConflictError, isGoneError } from "./errors.js";
 import { keysOrigin } from "./origin.js";
-import { containsUnknown } from "./values.js";
+import { containsUnknown, recorded } from "./values.js";
 
-type Manifest = string | Record<string, unknown>;
+type Manifest = Inputs["manifest"];
 
-/** What preview shows: `@run402/release`'s diff between the recorded release and the planned one. */
-export interface ReleaseChanges {
-  /** Run402's one-line summary, e.g. "1 migration new, 3 site paths added". */
-  summary: string;
-  site: { added: string[]; removed: string[]; changed: string[] };
-  functions: { added: string[]; removed: string[]; changed: string[] };
-  migrations: { new: string[] };
-  routes: { added: string[]; removed: string[]; changed: string[] };
-  secrets: { added: string[]; removed: string[] };
-  subdomains: { added: string[]; removed: string[] };
-  /** The materialized i18n before and after, when it changes (Run402's diff has no i18n bucket). */
-  i18n?: { from: unknown; to: unknown };
-  /** Codes of Run402's plan warnings (`RUN402_CORE_…`). */
-  warnings: string[];
-}
+/** What preview shows: `@run402/release`'s diff between the recorded release and the planned one (provider/shapes.ts). */
+export type { ReleaseChanges } from "../shapes.js";
 
-export interface Inputs {
-  projectId: string;
-  anonKey: string;
-  manifest: Manifest;
-  /** The program's folder, which relative manifest paths resolve from. */
-  baseDir?: string;
-  /** `@run402/release`'s portable manifest digest of the spec (content only, no project id). */
-  manifestDigest: string;
-  /** `@run402/release`'s materialized-release digest of `release`. */
-  releaseDigest: string;
-  /**
-   * The release the manifest makes (planned in check; as the server reports it once applied), as
-   * canonical JSON text of its PortableReleaseState ({@link recordedRelease} reads it). One string, not
-   * a tree: a site of 10,000 files makes a state of ~150,000 values, and every one of them would go
-   * through the engine's diff, events and checkpoint on every command.
-   */
-  release: string;
-  changes: ReleaseChanges;
-  files: Record<string, string>;
-  migrations: Record<string, string>;
-  functions: Record<string, string>;
-}
+/**
+ * What check returns and create/update receive (provider/shapes.ts). `release` is the release the
+ * manifest makes (planned in check; as the server reports it once applied), as canonical JSON text of
+ * its PortableReleaseState ({@link recordedRelease} reads it). One string, not a tree: a site of
+ * 10,000 files makes a state of ~150,000 values, and every one of them would go through the engine's
+ * diff, events and checkpoint on every command.
+ */
+export type Inputs = ImplInputs<typeof deploymentShape>;
 
-export interface Outputs extends Inputs {
-  releaseId: string;
-  url: string;
-  uploaded: string[];
-  /** The API origin that issued the anon key (the only one it is sent to; absent in older states). */
-  apiOrigin?: string;
-}
+/** What create/update/read record (provider/shapes.ts). */
+export type Outputs = ImplOutputs<typeof deploymentShape>;
 
 /**
  * Loads and resolves the manifest from the Pulumi project folder (the provider's cwd). The project
@@ -255,10 +224,13 @@ function describe(error: unknown): string {
 
 /** Pulumi handlers for Deployment. */
 export const deployment = {
-  async check(olds: Partial<Inputs>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+  async check(
+    olds: Partial<Inputs>,
+    news: Record<string, unknown>,
+  ): Promise<pulumi.dynamic.CheckResult<Inputs>> {
     const manifest = news.manifest as Manifest;
     const baseDir = typeof news.baseDir === "string" ? news.baseDir : undefined;
-    if (containsUnknown(manifest)) return { inputs: news };
+    if (containsUnknown(manifest)) return { inputs: news as Inputs };
     if (typeof manifest !== "string" && (manifest === null || typeof manifest !== "object")) {
       return {
         failures: [
@@ -326,16 +298,17 @@ export const deployment = {
     return { changes, replaces, deleteBeforeReplace: false };
   },
 
-  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult> {
+  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult<Outputs>> {
     const outs = await apply(inputs);
     return { id: `${inputs.projectId}/deployment`, outs };
   },
 
-  async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
+  async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult<Outputs>> {
     return { outs: await apply(news, olds.projectId === news.projectId ? olds.apiOrigin : undefined) };
   },
 
-  async read(id: string, props: Outputs): Promise<pulumi.dynamic.ReadResult> {
+  async read(id: string, state?: Outputs): Promise<pulumi.dynamic.ReadResult> {
+    const props = recorded(state, id);
     const ctx = await getContext();
     await keysOrigin(
       `The anon key of project ${props.projectId}`,
@@ -368,14 +341,14 @@ export const deployment = {
   async delete(): Promise<void> {
     // Run402 has no endpoint to remove a release; deleting the project removes them all.
   },
-};
+} satisfies pulumi.dynamic.ResourceProvider<Inputs, Outputs>;
 
 function inputsOf(outs: Outputs): Inputs {
   const { releaseId: _r, url: _u, uploaded: _up, apiOrigin: _o, ...inputs } = outs;
   return inputs;
 }
 
-async function apply(inputs: Inputs, recordedOrigin?: string): Promise<Outputs> {
+async function apply(inputs: Inputs, recordedOrigin?: string | null): Promise<Outputs> {
   const ctx = await getContext();
   const apiOrigin = await keysOrigin(
     `The anon key of project ${inputs.projectId}`,

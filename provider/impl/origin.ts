@@ -32,9 +32,9 @@ export class ApiOriginChangedError extends BaseError {
 }
 
 /** Throws when keys recorded as issued by `issued` would go to `apiBase`'s origin. */
-export function assertOrigin(what: string, issued: string | undefined, apiBase: string): void {
+export function assertOrigin(what: string, issued: string | null | undefined, apiBase: string): void {
   const current = originOf(apiBase);
-  if (issued !== undefined && issued !== current) throw new ApiOriginChangedError({ what, issued, current });
+  if (issued != null && issued !== current) throw new ApiOriginChangedError({ what, issued, current });
 }
 
 /** The local binding file: project id → the origin that issued its keys. */
@@ -101,9 +101,10 @@ export async function keyStoreOrigin(): Promise<string> {
 export async function keysOrigin(
   what: string,
   projectId: string,
-  recorded: string | undefined,
+  recorded: string | null | undefined,
   apiBase: string,
 ): Promise<string> {
+  // null or absent: a state written before the origin was recorded.
   const issued = recorded ?? (await boundOrigin(projectId));
   assertOrigin(what, issued, apiBase);
   return issued ?? originOf(apiBase);

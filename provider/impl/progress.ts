@@ -97,7 +97,11 @@ function engineClient(): EngineClient | null {
   if (engine !== undefined) return engine;
   engine = null;
   const address = process.argv[2];
-  if (!/dynamic-provider/.test(process.argv[1] ?? "") || !address || !/^[\w.-]+:\d+$/.test(address)) {
+  if (
+    !/dynamic-provider|pulumi-resource-run402|native[\\/]main/.test(process.argv[1] ?? "") ||
+    !address ||
+    !/^[\w.-]+:\d+$/.test(address)
+  ) {
     return engine;
   }
   try {

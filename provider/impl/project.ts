@@ -4,26 +4,17 @@ import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { BaseError } from "../../core/errors.js";
 import { configDir } from "../../sdk/wallet.js";
+import type { ImplInputs, ImplOutputs, projectShape } from "../shapes.js";
 import { getContext } from "./context.js";
 import { ConflictError, isGoneError } from "./errors.js";
 import { ApiOriginChangedError, bindOrigin, keyStoreOrigin, keysOrigin, originOf } from "./origin.js";
-import { containsUnknown } from "./values.js";
+import { containsUnknown, recorded } from "./values.js";
 
-export interface Inputs {
-  name: string;
-  adoptProjectId?: string;
-  resourceKey: string;
-}
+/** What check returns and create/update receive (provider/shapes.ts). */
+export type Inputs = ImplInputs<typeof projectShape>;
 
-export interface Outputs extends Inputs {
-  projectId: string;
-  anonKey: string;
-  serviceKey: string;
-  restUrl: string;
-  siteUrl: string;
-  /** The API origin that issued the keys: the only one they are ever sent to (absent in older states). */
-  apiOrigin?: string;
-}
+/** What create/update/read record (provider/shapes.ts). */
+export type Outputs = ImplOutputs<typeof projectShape>;
 
 interface Created {
   project_id: string;
@@ -60,7 +51,9 @@ function validate(news: Record<string, unknown>): pulumi.dynamic.CheckFailure[] 
 }
 
 /** Keys of a project created by the run402 CLI, from its key store. */
-async function storedKeys(projectId: string): Promise<{ anon_key: string; service_key: string } | null> {
+export async function storedKeys(
+  projectId: string,
+): Promise<{ anon_key: string; service_key: string } | null> {
   const dir = configDir();
   for (const file of [join(dir, "credentials", "project-keys.v1.json"), join(dir, "projects.json")]) {
     let text: string;
@@ -108,7 +101,10 @@ async function isGone(projectId: string): Promise<boolean> {
 
 /** Pulumi handlers for Project. */
 export const project = {
-  async check(_olds: Partial<Inputs>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+  async check(
+    _olds: Partial<Inputs>,
+    news: Record<string, unknown>,
+  ): Promise<pulumi.dynamic.CheckResult<Inputs>> {
     const failures = validate(news);
     if (failures.length > 0) return { failures };
     const inputs: Inputs = { name: news.name as string, resourceKey: String(news.resourceKey) };
@@ -126,7 +122,7 @@ export const project = {
     return { changes: replaces.length > 0, replaces, deleteBeforeReplace: false };
   },
 
-  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult> {
+  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult<Outputs>> {
     const ctx = await getContext();
     if (inputs.adoptProjectId) {
       const id = inputs.adoptProjectId;
@@ -186,12 +182,13 @@ export const project = {
     return { id: created.project_id, outs };
   },
 
-  async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
+  async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult<Outputs>> {
     // Every input change replaces (see diff); nothing remote to do.
     return { outs: { ...olds, ...news } };
   },
 
-  async read(id: string, props: Outputs): Promise<pulumi.dynamic.ReadResult> {
+  async read(id: string, state?: Outputs): Promise<pulumi.dynamic.ReadResult> {
+    const props = recorded(state, id);
     const ctx = await getContext();
     await keysOrigin(`Project ${id}`, id, props.apiOrigin, ctx.config.apiBase);
     // Run402 answers 403 for absent and forbidden alike; the wallet's list tells them apart.
@@ -213,4 +210,4 @@ export const project = {
       if (!isGoneError(error)) throw error;
     }
   },
-};
+} satisfies pulumi.dynamic.ResourceProvider<Inputs, Outputs>;

@@ -1,31 +1,29 @@
 /** Secret: write-only project secret values. */
 import type * as pulumi from "@pulumi/pulumi";
+import type { ImplInputs, ImplOutputs, secretShape } from "../shapes.js";
 import { getContext } from "./context.js";
 import { isGoneError } from "./errors.js";
 import { keysOrigin } from "./origin.js";
-import { containsUnknown } from "./values.js";
+import { containsUnknown, recorded } from "./values.js";
 
-export interface Inputs {
-  projectId: string;
-  serviceKey: string;
-  name: string;
-  value: string;
-}
+/** What check returns and create/update receive (provider/shapes.ts). */
+export type Inputs = ImplInputs<typeof secretShape>;
 
-export type Outputs = Inputs & {
-  /** The API origin that issued the service key (the only one it is sent to; absent in older states). */
-  apiOrigin?: string;
-};
+/** What create/update/read record: the inputs and the origin of the key (provider/shapes.ts). */
+export type Outputs = ImplOutputs<typeof secretShape>;
 
 /** The origin this secret's service key may go to, checked against this run's API. */
-const origin = (apiBase: string, projectId: string, recorded?: string) =>
-  keysOrigin(`The service key of project ${projectId}`, projectId, recorded, apiBase);
+const origin = (apiBase: string, projectId: string, issuedBy?: string | null) =>
+  keysOrigin(`The service key of project ${projectId}`, projectId, issuedBy, apiBase);
 
 const namePattern = /^[A-Z_][A-Z0-9_]{0,127}$/;
 
 /** Pulumi handlers for Secret. */
 export const secret = {
-  async check(_olds: Partial<Inputs>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+  async check(
+    _olds: Partial<Inputs>,
+    news: Record<string, unknown>,
+  ): Promise<pulumi.dynamic.CheckResult<Inputs>> {
     const failures: pulumi.dynamic.CheckFailure[] = [];
     if (!containsUnknown(news.name) && (typeof news.name !== "string" || !namePattern.test(news.name))) {
       failures.push({
@@ -37,7 +35,7 @@ export const secret = {
       failures.push({ property: "value", reason: "value must be a string" });
     }
     if (failures.length > 0) return { failures };
-    return { inputs: news };
+    return { inputs: news as Inputs };
   },
 
   async diff(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.DiffResult> {
@@ -49,7 +47,7 @@ export const secret = {
     return { changes, replaces, deleteBeforeReplace: true };
   },
 
-  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult> {
+  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult<Outputs>> {
     const ctx = await getContext();
     const apiOrigin = await origin(ctx.config.apiBase, inputs.projectId);
     await ctx.client.secrets.set({
@@ -61,7 +59,7 @@ export const secret = {
     return { id: `${inputs.projectId}/${inputs.name}`, outs: { ...inputs, apiOrigin } };
   },
 
-  async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
+  async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult<Outputs>> {
     const ctx = await getContext();
     const apiOrigin = await origin(
       ctx.config.apiBase,
@@ -77,7 +75,8 @@ export const secret = {
     return { outs: { ...news, apiOrigin } };
   },
 
-  async read(id: string, props: Outputs): Promise<pulumi.dynamic.ReadResult> {
+  async read(id: string, state?: Outputs): Promise<pulumi.dynamic.ReadResult> {
+    const props = recorded(state, id);
     const ctx = await getContext();
     await origin(ctx.config.apiBase, props.projectId, props.apiOrigin);
     let listed: Awaited<ReturnType<typeof ctx.client.secrets.list>>;
@@ -106,4 +105,4 @@ export const secret = {
       if (!isGoneError(error)) throw error;
     }
   },
-};
+} satisfies pulumi.dynamic.ResourceProvider<Inputs, Outputs>;

@@ -1,32 +1,20 @@
 /** Tier: plans payments in check (read-only), pays them in create/update. */
 import type * as pulumi from "@pulumi/pulumi";
 import type { Settlement } from "../../sdk/index.js";
+import type { ImplInputs, ImplOutputs, tierShape } from "../shapes.js";
 import type { PlannedPayment, SettlementOutput, TierDecision, TierName } from "../types.js";
 import { type Context, getContext } from "./context.js";
 import { ActionNotAllowedError, ConflictError } from "./errors.js";
-import { containsUnknown } from "./values.js";
+import { containsUnknown, recorded } from "./values.js";
 
 const tiers: readonly TierName[] = ["prototype", "hobby", "team"];
 const day = 24 * 60 * 60 * 1000;
 
-export interface Inputs {
-  tier: TierName;
-  renewBeforeDays: number;
-  autoRenew: boolean;
-  resourceKey: string;
-  /** What check decided and why, with the lease it saw (shown by preview; kept in outputs). */
-  plan: TierDecision | null;
-  /** The payment check planned, when the decision costs money; null in outputs once paid. */
-  plannedPayment: PlannedPayment | null;
-}
+/** What check returns and create/update receive (provider/shapes.ts). */
+export type Inputs = ImplInputs<typeof tierShape>;
 
-export interface Outputs extends Inputs {
-  wallet: string;
-  leaseStartedAt: string | null;
-  leaseExpiresAt: string | null;
-  lifecycleState: string;
-  lastSettlement: SettlementOutput | null;
-}
+/** What create/update/read record (provider/shapes.ts). */
+export type Outputs = ImplOutputs<typeof tierShape>;
 
 type Action = TierDecision["action"];
 type Lease = Pick<Outputs, "leaseStartedAt" | "leaseExpiresAt" | "lifecycleState">;
@@ -169,7 +157,10 @@ function validate(news: Record<string, unknown>): pulumi.dynamic.CheckFailure[] 
 
 /** Pulumi handlers for Tier. */
 export const tier = {
-  async check(olds: Partial<Inputs>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+  async check(
+    olds: Partial<Inputs>,
+    news: Record<string, unknown>,
+  ): Promise<pulumi.dynamic.CheckResult<Inputs>> {
     const failures = validate(news);
     if (failures.length > 0) return { failures };
     const ctx = await getContext();
@@ -237,16 +228,17 @@ export const tier = {
     return { changes: changed, replaces: [], deleteBeforeReplace: false };
   },
 
-  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult> {
+  async create(inputs: Inputs): Promise<pulumi.dynamic.CreateResult<Outputs>> {
     const outs = await converge(inputs, null);
     return { id: `tier:${outs.wallet.toLowerCase()}`, outs };
   },
 
-  async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult> {
+  async update(_id: string, olds: Outputs, news: Inputs): Promise<pulumi.dynamic.UpdateResult<Outputs>> {
     return { outs: await converge(news, olds) };
   },
 
-  async read(id: string, props: Outputs): Promise<pulumi.dynamic.ReadResult> {
+  async read(id: string, state?: Outputs): Promise<pulumi.dynamic.ReadResult> {
+    const props = recorded(state, id);
     const ctx = await getContext();
     const status = await ctx.client.tiers.status();
     // Nothing held any more (never bought, or purged): the resource is gone.
@@ -266,7 +258,7 @@ export const tier = {
   async delete(): Promise<void> {
     // Run402 has no cancel endpoint: the lease lapses at its expiry. Nothing is paid or changed.
   },
-};
+} satisfies pulumi.dynamic.ResourceProvider<Inputs, Outputs>;
 
 /**
  * Why a renewal due by the server's expiry is held back, or null: this Tier paid at `settledAt` for

@@ -10,3 +10,16 @@ export function containsUnknown(value: unknown): boolean {
   if (value !== null && typeof value === "object") return Object.values(value).some(containsUnknown);
   return false;
 }
+
+/**
+ * The recorded state a read refreshes. The engine's refresh always passes it; only an import reads
+ * without one, and the native provider (provider/native/) builds that state before it reads.
+ */
+export function recorded<T>(state: T | undefined, id: string): T {
+  if (state === undefined || state === null) {
+    throw new Error(
+      `Reading ${id} needs its recorded state; to adopt an existing Run402 resource use the native provider's \`pulumi import\` (run402:index:…).`,
+    );
+  }
+  return state;
+}

@@ -8,54 +8,33 @@
  *          POST /apply/v1/plans/:id/commit, poll GET /apply/v1/operations/:id
  * read   → GET /apply/v1/releases/active (another release live = drift)
  * delete → nothing remote: releases go with their project (delete the Project to remove them)
+ *
+ * Its arguments and outputs are described in provider/shapes.ts (`deploymentShape`).
  */
 import type * as pulumi from "@pulumi/pulumi";
+import { deploymentShape } from "../shapes.js";
 import type { Project } from "./project.js";
-import { Run402Resource } from "./stub.js";
+import { type DeclaredOutputs, type InputArgs, Run402Resource } from "./stub.js";
 
-/** Arguments of a Deployment. */
-export interface DeploymentArgs {
+/**
+ * Arguments of a Deployment: the `project` to deploy to, the `manifest` (a path to a manifest file or
+ * to a folder holding one, resolved from `baseDir`, or the manifest object) and `baseDir` (the folder
+ * relative manifest paths resolve from: the Pulumi project folder; default `process.cwd()`).
+ */
+export type DeploymentArgs = Omit<InputArgs<typeof deploymentShape>, "projectId" | "anonKey"> & {
   /** The project to deploy to. */
   project: Project;
-  /**
-   * The manifest: a path to a manifest file or to a folder holding one (run402.json, run402.deploy.json,
-   * app.json, app.yaml; relative paths resolve from the Pulumi project folder, files inside it from the
-   * manifest's folder), or the manifest object itself.
-   */
-  manifest: pulumi.Input<string | Record<string, unknown>>;
-  /** The folder relative manifest paths resolve from: the Pulumi project folder. @default process.cwd() */
-  baseDir?: string;
-}
+};
+
+/** The active release of a Run402 project; its outputs as `deploymentShape` declares them. */
+export interface Deployment extends DeclaredOutputs<typeof deploymentShape> {}
 
 /** The active release of a Run402 project. */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface declares the outputs Pulumi's CustomResource sets on the instance
 export class Deployment extends Run402Resource {
-  declare readonly projectId: pulumi.Output<string>;
-  declare readonly releaseId: pulumi.Output<string>;
-  declare readonly url: pulumi.Output<string>;
-  /** @run402/release's portable manifest digest of the spec (`run402-portable-manifest-v1:…`; no project id). */
-  declare readonly manifestDigest: pulumi.Output<string>;
-  /** @run402/release's digest of the materialized release (`run402-materialized-release-v1:…`). */
-  declare readonly releaseDigest: pulumi.Output<string>;
-  /**
-   * The materialized release (Run402's PortableReleaseState: site paths, static manifest, functions,
-   * routes, i18n, …) as canonical JSON text: one value however large the site (`JSON.parse` it).
-   */
-  declare readonly release: pulumi.Output<string>;
-  /** What the last plan changed, as @run402/release's release diff names it (preview shows the planned one). */
-  declare readonly changes: pulumi.Output<Record<string, unknown>>;
-  /** Site files: path → sha256. */
-  declare readonly files: pulumi.Output<Record<string, string>>;
-  /** Migrations: id → checksum. */
-  declare readonly migrations: pulumi.Output<Record<string, string>>;
-  /** Functions: name → sha256 of the source. */
-  declare readonly functions: pulumi.Output<Record<string, string>>;
-  /** sha256 of the objects the last create/update uploaded (only what the server was missing). */
-  declare readonly uploaded: pulumi.Output<string[]>;
-
   constructor(name: string, args: DeploymentArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      "deployment",
-      "Deployment",
+      deploymentShape,
       name,
       {
         projectId: args.project.projectId,
@@ -64,18 +43,8 @@ export class Deployment extends Run402Resource {
         // Relative manifest paths resolve from the program's folder; the engine may start the
         // provider elsewhere (in `main`'s folder). Not compared by diff.
         baseDir: args.baseDir ?? process.cwd(),
-        manifestDigest: undefined,
-        releaseDigest: undefined,
-        release: undefined,
-        changes: undefined,
-        files: undefined,
-        migrations: undefined,
-        functions: undefined,
-        releaseId: undefined,
-        url: undefined,
-        uploaded: undefined,
       },
-      { ...opts, additionalSecretOutputs: ["anonKey", ...(opts?.additionalSecretOutputs ?? [])] },
+      opts,
     );
   }
 }

@@ -8,58 +8,37 @@
  * read   → GET /projects/v1/:id, and GET /projects/v1 to tell "deleted" from "forbidden"
  * update → nothing remote: every input change replaces
  * delete → DELETE /projects/v1/:id with the service key (404 counts as deleted)
+ *
+ * Its arguments and outputs are described in provider/shapes.ts (`projectShape`).
  */
 import type * as pulumi from "@pulumi/pulumi";
 import { createUrn } from "@pulumi/pulumi/resource.js";
-import { Run402Resource } from "./stub.js";
+import { projectShape } from "../shapes.js";
+import { type DeclaredOutputs, type InputArgs, Run402Resource } from "./stub.js";
 
-interface Inputs {
-  name: string;
-  adoptProjectId?: string;
-}
+/**
+ * Arguments of a Project: `name` (changing it replaces the project) and `adoptProjectId` (adopt this
+ * existing project instead of creating one, with its keys from the run402 CLI's key store; deleting
+ * the resource deletes the adopted project: add `retainOnDelete: true` to keep it).
+ */
+export type ProjectArgs = InputArgs<typeof projectShape>;
 
-/** Arguments of a Project. */
-export interface ProjectArgs {
-  /** The project's name. Changing it replaces the project (Run402's rename is not modelled yet). */
-  name: pulumi.Input<Inputs["name"]>;
-  /**
-   * Adopt this existing project instead of creating one. Its keys are read from the run402 CLI's
-   * key store (`~/.config/run402/credentials/project-keys.v1.json`). Deleting the resource deletes
-   * the adopted project: add `retainOnDelete: true` to keep it.
-   */
-  adoptProjectId?: pulumi.Input<string>;
-}
+/** A Run402 project; its outputs as `projectShape` declares them (`anonKey` and `serviceKey` secret). */
+export interface Project extends DeclaredOutputs<typeof projectShape> {}
 
 /** A Run402 project. */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface declares the outputs Pulumi's CustomResource sets on the instance
 export class Project extends Run402Resource {
-  declare readonly projectId: pulumi.Output<string>;
-  declare readonly name: pulumi.Output<string>;
-  /** Public (anon) key; secret. */
-  declare readonly anonKey: pulumi.Output<string>;
-  /** Service key (full access); secret. */
-  declare readonly serviceKey: pulumi.Output<string>;
-  declare readonly restUrl: pulumi.Output<string>;
-  declare readonly siteUrl: pulumi.Output<string>;
-
   constructor(name: string, args: ProjectArgs, opts?: pulumi.CustomResourceOptions) {
     super(
-      "project",
-      "Project",
+      projectShape,
       name,
       {
         ...args,
         // The URN: with the stack's identity, it keys the create (see impl/project.ts).
         resourceKey: createUrn(name, "pulumi-nodejs:dynamic/run402:Project", opts?.parent),
-        projectId: undefined,
-        anonKey: undefined,
-        serviceKey: undefined,
-        restUrl: undefined,
-        siteUrl: undefined,
       },
-      {
-        ...opts,
-        additionalSecretOutputs: ["anonKey", "serviceKey", ...(opts?.additionalSecretOutputs ?? [])],
-      },
+      opts,
     );
   }
 }

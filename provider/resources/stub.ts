@@ -10,10 +10,18 @@
  * whole SDK into every program that declares a resource; what the provider process does with it
  * (`require-from-string`, then `.handler()`) is the same.
  */
+import type { Input, Output } from "@pulumi/pulumi/output.js";
 import { CustomResource, type CustomResourceOptions } from "@pulumi/pulumi/resource.js";
+import { type ArgsOf, type OutputsOf, outputKeys, type Shape, secretKeys } from "../shapes.js";
 
 /** The resource kinds the implementation serves. */
-export type ResourceKind = "tier" | "project" | "deployment" | "secret";
+export type ResourceKind = Shape["kind"];
+
+/** A resource's arguments as the program gives them (provider/shapes.ts), each a `pulumi.Input`. */
+export type InputArgs<S extends Shape, A = ArgsOf<S>> = { [K in keyof A]: Input<NonNullable<A[K]>> };
+
+/** A resource's declared outputs (provider/shapes.ts), each a `pulumi.Output`. */
+export type DeclaredOutputs<S extends Shape, O = OutputsOf<S>> = { readonly [K in keyof O]: Output<O[K]> };
 
 /** The module text of the provider for one resource kind (`exports.handler()` returns the provider). */
 export function stubSource(kind: ResourceKind): string {
@@ -40,13 +48,18 @@ export function stubSource(kind: ResourceKind): string {
  * by Pulumi's dynamic-provider plugin) whose `__provider` is {@link stubSource}.
  */
 export abstract class Run402Resource extends CustomResource {
-  constructor(
-    kind: ResourceKind,
-    type: string,
-    name: string,
-    props: Record<string, unknown>,
-    opts?: CustomResourceOptions,
-  ) {
-    super(`pulumi-nodejs:dynamic/run402:${type}`, name, { ...props, __provider: stubSource(kind) }, opts);
+  /**
+   * Registers `props` (the resource's inputs) and the declared outputs of `shape` (each property a
+   * Pulumi output on the instance), with the shape's secret properties kept secret in the outputs.
+   */
+  constructor(shape: Shape, name: string, props: Record<string, unknown>, opts?: CustomResourceOptions) {
+    const unset = Object.fromEntries(outputKeys(shape).map((key) => [key, undefined]));
+    const secrets = secretKeys(shape).filter((key) => shape.properties[key]?.role !== "internal");
+    super(
+      `pulumi-nodejs:dynamic/run402:${shape.name}`,
+      name,
+      { ...unset, ...props, __provider: stubSource(shape.kind) },
+      { ...opts, additionalSecretOutputs: [...secrets, ...(opts?.additionalSecretOutputs ?? [])] },
+    );
   }
 }

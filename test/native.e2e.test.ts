@@ -1,0 +1,225 @@
+/**
+ * The native `run402` provider (provider/native/) through the real engine and Pulumi's real YAML
+ * language host (pulumi-language-yaml, scripts/yaml-host.sh) against the sandbox: a YAML program
+ * declares a Tier, a Project, a Deployment from app.json and a Secret; preview pays nothing, up pays
+ * once on the configured rail and records it, a second up is a no-op, destroy deletes. The plugin is
+ * the package's own launcher (bin/pulumi-resource-run402), found through `plugins.providers`.
+ */
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createEngineWorkspace, type EngineWorkspace, engineBin, pulumiCli, repoRoot } from "~test/engine.js";
+import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+
+let engine: EngineWorkspace;
+let sandbox: TestSandbox;
+const secretValue = "yaml-s3cr3t-that-must-not-reach-state";
+
+beforeAll(async () => {
+  for (const bin of ["pulumi-language-yaml"]) {
+    if (!existsSync(join(engineBin, bin))) {
+      throw new Error(`${bin} is missing from ${engineBin}: run \`bash scripts/engine.sh\` (npm test does).`);
+    }
+  }
+  if (!existsSync(join(repoRoot, "dist", "provider", "native", "main.js"))) {
+    throw new Error("dist/provider/native/main.js is missing: run `npm run build` (npm test does).");
+  }
+  [engine, sandbox] = await Promise.all([createEngineWorkspace(), startTestSandbox({ walletCount: 4 })]);
+});
+afterAll(async () => {
+  await sandbox?.close();
+  engine?.cleanup();
+});
+
+/** A YAML program over a copy of the quickstart app, with its stack configured for `rail` and `wallet`. */
+async function yamlStack(name: string, rail: "x402" | "mpp", wallet: number): Promise<string> {
+  const dir = mkdtempSync(join(engine.dir, `yaml-${name}-`));
+  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
+    recursive: true,
+    filter: (src) => !/node_modules|\.run402|Pulumi\.|index\.ts/.test(src),
+  });
+  writeFileSync(
+    join(dir, "Pulumi.yaml"),
+    `name: run402-yaml-${name}
+runtime: yaml
+plugins:
+  providers:
+    - name: run402
+      path: ${join(repoRoot, "bin")}
+resources:
+  tier:
+    type: run402:index:Tier
+    properties:
+      tier: prototype
+  project:
+    type: run402:index:Project
+    properties:
+      name: yaml-${name}
+    options:
+      dependsOn:
+        - \${tier}
+  site:
+    type: run402:index:Deployment
+    properties:
+      projectId: \${project.projectId}
+      anonKey: \${project.anonKey}
+      manifest: app.json
+  token:
+    type: run402:index:Secret
+    properties:
+      projectId: \${project.projectId}
+      serviceKey: \${project.serviceKey}
+      name: API_TOKEN
+      value:
+        fn::secret: ${secretValue}
+outputs:
+  projectId: \${project.projectId}
+  serviceKey: \${project.serviceKey}
+  siteUrl: \${site.url}
+  lastSettlement: \${tier.lastSettlement}
+  plannedPayment: \${tier.plannedPayment}
+`,
+  );
+  const w = sandbox.wallets[wallet]!;
+  const cli = (args: string[]) => pulumiCli(engine, args, { cwd: dir });
+  await expectOk(cli(["stack", "init", "dev"]));
+  const config: [string, string, boolean?][] = [
+    ["run402:apiBase", sandbox.apiBase],
+    ["run402:rail", rail],
+    ["run402:privateKey", w.privateKey, true],
+    ["run402:baseRpcUrl", sandbox.x402.rpcUrl],
+    ["run402:tempoRpcUrl", sandbox.mpp.rpcUrl],
+    ["run402:allowedRecipients", sandbox.treasury],
+    ["run402:journalPath", join(dir, "journal.json")],
+    ["run402:maxSpendUsd", "1"],
+  ];
+  for (const [key, value, secret] of config) {
+    await expectOk(cli(["config", "set", key, value, ...(secret ? ["--secret"] : [])]));
+  }
+  return dir;
+}
+
+async function expectOk(result: Promise<{ code: number; stdout: string; stderr: string }>) {
+  const r = await result;
+  expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+  return r;
+}
+
+/** Every file of the file backend, concatenated. */
+function stateFiles(): string {
+  const dir = join(engine.dir, "state");
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => readFileSync(join(entry.parentPath, entry.name), "utf8"))
+    .join("\n");
+}
+
+async function liveProjects(wallet: number): Promise<string[]> {
+  const url = `${sandbox.apiBase}/projects/v1`;
+  const response = await fetch(url, {
+    headers: { "sign-in-with-x": await siwxHeader(sandbox.wallets[wallet]!.privateKey, url) },
+  });
+  return ((await response.json()) as { projects: { project_id: string }[] }).projects.map(
+    (p) => p.project_id,
+  );
+}
+
+describe("native provider: a YAML program through the real engine and YAML host", () => {
+  test.each([
+    ["x402", 0],
+    ["mpp", 1],
+  ] as const)(
+    "behavior: %s: preview pays nothing, up pays once on the rail, a second up is a no-op, destroy deletes",
+    {
+      timeout: 600_000,
+    },
+    async (rail, wallet) => {
+      const dir = await yamlStack(rail, rail, wallet);
+      const cli = (args: string[]) => pulumiCli(engine, args, { cwd: dir });
+      const payer = sandbox.wallets[wallet]!.address.toLowerCase();
+      const paidBy = async () => (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer);
+
+      const preview = await expectOk(cli(["preview", "--json"]));
+      const steps = (JSON.parse(preview.stdout) as { steps: { op: string; urn: string }[] }).steps;
+      expect(steps.filter((s) => s.op === "create").map((s) => s.urn.split("::")[2])).toEqual(
+        expect.arrayContaining([
+          "run402:index:Tier",
+          "run402:index:Project",
+          "run402:index:Deployment",
+          "run402:index:Secret",
+        ]),
+      );
+      expect(await paidBy()).toHaveLength(0);
+
+      await expectOk(cli(["up", "--yes", "--skip-preview"]));
+      const ledger = await paidBy();
+      expect(ledger).toHaveLength(1);
+      expect(ledger[0]!.rail).toBe(rail);
+      const outputs = JSON.parse(
+        (await expectOk(cli(["stack", "output", "--json", "--show-secrets"]))).stdout,
+      ) as Record<string, unknown>;
+      expect(outputs.lastSettlement).toMatchObject({
+        rail,
+        amountUsd: "0.10",
+        reference: ledger[0]!.reference,
+      });
+      expect(outputs.plannedPayment ?? null).toBeNull();
+      expect(await liveProjects(wallet)).toContain(outputs.projectId);
+      expect((await fetch(outputs.siteUrl as string)).status).toBe(200);
+      const listed = await fetch(`${sandbox.apiBase}/projects/v1/admin/${outputs.projectId}/secrets`, {
+        headers: { authorization: `Bearer ${outputs.serviceKey}` },
+      });
+      expect(((await listed.json()) as { secrets: { key: string }[] }).secrets.map((s) => s.key)).toEqual([
+        "API_TOKEN",
+      ]);
+      // Secrets stay encrypted in the state on disk: the service key, the secret's value, the wallet key.
+      const state = stateFiles();
+      expect(state).toContain("API_TOKEN");
+      for (const plain of [
+        secretValue,
+        outputs.serviceKey as string,
+        sandbox.wallets[wallet]!.privateKey.slice(2),
+      ]) {
+        expect(state).not.toContain(plain);
+      }
+
+      // A second up: nothing to change, nothing paid.
+      await expectOk(cli(["up", "--yes", "--expect-no-changes"]));
+      expect(await paidBy()).toHaveLength(1);
+
+      // Preview of a converged stack pays nothing either.
+      await expectOk(cli(["preview", "--expect-no-changes"]));
+      expect(await paidBy()).toHaveLength(1);
+
+      await expectOk(cli(["destroy", "--yes", "--skip-preview"]));
+      expect(await liveProjects(wallet)).not.toContain(outputs.projectId);
+      expect(await paidBy()).toHaveLength(1);
+    },
+  );
+
+  test("behavior: an explicit provider in the program may narrow the operator's caps, never widen them", {
+    timeout: 300_000,
+  }, async () => {
+    const dir = await yamlStack("widen", "x402", 2);
+    const program = readFileSync(join(dir, "Pulumi.yaml"), "utf8").replace(
+      "resources:\n",
+      `resources:
+  loose:
+    type: pulumi:providers:run402
+    properties:
+      maxSpendUsd: "100"
+`,
+    );
+    writeFileSync(
+      join(dir, "Pulumi.yaml"),
+      program.replace("tier: prototype\n", `tier: prototype\n    options:\n      provider: \${loose}\n`),
+    );
+    const payer = sandbox.wallets[2]!.address.toLowerCase();
+    const up = await pulumiCli(engine, ["up", "--yes", "--skip-preview"], { cwd: dir });
+    expect(up.code).not.toBe(0);
+    expect(`${up.stdout}${up.stderr}`).toMatch(
+      /POLICY_PROVIDER_WIDENS\] maxSpendUsd 100 is above the operator's 1/,
+    );
+    expect((await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer)).toHaveLength(0);
+  });
+});
