@@ -4,8 +4,10 @@
  * implementation only through the stub's `require("pulumi-run402/provider/impl")`).
  */
 
-/** A Run402 tier name. */
-export type TierName = "prototype" | "hobby" | "team";
+import type { TierName } from "../schema/app.types.js";
+
+/** A Run402 tier name (the manifest schema's). */
+export type { TierName };
 
 /** A settled payment as recorded on the resource. */
 export interface SettlementOutput {
