@@ -45,7 +45,8 @@ export default defineConfig({
     reporters: ["default"],
     projects: [
       {
-        resolve,
+        // Each project takes the options above (pool, workers, timeouts) and the resolve aliases.
+        extends: true,
         test: {
           name: "unit",
           include: ["**/*.test.ts"],
@@ -55,10 +56,10 @@ export default defineConfig({
         },
       },
       {
-        resolve,
+        extends: true,
         test: { name: "integration", include: ["**/*.integration.test.ts", ...withProcesses], exclude },
       },
-      { resolve, test: { name: "e2e", include: ["**/*.e2e.test.ts"], exclude } },
+      { extends: true, test: { name: "e2e", include: ["**/*.e2e.test.ts"], exclude } },
     ],
   },
 });
