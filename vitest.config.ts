@@ -45,9 +45,8 @@ export default defineConfig({
     reporters: ["default"],
     projects: [
       {
-        // extends: the root's timeouts, pool and workers (a project inherits nothing without it).
+        // Each project takes the options above (pool, workers, timeouts) and the resolve aliases.
         extends: true,
-        resolve,
         test: {
           name: "unit",
           include: ["**/*.test.ts"],
@@ -58,10 +57,9 @@ export default defineConfig({
       },
       {
         extends: true,
-        resolve,
         test: { name: "integration", include: ["**/*.integration.test.ts", ...withProcesses], exclude },
       },
-      { extends: true, resolve, test: { name: "e2e", include: ["**/*.e2e.test.ts"], exclude } },
+      { extends: true, test: { name: "e2e", include: ["**/*.e2e.test.ts"], exclude } },
     ],
   },
 });

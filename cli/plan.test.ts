@@ -84,6 +84,14 @@ function plan(list: EngineEvent[], ctx: PlanContext = context, now = new Date("2
 }
 
 describe("plan documents", () => {
+  test("behavior: steps are in code-unit order, whatever the locale, as the manifest walk sorts files", () => {
+    const recorder = new PlanRecorder();
+    for (const name of ["b", "é", "_x", "a", "Z", "B"])
+      recorder.onEvent(pre("pulumi-nodejs:dynamic/run402:Secret", name, "create", { name }));
+    // localeCompare would say _x, a, b, B, é, Z (and something else in another locale).
+    expect(recorder.result().steps.map((s) => s.resource)).toEqual(["B", "Z", "_x", "a", "b", "é"]);
+  });
+
   test("behavior: every resource step and every payment with amount and rail, the total per rail; the stack and provider are not steps; no secret value", () => {
     const doc = plan(events());
     expect(doc).toMatchObject({

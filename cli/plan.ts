@@ -9,12 +9,13 @@
  * the stack outputs recorded in preview (`plannedPayment`) change once paid. test/plans.e2e.test.ts
  * pins both; docs/cli.md says so too.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { EngineEvent, StepEventMetadata } from "@pulumi/pulumi/automation/index.js";
 import { canonicalizeJson } from "@run402/release";
 import { BaseError } from "../core/errors.js";
 import { unknown as unknownValue } from "../provider/impl/values.js";
+import { sha256Hex } from "../schema/release.js";
 import { sumUsd } from "../sdk/money.js";
 import { shortType, urnName } from "./urn.js";
 
@@ -86,7 +87,7 @@ export class PlanFileError extends BaseError {
 
 /** `sha256:<hex>` of a value's canonical JSON (`@run402/release`'s: keys sorted at every level). */
 export function digestOf(value: unknown): string {
-  return `sha256:${createHash("sha256").update(canonicalizeJson(value)).digest("hex")}`;
+  return `sha256:${sha256Hex(canonicalizeJson(value))}`;
 }
 
 /** Whether two JSON values (either possibly absent) are the same value. */
@@ -179,11 +180,13 @@ export class PlanRecorder {
     this.steps.set(m.urn, payment ? { step, payment } : { step });
   }
 
-  /** The steps, ordered by resource and type (the engine's order can vary between runs). */
+  /**
+   * The steps, ordered by resource and type (the engine's order can vary between runs), in UTF-16
+   * code-unit order as the manifest walk sorts files: the fingerprint must not depend on the locale.
+   */
   result(): { steps: PlanStep[]; payments: PlanPayment[] } {
-    const entries = [...this.steps.values()].sort((a, b) =>
-      `${a.step.resource}\u0000${a.step.type}`.localeCompare(`${b.step.resource}\u0000${b.step.type}`),
-    );
+    const key = (e: { step: PlanStep }) => `${e.step.resource}\u0000${e.step.type}`;
+    const entries = [...this.steps.values()].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
     return {
       steps: entries.map((e) => e.step),
       payments: entries.flatMap((e) => (e.payment ? [e.payment] : [])),

@@ -6,6 +6,7 @@
  * the message.
  */
 import { Cron } from "croner";
+import type { TierName } from "./app.types.js";
 import type { ManifestIssue } from "./errors.js";
 import { pointerSegment } from "./release.js";
 
@@ -209,8 +210,7 @@ export const TIER_FUNCTION_CAPS = {
   prototype: { timeoutSeconds: 10, memoryMb: 128, scheduledFunctions: 1, minIntervalMinutes: 15 },
   hobby: { timeoutSeconds: 30, memoryMb: 256, scheduledFunctions: 3, minIntervalMinutes: 5 },
   team: { timeoutSeconds: 60, memoryMb: 512, scheduledFunctions: 10, minIntervalMinutes: 1 },
-} as const;
-type TierName = keyof typeof TIER_FUNCTION_CAPS;
+} as const satisfies Record<TierName, unknown>;
 
 /**
  * Environment variables Run402's function runtime sets itself, after the project's secrets (so they

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { materializeRoutes, parseReleaseSpec, ReleaseCoreError, type RouteSpec } from "@run402/release";
@@ -6,7 +5,7 @@ import type { Ajv2020, ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 import appSchemaJson from "./app.schema.json" with { type: "json" };
 import type { AppManifest } from "./app.types.js";
 import { type ManifestIssue, ManifestValidationError } from "./errors.js";
-import { pointerSegment, toReleaseSpec } from "./release.js";
+import { pointerSegment, sha256Hex, toReleaseSpec } from "./release.js";
 import { semanticIssues, valueIssues } from "./semantics.js";
 
 /** `$id` of schema/app.schema.json. */
@@ -101,9 +100,7 @@ function compiled(): { ajv: Ajv2020; root: ValidateFunction; where: WeakMap<obje
 
 /** sha256 of both schemas as parsed: names the schemas a precompiled validator was generated from. */
 export function schemaDigest(): string {
-  return createHash("sha256")
-    .update(JSON.stringify([appSchema(), releaseSchema()]))
-    .digest("hex");
+  return sha256Hex(JSON.stringify([appSchema(), releaseSchema()]));
 }
 
 let cachedPrecompiled: ((value: unknown) => boolean) | null | undefined;

@@ -240,6 +240,12 @@ const [apiBase, journalPath, baseRpc, tempoRpc] = process.argv.slice(2);
 const r402 = createRun402({
   apiBase, wallet: resolveWallet(), rail: "x402", policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
   journal: { path: journalPath }, rpcUrls: { base: baseRpc, tempo: tempoRpc },
+  // Says when the paid retry (the request carrying the credential) is handed to the network.
+  fetch: (request, init) => {
+    if (request instanceof Request && (request.headers.has("payment-signature") || request.headers.has("x-payment")))
+      process.stdout.write("PAID-SENT\\n");
+    return fetch(request, init);
+  },
   onEvent: (e) => { if (e.type === "payment.signing") process.stdout.write("SIGNING\\n"); if (e.type === "payment.cancelling") process.stderr.write("CANCELLING\\n"); if (e.type === "payment.pending") process.stderr.write("PENDING\\n"); },
 });
 const out = await r402.tiers.set({ tier: "prototype", intent: "kill-lease-1" });
@@ -273,6 +279,7 @@ process.stdout.write("DONE " + JSON.stringify({ replayed: out.replayed, settleme
           if (found) resolve(found);
         };
         child.stdout.on("data", check);
+        check();
         exited.then(() => {
           check();
           reject(new Error(`child exited without ${prefix}: ${err}`));
@@ -283,13 +290,14 @@ process.stdout.write("DONE " + JSON.stringify({ replayed: out.replayed, settleme
 
   const price = 100000n;
   const before = await balance("x402", w.address);
-  // The unpaid ask passes at once; the paid retry is held 8 s, so the kill lands mid-flight and the
-  // rerun asks while the server still knows nothing of that payment.
+  // The unpaid ask passes at once; the paid retry is held 8 s, so the kill lands mid-flight (once the
+  // credential has been handed to the network, which the payer does only after the journal holds the
+  // intent as pending) and the rerun asks while the server still knows nothing of that payment.
   await sb.fault({ route: "POST /tiers/v1/:tier", kind: "delay", delayMs: 0, count: 1 });
   await sb.fault({ route: "POST /tiers/v1/:tier", kind: "delay", delayMs: 8000, count: 1 });
   const first = run();
   await first.line("SIGNING");
-  await new Promise((r) => setTimeout(r, 700));
+  await first.line("PAID-SENT");
   first.child.kill("SIGKILL");
   expect(await first.exited).toBeNull();
 

@@ -5,7 +5,7 @@
  * and what a run must never do: keep its flags, pay what `renew` or the confirmation did not
  * allow, share another stack's project, outlive a SIGKILL holding the lock, hide an interruption.
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   cpSync,
   existsSync,
@@ -19,17 +19,25 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import {
+  assertBuilt,
+  childEnv as envFor,
+  main,
+  type Run,
+  report,
+  runCli,
+  startCli,
+  why,
+} from "~test/cli-harness.js";
 import { repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
-import type { Report } from "../cli/report.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 const day = 24 * 60 * 60;
 let sandbox: TestSandbox;
 let tmp: string;
 
 beforeAll(async () => {
-  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+  assertBuilt();
   tmp = mkdtempSync(join(tmpdir(), "run402-cli-"));
   sandbox = await startTestSandbox({ walletCount: 8 });
 });
@@ -42,90 +50,10 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI; never throws on exit codes. No passphrase in the env: the CLI makes its own. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const base = { ...process.env };
-  delete base.PULUMI_CONFIG_PASSPHRASE;
-  delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
-  delete base.RUN402_PRIVATE_KEY;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [main, ...args],
-      {
-        env: {
-          ...base,
-          PULUMI_HOME: join(tmp, "pulumi-home"),
-          RUN402_CONFIG_DIR: join(tmp, "config"),
-          ...env,
-        },
-        maxBuffer: 32 * 1024 * 1024,
-      },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-/** Environment of a CLI child (no passphrase: the CLI makes its own). */
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base = { ...process.env };
-  delete base.PULUMI_CONFIG_PASSPHRASE;
-  delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
-  delete base.RUN402_PRIVATE_KEY;
-  return { ...base, PULUMI_HOME: join(tmp, "pulumi-home"), RUN402_CONFIG_DIR: join(tmp, "config"), ...env };
-}
-
-/** A running CLI; `seen(re)` resolves once stderr matches, `done` when it exits. */
-interface Spawned {
-  child: ChildProcess;
-  seen(pattern: RegExp): Promise<void>;
-  done: Promise<Run>;
-}
-
-function start(args: string[], env: Record<string, string>): Spawned {
-  const child = spawn(process.execPath, [main, ...args], {
-    env: childEnv(env),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  const waiting: { pattern: RegExp; resolve: () => void }[] = [];
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-    for (const w of [...waiting]) {
-      if (w.pattern.test(stderr)) {
-        waiting.splice(waiting.indexOf(w), 1);
-        w.resolve();
-      }
-    }
-  });
-  const done = new Promise<Run>((resolve) =>
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr })),
-  );
-  return {
-    child,
-    done,
-    seen: (pattern) =>
-      pattern.test(stderr)
-        ? Promise.resolve()
-        : new Promise<void>((resolve, reject) => {
-            waiting.push({ pattern, resolve });
-            void done.then(() => reject(new Error(`exited before ${pattern}:\n${stderr}`)));
-          }),
-  };
-}
+// The shared harness (test/cli-harness.ts), in this file's temp folder.
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(tmp, args, env);
+const childEnv = (env: Record<string, string>) => envFor(tmp, env);
+const start = (args: string[], env: Record<string, string>) => startCli(tmp, args, env);
 
 /** Every descendant of `pid` (from ps). */
 function descendants(pid: number): number[] {
@@ -223,20 +151,6 @@ function reconcileOnce(args: string[], env: Record<string, string>): Promise<Run
     });
     child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
   });
-}
-
-/** The one JSON document on stdout (JSON.parse of all of stdout proves there is nothing else). */
-function report(run: Run): Report {
-  try {
-    return JSON.parse(run.stdout) as Report;
-  } catch {
-    throw new Error(`stdout is not one JSON document:\n${run.stdout}\n--- stderr:\n${run.stderr}`);
-  }
-}
-
-/** Failure context: stderr and the JSON errors. */
-function why(run: Run): string {
-  return `${run.stderr}\n--- stdout:\n${run.stdout}`;
 }
 
 /** A private copy of the quickstart app. */

@@ -8,7 +8,6 @@
  * - After one file of a site changes, apply uploads exactly that file.
  * - A site of 10,000 files deploys (its content plans stay within the server's body limit).
  */
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   chmodSync,
@@ -24,11 +23,11 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { assertBuilt, type Run, runCli, why } from "~test/cli-harness.js";
 import { engineBin, repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import { createRun402, resolveWallet } from "../sdk/index.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 let sandbox: TestSandbox;
 let tmp: string;
 /** The wrapped engine and the log it appends each invocation's arguments to. */
@@ -36,7 +35,7 @@ let wrapper: string;
 let engineLog: string;
 
 beforeAll(async () => {
-  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+  assertBuilt();
   const real = join(engineBin, "pulumi");
   if (!existsSync(real))
     throw new Error(`${real} is missing: run \`bash scripts/engine.sh\` (npm test does).`);
@@ -55,35 +54,9 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], wallet: number): Promise<Run> {
-  const env = { ...process.env };
-  delete env.PULUMI_CONFIG_PASSPHRASE;
-  delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
-  return new Promise((resolve) =>
-    execFile(
-      process.execPath,
-      [main, ...args],
-      {
-        env: {
-          ...env,
-          PULUMI_HOME: join(tmp, "pulumi-home"),
-          RUN402_CONFIG_DIR: join(tmp, "config"),
-          RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey,
-          RUN402_PULUMI: wrapper,
-        },
-        maxBuffer: 32 * 1024 * 1024,
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-    ),
-  );
-}
+/** The shared harness (test/cli-harness.ts) with a wallet, and the engine behind the counting wrapper. */
+const cli = (args: string[], wallet: number) =>
+  runCli(tmp, args, { RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey, RUN402_PULUMI: wrapper });
 
 /** Flags pointing the CLI at the sandbox. */
 function flags(name: string): string[] {
@@ -102,10 +75,6 @@ function flags(name: string): string[] {
     `run402:journalPath=${join(tmp, `journal-${name}.json`)}`,
     "--json",
   ];
-}
-
-function why(run: Run): string {
-  return `${run.stderr}\n--- stdout:\n${run.stdout}`;
 }
 
 /** The engine invocations (their first argument) since the last call. */

@@ -9,23 +9,21 @@
  * and fails even when nothing changed, after paying, because the stack outputs it recorded in
  * preview (`plannedPayment`) change once paid.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { assertBuilt, report, runCli, startCli, why } from "~test/cli-harness.js";
 import { repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import type { PlanDocument } from "../cli/plan.js";
-import type { Report } from "../cli/report.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 const day = 24 * 60 * 60;
 let sandbox: TestSandbox;
 let tmp: string;
 
 beforeAll(async () => {
-  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+  assertBuilt();
   tmp = mkdtempSync(join(tmpdir(), "run402-plans-"));
   sandbox = await startTestSandbox({ walletCount: 8 });
 });
@@ -38,81 +36,9 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base = { ...process.env };
-  delete base.PULUMI_CONFIG_PASSPHRASE;
-  delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
-  delete base.RUN402_PRIVATE_KEY;
-  return { ...base, PULUMI_HOME: join(tmp, "pulumi-home"), RUN402_CONFIG_DIR: join(tmp, "config"), ...env };
-}
-
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [main, ...args],
-      { env: childEnv(env), maxBuffer: 32 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
-
-/** A running CLI; `seen(re)` resolves once stderr matches. */
-function start(
-  args: string[],
-  env: Record<string, string>,
-): { seen(re: RegExp): Promise<void>; done: Promise<Run> } {
-  const child: ChildProcess = spawn(process.execPath, [main, ...args], {
-    env: childEnv(env),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  const waiting: { re: RegExp; resolve: () => void }[] = [];
-  child.stdout?.on("data", (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr?.on("data", (c: Buffer) => {
-    stderr += c.toString();
-    for (const w of [...waiting]) {
-      if (w.re.test(stderr)) {
-        waiting.splice(waiting.indexOf(w), 1);
-        w.resolve();
-      }
-    }
-  });
-  const done = new Promise<Run>((resolve) =>
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr })),
-  );
-  return {
-    done,
-    seen: (re) =>
-      re.test(stderr)
-        ? Promise.resolve()
-        : new Promise<void>((resolve, reject) => {
-            waiting.push({ re, resolve });
-            void done.then(() => reject(new Error(`exited before ${re}:\n${stderr}`)));
-          }),
-  };
-}
-
-function report(run: Run): Report {
-  try {
-    return JSON.parse(run.stdout) as Report;
-  } catch {
-    throw new Error(`stdout is not one JSON document:\n${run.stdout}\n--- stderr:\n${run.stderr}`);
-  }
-}
-
-const why = (run: Run) => `${run.stderr}\n--- stdout:\n${run.stdout}`;
+// The shared harness (test/cli-harness.ts), in this file's temp folder.
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(tmp, args, env);
+const start = (args: string[], env: Record<string, string>) => startCli(tmp, args, env);
 
 function appCopy(): string {
   const dir = mkdtempSync(join(tmp, "app-"));

@@ -5,59 +5,26 @@
  * the sandbox stored — and the plan then names the files, per Deployment, that a change adds and
  * changes, in the JSON and the terminal summary.
  */
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { repoRoot } from "~test/engine.js";
+import { assertBuilt, type Run, runCli } from "~test/cli-harness.js";
 import type { Report } from "../cli/report.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 let tmp: string;
 
 beforeAll(() => {
-  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+  assertBuilt();
   tmp = mkdtempSync(join(tmpdir(), "run402-site-"));
 });
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Run> {
-  const env = { ...process.env };
-  delete env.PULUMI_CONFIG_PASSPHRASE;
-  delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
-  delete env.RUN402_PRIVATE_KEY;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [main, ...args],
-      {
-        env: { ...env, PULUMI_HOME: join(tmp, "pulumi-home"), RUN402_CONFIG_DIR: join(tmp, "config") },
-        maxBuffer: 32 * 1024 * 1024,
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
+// The shared harness (test/cli-harness.ts), in this file's temp folder.
+const cli = (args: string[]) => runCli(tmp, args);
 
 const why = (run: Run) => `exit ${run.code}\n${run.stderr.slice(-4000)}\n${run.stdout.slice(-2000)}`;
 const sha = (bytes: Buffer | string) => createHash("sha256").update(bytes).digest("hex");

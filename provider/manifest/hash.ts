@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { BaseError } from "../../core/errors.js";
+import { sha256Hex } from "../../schema/release.js";
 import { describeFsError, describeKind, formatBytes, type ReadResult, readBounded } from "./read.js";
 
 /** A file known by its hash: bytes are read on demand ({@link HashedFile.read}). */
@@ -51,8 +52,7 @@ function hashed(path: string, sha256: string, size: number): HashedFile {
       const result = await readBounded(path, size);
       if (!result.ok) throw new ContentChangedError({ path, reason: result.reason });
       const { bytes } = result;
-      if (bytes.byteLength !== size || createHash("sha256").update(bytes).digest("hex") !== sha256)
-        throw new ContentChangedError({ path });
+      if (bytes.byteLength !== size || sha256Hex(bytes) !== sha256) throw new ContentChangedError({ path });
       return bytes;
     },
   };

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { BaseError } from "../../core/errors.js";
+import { sha256Hex } from "../../schema/release.js";
 import { ApiError, DeployFailedError } from "../errors/http.js";
 import type { ActionContext } from "../internal/context.js";
 import { pause } from "../internal/http.js";
@@ -126,8 +127,6 @@ export function nextPollWait(last: number, elapsed: number, max: number): number
 /** Rounds of plan and commit when the live release moves under us (Run402's client retries twice). */
 const CONFLICT_ROUNDS = 3;
 
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
-
 /** Adds the bytes of every inline migration SQL to `content`: they travel as `sql_ref` content (see toWireSpec). */
 export function addSqlContent(spec: DeploySpec, content: Map<string, ContentBlob>): void {
   for (const m of spec.database?.migrations ?? []) {
@@ -245,7 +244,7 @@ export async function applyRelease(
   );
   if (Buffer.byteLength(inline) > PLAN_BODY_LIMIT_BYTES) {
     const bytes = new Uint8Array(Buffer.from(JSON.stringify(toWireSpec(spec)), "utf8"));
-    manifestRef = { sha256: sha256(bytes), size: bytes.byteLength, content_type: MANIFEST_CONTENT_TYPE };
+    manifestRef = { sha256: sha256Hex(bytes), size: bytes.byteLength, content_type: MANIFEST_CONTENT_TYPE };
     content.set(manifestRef.sha256, { bytes, contentType: MANIFEST_CONTENT_TYPE });
     uploaded.push(...(await upload(ctx, anonKey, [manifestRef], content)));
   }

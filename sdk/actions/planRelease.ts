@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import type {
   ContentRefHex,
   FunctionSpec,
@@ -8,6 +7,7 @@ import type {
   RoleGateSpec,
 } from "@run402/release";
 import { z } from "zod";
+import { sha256Hex } from "../../schema/release.js";
 import type { ApiError } from "../errors/http.js";
 import type { ActionContext } from "../internal/context.js";
 import { call } from "../internal/http.js";
@@ -93,8 +93,7 @@ function functionMapToWire(map: Record<string, FunctionSpec>): Record<string, Wi
 export function sqlRefOf(m: MigrationSpec): ContentRefHex {
   if (m.sql_ref) return m.sql_ref;
   const bytes = Buffer.from(m.sql ?? "", "utf8");
-  const sha256 = createHash("sha256").update(bytes).digest("hex");
-  return { sha256, size: bytes.byteLength, contentType: SQL_CONTENT_TYPE };
+  return { sha256: sha256Hex(bytes), size: bytes.byteLength, contentType: SQL_CONTENT_TYPE };
 }
 
 function migrationToWire(m: MigrationSpec): Wire {

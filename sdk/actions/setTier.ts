@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { TierName } from "../../schema/app.types.js";
 import type { ApiError, RedirectError } from "../errors/http.js";
 import type {
   IntentAlreadyPaidError,
@@ -26,8 +27,8 @@ const schema = z.looseObject({
   allowance_remaining_usd_micros: z.union([z.number(), z.string()]).nullable().optional(),
 });
 
-/** A tier name. */
-export type TierName = "prototype" | "hobby" | "team";
+/** A tier name (the manifest schema's). */
+export type { TierName };
 
 /** Parameters of `setTier`. */
 export type SetTierParameters = {

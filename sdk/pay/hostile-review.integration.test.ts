@@ -185,7 +185,7 @@ describe("hostile server: review findings", () => {
     const proxy = await rpcProxy(h.chains.tempo.rpcUrl, (m) => m === "eth_getTransactionReceipt");
     try {
       const p = payer(2, "mpp", { rpcUrls: { base: h.chains.base.rpcUrl, tempo: proxy.url } });
-      // Run 1: the server broadcasts the payment, then fails before answering (issue 10 item 12).
+      // Run 1: the server broadcasts the payment, then fails before answering, and the rerun must not pay again.
       h.api.handle(
         honestTier(h, h.api, () => ({
           status: 500,

@@ -1,5 +1,5 @@
 /**
- * The payer against a hostile or faulty Run402 (issue 10): each test plays one attack or fault with
+ * The payer against a hostile or faulty Run402: each test plays one attack or fault with
  * the sandbox's real chains and verifiers, and asserts on chain balances or on what the wallet signed.
  */
 import { mkdtempSync } from "node:fs";
@@ -197,7 +197,7 @@ describe("positive: what the wallet signs for a normal challenge", () => {
   });
 });
 
-describe("issue 10: hostile challenges are refused before anything is signed", () => {
+describe("hostile challenges are refused before anything is signed", () => {
   test("1. mpp splits that divert money to another address are refused", async () => {
     const p = payer(2, "mpp");
     h.api.handle(async (call) => {
@@ -420,7 +420,7 @@ describe("issue 10: hostile challenges are refused before anything is signed", (
   });
 });
 
-describe("issue 10: one intent is paid at most once", () => {
+describe("one intent is paid at most once", () => {
   test("5. a 402 after the settled paid retry is not a reason to pay again: the rerun finds the payment on chain", async () => {
     const p = payer(10, "x402");
     h.api.handle(honestTier(h, h.api, (call) => challengeFor(call)));
@@ -527,7 +527,7 @@ describe("issue 10: one intent is paid at most once", () => {
   });
 });
 
-describe("issue 10: credentials never leave the API's origin", () => {
+describe("credentials never leave the API's origin", () => {
   test("9. a cross-origin redirect on the paid retry is an error; the other origin receives nothing", async () => {
     const p = payer(15, "x402");
     h.other.handle(honestTier(h, h.other));
@@ -625,7 +625,7 @@ describe("issue 10: credentials never leave the API's origin", () => {
   });
 });
 
-describe("issue 10: maybe-paid is resolved on chain, not by waiting or trusting", () => {
+describe("maybe-paid is resolved on chain, not by waiting or trusting", () => {
   test("x402: an unused authorization the server never settled is cancelled on chain, then paid once", async () => {
     const p = payer(16, "x402");
     h.api.handle((call) => (call.headers["payment-signature"] ? "drop" : challengeFor(call)));
@@ -702,7 +702,7 @@ describe("issue 10: maybe-paid is resolved on chain, not by waiting or trusting"
   });
 });
 
-describe("issue 10: what was signed is checked against what was approved", () => {
+describe("what was signed is checked against what was approved", () => {
   test("a rail that signs for another recipient than the policy approved: discarded unsent, nothing paid", async () => {
     const wallet = h.chains.wallets[19]!;
     const spy = spyAccount(wallet.privateKey);

@@ -1,8 +1,8 @@
 /**
  * The bad-input corpus: manifests (and the files and folders around them) that must be refused with
  * exit 2, one JSON document, a pointer or the manifest's path, no stack trace, in bounded time and
- * memory, and without a single request to the API. Written here; every class of the fuzzing in
- * issue 12 is covered (see README.md). Each case builds itself in a fresh folder.
+ * memory, and without a single request to the API. Written here; every class of bad input a fuzzer
+ * tries is covered (see README.md). Each case builds itself in a fresh folder.
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
