@@ -227,6 +227,9 @@ export function resolution(options: ResolutionOptions) {
       `${recordKey(record.apiBase, record.idempotencyKey)}#repurchase`,
       BigInt(settlement.amountAtomic),
     );
+    // The earlier credential may have moved money too (a pending one still may): it stays counted.
+    if (record.state === "pending" || record.state === "paid")
+      counted.set(recordKey(record.apiBase, record.idempotencyKey), BigInt(record.amountAtomic ?? "0"));
     onRepurchase(settlement);
     await move(record, { state: "settled", secondPurchase: settlement, error: "SECOND_PURCHASE" }, [
       "pending",
