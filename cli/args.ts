@@ -92,12 +92,12 @@ Flags:
       --allow-local-journal use a payment journal on this machine although CI is set [apply, renew, reconcile]
       --sandbox            start the embedded local Run402 sandbox and use it
   -c, --config <k=v>       a run402:* config key for this run only (repeatable; not the private key)
-      --max-spend <usd>    cap on what this run may pay (run402:maxSpendUsd) [apply, renew, reconcile]
+      --max-spend <usd>    cap on what this run may pay (run402:maxSpendUsd) [apply, renew, reconcile, mcp]
       --save <file>        write the plan document (steps, payments, fingerprint) [plan]
       --plan <file>        apply exactly this saved plan, or nothing (exit 6)    [apply]
       --policy-pack <dir>  run a CrossGuard policy pack (e.g. @pulumi-run402/policy) [plan, apply, renew, reconcile]
       --policy-pack-config <file>  its config (enforcement levels, limits), one per pack
-      --allow-apply        the apply and renew tools may change and pay          [mcp]
+      --allow-apply        the apply and renew tools may change and pay (needs -c run402:allowedRecipients) [mcp]
       --allow-destroy      the destroy tool may delete                           [mcp]
   -y, --yes                do not ask for confirmation                        [apply, destroy]
       --every <duration>   interval such as 30s, 15m, 1h, 1d (default: 1h)   [reconcile]
@@ -106,6 +106,8 @@ Flags:
   -h, --help               this text
 
 Flags apply to the run they are given to; the stack's config is changed only with \`pulumi config\`.
+mcp: -m is the folder served; -s, --rail, --backend, --sandbox, -c and --max-spend apply to every tool call
+(an agent can only narrow them).
 Exit codes: 0 ok, 2 invalid manifest/config/flags, 3 refused by the spend policy, 4 Run402 error,
 5 engine error, 6 another run holds the stack (or the plan changed): run again, 130 interrupted.
 The wallet key comes from RUN402_PRIVATE_KEY or the secret config run402:privateKey. See docs/cli.md.

@@ -54,11 +54,18 @@ describe("parseCli", () => {
     expect(error(["apply", "--save", "plan.json"])).toMatch(/--save does not apply to "apply"/);
     expect(error(["plan", "--plan", "plan.json"])).toMatch(/--plan does not apply to "plan"/);
     expect(error(["apply", "--plan", ""])).toMatch(/--plan needs a file/);
-    expect(error(["mcp", "--save", "plan.json"])).toMatch(/--save does not apply to "mcp"/);
-    expect(run(["mcp", "--manifest", "app", "--max-spend", "1"])).toMatchObject({
+    // The operator's choices for every tool call are the server's flags; --save, --plan and --yes are not.
+    expect(
+      run(["mcp", "--manifest", "apps", "-c", "run402:maxPaymentUsd=1", "--max-spend", "2", "--rail", "mpp"]),
+    ).toMatchObject({
       command: "mcp",
-      manifest: "app",
+      manifest: "apps",
+      config: { "run402:maxPaymentUsd": "1" },
+      maxSpendUsd: "2",
+      rail: "mpp",
     });
+    expect(error(["mcp", "--save", "plan.json"])).toMatch(/--save does not apply to "mcp"/);
+    expect(error(["mcp", "--yes"])).toMatch(/--yes does not apply to "mcp"/);
     expect(error(["apply", "--allow-apply"])).toMatch(/--allow-apply does not apply to "apply"/);
   });
 

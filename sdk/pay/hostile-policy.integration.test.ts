@@ -8,7 +8,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Address, createPublicClient, type Hex, http } from "viem";
+import { type Address, createPublicClient, type Hex, http, parseAbi } from "viem";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   type Call,
@@ -18,6 +18,7 @@ import {
   type Signed,
   spyAccount,
   startHostile,
+  tierBody,
 } from "~test/hostile.js";
 import type { BaseError } from "../../core/errors.js";
 import { createRun402, type Run402 } from "../client.js";
@@ -259,5 +260,39 @@ describe("issue 20 item 5: the payer signs only on networks the operator allowed
       chainId: 84532,
       verifyingContract: h.chains.base.usdc,
     });
+  });
+});
+
+describe("issue 20 item 2: a sale answering a repeated request is a second purchase", () => {
+  test("error: the server sells a repeated keyed request while the earlier x402 authorization is unused: recorded as a second purchase, and the authorization is cancelled on chain so it can never move money too", {
+    timeout: 180_000,
+  }, async () => {
+    const p = payer(7, "x402");
+    h.api.handle((call) => (call.headers["payment-signature"] ? "drop" : challengeFor(call)));
+    await failure(p.r402.tiers.set({ tier: "prototype", intent: "sold-again" }));
+    const [dropped] = p.signed as (Signed & { kind: "typedData" })[];
+    expect(dropped?.primaryType).toBe("TransferWithAuthorization");
+    // Now the server answers the unpaid repeat with a sale (as from an allowance), not a replay.
+    h.api.handle(() => ({
+      status: 200,
+      headers: { "x-run402-settlement-rail": "allowance" },
+      body: tierBody(p.address),
+    }));
+    const treasuryBefore = await h.balance("x402", h.chains.treasury);
+    const rerun = p.rerun();
+    const out = await rerun.tiers.set({ tier: "prototype", intent: "sold-again" });
+    expect(out.replayed).toBe(false);
+    expect(rerun.payments()).toEqual([expect.objectContaining({ rail: "allowance", amountUsd: "0.10" })]);
+    expect(p.events).toContainEqual(expect.objectContaining({ type: "payment.repurchased" }));
+    expect(p.events).toContainEqual(expect.objectContaining({ type: "payment.cancelling" }));
+    // The dropped authorization's nonce is spent by the cancellation: it can never transfer.
+    const used = await createPublicClient({ transport: http(h.chains.base.rpcUrl) }).readContract({
+      address: h.chains.base.usdc,
+      abi: parseAbi(["function authorizationState(address authorizer, bytes32 nonce) view returns (bool)"]),
+      functionName: "authorizationState",
+      args: [p.address, dropped!.message["nonce"] as Hex],
+    });
+    expect(used).toBe(true);
+    expect((await h.balance("x402", h.chains.treasury)) - treasuryBefore).toBe(0n);
   });
 });

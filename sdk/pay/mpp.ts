@@ -175,7 +175,7 @@ function checkCalls(
 }
 
 /** Seconds of clock difference tolerated between this machine (which checked validBefore at signing) and the chain. */
-const chainSkewSeconds = 120;
+const chainSkewSeconds = 300;
 /** The most blocks {@link minedIn} reads before it gives up (an answer it cannot give is "unknown"). */
 const maxBlocksScanned = 4_000;
 

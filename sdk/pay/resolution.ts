@@ -226,6 +226,9 @@ export function resolution(options: ResolutionOptions) {
       `${recordKey(record.apiBase, record.idempotencyKey)}#repurchase`,
       BigInt(settlement.amountAtomic),
     );
+    // The earlier credential may have moved money too (a pending one still may): it stays counted.
+    if (record.state === "pending" || record.state === "paid")
+      counted.set(recordKey(record.apiBase, record.idempotencyKey), BigInt(record.amountAtomic ?? "0"));
     onRepurchase(settlement);
     await move(record, { state: "settled", secondPurchase: settlement, error: "SECOND_PURCHASE" }, [
       "pending",
@@ -299,7 +302,25 @@ export function resolution(options: ResolutionOptions) {
     const deadline = Date.now() + (how.wait ? maxPendingWaitSeconds * 1000 : 0);
     for (;;) {
       const ex = await askStored(t, record);
-      if (ex.response.ok) return { kind: "delivered", exchange: ex, ...(await delivered(t, record, ex)) };
+      if (ex.response.ok) {
+        const done = await delivered(t, record, ex);
+        // A second sale: the earlier credential must not move money as well. Cancel it on chain
+        // when it is still unused and the caller allows a transaction (x402).
+        if (!done.replayed && how.cancel && record.proof) {
+          const r = railOf(record.proof.rail);
+          const state = await r?.chainState(record.proof).catch(() => null);
+          if (state?.state === "unused" && r?.cancel) {
+            t.emit({
+              type: "payment.cancelling",
+              url: ex.url,
+              idempotencyKey: key,
+              network: record.proof.network,
+            });
+            await r.cancel(record.proof).catch(() => null);
+          }
+        }
+        return { kind: "delivered", exchange: ex, ...done };
+      }
       if (ex.response.status !== 402) throw toApiError(record.method, ex);
       const proof = record.proof;
       let state: ChainState;
