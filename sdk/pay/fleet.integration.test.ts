@@ -37,7 +37,13 @@ const ledgerFor = async (payer: string) =>
   (await sb.ledger()).filter((e) => e.payer.toLowerCase() === payer.toLowerCase());
 
 /** A payer process: buys the prototype tier once per intent, concurrently; prints one JSON line. */
-function payerProcess(walletKey: string, schema: string, intents: string[], budgetUsd: number) {
+function payerProcess(
+  walletKey: string,
+  schema: string,
+  intents: string[],
+  budgetUsd: number,
+  announce = false,
+) {
   const dir = mkdtempSync(join(tmpdir(), "r402-fleet-"));
   const script = join(dir, "buy.mts");
   writeFileSync(
@@ -49,6 +55,7 @@ const r402 = createRun402({
   apiBase, wallet: resolveWallet(), rail: "x402", policy: { maxPaymentUsd: 1, maxSpendUsd: 10 },
   journal: { url, schema }, rpcUrls: { base: baseRpc },
   budget: { window: { seconds: 86400, maxUsd: Number(budget) } },
+  onEvent: (e) => { if (${announce} && e.type === "payment.signing") process.stdout.write("SIGNING\\n"); },
 });
 await r402.tiers.quote();
 process.stdout.write("READY\\n");
@@ -77,6 +84,11 @@ process.exit(0);
     });
     child.once("exit", (code) => reject(new Error(`payer exited ${code} before READY: ${err}`)));
   });
+  const signing = new Promise<void>((resolve) =>
+    child.stdout.on("data", () => {
+      if (out.includes("SIGNING\n")) resolve();
+    }),
+  );
   const result = new Promise<{ intent: string; paid?: string | null; replayed?: boolean; error?: string }[]>(
     (resolve, reject) =>
       child.once("exit", (code) => {
@@ -87,7 +99,9 @@ process.exit(0);
         }
       }),
   );
-  return { child, ready, result };
+  // A payer killed on purpose never prints its result: only a test that awaits it fails on that.
+  result.catch(() => undefined);
+  return { child, ready, signing, result };
 }
 
 describe("a fleet sharing one PostgreSQL journal", () => {
@@ -172,6 +186,42 @@ describe("a fleet sharing one PostgreSQL journal", () => {
     expect(before - (await usdc(w.address))).toBe(100_000n);
     const journal = PgJournal.open({ url: pg.url, schema: "fleet_down" });
     expect((await journal.unfinished()).length).toBe(0);
+    await journal.close();
+  });
+
+  test("behavior: a runner SIGKILLed between signing and the paid answer leaves its claim in the database; another runner resolves it without paying again", async () => {
+    const w = sb.wallets[2]!;
+    const price = 100_000n;
+    const before = await usdc(w.address);
+    const ledgerBefore = (await ledgerFor(w.address)).length;
+    // The unpaid ask passes at once; the paid retry is held 8 s, so the kill lands mid-flight.
+    await sb.fault({ route: "POST /tiers/v1/:tier", kind: "delay", delayMs: 0, count: 1 });
+    await sb.fault({ route: "POST /tiers/v1/:tier", kind: "delay", delayMs: 8000, count: 1 });
+    const first = payerProcess(w.privateKey, "fleet_kill", ["kill-1"], 1, true);
+    await first.ready;
+    first.child.stdin!.end("go\n");
+    await first.signing;
+    // The claim is committed before the credential leaves: wait for it in the database, then kill.
+    const journal = PgJournal.open({ url: pg.url, schema: "fleet_kill" });
+    const deadline = Date.now() + 30_000;
+    while ((await journal.unfinished()).length === 0) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    first.child.kill("SIGKILL");
+    await new Promise((r) => first.child.once("exit", r));
+    expect((await journal.unfinished())[0]).toMatchObject({ state: "pending" });
+
+    // Another runner (another process, its own client), same database and wallet, same intent.
+    const second = payerProcess(w.privateKey, "fleet_kill", ["kill-1"], 1);
+    await second.ready;
+    second.child.stdin!.end("go\n");
+    const [result] = await second.result;
+    expect(result, JSON.stringify(result)).not.toHaveProperty("error");
+    const paid = (await ledgerFor(w.address)).slice(ledgerBefore);
+    expect(paid).toHaveLength(1);
+    expect(before - (await usdc(w.address))).toBe(price);
+    expect(await journal.unfinished()).toEqual([]);
     await journal.close();
   });
 });

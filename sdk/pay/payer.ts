@@ -166,8 +166,8 @@ export function create(options: CreateOptions): Payer {
       signed,
       reason:
         refusal.limit === "run"
-          ? `${atomicToUsd(refusal.askedAtomic)} USD on top of ${atomicToUsd(refusal.usedAtomic)} USD this run already claimed on the wallet is over its budget of ${atomicToUsd(refusal.maxAtomic)} USD (the journal ${journal.location} counts every process of the run)`
-          : `${atomicToUsd(refusal.askedAtomic)} USD on top of ${atomicToUsd(refusal.usedAtomic)} USD the wallet claimed in the last ${budget?.window?.seconds ?? 0} s (pending credentials included, every runner sharing the journal ${journal.location}) is over its rolling budget of ${atomicToUsd(refusal.maxAtomic)} USD`,
+          ? `${atomicToUsd(refusal.askedAtomic)} USD on top of ${atomicToUsd(refusal.usedAtomic)} USD this run already claimed on the wallet is over its budget of ${atomicToUsd(refusal.maxAtomic)} USD (every process of the run counts, through the journal)`
+          : `${atomicToUsd(refusal.askedAtomic)} USD on top of ${atomicToUsd(refusal.usedAtomic)} USD the wallet claimed in the last ${budget?.window?.seconds ?? 0} s (pending credentials included, from every runner sharing the journal) is over its rolling budget of ${atomicToUsd(refusal.maxAtomic)} USD`,
       asked: `${atomicToUsd(refusal.usedAtomic + refusal.askedAtomic)} USD`,
       allowed: `${atomicToUsd(refusal.maxAtomic)} USD`,
     });
