@@ -167,6 +167,24 @@ describe("the sandbox answers in Run402's shapes", () => {
     });
   });
 
+  test("a deploy error carries Run402's nested form (error.code), which our client reads", async () => {
+    const spec = { secrets: { require: ["NOT_SET_ANYWHERE"] } };
+    const body = { spec: { project_id: project.project_id, ...spec } };
+    const bad = await call("POST", "/apply/v1/plans", body, "siwx");
+    expect(bad.status).toBe(409);
+    expect(bad.body.error).toMatchObject({ code: "SECRETS_MISSING", message: expect.any(String) });
+    const err = await createRun402({
+      apiBase: sb.apiBase,
+      wallet: { account: (await import("viem/accounts")).privateKeyToAccount(key()) },
+      rail: "x402",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
+      journal: false,
+    })
+      .deploy.plan({ projectId: project.project_id, spec })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "SECRETS_MISSING", status: 409 });
+  });
+
   test("projects: delete", async () => {
     const del = await call("DELETE", `/projects/v1/${project.project_id}`, undefined, {
       bearer: project.service_key,
