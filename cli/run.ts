@@ -293,9 +293,12 @@ async function startSandbox(session: Session): Promise<RunSettings> {
     version: string;
   };
   const module = await loadSandbox(session.manifestDir, version);
+  // Uploads go through presigned URLs on the sandbox's own upload origin, as on Run402; that origin
+  // is on loopback, so this run lists it in run402:uploadOrigins.
   const sandbox = await module.startSandbox({
     stateDir: session.paths.sandboxDir,
     log: (line) => session.io.progress(`  [sandbox] ${line}`),
+    uploads: "presigned",
   });
   session.stop = () => sandbox.stop();
   const wallet = sandbox.wallets[0];
@@ -310,6 +313,8 @@ async function startSandbox(session: Session): Promise<RunSettings> {
     allowedRecipients: sandbox.treasury,
     privateKey: wallet.privateKey,
     journalPath: `${session.paths.workDir}/journal.json`,
+    // A sandbox build older than its upload origin has none.
+    ...(sandbox.uploadOrigin ? { uploadOrigins: sandbox.uploadOrigin } : {}),
   };
 }
 

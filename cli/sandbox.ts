@@ -18,12 +18,18 @@ export interface SandboxHandle {
   mpp: { rpcUrl: string };
   wallets: { address: string; privateKey: string }[];
   treasury: string;
+  /** The presigned-upload origin (absent in sandbox builds before it, null when not started). */
+  uploadOrigin?: string | null;
   stop(): Promise<void>;
 }
 
 /** What the CLI uses of the sandbox package. */
 export interface SandboxModule {
-  startSandbox(options: { stateDir: string; log?: (line: string) => void }): Promise<SandboxHandle>;
+  startSandbox(options: {
+    stateDir: string;
+    log?: (line: string) => void;
+    uploads?: "presigned" | "api";
+  }): Promise<SandboxHandle>;
 }
 
 /** `--sandbox` without the sandbox package installed (exit 2). */

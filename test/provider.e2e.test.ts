@@ -103,9 +103,8 @@ async function liveProjects(wallet: number): Promise<string[]> {
   const response = await fetch(url, {
     headers: { "sign-in-with-x": await siwxHeader(sandbox.wallets[wallet]!.privateKey, url) },
   });
-  return ((await response.json()) as { projects: { project_id: string }[] }).projects.map(
-    (p) => p.project_id,
-  );
+  // Rows are keyed `id`, as Run402 lists them.
+  return ((await response.json()) as { projects: { id: string }[] }).projects.map((p) => p.id);
 }
 
 describe("provider through the engine", () => {

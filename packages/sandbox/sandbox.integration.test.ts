@@ -140,7 +140,8 @@ describe("SIWX", () => {
     ]);
     for (const [header, reason] of cases) {
       const res = await get(header);
-      expect(res.status, reason).toBe(401);
+      // Run402 answers a bad SIWX 402 (core/src/siwx-integration.integ.ts), with no payment challenge.
+      expect(res.status, reason).toBe(402);
       expect(res.body.code).toBe("SIWX_INVALID");
       expect(res.body.message).toContain(reason);
     }

@@ -1,10 +1,11 @@
+import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createRun402 } from "../client.js";
 import type { UploadUrlError } from "../errors/http.js";
-import { isInternalAddress, put, resolveUploadTarget } from "./uploadContent.js";
+import { isInternalAddress, put, resolveUploadTarget, uploadContent } from "./uploadContent.js";
 
 const api = new URL("https://api.run402.com");
 const dns = (table: Record<string, string[]>) => async (host: string) => {
@@ -220,5 +221,94 @@ describe("issue 19 item 9: a hostile content plan is refused before a byte is se
     const res = await put(target, new Uint8Array([1, 2, 3]), {}, 5_000);
     expect(res.status).toBe(200);
     expect(hits).toBe(before + 1);
+  });
+});
+
+describe("issue 19 item 9: how bytes are sent to an upload host", () => {
+  let host: Server;
+  let origin = "";
+  const seen: { headers: Record<string, string | string[] | undefined>; url: string; body: Buffer }[] = [];
+  let answers: number[] = [];
+  beforeAll(async () => {
+    host = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        seen.push({ headers: req.headers, url: req.url ?? "", body: Buffer.concat(chunks) });
+        const status = answers.shift() ?? 200;
+        if (status === 0) return req.socket.destroy();
+        res.writeHead(status, status === 200 ? { etag: '"e1"' } : {}).end(status === 200 ? "" : "<Error/>");
+      });
+    });
+    await new Promise<void>((r) => host.listen(0, "127.0.0.1", () => r()));
+    origin = `http://127.0.0.1:${(host.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => host.close(() => r())));
+
+  const account = privateKeyToAccount(`0x${"44".repeat(32)}`);
+  const events: { type: string }[] = [];
+  const ctx = () =>
+    ({
+      transport: {
+        apiBase: new URL("https://api.run402.test"),
+        fetch: globalThis.fetch,
+        timeoutMs: 5_000,
+        account,
+        emit: (e: { type: string }) => events.push(e),
+        uploadOrigins: [origin],
+      },
+      payer: undefined,
+    }) as unknown as Parameters<typeof uploadContent>[0];
+  const bytes = new Uint8Array(Buffer.from("part bytes"));
+  const b64 = Buffer.from(createHash("sha256").update(bytes).digest()).toString("base64");
+
+  test("behavior: no credential and no Content-Type; the checksum header only when the URL lacks it", async () => {
+    seen.length = 0;
+    answers = [200, 200];
+    expect(await uploadContent(ctx(), { url: `${origin}/b/part?partNumber=1&uploadId=u`, bytes })).toEqual({
+      etag: '"e1"',
+    });
+    await uploadContent(ctx(), {
+      url: `${origin}/b/k?x-amz-checksum-sha256=${encodeURIComponent(b64)}`,
+      bytes,
+    });
+    const [part, single] = seen;
+    for (const s of [part!, single!]) {
+      for (const h of ["authorization", "apikey", "sign-in-with-x", "content-type", "cookie"])
+        expect(s.headers[h]).toBeUndefined();
+      expect(s.body.equals(Buffer.from(bytes))).toBe(true);
+    }
+    expect(part!.headers["x-amz-checksum-sha256"]).toBe(b64);
+    expect(single!.headers["x-amz-checksum-sha256"]).toBeUndefined();
+  });
+
+  test("behavior: S3 403, 5xx and a dropped connection are tried again, 1 s then 2 s apart", async () => {
+    seen.length = 0;
+    answers = [503, 0, 200];
+    const started = Date.now();
+    expect(await uploadContent(ctx(), { url: `${origin}/b/retry`, bytes })).toEqual({ etag: '"e1"' });
+    expect(seen.length).toBe(3);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_900);
+  });
+
+  test("error: a 403 every time ends after 3 attempts as HTTP_UPLOAD_FAILED; a 400 is not retried", async () => {
+    seen.length = 0;
+    answers = [403, 403, 403];
+    const err = await uploadContent(ctx(), { url: `${origin}/b/denied?X-Amz-Signature=s3cr3t`, bytes }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: "HTTP_UPLOAD_FAILED", status: 403 });
+    expect(seen.length).toBe(3);
+    // The presigned query (a credential for that object) is not in the error.
+    expect(String((err as Error).message)).not.toContain("s3cr3t");
+    seen.length = 0;
+    answers = [400];
+    expect(
+      await uploadContent(ctx(), { url: `${origin}/b/bad`, bytes }).catch((e: unknown) => e),
+    ).toMatchObject({
+      code: "HTTP_UPLOAD_FAILED",
+      status: 400,
+    });
+    expect(seen.length).toBe(1);
   });
 });

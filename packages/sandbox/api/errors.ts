@@ -27,6 +27,12 @@ export interface ApiErrorOptions {
   /** Route-specific top-level fields (`lifecycle_state`, ...). */
   extra?: Record<string, unknown>;
   headers?: Record<string, string>;
+  /**
+   * Also carry the error nested as `error: { code, message, retryable, safe_to_retry, … }`, the form
+   * Run402's deploy routes use (kychee-com/run402 sdk/src/namespaces/deploy.ts `extractGatewayError`,
+   * deploy.test.ts "nested gateway error wrappers"); the canonical top-level fields stay beside it.
+   */
+  nested?: boolean;
 }
 
 /** An HTTP error answered with the canonical envelope. */
@@ -60,6 +66,17 @@ export class ApiError extends Error {
       next_actions,
       ...(details === undefined ? {} : { details }),
       ...extra,
+      ...(this.options.nested
+        ? {
+            error: {
+              code: this.code,
+              message: this.message,
+              retryable,
+              safe_to_retry,
+              ...(details === undefined ? {} : { details }),
+            },
+          }
+        : {}),
     };
   }
 }

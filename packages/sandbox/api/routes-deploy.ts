@@ -31,7 +31,7 @@ import {
   siteUrl,
   siwx,
 } from "./context.js";
-import { type ApiError, badRequest, conflict, notFound } from "./errors.js";
+import { ApiError, badRequest, conflict, notFound } from "./errors.js";
 import type { Ctx, Reply, Route } from "./http.js";
 import { MULTIPART_THRESHOLD_BYTES, PART_SIZE_BYTES } from "./s3.js";
 import { specFromWire } from "./wire.js";
@@ -507,8 +507,26 @@ export function siteHostHandler(deps: Deps): (ctx: Ctx) => Promise<Reply | undef
   };
 }
 
+/** `handler` with its errors in Run402's deploy-error form (nested, see ApiErrorOptions.nested). */
+function nestedErrors(handler: Route["handler"]): Route["handler"] {
+  return async (ctx) => {
+    try {
+      return await handler(ctx);
+    } catch (error) {
+      if (error instanceof ApiError) error.options.nested = true;
+      throw error;
+    }
+  };
+}
+
 /** Routes under /apply/v1, /content/v1, the upload URLs and /_site. */
 export function deployRoutes(deps: Deps): Route[] {
+  return applyRoutes(deps).map((r) =>
+    r.pattern.startsWith("/apply/v1/plans") ? { ...r, handler: nestedErrors(r.handler) } : r,
+  );
+}
+
+function applyRoutes(deps: Deps): Route[] {
   const { store, clock, blobs } = deps;
   return [
     {

@@ -76,11 +76,11 @@ describe("verifySiwx", () => {
       `"401 AUTH_REQUIRED: This route needs SIWX authentication (SIGN-IN-WITH-X)."`,
     );
     expect(await reason("not-base64!")).toMatchInlineSnapshot(
-      `"401 SIWX_INVALID: Invalid SIGN-IN-WITH-X header: not base64 JSON."`,
+      `"402 SIWX_INVALID: Invalid SIGN-IN-WITH-X header: not base64 JSON."`,
     );
     expect(await reason(await header({ chainId: 84532 }, { chainId: "eip155:84532" }))).toContain("chainId");
     expect(await reason(await header({ domain: "api.run402.com" }))).toMatchInlineSnapshot(
-      `"401 SIWX_INVALID: Invalid SIGN-IN-WITH-X header: domain api.run402.com does not match 127.0.0.1."`,
+      `"402 SIWX_INVALID: Invalid SIGN-IN-WITH-X header: domain api.run402.com does not match 127.0.0.1."`,
     );
     expect(await reason(await header({ uri: "http://127.0.0.1:4020/tiers/v1/status" }))).toContain("uri");
     expect(await reason(await header({ expirationTime: "2026-11-24T11:59:00.000Z" }))).toContain("expired");

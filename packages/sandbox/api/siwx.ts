@@ -54,8 +54,16 @@ export function siwxMessage(p: Omit<SiwxPayload, "signature">): string {
   return lines.join("\n");
 }
 
+/**
+ * A SIGN-IN-WITH-X header that is present but does not verify. Run402 answers it 402, the x402
+ * sign-in-with-x pattern (kychee-com/run402 core/src/siwx-integration.integ.ts, against the live API:
+ * an empty payload, a tampered signature, a missing statement, a numeric chainId). The body Run402
+ * sends with it is not public; this is the canonical envelope, with no payment challenge (no
+ * PAYMENT-REQUIRED header), so no client takes it for a price. A missing header stays 401
+ * AUTH_REQUIRED.
+ */
 function invalid(reason: string): ApiError {
-  return new ApiError(401, "SIWX_INVALID", `Invalid SIGN-IN-WITH-X header: ${reason}.`, {
+  return new ApiError(402, "SIWX_INVALID", `Invalid SIGN-IN-WITH-X header: ${reason}.`, {
     category: "auth",
     next_actions: [{ type: "authenticate", auth: "SIWX" }],
   });
