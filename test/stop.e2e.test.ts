@@ -32,7 +32,7 @@ const measured: string[] = [];
 beforeAll(async () => {
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
   tmp = mkdtempSync(join(tmpdir(), "run402-stop-"));
-  sandbox = await startTestSandbox({ walletCount: 7 });
+  sandbox = await startTestSandbox({ walletCount: 8 });
   proxy = await holdingProxy(sandbox.apiBase);
 });
 afterAll(async () => {
@@ -391,6 +391,34 @@ describe("a stop that stops", () => {
     expect(await paidBy(6)).toHaveLength(1);
   });
 
+  test("behavior: x402: reconcile gets SIGTERM while a settled payment's answer is held: its round cannot finish within the bound, so it is cancelled: exit 130 within the bound, the intent named", {
+    timeout: 300_000,
+  }, async () => {
+    const manifest = appCopy();
+    const { flags, env } = target(7, "x402", "reconcile");
+    const held = proxy.holdNextPaid();
+    const running = start(["reconcile", "--manifest", manifest, "--every", "1h", ...flags], env);
+    await Promise.race([
+      held,
+      running.done.then((run) => {
+        throw new Error(`exited before the paid answer was held:\n${why(run)}`);
+      }),
+    ]);
+    running.child.kill("SIGTERM");
+    // 3 s for the round to finish, then the same bound as apply.
+    const { run, ms } = await exitWithin(running, 3000 + boundMs);
+    measured.push(`x402 reconcile SIGTERM with the paid answer held: ${ms} ms`);
+    expect(run.code, why(run)).toBe(130);
+    expect(run.stderr).toMatch(/no new round; the current one is cancelled unless it ends within 3 s/);
+    expect(report(run).errors.find((e) => e.code === "ENGINE_CANCELLED")?.message).toMatch(
+      /Unresolved payment\(s\): tier\/\S+ \(may have been paid/,
+    );
+    expect(await paidBy(7)).toHaveLength(1);
+    const next = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
+    expect(next.code, why(next)).toBe(0);
+    expect(await paidBy(7)).toHaveLength(1);
+  });
+
   test("behavior: SIGKILL of the CLI's process group while a settled payment's answer is held: no process of the run stays alive; the next run pays nothing more", {
     timeout: 300_000,
   }, async () => {
@@ -402,14 +430,17 @@ describe("a stop that stops", () => {
     const pid = running.child.pid as number;
     const tree = runProcesses(pid);
     expect(tree.length, "supervisor, engine, provider").toBeGreaterThanOrEqual(3);
+    const killed = Date.now();
     process.kill(-pid, "SIGKILL");
     await running.done;
-    const ms = await until(
+    await until(
       () => tree.every((p) => !alive(p)),
-      10_000,
+      5_000,
       () => `processes ${tree.filter(alive).join(", ")} still alive`,
     );
-    measured.push(`x402 SIGKILL of the process group: last process of the run gone after ${ms} ms`);
+    measured.push(
+      `x402 SIGKILL of the process group: the last of its ${tree.length} processes gone ${Date.now() - killed} ms after the kill`,
+    );
     expect(await paidBy(4)).toHaveLength(1);
     const next = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
     expect(next.code, why(next)).toBe(0);
