@@ -39,7 +39,8 @@ export interface ReportedError {
 
 /** Maps a stable error code to the exit code. */
 export function exitCodeFor(code: string): ExitCodeValue {
-  if (code === "ENGINE_CANCELLED") return ExitCode.interrupted;
+  // RUN_CANCELLED: the provider stopped by the engine's cancel (a run stopped by a signal).
+  if (code === "ENGINE_CANCELLED" || code === "RUN_CANCELLED") return ExitCode.interrupted;
   // A credential that differs from what the policy approved is discarded unsent: a refusal.
   if (code.startsWith("POLICY_") || code === "PAYMENT_CREDENTIAL_MISMATCH") return ExitCode.policy;
   if (
