@@ -583,6 +583,9 @@ export interface StackWorkspace {
  */
 export const stopGraceMs = Number(process.env.RUN402_STOP_GRACE_MS ?? 5000);
 
+/** How long cli/supervise.ts gives the engine between its second interrupt and SIGKILL on a hard stop. */
+export const hardStopGraceMs = 2000;
+
 /** The signal that tells cli/supervise.ts to end its engine now. */
 export const hardStopSignal = "SIGUSR2";
 

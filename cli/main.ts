@@ -6,7 +6,7 @@
  */
 import { createInterface } from "node:readline/promises";
 import { parseCli, usage } from "./args.js";
-import { runOwner, stopEngines, stopGraceMs } from "./engine.js";
+import { hardStopGraceMs, runOwner, stopEngines, stopGraceMs } from "./engine.js";
 import { ExitCode, exitCodeOf } from "./exit.js";
 import { emptyReport, ordered, renderHuman } from "./report.js";
 import { runCommand } from "./run.js";
@@ -81,7 +81,7 @@ async function main(): Promise<void> {
       process.exit(ExitCode.interrupted);
     }
     process.stderr.write(
-      `run402-pulumi: ${signal} received: stopping (in-flight work is abandoned within ${Math.ceil((finishRoundMs + stopGraceMs + 2000) / 1000)} s; a second signal exits at once)\n`,
+      `run402-pulumi: ${signal} received: stopping (in-flight work is abandoned within ${Math.ceil(((options.command === "reconcile" ? finishRoundMs : 0) + stopGraceMs + hardStopGraceMs) / 1000)} s; a second signal exits at once)\n`,
     );
     markStopping();
     // reconcile starts no new round and lets the current one finish if it can within a short

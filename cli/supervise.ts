@@ -164,7 +164,7 @@ function interrupt(): void {
 process.on("SIGINT", interrupt);
 process.on("SIGTERM", interrupt);
 
-/** Seconds the engine gets between its second interrupt and SIGKILL on a hard stop. */
+/** Milliseconds the engine gets between its second interrupt and SIGKILL on a hard stop (engine.ts's hardStopGraceMs). */
 const hardGraceMs = 2000;
 let stopping = false;
 /**

@@ -32,7 +32,7 @@ const measured: string[] = [];
 beforeAll(async () => {
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
   tmp = mkdtempSync(join(tmpdir(), "run402-stop-"));
-  sandbox = await startTestSandbox({ walletCount: 6 });
+  sandbox = await startTestSandbox({ walletCount: 8 });
   proxy = await holdingProxy(sandbox.apiBase);
 });
 afterAll(async () => {
@@ -46,6 +46,8 @@ interface HoldingProxy {
   url: string;
   /** Holds the answer to the next paid request the sandbox settles; resolves once it has. */
   holdNextPaid(): Promise<void>;
+  /** Resolves when a request matching `METHOD path` arrives (and is passed on). */
+  arrival(pattern: RegExp): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -53,8 +55,15 @@ interface HoldingProxy {
 async function holdingProxy(upstream: string): Promise<HoldingProxy> {
   let armed: (() => void) | undefined;
   const held: ServerResponse[] = [];
+  const waiting: { pattern: RegExp; resolve: () => void }[] = [];
   const to = new URL(upstream);
   const server: Server = createServer((req, res) => {
+    for (const w of [...waiting]) {
+      if (w.pattern.test(`${req.method} ${req.url}`)) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.resolve();
+      }
+    }
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -92,6 +101,10 @@ async function holdingProxy(upstream: string): Promise<HoldingProxy> {
     holdNextPaid: () =>
       new Promise<void>((resolve) => {
         armed = resolve;
+      }),
+    arrival: (pattern) =>
+      new Promise<void>((resolve) => {
+        waiting.push({ pattern, resolve });
       }),
     close: async () => {
       for (const res of held) res.destroy();
@@ -353,6 +366,59 @@ describe("a stop that stops", () => {
     });
   }
 
+  test("behavior: x402: SIGTERM while the purchase's first request is held by the server (before any payment): exit 130 within the bound; nothing paid; the next run pays once", {
+    timeout: 300_000,
+  }, async () => {
+    const manifest = appCopy();
+    const { flags, env } = target(6, "x402", "held-request");
+    await sandbox.fault({ route: "POST /tiers/v1/:tier", kind: "delay", delayMs: 60_000, count: 1 });
+    const arrived = proxy.arrival(/^POST \/tiers\/v1\/prototype/);
+    const running = start(["apply", "--manifest", manifest, "--yes", ...flags], env);
+    // The request has reached the server, whose delay holds it there.
+    await Promise.race([
+      arrived,
+      running.done.then((run) => {
+        throw new Error(`exited before the request arrived:\n${why(run)}`);
+      }),
+    ]);
+    running.child.kill("SIGTERM");
+    const { run, ms } = await exitWithin(running, boundMs);
+    measured.push(`x402 SIGTERM with the purchase's first request held (nothing paid yet): ${ms} ms`);
+    expect(run.code, why(run)).toBe(130);
+    expect(await paidBy(6)).toHaveLength(0);
+    const next = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
+    expect(next.code, why(next)).toBe(0);
+    expect(await paidBy(6)).toHaveLength(1);
+  });
+
+  test("behavior: x402: reconcile gets SIGTERM while a settled payment's answer is held: its round cannot finish within the bound, so it is cancelled: exit 130 within the bound, the intent named", {
+    timeout: 300_000,
+  }, async () => {
+    const manifest = appCopy();
+    const { flags, env } = target(7, "x402", "reconcile");
+    const held = proxy.holdNextPaid();
+    const running = start(["reconcile", "--manifest", manifest, "--every", "1h", ...flags], env);
+    await Promise.race([
+      held,
+      running.done.then((run) => {
+        throw new Error(`exited before the paid answer was held:\n${why(run)}`);
+      }),
+    ]);
+    running.child.kill("SIGTERM");
+    // 3 s for the round to finish, then the same bound as apply.
+    const { run, ms } = await exitWithin(running, 3000 + boundMs);
+    measured.push(`x402 reconcile SIGTERM with the paid answer held: ${ms} ms`);
+    expect(run.code, why(run)).toBe(130);
+    expect(run.stderr).toMatch(/no new round; the current one is cancelled unless it ends within 3 s/);
+    expect(report(run).errors.find((e) => e.code === "ENGINE_CANCELLED")?.message).toMatch(
+      /Unresolved payment\(s\): tier\/\S+ \(may have been paid/,
+    );
+    expect(await paidBy(7)).toHaveLength(1);
+    const next = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
+    expect(next.code, why(next)).toBe(0);
+    expect(await paidBy(7)).toHaveLength(1);
+  });
+
   test("behavior: SIGKILL of the CLI's process group while a settled payment's answer is held: no process of the run stays alive; the next run pays nothing more", {
     timeout: 300_000,
   }, async () => {
@@ -364,14 +430,17 @@ describe("a stop that stops", () => {
     const pid = running.child.pid as number;
     const tree = runProcesses(pid);
     expect(tree.length, "supervisor, engine, provider").toBeGreaterThanOrEqual(3);
+    const killed = Date.now();
     process.kill(-pid, "SIGKILL");
     await running.done;
-    const ms = await until(
+    await until(
       () => tree.every((p) => !alive(p)),
-      10_000,
+      5_000,
       () => `processes ${tree.filter(alive).join(", ")} still alive`,
     );
-    measured.push(`x402 SIGKILL of the process group: last process of the run gone after ${ms} ms`);
+    measured.push(
+      `x402 SIGKILL of the process group: the last of its ${tree.length} processes gone ${Date.now() - killed} ms after the kill`,
+    );
     expect(await paidBy(4)).toHaveLength(1);
     const next = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
     expect(next.code, why(next)).toBe(0);
