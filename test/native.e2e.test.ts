@@ -321,4 +321,38 @@ describe("native provider: a YAML program through the real engine and YAML host"
     await stack.destroy();
     expect(await liveProjects(wallet)).not.toContain(up.outputs.projectId?.value);
   });
+
+  test("behavior: installed into the plugin cache from the package's archive, the plugin serves a program with no path to it", {
+    timeout: 300_000,
+  }, async () => {
+    const dir = mkdtempSync(join(engine.dir, "cache-"));
+    const archive = join(dir, "run402.tgz");
+    const run = promisify(execFile);
+    await run("bash", [join(repoRoot, "scripts", "plugin-archive.sh"), archive], { cwd: dir });
+    // A PULUMI_HOME of its own, and a PATH without the package's bin folder.
+    const env = { PULUMI_HOME: join(dir, "home") };
+    const install = await pulumiCli(
+      engine,
+      ["plugin", "install", "resource", "run402", "0.1.0", "--file", archive],
+      {
+        cwd: dir,
+        env,
+      },
+    );
+    expect(install.code, install.stderr).toBe(0);
+    writeFileSync(
+      join(dir, "Pulumi.yaml"),
+      "name: run402-cache\nruntime: yaml\nresources:\n  app:\n    type: run402:index:Project\n    properties:\n      name: cached\n",
+    );
+    const cli = (args: string[]) => pulumiCli(engine, args, { cwd: dir, env });
+    expect((await cli(["stack", "init", "dev"])).code).toBe(0);
+    expect((await cli(["config", "set", "run402:apiBase", sandbox.apiBase])).code).toBe(0);
+    const preview = await cli(["preview", "--json"]);
+    expect(preview.code, preview.stderr).toBe(0);
+    const steps = (JSON.parse(preview.stdout) as { steps: { op: string; urn: string }[] }).steps;
+    expect(steps).toContainEqual(
+      expect.objectContaining({ op: "create", urn: expect.stringMatching(/run402:index:Project::app$/) }),
+    );
+    expect(preview.stderr).not.toMatch(/from \$PATH/);
+  });
 });
