@@ -25,3 +25,7 @@ node --input-type=module -e '
   process.stdout.write(JSON.stringify(packageSchema(), null, 2));
 ' "$ROOT/dist/provider/native/schema.js" > "$OUT/schema.json"
 "$CACHE/sdkgen" "$OUT/schema.json" "$OUT" "$@"
+# The generators leave the version to a release step: give the packages the schema's.
+version="$(node -e 'process.stdout.write(require(process.argv[1]).version)' "$OUT/schema.json")"
+if [ -f "$OUT/nodejs/package.json" ]; then sed -i "s/\${VERSION}/$version/" "$OUT/nodejs/package.json"; fi
+if [ -f "$OUT/python/setup.py" ]; then sed -i "s/^VERSION = \"0.0.0\"/VERSION = \"$version\"/" "$OUT/python/setup.py"; fi

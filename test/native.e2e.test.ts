@@ -5,8 +5,21 @@
  * once on the configured rail and records it, a second up is a no-op, destroy deletes. The plugin is
  * the package's own launcher (bin/pulumi-resource-run402), found through `plugins.providers`.
  */
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
+import { promisify } from "node:util";
+import * as pulumi from "@pulumi/pulumi";
+import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createEngineWorkspace, type EngineWorkspace, engineBin, pulumiCli, repoRoot } from "~test/engine.js";
 import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
@@ -221,5 +234,125 @@ describe("native provider: a YAML program through the real engine and YAML host"
       /POLICY_PROVIDER_WIDENS\] maxSpendUsd 100 is above the operator's 1/,
     );
     expect((await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer)).toHaveLength(0);
+  });
+
+  test("behavior: a TypeScript program on the generated Node.js SDK (plugin on PATH): pays once, a second up is a no-op, destroy deletes", {
+    timeout: 600_000,
+  }, async () => {
+    // The SDK as `pulumi package gen-sdk` would make it, compiled.
+    const out = mkdtempSync(join(engine.dir, "sdk-"));
+    const run = promisify(execFile);
+    await run("bash", [join(repoRoot, "scripts", "sdk-gen.sh"), out, "nodejs"], { cwd: repoRoot });
+    const sdk = join(out, "nodejs");
+    symlinkSync(join(repoRoot, "node_modules"), join(sdk, "node_modules"), "dir");
+    await run(join(repoRoot, "node_modules", ".bin", "tsc"), ["-p", sdk], { cwd: sdk });
+    // What a publish step does: the compiled package reads its version from a package.json beside it.
+    cpSync(join(sdk, "package.json"), join(sdk, "bin", "package.json"));
+    type Sdk = Record<
+      string,
+      new (
+        name: string,
+        args: Record<string, unknown>,
+        opts?: pulumi.CustomResourceOptions,
+      ) => pulumi.CustomResource & Record<string, pulumi.Output<unknown>>
+    >;
+    const run402 = createRequire(import.meta.url)(join(sdk, "bin", "index.js")) as Sdk;
+
+    const app = mkdtempSync(join(engine.dir, "ts-app-"));
+    cpSync(join(repoRoot, "examples", "quickstart"), app, {
+      recursive: true,
+      filter: (src) => !/node_modules|\.run402|Pulumi\.|index\.ts/.test(src),
+    });
+    const wallet = 3;
+    const stack = await LocalWorkspace.createOrSelectStack(
+      {
+        stackName: "ts-sdk",
+        projectName: "run402-ts-sdk",
+        program: async () => {
+          const tier = new run402.Tier!("tier", { tier: "prototype" });
+          const project = new run402.Project!("app", { name: "ts-sdk" }, { dependsOn: [tier] });
+          const site = new run402.Deployment!("site", {
+            projectId: project.projectId,
+            anonKey: project.anonKey,
+            manifest: join(app, "app.json"),
+          });
+          new run402.Secret!("token", {
+            projectId: project.projectId,
+            serviceKey: project.serviceKey,
+            name: "API_TOKEN",
+            value: pulumi.secret(secretValue),
+          });
+          return { projectId: project.projectId, url: site.url, lastSettlement: tier.lastSettlement };
+        },
+      },
+      {
+        pulumiCommand: engine.pulumiCommand,
+        envVars: { ...engine.env, PATH: `${join(repoRoot, "bin")}:${engine.env.PATH}` },
+        pulumiHome: engine.env.PULUMI_HOME,
+        secretsProvider: "passphrase",
+        projectSettings: {
+          name: "run402-ts-sdk",
+          runtime: "nodejs",
+          main: repoRoot,
+          backend: { url: engine.backendUrl },
+        },
+      },
+    );
+    const w = sandbox.wallets[wallet]!;
+    await stack.setAllConfig({
+      "run402:apiBase": { value: sandbox.apiBase },
+      "run402:rail": { value: "x402" },
+      "run402:privateKey": { value: w.privateKey, secret: true },
+      "run402:baseRpcUrl": { value: sandbox.x402.rpcUrl },
+      "run402:tempoRpcUrl": { value: sandbox.mpp.rpcUrl },
+      "run402:allowedRecipients": { value: sandbox.treasury },
+      "run402:journalPath": { value: join(app, "journal.json") },
+    });
+    const paidBy = async () =>
+      (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === w.address.toLowerCase());
+    const up = await stack.up();
+    expect(up.summary.result).toBe("succeeded");
+    expect(await paidBy()).toHaveLength(1);
+    expect(up.outputs.lastSettlement?.value).toMatchObject({ rail: "x402", amountUsd: "0.10" });
+    expect((await fetch(up.outputs.url?.value as string)).status).toBe(200);
+    const again = await stack.up();
+    expect(again.summary.resourceChanges).toEqual({ same: 5 });
+    expect(await paidBy()).toHaveLength(1);
+    await stack.destroy();
+    expect(await liveProjects(wallet)).not.toContain(up.outputs.projectId?.value);
+  });
+
+  test("behavior: installed into the plugin cache from the package's archive, the plugin serves a program with no path to it", {
+    timeout: 300_000,
+  }, async () => {
+    const dir = mkdtempSync(join(engine.dir, "cache-"));
+    const archive = join(dir, "run402.tgz");
+    const run = promisify(execFile);
+    await run("bash", [join(repoRoot, "scripts", "plugin-archive.sh"), archive], { cwd: dir });
+    // A PULUMI_HOME of its own, and a PATH without the package's bin folder.
+    const env = { PULUMI_HOME: join(dir, "home") };
+    const install = await pulumiCli(
+      engine,
+      ["plugin", "install", "resource", "run402", "0.1.0", "--file", archive],
+      {
+        cwd: dir,
+        env,
+      },
+    );
+    expect(install.code, install.stderr).toBe(0);
+    writeFileSync(
+      join(dir, "Pulumi.yaml"),
+      "name: run402-cache\nruntime: yaml\nresources:\n  app:\n    type: run402:index:Project\n    properties:\n      name: cached\n",
+    );
+    const cli = (args: string[]) => pulumiCli(engine, args, { cwd: dir, env });
+    expect((await cli(["stack", "init", "dev"])).code).toBe(0);
+    expect((await cli(["config", "set", "run402:apiBase", sandbox.apiBase])).code).toBe(0);
+    const preview = await cli(["preview", "--json"]);
+    expect(preview.code, preview.stderr).toBe(0);
+    const steps = (JSON.parse(preview.stdout) as { steps: { op: string; urn: string }[] }).steps;
+    expect(steps).toContainEqual(
+      expect.objectContaining({ op: "create", urn: expect.stringMatching(/run402:index:Project::app$/) }),
+    );
+    expect(preview.stderr).not.toMatch(/from \$PATH/);
   });
 });
