@@ -156,7 +156,16 @@ describe("the description at run time", () => {
       ].sort(),
     );
     expect(outputKeys(projectShape).sort()).toEqual(
-      ["projectId", "name", "adoptProjectId", "anonKey", "serviceKey", "restUrl", "siteUrl"].sort(),
+      [
+        "projectId",
+        "name",
+        "adoptProjectId",
+        "anonKey",
+        "serviceKey",
+        "restUrl",
+        "siteUrl",
+        "apiOrigin",
+      ].sort(),
     );
     expect(outputKeys(deploymentShape).sort()).toEqual(
       [
@@ -172,9 +181,10 @@ describe("the description at run time", () => {
         "migrations",
         "functions",
         "uploaded",
+        "apiOrigin",
       ].sort(),
     );
-    expect(outputKeys(secretShape).sort()).toEqual(["name", "projectId"]);
+    expect(outputKeys(secretShape).sort()).toEqual(["apiOrigin", "name", "projectId"]);
     expect(secretKeys(projectShape).sort()).toEqual(["anonKey", "serviceKey"]);
     expect(secretKeys(deploymentShape)).toEqual(["anonKey"]);
     expect(secretKeys(secretShape).sort()).toEqual(["serviceKey", "value"]);

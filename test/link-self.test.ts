@@ -39,8 +39,17 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
+/** Every bin the real package.json files name, as `npm run build` (or the repository) leaves it. */
 function build(): void {
-  for (const path of ["dist/cli/main.js", "packages/sandbox/dist/main.js"]) {
+  const bins = (dir: string) =>
+    Object.values(
+      (
+        JSON.parse(readFileSync(join(repoRoot, dir, "package.json"), "utf8")) as {
+          bin?: Record<string, string>;
+        }
+      ).bin ?? {},
+    ).map((path) => join(dir, path));
+  for (const path of [...bins("."), ...bins("packages/sandbox")]) {
     mkdirSync(join(root, path, ".."), { recursive: true });
     writeFileSync(join(root, path), "#!/usr/bin/env node\n");
   }

@@ -81,8 +81,8 @@ async function liveProjects(wallet: number): Promise<string[]> {
   const response = await fetch(url, {
     headers: { "sign-in-with-x": await siwxHeader(sandbox.wallets[wallet]!.privateKey, url) },
   });
-  return ((await response.json()) as { projects: { project_id: string }[] }).projects.map(
-    (p) => p.project_id,
+  return ((await response.json()) as { projects: { id: string }[] }).projects.map(
+    (p) => p.id,
   );
 }
 

@@ -220,8 +220,8 @@ async function projectsOf(wallet: number): Promise<string[]> {
   const res = await fetch(url, {
     headers: { "sign-in-with-x": await siwxHeader(sandbox.wallets[wallet]!.privateKey, url) },
   });
-  const body = (await res.json()) as { projects: { project_id: string }[] };
-  return body.projects.map((p) => p.project_id);
+  const body = (await res.json()) as { projects: { id: string }[] };
+  return body.projects.map((p) => p.id);
 }
 
 /** The wallet's stablecoin balance on the rail's chain. */

@@ -54,7 +54,25 @@ const x402Fetch = (key: Hex) =>
   );
 
 const mppFetch = (key: Hex) => {
-  const chain: Chain = { ...tempoModerato, rpcUrls: { default: { http: [sb.mpp.rpcUrl] } } };
+  // viem ≥ 2.57.15 gives an expiring-nonce transaction a random TIP-1106 nonce, which anvil 1.7.1
+  // (the sandbox's Tempo) refuses: a client paying the sandbox keeps that nonce at 0, as
+  // pulumi-run402's own MPP rail does (sdk/pay/mpp.ts) and packages/sandbox/README.md says.
+  const [prepare, when] = tempoModerato.prepareTransactionRequest as unknown as [
+    (request: Record<string, unknown>, context: unknown) => unknown,
+    unknown,
+  ];
+  const chain = {
+    ...tempoModerato,
+    rpcUrls: { default: { http: [sb.mpp.rpcUrl] } },
+    prepareTransactionRequest: [
+      (request: Record<string, unknown>, context: unknown) =>
+        prepare(
+          request["nonceKey"] === "expiring" ? { ...request, nonce: request["nonce"] ?? 0 } : request,
+          context,
+        ),
+      when,
+    ],
+  } as unknown as Chain;
   return Mppx.create({
     polyfill: false,
     methods: [
