@@ -132,9 +132,7 @@ async function liveProjects(wallet: number): Promise<string[]> {
   const response = await fetch(url, {
     headers: { "sign-in-with-x": await siwxHeader(sandbox.wallets[wallet]!.privateKey, url) },
   });
-  return ((await response.json()) as { projects: { id: string }[] }).projects.map(
-    (p) => p.id,
-  );
+  return ((await response.json()) as { projects: { id: string }[] }).projects.map((p) => p.id);
 }
 
 describe("native provider: a YAML program through the real engine and YAML host", () => {
