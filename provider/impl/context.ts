@@ -4,7 +4,7 @@
  * the per-run total that `run402:maxSpendUsd` caps. Building it first resolves what earlier runs
  * left unfinished in the payment journal (recovery at start).
  */
-import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import {
   createRun402,
   type Recovered,
@@ -134,8 +134,12 @@ async function build(config: ProviderConfig): Promise<Context> {
   };
 }
 
-/** This process's run id when the run names none (a plain `pulumi up`): one run per process. */
-const runId = randomUUID();
+/**
+ * The run id when the run names none (a plain `pulumi up`): the engine that started this plugin
+ * (its parent), so every provider process of one engine run (an explicit provider starts its own)
+ * sums its claims against one `maxSpendUsd`, never one cap each.
+ */
+const runId = `engine:${hostname()}:${process.ppid}`;
 
 /** The journal the config names (see {@link build}). */
 export function journalOf(

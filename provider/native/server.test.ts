@@ -129,4 +129,35 @@ describe("the operator's money settings", () => {
     // The run's --max-spend (RUN402_RUN_SETTINGS) wins over both sides: nothing to widen.
     expect(narrowingFailures({ maxSpendUsd: "26" }, env({}, { maxSpendUsd: "2" }))).toEqual([]);
   });
+
+  test("error: where money and keys go is the operator's: another API, RPC, journal, rail, upload origin, or a list where the operator relies on the narrow default", () => {
+    const operator = env({ apiBase: "https://api.run402.com", budgetUsd: "5" });
+    const failures = narrowingFailures(
+      {
+        apiBase: "https://evil.example",
+        baseRpcUrl: "https://rpc.example",
+        journalPath: "/tmp/fresh.jsonl",
+        rail: "mpp",
+        uploadOrigins: "http://127.0.0.1:9",
+        allowedNetworks: "8453",
+        allowedRecipients: `0x${"9".repeat(40)}`,
+        budgetUsd: "50",
+      },
+      operator,
+    );
+    expect(failures.map((f) => f.property).sort()).toEqual(
+      [
+        "allowedNetworks",
+        "allowedRecipients",
+        "apiBase",
+        "baseRpcUrl",
+        "budgetUsd",
+        "journalPath",
+        "rail",
+        "uploadOrigins",
+      ].sort(),
+    );
+    // The same values as the operator's are no widening.
+    expect(narrowingFailures({ apiBase: "https://api.run402.com", budgetUsd: "5" }, operator)).toEqual([]);
+  });
 });

@@ -175,6 +175,12 @@ export function narrowingFailures(
     const extra = (mine.allowedRecipients ?? ["any recipient"]).filter((a) => !allowed.has(a.toLowerCase()));
     if (extra.length > 0)
       widen("allowedRecipients", `allowedRecipients allows ${extra.join(", ")}, which the operator does not`);
+  } else if (own["allowedRecipients"] !== undefined) {
+    // Without the operator's list, recipients are pinned on first use: any list of the provider's widens.
+    widen(
+      "allowedRecipients",
+      "allowedRecipients is set, and the operator sets none (recipients are pinned on first use)",
+    );
   }
   if (operator.allowedNetworks) {
     const extra = (mine.allowedNetworks ?? ["the rails' default networks"]).filter(
@@ -182,6 +188,12 @@ export function narrowingFailures(
     );
     if (extra.length > 0)
       widen("allowedNetworks", `allowedNetworks allows ${extra.join(", ")}, which the operator does not`);
+  } else if (own["allowedNetworks"] !== undefined) {
+    // Without the operator's list, the default is the narrowest: the configured RPCs' chains, else the testnets.
+    widen(
+      "allowedNetworks",
+      "allowedNetworks is set, and the operator sets none (the default: the configured RPCs' chains, else the testnets)",
+    );
   }
   if (
     operator.budgetUsd !== undefined &&
@@ -199,6 +211,8 @@ export function narrowingFailures(
     "journal",
     "journalPath",
     "budgetPeriod",
+    "rail",
+    "fallbackRail",
   ] as const) {
     if (own[key] !== undefined && String(mine[key]) !== String(operator[key]))
       widen(key, `${key} differs from the operator's`);
