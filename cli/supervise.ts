@@ -10,6 +10,8 @@
  * stdin, a pipe from the CLI, closes; or it is re-parented) it asks `pulumi` to stop, waits a few
  * seconds for it to save its state and release the lock, then kills `pulumi` and every process it
  * started. A lock left behind that way is stale (same host, dead pid): the next run clears it.
+ * SIGUSR2 from the CLI is a hard stop (its stop bound passed, or a second signal): the engine gets
+ * its second interrupt, and 2 seconds later it and everything it started are killed.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
