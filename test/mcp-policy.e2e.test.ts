@@ -112,10 +112,13 @@ const hostileValue: Record<string, string> = {
   allowedNetworks: "eip155:8453",
   uploadOrigins: "http://127.0.0.1:9",
   journalPath: "/tmp/fresh-journal.json",
+  journal: "postgres://attacker@127.0.0.1:9/fresh",
+  budgetUsd: "1000000",
+  budgetPeriod: "1h",
   allowedActions: "subscribe,renew,upgrade,downgrade",
 };
 
-describe("issue 20: the operator decides the money", () => {
+describe("the operator decides the money", () => {
   test("error: every run402:* setting and every other widening argument is refused by name on every tool; the sandbox's request log stays empty", {
     timeout: 300_000,
   }, async () => {
