@@ -9,7 +9,7 @@
  * the next run, for a lease from then. A Tier with autoRenew false renews nothing.
  */
 import { BaseError } from "../core/errors.js";
-import { atomicToUsd, sumUsd, usdToAtomic } from "../sdk/money.js";
+import { atomicToUsd, parseUsdPrice, sumUsd, usdToAtomic } from "../sdk/money.js";
 import type { ForecastReport, RenewalForecast } from "./report.js";
 import { shortType, urnName } from "./urn.js";
 
@@ -126,9 +126,11 @@ export async function priceList(apiBase: string): Promise<{ terms: Record<string
   const terms: Record<string, TierTerms> = {};
   for (const [name, value] of Object.entries(tiers as Record<string, unknown>)) {
     const { price, lease_days } = (value ?? {}) as { price?: unknown; lease_days?: unknown };
-    if (typeof price !== "string" || !/^\d+(\.\d+)?$/.test(price)) continue;
+    // Run402 writes prices as "$0.10" (kychee-com/run402 TierQuote); the same strict reading as the SDK's.
+    const usd = typeof price === "string" ? parseUsdPrice(price) : undefined;
+    if (usd === undefined) continue;
     if (typeof lease_days !== "number" || !(lease_days > 0)) continue;
-    terms[name] = { price, lease_days };
+    terms[name] = { price: usd, lease_days };
   }
   const date = Date.parse(response.headers.get("date") ?? "");
   return { terms, now: Number.isFinite(date) ? date : Date.now() };

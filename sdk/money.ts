@@ -26,3 +26,11 @@ export function usdToAtomic(usd: number | string): bigint {
 export function sumUsd(amounts: readonly string[]): string {
   return atomicToUsd(amounts.reduce((total, amount) => total + usdToAtomic(amount), 0n));
 }
+
+/**
+ * The USD amount of a price as Run402 writes it (`"$0.10"`; the `$` optional, at most 6 decimals),
+ * as a decimal string (`"0.10"`), or undefined when the text is no such amount (never NaN).
+ */
+export function parseUsdPrice(text: string): string | undefined {
+  return /^\s*\$?\s*(\d+(?:\.\d{1,6})?)\s*$/.exec(text)?.[1];
+}

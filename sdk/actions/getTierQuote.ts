@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { ApiError, ResponseValidationError } from "../errors/http.js";
 import type { ActionContext } from "../internal/context.js";
 import { call } from "../internal/http.js";
-import { atomicToUsd, usdToAtomic } from "../money.js";
+import { atomicToUsd, parseUsdPrice, usdToAtomic } from "../money.js";
 
 /**
  * A quoted price. Run402 sends a `$`-prefixed decimal string (`"$0.10"`; kychee-com/run402
@@ -12,15 +12,15 @@ import { atomicToUsd, usdToAtomic } from "../money.js";
  * must never become a cap (`Number("$0.10")` is NaN, and NaN compares false with every limit).
  */
 export const priceSchema = z.string().transform((text, ctx) => {
-  const match = /^\s*\$?\s*(\d+(?:\.\d{1,6})?)\s*$/.exec(text);
-  if (!match) {
+  const usd = parseUsdPrice(text);
+  if (usd === undefined) {
     ctx.addIssue({
       code: "custom",
       message: `price ${JSON.stringify(text)} is not a USD amount like "$0.10"`,
     });
     return z.NEVER;
   }
-  const atomic = usdToAtomic(match[1]!);
+  const atomic = usdToAtomic(usd);
   return { text, usd: atomicToUsd(atomic), atomic };
 });
 
