@@ -28,7 +28,13 @@ import { openState } from "./state.js";
 // (pulumi-run402's hostile-server tests) or drive a sandbox's controls.
 export type { FaultKind, RequestLogEntry } from "./api/http.js";
 export { siwxMessage } from "./api/siwx.js";
-export { type Chains, type StartChainsOptions, startChains, type Wallet } from "./chains/index.js";
+export {
+  type Chains,
+  type StartChainsOptions,
+  sandboxTempoChain,
+  startChains,
+  type Wallet,
+} from "./chains/index.js";
 export { createPaymentGate } from "./payments/gate.js";
 export type { GateOutcome, PaymentGate, Price, Rail, Settlement } from "./payments/types.js";
 export type { LedgerEntry } from "./state.js";

@@ -7,9 +7,9 @@ import { wrapFetchWithPayment } from "@x402/fetch";
 import { Mppx, tempo } from "mppx/client";
 import { type Address, type Chain, createClient, createPublicClient, erc20Abi, type Hex, http } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { tempoModerato } from "viem/chains";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+import { sandboxTempoChain } from "./chains/index.js";
 
 let sb: TestSandbox;
 const DAY = 86_400;
@@ -54,25 +54,7 @@ const x402Fetch = (key: Hex) =>
   );
 
 const mppFetch = (key: Hex) => {
-  // viem ≥ 2.57.15 gives an expiring-nonce transaction a random TIP-1106 nonce, which anvil 1.7.1
-  // (the sandbox's Tempo) refuses: a client paying the sandbox keeps that nonce at 0, as
-  // pulumi-run402's own MPP rail does (sdk/pay/mpp.ts) and packages/sandbox/README.md says.
-  const [prepare, when] = tempoModerato.prepareTransactionRequest as unknown as [
-    (request: Record<string, unknown>, context: unknown) => unknown,
-    unknown,
-  ];
-  const chain = {
-    ...tempoModerato,
-    rpcUrls: { default: { http: [sb.mpp.rpcUrl] } },
-    prepareTransactionRequest: [
-      (request: Record<string, unknown>, context: unknown) =>
-        prepare(
-          request["nonceKey"] === "expiring" ? { ...request, nonce: request["nonce"] ?? 0 } : request,
-          context,
-        ),
-      when,
-    ],
-  } as unknown as Chain;
+  const chain = sandboxTempoChain(sb.mpp.rpcUrl);
   return Mppx.create({
     polyfill: false,
     methods: [

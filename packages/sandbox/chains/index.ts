@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import {
   type Abi,
   type Address,
+  type Chain,
   encodeFunctionData,
   type Hex,
   keccak256,
@@ -19,6 +20,7 @@ import {
   toHex,
 } from "viem";
 import { privateKeyToAddress } from "viem/accounts";
+import { tempoModerato } from "viem/chains";
 
 /** A funded test wallet (deterministic test key, never a real one). */
 export interface Wallet {
@@ -60,6 +62,33 @@ export const MULTICALL3_ADDRESS: Address = "0xcA11bde05977b3631167028862bE2a1739
 export const BASE_CHAIN_ID = 84532;
 /** Chain id of the tempo rail (Tempo Moderato). */
 export const TEMPO_CHAIN_ID = 42431;
+
+/**
+ * Tempo Moderato on the sandbox's RPC, for a client that pays the sandbox (an mppx client's
+ * `getClient`). The sandbox's Tempo is anvil 1.7.1, which predates TIP-1106 and refuses an
+ * expiring-nonce transaction whose nonce is not 0; viem 2.57.15 and later draw a random one, so this
+ * chain keeps it at 0 (README, "The Tempo chain").
+ */
+export function sandboxTempoChain(rpcUrl: string): Chain {
+  const [prepare, options] = tempoModerato.prepareTransactionRequest as unknown as [
+    (request: Record<string, unknown>, context: unknown) => unknown,
+    unknown,
+  ];
+  return {
+    ...tempoModerato,
+    rpcUrls: { default: { http: [rpcUrl] } },
+    prepareTransactionRequest: [
+      (request: Record<string, unknown>, context: unknown) =>
+        prepare(
+          request["nonceKey"] === "expiring" && request["nonce"] === undefined
+            ? { ...request, nonce: 0 }
+            : request,
+          context,
+        ),
+      options,
+    ],
+  } as unknown as Chain;
+}
 
 const STARTING_TOKENS = 1000_000000n;
 const STARTING_ETH = 100n * 10n ** 18n;

@@ -10,9 +10,8 @@ import { Receipt } from "mppx";
 import { Mppx, tempo } from "mppx/client";
 import { type Chain, createClient, http } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { tempoModerato } from "viem/chains";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type Chains, startChains } from "../chains/index.js";
+import { type Chains, sandboxTempoChain, startChains } from "../chains/index.js";
 import { createPaymentGate } from "./gate.js";
 import type { GateOutcome, PaymentGate, Price, Settlement } from "./types.js";
 
@@ -337,10 +336,7 @@ describe("x402 edge cases", () => {
 
 describe("mpp", () => {
   const payer = () => chains.wallets[1]!;
-  const tempoChain = (): Chain => ({
-    ...tempoModerato,
-    rpcUrls: { default: { http: [chains.tempo.rpcUrl] } },
-  });
+  const tempoChain = (): Chain => sandboxTempoChain(chains.tempo.rpcUrl);
   const mppClient = (fetchImpl: typeof fetch = fetch) =>
     Mppx.create({
       polyfill: false,
