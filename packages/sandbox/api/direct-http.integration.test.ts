@@ -8,9 +8,9 @@ import { wrapFetchWithPayment } from "@x402/fetch";
 import { Mppx, tempo } from "mppx/client";
 import { type Chain, createClient, type Hex, http } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { tempoModerato } from "viem/chains";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+import { sandboxTempoChain } from "../chains/index.js";
 
 let sb: TestSandbox;
 beforeAll(async () => {
@@ -66,7 +66,7 @@ describe("a paid route without SIWX", () => {
 
   test("mpp: the seed's snippet, a plain mppx.fetch with only method POST, buys on tempo", async () => {
     const account = privateKeyToAccount(w(1).privateKey);
-    const chain: Chain = { ...tempoModerato, rpcUrls: { default: { http: [sb.mpp.rpcUrl] } } };
+    const chain: Chain = sandboxTempoChain(sb.mpp.rpcUrl);
     const mppx = Mppx.create({
       polyfill: false,
       methods: [tempo({ account, getClient: () => createClient({ chain, transport: http(sb.mpp.rpcUrl) }) })],
