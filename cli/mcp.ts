@@ -23,12 +23,13 @@ import { Writable } from "node:stream";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { RegisteredCode } from "../core/codes.js";
 import { MANIFEST_NAMES } from "../provider/manifest/load.js";
 import { appSchema, releaseSchema } from "../schema/validate.js";
 import { type CliOptions, parseCli } from "./args.js";
-import { packageRoot } from "./engine.js";
+import { packageRoot, workspacePaths } from "./engine.js";
 import { readPlan } from "./plan.js";
 import { emptyReport, ordered, type Report } from "./report.js";
 import { type Io, runCommand } from "./run.js";
@@ -325,6 +326,32 @@ export async function serveMcp(options: McpOptions): Promise<void> {
     realpathSync(existsSync(servedRoot) && statSync(servedRoot).isFile() ? dirname(servedRoot) : servedRoot),
   ];
   const opLine = operatorLine(operator);
+
+  /**
+   * The run402:* settings (the wallet key aside) that the stack config of a manifest's folder sets,
+   * when that folder is not the served root and the operator did not pass them (`mcp -c`): an agent
+   * that can write files could have put them there, to pick another journal, budget, network, RPC or
+   * API. Refused, with the way out; the served root's own stack config is the operator's.
+   */
+  const foreignMoneyConfig = (manifest: string): string | undefined => {
+    const dir = existsSync(manifest) && statSync(manifest).isDirectory() ? manifest : dirname(manifest);
+    if (roots.includes(dir)) return undefined;
+    const stack = (operator.stack ?? "dev").split("/").pop();
+    const file = join(workspacePaths(dir, operator.sandbox ?? false).workDir, `Pulumi.${stack}.yaml`);
+    let config: Record<string, unknown>;
+    try {
+      config =
+        (parseYaml(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null)?.config ?? {};
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      return `The stack config ${file} cannot be read; nothing was run or sent.`;
+    }
+    const keys = Object.keys(config).filter(
+      (key) => key.startsWith("run402:") && key !== "run402:privateKey" && !(key in (operator.config ?? {})),
+    );
+    if (keys.length === 0) return undefined;
+    return `The stack config ${file} sets ${keys.join(", ")}. Outside the folder this server serves, money settings come only from the operator (run402-pulumi mcp -c <key>=<value>), never from a file an agent could have written. Nothing was run or sent.`;
+  };
   /** Only the flags `status` takes (it reads state: no rail, no settings). */
   const statusLine = [
     ...(operator.stack !== undefined && operator.stack !== "dev" ? ["--stack", operator.stack] : []),
@@ -371,6 +398,8 @@ export async function serveMcp(options: McpOptions): Promise<void> {
       "manifest",
     );
     if ("refused" in where) return { refusal: refused(command, "MCP_PATH_OUTSIDE_ROOT", where.refused) };
+    const foreign = foreignMoneyConfig(where.path);
+    if (foreign) return { refusal: refused(command, "MCP_STACK_CONFIG_REFUSED", foreign) };
     return { manifest: where.path };
   };
 

@@ -76,6 +76,7 @@ export const errorCodes = {
   MCP_TOOL_DISABLED: e(exit.invalid, `${cli}#the-mcp-server`),
   MCP_ARGUMENT_REFUSED: e(exit.invalid, `${cli}#the-mcp-server`),
   MCP_PATH_OUTSIDE_ROOT: e(exit.invalid, `${cli}#the-mcp-server`),
+  MCP_STACK_CONFIG_REFUSED: e(exit.invalid, `${cli}#the-mcp-server`),
 
   // 3: refused by the spend policy before anything was signed or sent.
   POLICY_MAX_PAYMENT: e(exit.policy, `${arch}#money-safety-sdkpay`),

@@ -157,6 +157,34 @@ describe("the operator decides the money", () => {
     expect(await sandbox.ledger()).toEqual([]);
   });
 
+  test("error: a stack config in another folder of the served tree cannot set money settings the operator did not pass", {
+    timeout: 300_000,
+  }, async () => {
+    const server = await serve(0, ["--allow-apply", ...operator("foreign")]);
+    const manifest = appCopy();
+    // What an agent with a file tool could write beside an app: a fresh journal, a higher cap, mainnet.
+    const workspace = join(manifest, "..", ".run402");
+    mkdirSync(workspace, { recursive: true });
+    writeFileSync(
+      join(workspace, "Pulumi.dev.yaml"),
+      'config:\n  run402:journalPath: /tmp/fresh-journal.jsonl\n  run402:maxSpendUsd: "1000"\n  run402:allowedNetworks: eip155:8453\n',
+    );
+    const before = (await sandbox.requests()).length;
+    for (const tool of ["plan", "status", "forecast"]) {
+      const { report, result } = await server.call(tool, { manifest });
+      expect(result.isError, tool).toBe(true);
+      expect(report.errors, tool).toEqual([
+        expect.objectContaining({
+          code: "MCP_STACK_CONFIG_REFUSED",
+          // journalPath is one the operator passed (-c), so theirs stands; the others are refused.
+          message: expect.stringContaining("sets run402:maxSpendUsd, run402:allowedNetworks."),
+        }),
+      ]);
+    }
+    expect((await sandbox.requests()).length).toBe(before);
+    expect(await sandbox.ledger()).toEqual([]);
+  });
+
   test("error: apply's maxSpendUsd only narrows the operator's cap: a larger one leaves the operator's in force and nothing is paid", {
     timeout: 300_000,
   }, async () => {
