@@ -908,18 +908,22 @@ function missingStack(session: Session, report: Report): Report {
   return report;
 }
 
-async function status(session: Session, report: Report): Promise<Report> {
-  const engine = await findPulumi(session.root, session.paths.engineDir);
-  const stack = await openStack({
+/** The session's stack when it exists (`status` and `forecast` read it and never create it). */
+async function existingStack(session: Session): Promise<EngineStack | undefined> {
+  return openStack({
     manifestFile: session.manifestFile,
     projectName: session.projectName,
     stackName: session.options.stack,
     paths: session.paths,
     backend: session.options.backend,
-    engine,
+    engine: await findPulumi(session.root, session.paths.engineDir),
     packageRoot: session.root,
     create: false,
   });
+}
+
+async function status(session: Session, report: Report): Promise<Report> {
+  const stack = await existingStack(session);
   if (!stack) return missingStack(session, report);
   noteRepair(session, stack, report);
   // One read of the state (a file in a file backend): outputs, resources and pending operations.
@@ -965,19 +969,10 @@ async function stackForecast(
 
 /** `forecast`: what the stack's leases will cost within --days; no engine operation, no payment, no write. */
 async function forecast(session: Session, report: Report): Promise<Report> {
-  const engine = await findPulumi(session.root, session.paths.engineDir);
-  if (session.options.sandbox) session.settings = await startSandbox(session);
-  const stack = await openStack({
-    manifestFile: session.manifestFile,
-    projectName: session.projectName,
-    stackName: session.options.stack,
-    paths: session.paths,
-    backend: session.options.backend,
-    engine,
-    packageRoot: session.root,
-    create: false,
-  });
+  const stack = await existingStack(session);
   if (!stack) return missingStack(session, report);
+  // The price list comes from the API: with --sandbox, the sandbox's (a missing stack starts none).
+  if (session.options.sandbox) session.settings = await startSandbox(session);
   const state = await stack.exportStack();
   report.forecast = await stackForecast(session, stack, state, session.options.days);
   return report;
