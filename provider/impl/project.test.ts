@@ -2,7 +2,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { BaseError } from "../../core/errors.js";
 
 // The project exists on Run402 (the API is the part mocked here); what is tested is the key store.
 vi.mock("./context.js", () => ({
@@ -11,6 +10,9 @@ vi.mock("./context.js", () => ({
     config: { apiBase: "https://api.run402.com" },
   }),
 }));
+// The unit tier shares its module registry across files: load fresh modules, so the mock applies.
+vi.resetModules();
+const { BaseError } = await import("../../core/errors.js");
 const { handlers } = await import("../impl.js");
 const { project } = await import("./project.js");
 
@@ -32,8 +34,8 @@ describe("adopting a project", () => {
   test("error: without its keys in the key store: PROJECT_KEYS_NOT_FOUND, across the engine too", async () => {
     const error = await project.create(adopt).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BaseError);
-    expect((error as BaseError).code).toBe("PROJECT_KEYS_NOT_FOUND");
-    expect((error as BaseError).message).toMatch(
+    expect((error as InstanceType<typeof BaseError>).code).toBe("PROJECT_KEYS_NOT_FOUND");
+    expect((error as InstanceType<typeof BaseError>).message).toMatch(
       /Project prj_1 exists but its keys are not in the run402 key store/,
     );
     await expect(handlers.project.create(adopt)).rejects.toThrow(/^\[PROJECT_KEYS_NOT_FOUND\] Project prj_1/);
