@@ -5,24 +5,23 @@
  * what converging pays now. Then the sandbox clock moves past the due dates and `reconcile` pays
  * exactly what the forecasts said.
  */
-import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { assertBuilt, type Run, report, runCli, startCli, why } from "~test/cli-harness.js";
 import { repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
-import type { ForecastReport, Report } from "../cli/report.js";
+import type { ForecastReport } from "../cli/report.js";
 import { atomicToUsd } from "../sdk/money.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 const day = 24 * 60 * 60 * 1000;
 let sandbox: TestSandbox;
 let tmp: string;
 
 beforeAll(async () => {
-  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+  assertBuilt();
   tmp = mkdtempSync(join(tmpdir(), "run402-forecast-"));
   sandbox = await startTestSandbox({ walletCount: 3 });
 });
@@ -30,24 +29,6 @@ afterAll(async () => {
   await sandbox?.close();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function env(wallet: number): NodeJS.ProcessEnv {
-  const base = { ...process.env };
-  delete base.PULUMI_CONFIG_PASSPHRASE;
-  delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
-  return {
-    ...base,
-    PULUMI_HOME: join(tmp, "pulumi-home"),
-    RUN402_CONFIG_DIR: join(tmp, "config"),
-    RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey,
-  };
-}
 
 /** Flags pointing the CLI at the sandbox (this run only; nothing is stored in the stack's config). */
 function flags(wallet: number): string[] {
@@ -66,40 +47,18 @@ function flags(wallet: number): string[] {
   ];
 }
 
-function cli(args: string[], wallet: number): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [main, ...args, ...flags(wallet)],
-      { env: env(wallet), maxBuffer: 32 * 1024 * 1024 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
+/** The CLI as wallet `wallet` against the sandbox. */
+const cli = (args: string[], wallet: number): Promise<Run> =>
+  runCli(tmp, [...args, ...flags(wallet)], { RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey });
 
 /** Starts `reconcile`, sends SIGTERM once its first round is done, and waits for the exit. */
-function reconcileOnce(args: string[], wallet: number): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [main, "reconcile", ...args, ...flags(wallet)], {
-      env: env(wallet),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    let signalled = false;
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-      if (!signalled && /round 1 (done|failed)/.test(stderr)) {
-        signalled = true;
-        child.kill("SIGTERM");
-      }
-    });
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+async function reconcileOnce(args: string[], wallet: number): Promise<Run> {
+  const run = startCli(tmp, ["reconcile", ...args, ...flags(wallet)], {
+    RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey,
   });
+  await run.seen(/round 1 (done|failed)/);
+  run.child.kill("SIGTERM");
+  return run.done;
 }
 
 function appCopy(): string {
@@ -125,8 +84,7 @@ function digest(dir: string): string {
   return hash.digest("hex");
 }
 
-const doc = (run: Run): Report => JSON.parse(run.stdout) as Report;
-const why = (run: Run) => `${run.stderr}\n--- stdout:\n${run.stdout}`;
+const doc = report;
 
 describe("run402-pulumi forecast", () => {
   test("behavior: two stacks on two wallets: the forecast matches what reconcile pays once the clock reaches the due dates", async () => {
