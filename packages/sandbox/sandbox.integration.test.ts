@@ -5,7 +5,7 @@ import { x402Client } from "@x402/core/client";
 import { ExactEvmScheme } from "@x402/evm/exact/client";
 import { wrapFetchWithPayment } from "@x402/fetch";
 import { Mppx, tempo } from "mppx/client";
-import { type Address, type Chain, createClient, createPublicClient, erc20Abi, type Hex, http } from "viem";
+import { type Address, createClient, createPublicClient, erc20Abi, type Hex, http } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
