@@ -23,6 +23,7 @@ import {
   type Budget,
   type BudgetUse,
   type IntentRecord,
+  type IntentRef,
   type IntentState,
   type Journal,
   overBudget,
@@ -285,14 +286,25 @@ export function open(options: OpenOptions): Journal {
 
   const toRecord = (row: { record: IntentRecord }): IntentRecord => row.record;
 
-  async function budgetSums(client: Pool | PoolClient, budget: Budget): Promise<BudgetUse> {
+  async function budgetSums(
+    client: Pool | PoolClient,
+    budget: Budget,
+    except?: IntentRef,
+  ): Promise<BudgetUse> {
     const { rows } = await client.query<{ run: string; win: string }>(
       `SELECT
          coalesce(sum(amount_atomic) FILTER (WHERE $2::text IS NOT NULL AND run_id = $2), 0)::text AS run,
          coalesce(sum(amount_atomic) FILTER (WHERE $3::float8 IS NOT NULL AND claimed_at > now() - make_interval(secs => $3::float8)), 0)::text AS win
        FROM ${s}.intents
-       WHERE wallet = $1 AND state IN ('pending', 'paid', 'settled') AND claimed_at IS NOT NULL`,
-      [budget.wallet.toLowerCase(), budget.run?.id ?? null, budget.window?.seconds ?? null],
+       WHERE wallet = $1 AND state IN ('pending', 'paid', 'settled') AND claimed_at IS NOT NULL
+         AND NOT ($4::text IS NOT NULL AND api_base = $4 AND idempotency_key = $5)`,
+      [
+        budget.wallet.toLowerCase(),
+        budget.run?.id ?? null,
+        budget.window?.seconds ?? null,
+        except?.apiBase ?? null,
+        except?.idempotencyKey ?? null,
+      ],
     );
     return { runAtomic: BigInt(rows[0]?.run ?? "0"), windowAtomic: BigInt(rows[0]?.win ?? "0") };
   }
@@ -412,10 +424,10 @@ export function open(options: OpenOptions): Journal {
         }
       }
     },
-    budgetUse: async (budget) => {
+    budgetUse: async (budget, except) => {
       const p = await connect();
       try {
-        return await budgetSums(p, budget);
+        return await budgetSums(p, budget, except);
       } catch (error) {
         throw fail("cannot be read", error);
       }

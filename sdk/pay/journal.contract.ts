@@ -206,6 +206,23 @@ export function journalContract(name: string, fresh: () => Promise<JournalSite> 
       await j.close();
     });
 
+    test("behavior: a budget read can leave out one intent's own claim, and only that intent's, under its API base", async () => {
+      const site = await fresh();
+      const [j, k] = [site.open(), site.open()];
+      const wallet = claim("x", "0").wallet;
+      const budget: Journal.Budget = { wallet, window: { seconds: 600, maxAtomic: 100n } };
+      // Another runner claimed intent `a`; `b` is another intent of the wallet.
+      expect((await k.transition(claim("a", "60"), [undefined], { budget })).ok).toBe(true);
+      expect((await k.transition(claim("b", "30"), [undefined], { budget })).ok).toBe(true);
+      expect((await j.budgetUse(budget)).windowAtomic).toBe(90n);
+      expect((await j.budgetUse(budget, { apiBase, idempotencyKey: "a" })).windowAtomic).toBe(30n);
+      // The same key under another API base is another intent: still counted.
+      expect(
+        (await j.budgetUse(budget, { apiBase: "http://127.0.0.1:5000", idempotencyKey: "a" })).windowAtomic,
+      ).toBe(90n);
+      await Promise.all([j.close(), k.close()]);
+    });
+
     test("behavior: the rolling window counts the wallet's claims of its last seconds, from every run, and frees them after", async () => {
       const j = (await fresh()).open();
       const wallet = claim("x", "0").wallet;

@@ -147,8 +147,12 @@ export type Journal = {
     from: readonly (IntentState | undefined)[],
     options?: TransitionOptions,
   ): Promise<TransitionResult>;
-  /** What the budget's wallet has claimed so far (a read: the claim itself checks again under its lock). */
-  budgetUse(budget: Budget): Promise<BudgetUse>;
+  /**
+   * What the budget's wallet has claimed so far (a read: the claim itself checks again under its
+   * lock). `except` leaves out one intent's own record: a claim of that intent by another runner is
+   * not spend this intent would add (its claim loses the compare-and-set and waits for that one).
+   */
+  budgetUse(budget: Budget, except?: IntentRef): Promise<BudgetUse>;
   /** The recipient pinned for this API base and rail. */
   pinned(apiBase: string, rail: RailName): Promise<string | null>;
   /** Pins a recipient unless one is already pinned; returns the pinned one. */
@@ -156,6 +160,9 @@ export type Journal = {
   /** Releases what it holds (a database's connections). */
   close(): Promise<void>;
 };
+
+/** One intent, as the journal keys it. */
+export type IntentRef = { apiBase: string; idempotencyKey: string };
 
 /** The map key of an intent in {@link Journal.intents}. */
 export const recordKey = (apiBase: string, idempotencyKey: string) => `${apiBase} ${idempotencyKey}`;
@@ -518,8 +525,12 @@ function build(
         }
         return { ok: true, record };
       }),
-    budgetUse: (budget) =>
-      locked(async () => budgetUseOf(intentsOf((await read()).lines).values(), budget, Date.now())),
+    budgetUse: (budget, except) =>
+      locked(async () => {
+        const intents = intentsOf((await read()).lines);
+        if (except) intents.delete(recordKey(except.apiBase, except.idempotencyKey));
+        return budgetUseOf(intents.values(), budget, Date.now());
+      }),
     pinned: (apiBase, rail) => locked(async () => pinnedOf((await read()).lines, apiBase, rail)),
     pin: (apiBase, rail, recipient) =>
       locked(async (guard) => {

@@ -640,6 +640,77 @@ describe("Payer: paying", () => {
     expect(spy.signed).toEqual([]);
   });
 
+  test("behavior: another runner claiming the same intent between our read and our budget check is waited for, not counted as our spend", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "r402-samekey-"));
+    const shared = Journal.open({ path: join(dir, "journal.jsonl") });
+    const idempotencyKey = "k-same";
+    const spy = spyAccount();
+    // The other runner (same wallet, same intent) claims it just before this payer reads the
+    // budget: the real journal, with that interleaving forced.
+    let otherClaimed = false;
+    const journal: Journal.Journal = {
+      ...shared,
+      budgetUse: async (budget, except) => {
+        if (!otherClaimed) {
+          otherClaimed = true;
+          const claimed = await shared.transition(
+            {
+              apiBase,
+              intentId: "lease-1",
+              idempotencyKey,
+              method: "POST",
+              url: `${apiBase}/tiers/v1/prototype`,
+              body: {},
+              state: "pending",
+              rail: "x402",
+              amountAtomic: "100000",
+              recipient: treasury,
+              wallet: spy.account.address,
+              owner: "another-runner",
+              validUntil: new Date(Date.now() + 60_000).toISOString(),
+            },
+            [undefined],
+            { budget },
+          );
+          expect(claimed.ok).toBe(true);
+        }
+        return shared.budgetUse(budget, except);
+      },
+    };
+    const api = fakeApi((req) => challenge402(req.url));
+    const payer = Payer.create({
+      rails: [X402.create({ account: spy.account })],
+      rail: "x402",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 1 },
+      journal,
+      payer: spy.account.address,
+      // Room for one $0.10 purchase, not two: the same intent must not count twice.
+      budget: { window: { seconds: 3600, maxUsd: 0.15 } },
+    });
+    const t: Transport = {
+      apiBase: new URL(apiBase),
+      fetch: api.fetch,
+      timeoutMs: 1000,
+      account: spy.account,
+      emit: () => {},
+    };
+    const err = await payer
+      .fetch(
+        t,
+        { method: "POST", path: "/tiers/v1/prototype", body: {}, auth: { kind: "none" } },
+        {
+          intentId: "lease-1",
+          idempotencyKey,
+        },
+      )
+      .catch((e: unknown) => e);
+    expect(otherClaimed).toBe(true);
+    // The other runner's claim stands; this payer sent nothing paid and says whose it is.
+    expect((err as { code?: string }).code).toBe("INTENT_IN_PROGRESS");
+    expect(api.requests).toHaveLength(1);
+    expect((await shared.get(apiBase, idempotencyKey))?.owner).toBe("another-runner");
+  });
+
   test("behavior: a credential the chain shows used, whose server has not stored its answer yet, is delivered when asked again, not reported lost", async () => {
     const dir = mkdtempSync(join(tmpdir(), "r402-used-"));
     const journal = Journal.open({ path: join(dir, "journal.jsonl") });

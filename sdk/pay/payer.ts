@@ -371,9 +371,15 @@ export function create(options: CreateOptions): Payer {
     }
     if (!approved) return refuse(refusal!);
     if (budget) {
-      // Before signing: what the wallet claimed so far, every process sharing the journal included.
-      // The claim checks again, under its lock; this read only spares a signature bound to be refused.
-      const early = overBudget(budget, await journal.budgetUse(budget), approved.amountAtomic);
+      // Before signing: what the wallet claimed so far, every process sharing the journal included,
+      // but this intent's own record: another runner's claim of it is no second spend (our claim
+      // below finds it pending and waits for it). The claim checks again, under its lock; this read
+      // only spares a signature bound to be refused.
+      const early = overBudget(
+        budget,
+        await journal.budgetUse(budget, { apiBase: scope, idempotencyKey: key }),
+        approved.amountAtomic,
+      );
       if (early) return refuse(budgetError(early, chosenRail, false));
     }
     // Reserved from approval on, before any await: concurrent calls in this process see it at once
