@@ -9,16 +9,14 @@
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer, request, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Address, createPublicClient, erc20Abi, http } from "viem";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { repoRoot } from "~test/engine.js";
+import { type HoldingProxy, holdingProxy } from "~test/holding-proxy.js";
 import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import type { Report } from "../cli/report.js";
-import { carriedPayment } from "../sdk/pay/rail.js";
 
 const main = join(repoRoot, "dist", "cli", "main.js");
 /** The bound from signal to exit: the engine's grace (5 s) and the hard stop (2 s), plus slack. */
@@ -41,78 +39,6 @@ afterAll(async () => {
   await sandbox?.close();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
-
-interface HoldingProxy {
-  url: string;
-  /** Holds the answer to the next paid request the sandbox settles; resolves once it has. */
-  holdNextPaid(): Promise<void>;
-  /** Resolves when a request matching `METHOD path` arrives (and is passed on). */
-  arrival(pattern: RegExp): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** A proxy to `upstream` that can hold the answer to a settled paid request forever. */
-async function holdingProxy(upstream: string): Promise<HoldingProxy> {
-  let armed: (() => void) | undefined;
-  const held: ServerResponse[] = [];
-  const waiting: { pattern: RegExp; resolve: () => void }[] = [];
-  const to = new URL(upstream);
-  const server: Server = createServer((req, res) => {
-    for (const w of [...waiting]) {
-      if (w.pattern.test(`${req.method} ${req.url}`)) {
-        waiting.splice(waiting.indexOf(w), 1);
-        w.resolve();
-      }
-    }
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const headers = new Headers();
-      for (const [k, v] of Object.entries(req.headers))
-        if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
-      // The Host header goes through unchanged: SIWX signs the URL the client called.
-      const forward = request(
-        { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
-        (answer) => {
-          const body: Buffer[] = [];
-          answer.on("data", (c: Buffer) => body.push(c));
-          answer.on("end", () => {
-            const status = answer.statusCode ?? 502;
-            if (armed && carriedPayment(headers) && status >= 200 && status < 300) {
-              // Settled and stored by the sandbox; the client never hears of it.
-              held.push(res);
-              const done = armed;
-              armed = undefined;
-              done();
-              return;
-            }
-            res.writeHead(status, answer.headers);
-            res.end(Buffer.concat(body));
-          });
-        },
-      );
-      forward.on("error", () => res.destroy());
-      forward.end(Buffer.concat(chunks));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    holdNextPaid: () =>
-      new Promise<void>((resolve) => {
-        armed = resolve;
-      }),
-    arrival: (pattern) =>
-      new Promise<void>((resolve) => {
-        waiting.push({ pattern, resolve });
-      }),
-    close: async () => {
-      for (const res of held) res.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 interface Run {
   code: number;

@@ -345,11 +345,13 @@ async function converge(inputs: Inputs, previous: Outputs | null): Promise<Outpu
       lease_expires_at: result.lease_expires_at,
       organization_lifecycle_state: "active",
     };
-  } else if (previous && drifted(previous, leaseOf(status))) {
-    // The server holds another lease than the state: a purchase whose response was lost, or a
-    // change made elsewhere. Record the truth, paying nothing, and, when the lease moved on (a
-    // purchase happened), the settlement recovery at start found for this organization's tier.
-    const recorded = Date.parse(previous.leaseExpiresAt ?? "");
+  } else if (previous === null || drifted(previous, leaseOf(status))) {
+    // The server holds another lease than the state (a purchase whose response was lost, or a
+    // change made elsewhere), or this new Tier adopts the organization's lease. Record the truth,
+    // paying nothing, and, when the lease moved on (a purchase happened), the settlement recovery
+    // finds for this organization's tier: a purchase another run (another runner, killed with its
+    // credential out) left pending is resolved here, since no later purchase shares its intent.
+    const recorded = previous ? Date.parse(previous.leaseExpiresAt ?? "") : Number.NEGATIVE_INFINITY;
     const server = Date.parse(status.lease_expires_at ?? "");
     const found =
       server > recorded ? await ctx.recoveredSettlement(`tier/${ctx.wallet.toLowerCase()}/`) : null;
