@@ -9,15 +9,21 @@
  *   its stored result, nothing is signed or paid);
  * - `tiers.status()`: a SIWX-signed GET, the plain-request reference.
  * Interleaving keeps the three columns under the same conditions (chain height, GC, machine load).
+ *
+ * With a baseline checkout (BENCH_BEFORE), each side runs its own SDK (its `dist/sdk/index.js`)
+ * against its own sandbox (its `packages/sandbox/dist/main.js`), one wallet each, and the two sides'
+ * iterations alternate (which goes first alternates too): same machine, same moment.
  */
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { createRun402, type RailName, type Run402Event, resolveWallet } from "pulumi-run402/sdk";
+import { pathToFileURL } from "node:url";
+import type { RailName, Run402Event } from "pulumi-run402/sdk";
 import { type Chain, createPublicClient, createWalletClient, defineChain, erc20Abi, http } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { tempoModerato } from "viem/chains";
-import { spawnSandbox } from "./sandbox-process.js";
+import type { Side } from "./commands.js";
+import { type SandboxChild, spawnSandbox } from "./sandbox-process.js";
 import { type Summary, summarize } from "./stats.js";
 
 const PRICE_USD = 0.03;
@@ -34,9 +40,12 @@ export interface Phases {
   finish: number;
 }
 
-/** One rail's figures. */
+/** One rail's figures (of one side). */
 export interface RailResult {
   rail: RailName;
+  /** The build measured: this checkout, or the baseline. */
+  side: Side["name"];
+  commit: string;
   /**
    * The chain's own settle time: one token transfer of the rail's asset, signed, sent and confirmed on
    * the same local chain (receipt polled every 2 ms), without any payment protocol around it.
@@ -54,7 +63,23 @@ export interface RailResult {
 /** Result of section 2. */
 export interface PaymentsResult {
   calls: number;
+  /** Every rail of every side, this checkout's first. */
   rails: RailResult[];
+}
+
+/** The SDK entry points a side's build exports (its `dist/sdk/index.js`). */
+interface Sdk {
+  createRun402(options: Record<string, unknown>): {
+    images: {
+      generate(args: { prompt: string; intent: string }): Promise<{
+        replayed?: boolean;
+        settlement?: { rail: string } | null;
+      }>;
+    };
+    tiers: { status(): Promise<unknown> };
+    spentUsd(): number;
+  };
+  resolveWallet(options: { privateKey: string }): { address: string };
 }
 
 interface Marks {
@@ -65,7 +90,17 @@ interface Marks {
   end?: number;
 }
 
-async function benchRail(
+/** One side's client on one rail, measured call by call. */
+interface RailRun {
+  address: string;
+  firstPaidMs: number;
+  /** One iteration: a paid call, its replay, a status read. */
+  round(i: number): Promise<void>;
+  result(): Omit<RailResult, "ledgerEntries" | "chainSettle" | "side" | "commit">;
+}
+
+async function openRail(
+  sdk: Sdk,
   rail: RailName,
   apiBase: string,
   privateKey: `0x${string}`,
@@ -73,8 +108,9 @@ async function benchRail(
   rpcUrls: { base: string; tempo: string },
   journalDir: string,
   calls: number,
+  label: string,
   progress: (line: string) => void,
-): Promise<Omit<RailResult, "ledgerEntries" | "chainSettle"> & { address: string }> {
+): Promise<RailRun> {
   let marks: Marks = { start: 0 };
   const onEvent = (event: Run402Event) => {
     const now = performance.now();
@@ -84,8 +120,8 @@ async function benchRail(
     else if (event.type === "request" && marks.signing !== undefined && marks.answered === undefined)
       marks.answered = now;
   };
-  const wallet = resolveWallet({ privateKey });
-  const r402 = createRun402({
+  const wallet = sdk.resolveWallet({ privateKey });
+  const r402 = sdk.createRun402({
     apiBase,
     wallet,
     rail,
@@ -94,7 +130,7 @@ async function benchRail(
       maxSpendUsd: Number(((calls + 1) * PRICE_USD).toFixed(2)),
       allowedRecipients: [treasury],
     },
-    journal: { path: join(journalDir, `${rail}-journal.jsonl`) },
+    journal: { path: join(journalDir, `${label}-${rail}-journal.jsonl`) },
     rpcUrls,
     onEvent,
   });
@@ -105,7 +141,9 @@ async function benchRail(
     const result = await r402.images.generate({ prompt: "a lighthouse at dusk", intent });
     marks.end = performance.now();
     if (result.replayed || !result.settlement || result.settlement.rail !== rail) {
-      throw new Error(`${rail}: a fresh intent was not paid on ${rail} (replayed=${result.replayed})`);
+      throw new Error(
+        `${label} ${rail}: a fresh intent was not paid on ${rail} (replayed=${result.replayed})`,
+      );
     }
     return { ...marks, end: marks.end };
   };
@@ -113,7 +151,7 @@ async function benchRail(
     const t0 = performance.now();
     const result = await r402.images.generate({ prompt: "a lighthouse at dusk", intent });
     const elapsed = performance.now() - t0;
-    if (!result.replayed) throw new Error(`${rail}: the repeated intent was not replayed`);
+    if (!result.replayed) throw new Error(`${label} ${rail}: the repeated intent was not replayed`);
     return elapsed;
   };
   const statusCall = async () => {
@@ -125,7 +163,7 @@ async function benchRail(
   const warmIntent = `bench-${run}-${rail}-warm-up`;
   const first = await paidCall(warmIntent);
   const firstPaidMs = first.end - first.start;
-  progress(`payments ${rail}: first paid call ${Math.round(firstPaidMs)} ms`);
+  progress(`payments ${label} ${rail}: first paid call ${Math.round(firstPaidMs)} ms`);
   await replayCall(warmIntent);
   await statusCall();
 
@@ -133,34 +171,40 @@ async function benchRail(
   const unpaid: number[] = [];
   const status: number[] = [];
   const phases: Record<keyof Phases, number[]> = { challenge: [], policy: [], signAndSettle: [], finish: [] };
-  for (let i = 0; i < calls; i++) {
-    const m = await paidCall(`bench-${run}-${rail}-${i}`);
-    paid.push(m.end - m.start);
-    if (m.challenge !== undefined && m.signing !== undefined && m.answered !== undefined) {
-      phases.challenge.push(m.challenge - m.start);
-      phases.policy.push(m.signing - m.challenge);
-      phases.signAndSettle.push(m.answered - m.signing);
-      phases.finish.push(m.end - m.answered);
-    }
-    unpaid.push(await replayCall(warmIntent));
-    status.push(await statusCall());
-  }
-  const spent = r402.spentUsd();
-  const expected = (calls + 1) * PRICE_USD;
-  if (Math.abs(spent - expected) > 1e-9) throw new Error(`${rail}: spent ${spent} USD, expected ${expected}`);
   const median = (xs: number[]) => (xs.length ? summarize(xs).median : Number.NaN);
   return {
-    rail,
     address: wallet.address,
     firstPaidMs,
-    paid: summarize(paid),
-    unpaid: summarize(unpaid),
-    status: summarize(status),
-    phases: {
-      challenge: median(phases.challenge),
-      policy: median(phases.policy),
-      signAndSettle: median(phases.signAndSettle),
-      finish: median(phases.finish),
+    async round(i) {
+      const m = await paidCall(`bench-${run}-${rail}-${i}`);
+      paid.push(m.end - m.start);
+      if (m.challenge !== undefined && m.signing !== undefined && m.answered !== undefined) {
+        phases.challenge.push(m.challenge - m.start);
+        phases.policy.push(m.signing - m.challenge);
+        phases.signAndSettle.push(m.answered - m.signing);
+        phases.finish.push(m.end - m.answered);
+      }
+      unpaid.push(await replayCall(warmIntent));
+      status.push(await statusCall());
+    },
+    result() {
+      const spent = r402.spentUsd();
+      const expected = (calls + 1) * PRICE_USD;
+      if (Math.abs(spent - expected) > 1e-9)
+        throw new Error(`${label} ${rail}: spent ${spent} USD, expected ${expected}`);
+      return {
+        rail,
+        firstPaidMs,
+        paid: summarize(paid),
+        unpaid: summarize(unpaid),
+        status: summarize(status),
+        phases: {
+          challenge: median(phases.challenge),
+          policy: median(phases.policy),
+          signAndSettle: median(phases.signAndSettle),
+          finish: median(phases.finish),
+        },
+      };
     },
   };
 }
@@ -205,53 +249,93 @@ async function chainSettle(
   return summarize(times);
 }
 
-/** Runs section 2 against one sandbox child; `tmpDir` holds the journals (and PGlite's template). */
+/**
+ * Runs section 2: per side (this checkout, and the baseline when `sides` has one), its own sandbox
+ * child and SDK; per rail, the sides' iterations interleaved. `tmpDir` holds the journals (and
+ * PGlite's template).
+ */
 export async function benchPayments(
-  repo: string,
+  sides: Side[],
   tmpDir: string,
   calls: number,
   progress: (line: string) => void,
 ): Promise<PaymentsResult> {
-  const sandbox = await spawnSandbox({ repo, tmpDir, wallets: 2 });
+  const running: { side: Side; sdk: Sdk; sandbox: SandboxChild }[] = [];
   try {
-    const { info } = sandbox;
+    for (const side of sides) {
+      const sdk = (await import(pathToFileURL(join(side.repo, "dist", "sdk", "index.js")).href)) as Sdk;
+      running.push({ side, sdk, sandbox: await spawnSandbox({ repo: side.repo, tmpDir, wallets: 2 }) });
+    }
     const journalDir = mkdtempSync(join(tmpDir, "journals-"));
-    const rpcUrls = { base: info.x402.rpcUrl, tempo: info.mpp.rpcUrl };
     const rails: RailResult[] = [];
     for (const [index, rail] of (["x402", "mpp"] as const).entries()) {
-      const key = info.wallets[index]?.privateKey;
-      if (!key) throw new Error(`the sandbox has no wallet ${index}`);
-      const r = await benchRail(rail, info.apiBase, key, info.treasury, rpcUrls, journalDir, calls, progress);
-      const ledger = (await (await fetch(`${info.apiBase}/_sandbox/ledger`)).json()) as {
-        payments: { rail: string; payer: string }[];
-      };
-      const ledgerEntries = ledger.payments.filter(
-        (p) => p.rail === rail && p.payer.toLowerCase() === r.address.toLowerCase(),
-      ).length;
-      if (ledgerEntries !== calls + 1) {
-        throw new Error(`${rail}: the sandbox ledger holds ${ledgerEntries} payments, expected ${calls + 1}`);
+      const opened: RailRun[] = [];
+      for (const { side, sdk, sandbox } of running) {
+        const { info } = sandbox;
+        const key = info.wallets[index]?.privateKey;
+        if (!key) throw new Error(`${side.name}: the sandbox has no wallet ${index}`);
+        const rpcUrls = { base: info.x402.rpcUrl, tempo: info.mpp.rpcUrl };
+        opened.push(
+          await openRail(
+            sdk,
+            rail,
+            info.apiBase,
+            key,
+            info.treasury,
+            rpcUrls,
+            journalDir,
+            calls,
+            side.name,
+            progress,
+          ),
+        );
       }
-      const { address: _address, ...result } = r;
-      const chain = rail === "x402" ? info.x402 : info.mpp;
-      const settle = await chainSettle(
-        chain.rpcUrl,
-        chain.chainId,
-        rail === "x402" ? info.x402.asset : info.mpp.currency,
-        key,
-        info.treasury,
-        Math.min(calls, 10),
-        rail === "mpp",
-      ).catch((error: unknown) => {
-        progress(`payments ${rail}: the chain's own transfer could not be timed: ${String(error)}`);
-        return null;
-      });
-      rails.push({ ...result, chainSettle: settle, ledgerEntries });
-      progress(
-        `payments ${rail}: paid median ${Math.round(r.paid.median)} ms, unpaid ${Math.round(r.unpaid.median)} ms`,
-      );
+      // Interleaved: each iteration runs every side once, the first side alternating.
+      for (let i = 0; i < calls; i++) {
+        const order = i % 2 === 0 ? opened : [...opened].reverse();
+        for (const r of order) await r.round(i);
+      }
+      for (const [n, r] of opened.entries()) {
+        const { side, sandbox } = running[n]!;
+        const { info } = sandbox;
+        const ledger = (await (await fetch(`${info.apiBase}/_sandbox/ledger`)).json()) as {
+          payments: { rail: string; payer: string }[];
+        };
+        const ledgerEntries = ledger.payments.filter(
+          (p) => p.rail === rail && p.payer.toLowerCase() === r.address.toLowerCase(),
+        ).length;
+        if (ledgerEntries !== calls + 1) {
+          throw new Error(
+            `${side.name} ${rail}: the sandbox ledger holds ${ledgerEntries} payments, expected ${calls + 1}`,
+          );
+        }
+        const key = info.wallets[index]!.privateKey;
+        const chain = rail === "x402" ? info.x402 : info.mpp;
+        // The chain's own transfer, once, on this checkout's sandbox (the chains are the same anvil).
+        const settle =
+          side.name === "after"
+            ? await chainSettle(
+                chain.rpcUrl,
+                chain.chainId,
+                rail === "x402" ? info.x402.asset : info.mpp.currency,
+                key,
+                info.treasury,
+                Math.min(calls, 10),
+                rail === "mpp",
+              ).catch((error: unknown) => {
+                progress(`payments ${rail}: the chain's own transfer could not be timed: ${String(error)}`);
+                return null;
+              })
+            : null;
+        const result = r.result();
+        rails.push({ ...result, side: side.name, commit: side.commit, chainSettle: settle, ledgerEntries });
+        progress(
+          `payments ${side.name} ${rail}: paid median ${Math.round(result.paid.median)} ms, unpaid ${Math.round(result.unpaid.median)} ms`,
+        );
+      }
     }
     return { calls, rails };
   } finally {
-    await sandbox.stop();
+    for (const { sandbox } of running) await sandbox.stop();
   }
 }

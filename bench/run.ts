@@ -259,22 +259,43 @@ function startupSection(outcome: Outcome<StartupResult>): string {
 
 function paymentsVerdicts(outcome: Outcome<PaymentsResult>): Verdict[] {
   if (!outcome.ok) return [];
-  return outcome.value.rails.map((r) => {
-    const overhead = r.paid.median - r.unpaid.median;
-    const chain = r.chainSettle?.median;
-    return {
-      target: `payment overhead per paid call ≤ 2× the chain's own settle time (${r.rail})`,
-      measured:
-        chain === undefined
-          ? `${ms(overhead)} ms (the chain's own transfer could not be timed)`
-          : `${ms(overhead)} ms vs 2 × ${ms(chain)} ms = ${ms(2 * chain)} ms (${(overhead / chain).toFixed(2)}×)`,
-      met: chain === undefined ? undefined : overhead <= 2 * chain,
-      note:
-        chain !== undefined && overhead > 2 * chain
-          ? `sign → paid answer (server-side verification and settlement) alone takes ${ms(r.phases.signAndSettle)} ms, the 402 round trip ${ms(r.phases.challenge)} ms`
-          : undefined,
-    };
-  });
+  const rails = outcome.value.rails;
+  const regressions: Verdict[] = rails
+    .filter((r) => r.side === "before")
+    .map((b) => {
+      const a = rails.find((r) => r.side === "after" && r.rail === b.rail)!;
+      const [after, before] = [a.paid.median - a.unpaid.median, b.paid.median - b.unpaid.median];
+      return {
+        target: `payment overhead (${b.rail}) no more than 10 % over the baseline's, same run`,
+        measured: `${ms(after)} ms vs ${ms(before)} ms (${(after / before).toFixed(2)}×)`,
+        met: after <= before * 1.1,
+        note:
+          after > before * 1.1
+            ? `sign → paid answer ${ms(a.phases.signAndSettle)} vs ${ms(b.phases.signAndSettle)} ms; 402 → signing ${ms(a.phases.policy)} vs ${ms(b.phases.policy)} ms; answer → returned ${ms(a.phases.finish)} vs ${ms(b.phases.finish)} ms`
+            : undefined,
+      };
+    });
+  return [
+    ...rails
+      .filter((r) => r.side === "after")
+      .map((r) => {
+        const overhead = r.paid.median - r.unpaid.median;
+        const chain = r.chainSettle?.median;
+        return {
+          target: `payment overhead per paid call ≤ 2× the chain's own settle time (${r.rail})`,
+          measured:
+            chain === undefined
+              ? `${ms(overhead)} ms (the chain's own transfer could not be timed)`
+              : `${ms(overhead)} ms vs 2 × ${ms(chain)} ms = ${ms(2 * chain)} ms (${(overhead / chain).toFixed(2)}×)`,
+          met: chain === undefined ? undefined : overhead <= 2 * chain,
+          note:
+            chain !== undefined && overhead > 2 * chain
+              ? `sign → paid answer (server-side verification and settlement) alone takes ${ms(r.phases.signAndSettle)} ms, the 402 round trip ${ms(r.phases.challenge)} ms`
+              : undefined,
+        };
+      }),
+    ...regressions,
+  ];
 }
 
 function paymentsSection(outcome: Outcome<PaymentsResult>): string {
@@ -282,7 +303,7 @@ function paymentsSection(outcome: Outcome<PaymentsResult>): string {
   if (!outcome.ok) return [...out, `**Failed:** ${outcome.error}`].join("\n");
   const { calls, rails } = outcome.value;
   out.push(
-    `One sandbox process (warm cache, in memory); one wallet, client and journal (temp dir) per rail; policy ` +
+    `${rails.some((r) => r.side === "before") ? "Per build (this checkout and the baseline), its own sandbox process and SDK, their iterations interleaved (the first alternating); " : "One sandbox process (warm cache, in memory); "}one wallet, client and journal (temp dir) per rail; policy ` +
       `\`maxPaymentUsd 0.03\`, \`maxSpendUsd ${((calls + 1) * 0.03).toFixed(2)}\` (${calls} + 1 warm-up × $0.03), ` +
       `recipients pinned to the treasury. Per rail, after one warm-up paid call, ${calls} iterations of: ` +
       `**paid** = \`images.generate\` with a fresh intent (402 → policy → journal → sign → paid retry → ` +
@@ -299,6 +320,7 @@ function paymentsSection(outcome: Outcome<PaymentsResult>): string {
     table(
       [
         "rail",
+        "build",
         "paid median / p90",
         "unpaid (replay) median / p90",
         "**overhead** (median paid − unpaid)",
@@ -308,6 +330,7 @@ function paymentsSection(outcome: Outcome<PaymentsResult>): string {
       ],
       rails.map((r) => [
         r.rail,
+        `${r.side} (${r.commit})`,
         `${ms(r.paid.median)} / ${ms(r.paid.p90)} ms`,
         `${ms(r.unpaid.median)} / ${ms(r.unpaid.p90)} ms`,
         `**${ms(r.paid.median - r.unpaid.median)} ms**`,
@@ -315,7 +338,7 @@ function paymentsSection(outcome: Outcome<PaymentsResult>): string {
         `${ms(r.firstPaidMs)} ms`,
         r.chainSettle
           ? `${ms(r.chainSettle.median)} ms (${((r.paid.median - r.unpaid.median) / r.chainSettle.median).toFixed(2)}×)`
-          : "n/a",
+          : "—",
       ]),
     ),
     "",
@@ -324,6 +347,7 @@ function paymentsSection(outcome: Outcome<PaymentsResult>): string {
     table(
       [
         "rail",
+        "build",
         "call → 402",
         "402 → signing (policy, journal)",
         "signing → paid answer (sign, verify, settle)",
@@ -331,6 +355,7 @@ function paymentsSection(outcome: Outcome<PaymentsResult>): string {
       ],
       rails.map((r) => [
         r.rail,
+        r.side,
         `${ms(r.phases.challenge)} ms`,
         `${ms(r.phases.policy)} ms`,
         `${ms(r.phases.signAndSettle)} ms`,
@@ -339,13 +364,28 @@ function paymentsSection(outcome: Outcome<PaymentsResult>): string {
     ),
     "",
   );
+  const mine = rails.filter((r) => r.side === "after");
+  const base = rails.filter((r) => r.side === "before");
+  if (base.length > 0) {
+    out.push(
+      `**Against the baseline** (same run, interleaved): overhead ${mine
+        .map((a) => {
+          const b = base.find((r) => r.rail === a.rail);
+          if (!b) return `${a.rail} n/a`;
+          const [x, y] = [a.paid.median - a.unpaid.median, b.paid.median - b.unpaid.median];
+          return `${a.rail} ${ms(x)} ms vs ${ms(y)} ms (${(x / y).toFixed(2)}×; p90 of the paid call ${ms(a.paid.p90)} vs ${ms(b.paid.p90)} ms)`;
+        })
+        .join(", ")}.`,
+      "",
+    );
+  }
   out.push(
-    `**What it means:** paying adds ${rails.map((r) => `${ms(r.paid.median - r.unpaid.median)} ms on ${r.rail}`).join(" and ")} ` +
+    `**What it means:** paying adds ${mine.map((r) => `${ms(r.paid.median - r.unpaid.median)} ms on ${r.rail}`).join(" and ")} ` +
       `to a call (median paid − median unpaid); the signing → paid answer phase (credential, server-side ` +
-      `verification, settlement on the local chain) is ${rails.map((r) => `${ms(r.phases.signAndSettle)} ms`).join(" / ")} ` +
-      `of it, the extra 402 round trip ${rails.map((r) => `${ms(r.phases.challenge)} ms`).join(" / ")}; an unpaid ` +
-      `(replayed) call takes ${rails.map((r) => `${ms(r.unpaid.median)} ms`).join(" / ")} against ` +
-      `${rails.map((r) => `${ms(r.status.median)} ms`).join(" / ")} for a plain signed GET (${rails.map((r) => r.rail).join(" / ")}).`,
+      `verification, settlement on the local chain) is ${mine.map((r) => `${ms(r.phases.signAndSettle)} ms`).join(" / ")} ` +
+      `of it, the extra 402 round trip ${mine.map((r) => `${ms(r.phases.challenge)} ms`).join(" / ")}; an unpaid ` +
+      `(replayed) call takes ${mine.map((r) => `${ms(r.unpaid.median)} ms`).join(" / ")} against ` +
+      `${mine.map((r) => `${ms(r.status.median)} ms`).join(" / ")} for a plain signed GET (${mine.map((r) => r.rail).join(" / ")}).`,
   );
   return out.join("\n");
 }
@@ -391,7 +431,7 @@ async function main(): Promise<number> {
   // the first sandbox here makes it), so later sections measure their work, not initdb.
   const warmTmp = startup.ok ? startup.value.warmTmpDir : mkdtempSync(join(scratch, "tmpdir-"));
   const payments = selected.has("payments")
-    ? await section("2. payment overhead", () => benchPayments(repo, warmTmp, CALLS, progress))
+    ? await section("2. payment overhead", () => benchPayments(under, warmTmp, CALLS, progress))
     : skipped<PaymentsResult>();
   const engine = selected.has("engine")
     ? await section("3. engine", () => benchEngine(repo, ENGINE_RUNS, progress))
