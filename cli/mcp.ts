@@ -328,14 +328,11 @@ export async function serveMcp(options: McpOptions): Promise<void> {
   const opLine = operatorLine(operator);
 
   /**
-   * The run402:* settings (the wallet key aside) that the stack config of a manifest's folder sets,
-   * when that folder is not the served root and the operator did not pass them (`mcp -c`): an agent
-   * that can write files could have put them there, to pick another journal, budget, network, RPC or
-   * API. Refused, with the way out; the served root's own stack config is the operator's.
+   * The run402:* settings (the wallet key and the operator's own -c keys aside) that the stack
+   * config of a manifest's folder sets, as written (secure values stay ciphertext), or why the file
+   * cannot be read.
    */
-  const foreignMoneyConfig = (manifest: string): string | undefined => {
-    const dir = existsSync(manifest) && statSync(manifest).isDirectory() ? manifest : dirname(manifest);
-    if (roots.includes(dir)) return undefined;
+  const moneyConfigOf = (dir: string): { file: string; keys: Record<string, string> } | { error: string } => {
     const stack = (operator.stack ?? "dev").split("/").pop();
     const file = join(workspacePaths(dir, operator.sandbox ?? false).workDir, `Pulumi.${stack}.yaml`);
     let config: Record<string, unknown>;
@@ -343,14 +340,45 @@ export async function serveMcp(options: McpOptions): Promise<void> {
       config =
         (parseYaml(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null)?.config ?? {};
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      return `The stack config ${file} cannot be read; nothing was run or sent.`;
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return { file, keys: {} };
+      return { error: `The stack config ${file} cannot be read; nothing was run or sent.` };
     }
-    const keys = Object.keys(config).filter(
-      (key) => key.startsWith("run402:") && key !== "run402:privateKey" && !(key in (operator.config ?? {})),
-    );
+    const keys: Record<string, string> = {};
+    for (const [key, value] of Object.entries(config)) {
+      if (key.startsWith("run402:") && key !== "run402:privateKey" && !(key in (operator.config ?? {})))
+        keys[key] = JSON.stringify(value);
+    }
+    return { file, keys };
+  };
+  /**
+   * The served root's money settings as they were when the operator started the server: theirs.
+   * An agent with a file tool could edit that file later; a change is refused until the operator
+   * restarts the server (or passes the setting with -c).
+   */
+  const rootMoneyAtStart = new Map(roots.map((root) => [root, moneyConfigOf(root)]));
+
+  /**
+   * Why a call on the manifest in `manifest`'s folder is refused for the money settings of its stack
+   * config: outside the served root, any the operator did not pass (an agent that can write files
+   * could have put them there, to pick another journal, budget, network, RPC or API); in the served
+   * root, any that changed since the server started. Undefined when there is none.
+   */
+  const foreignMoneyConfig = (manifest: string): string | undefined => {
+    const dir = existsSync(manifest) && statSync(manifest).isDirectory() ? manifest : dirname(manifest);
+    const now = moneyConfigOf(dir);
+    if ("error" in now) return now.error;
+    const atStart = rootMoneyAtStart.get(dir);
+    if (atStart) {
+      if ("error" in atStart) return atStart.error;
+      const changed = [...new Set([...Object.keys(atStart.keys), ...Object.keys(now.keys)])].filter(
+        (key) => atStart.keys[key] !== now.keys[key],
+      );
+      if (changed.length === 0) return undefined;
+      return `The stack config ${now.file} changed ${changed.join(", ")} since this server started. Money settings are the operator's as they stood when the server started: to accept the change, the operator restarts the server (or passes -c <key>=<value>). Nothing was run or sent.`;
+    }
+    const keys = Object.keys(now.keys);
     if (keys.length === 0) return undefined;
-    return `The stack config ${file} sets ${keys.join(", ")}. Outside the folder this server serves, money settings come only from the operator (run402-pulumi mcp -c <key>=<value>), never from a file an agent could have written. Nothing was run or sent.`;
+    return `The stack config ${now.file} sets ${keys.join(", ")}. Outside the folder this server serves, money settings come only from the operator (run402-pulumi mcp -c <key>=<value>), never from a file an agent could have written. Nothing was run or sent.`;
   };
   /** Only the flags `status` takes (it reads state: no rail, no settings). */
   const statusLine = [

@@ -185,6 +185,41 @@ describe("the operator decides the money", () => {
     expect(await sandbox.ledger()).toEqual([]);
   });
 
+  test("error: the served folder's own stack config is the operator's as it stood at start: a money setting changed or added later is refused until the operator restarts the server", {
+    timeout: 300_000,
+  }, async () => {
+    const manifest = appCopy();
+    const app = join(manifest, "..");
+    const workspace = join(app, ".run402");
+    mkdirSync(workspace, { recursive: true });
+    const file = join(workspace, "Pulumi.dev.yaml");
+    const operatorsFile = 'config:\n  run402:maxSpendUsd: "0.50"\n';
+    writeFileSync(file, operatorsFile);
+    const server = await serve(0, ["--manifest", app, ...operator("served-root")]);
+    const before = (await sandbox.requests()).length;
+    // As the operator left it: accepted.
+    const accepted = await server.call("validate", { manifest });
+    expect(accepted.report.errors).toEqual([]);
+    // What an agent with a file tool could do to it afterwards: a higher cap, mainnet.
+    writeFileSync(file, 'config:\n  run402:maxSpendUsd: "1000"\n  run402:allowedNetworks: eip155:8453\n');
+    for (const tool of ["validate", "plan", "status"]) {
+      const { report, result } = await server.call(tool, { manifest });
+      expect(result.isError, tool).toBe(true);
+      expect(report.errors, tool).toEqual([
+        expect.objectContaining({
+          code: "MCP_STACK_CONFIG_REFUSED",
+          message: expect.stringContaining(
+            "changed run402:maxSpendUsd, run402:allowedNetworks since this server started",
+          ),
+        }),
+      ]);
+    }
+    expect((await sandbox.requests()).length).toBe(before);
+    // Put back as it was: the operator's again.
+    writeFileSync(file, operatorsFile);
+    expect((await server.call("validate", { manifest })).report.errors).toEqual([]);
+  });
+
   test("error: apply's maxSpendUsd only narrows the operator's cap: a larger one leaves the operator's in force and nothing is paid", {
     timeout: 300_000,
   }, async () => {
