@@ -14,6 +14,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { pathToFileURL } from "node:url";
 import { createRun402, resolveWallet } from "pulumi-run402/sdk";
 import { startPostgres } from "../test/postgres.js";
 import { spawnSandbox } from "./sandbox-process.js";
@@ -80,7 +81,7 @@ export async function benchFleet(
     const script = join(dir, "runner.mjs");
     writeFileSync(
       script,
-      `import { createRun402, resolveWallet } from "pulumi-run402/sdk";
+      `import { createRun402, resolveWallet } from ${JSON.stringify(pathToFileURL(join(repo, "dist", "sdk", "index.js")).href)};
 import { createInterface } from "node:readline";
 const [apiBase, rpc, treasury, url, schema, key, name, calls] = process.argv.slice(2);
 const r402 = createRun402({ apiBase, wallet: resolveWallet({ privateKey: key }), rail: "x402",
