@@ -45,7 +45,16 @@ describe("money", () => {
       const [whole, fraction = ""] = formatUnits(atomic, 6).split(".");
       expect(atomicToUsd(atomic), String(atomic)).toBe(`${whole}.${fraction.padEnd(2, "0")}`);
     }
-    for (const text of ["0", "0.1", "0.000001", "1.5", "000.010", "123456789012345.654321", "7.", "0.0000009"]) {
+    for (const text of [
+      "0",
+      "0.1",
+      "0.000001",
+      "1.5",
+      "000.010",
+      "123456789012345.654321",
+      "7.",
+      "0.0000009",
+    ]) {
       const [whole, fraction = ""] = text.split(".");
       expect(usdToAtomic(text), text).toBe(parseUnits(`${whole}.${fraction.slice(0, 6) || "0"}`, 6));
     }
