@@ -36,6 +36,21 @@ export interface ScaleSide {
   onePreview: Summary;
   noopRequests: RequestCount;
   oneNoopRequests: RequestCount;
+  /** User + system CPU of each process of one (untimed, watched) no-op `up`, ms, by program. */
+  noopCpu: { name: string; ms: number }[];
+  oneNoopCpu: { name: string; ms: number }[];
+}
+
+/** CPU per program of a watched run (processes of one program summed). */
+function cpuByProgram(run: Observed): { name: string; ms: number }[] {
+  const list: { name: string; ms: number }[] = [];
+  for (const p of run.processes) {
+    if (p.cpuMs <= 0) continue;
+    const same = list.find((q) => q.name === p.name);
+    if (same) same.ms += p.cpuMs;
+    else list.push({ name: p.name, ms: p.cpuMs });
+  }
+  return list;
 }
 
 /** Result of section 5a. */
@@ -103,11 +118,12 @@ function program(
   return { dir, env, pulumi: join(bin, "pulumi") };
 }
 
-async function pulumi(stack: Stack, args: string[], what: string): Promise<Observed> {
+async function pulumi(stack: Stack, args: string[], what: string, watch = false): Promise<Observed> {
   const run = await observe(stack.pulumi, [...args, "--non-interactive"], {
     cwd: stack.dir,
     env: stack.env,
     timeoutMs: 600_000,
+    watch,
   });
   if (run.code !== 0)
     throw new Error(`${what} exited ${run.code}: ${(run.stdout + run.stderr).slice(-3000)}`);
@@ -160,12 +176,14 @@ export async function benchScale(
       );
       progress(`scale ${side.name}: first up of ${RESOURCES} resources ${Math.round(firstUp.wallMs)} ms`);
       await pulumi(one, ["up", "--yes", "--skip-preview"], `${side.name} first up (1)`);
-      const noopRequests = await requests(sandbox, () =>
-        pulumi(big, ["up", "--yes", "--skip-preview"], `${side.name} no-op up`),
-      );
-      const oneNoopRequests = await requests(sandbox, () =>
-        pulumi(one, ["up", "--yes", "--skip-preview"], `${side.name} no-op up (1)`),
-      );
+      let watched: Observed | undefined;
+      let oneWatched: Observed | undefined;
+      const noopRequests = await requests(sandbox, async () => {
+        watched = await pulumi(big, ["up", "--yes", "--skip-preview"], `${side.name} no-op up`, true);
+      });
+      const oneNoopRequests = await requests(sandbox, async () => {
+        oneWatched = await pulumi(one, ["up", "--yes", "--skip-preview"], `${side.name} no-op up (1)`, true);
+      });
       prepared.push({
         side,
         big,
@@ -173,6 +191,8 @@ export async function benchScale(
         firstUpMs: firstUp.wallMs,
         noopRequests,
         oneNoopRequests,
+        noopCpu: watched ? cpuByProgram(watched) : [],
+        oneNoopCpu: oneWatched ? cpuByProgram(oneWatched) : [],
         times: {
           noop: [] as number[],
           preview: [] as number[],
@@ -204,6 +224,8 @@ export async function benchScale(
       onePreview: summarize(p.times.onePreview),
       noopRequests: p.noopRequests,
       oneNoopRequests: p.oneNoopRequests,
+      noopCpu: p.noopCpu,
+      oneNoopCpu: p.oneNoopCpu,
     }));
     return { runs, sides: results };
   } finally {
