@@ -231,7 +231,11 @@ export function scaleSection(result: ScaleResult, heading: string): { text: stri
     table(
       ["", "before", "after"],
       [
-        row(`first \`up\` (${RESOURCES} resources)`, (s) => seconds(s.firstUpMs)),
+        row(`first \`up\` (${RESOURCES} resources)`, (s) =>
+          s.firstUpFailure
+            ? `failed (${s.firstUpFailure}); the next \`up\` converged it in ${seconds(s.firstUpMs)}`
+            : seconds(s.firstUpMs),
+        ),
         row(`no-op \`up\` (${RESOURCES})`, (s) => range(s.noopUp)),
         row("no-op `up` (1 resource)", (s) => range(s.oneNoopUp)),
         row(`no-op ${RESOURCES} ÷ no-op 1 (target ≤ 1.2×)`, (s) =>

@@ -30,6 +30,8 @@ export interface RequestCount {
 export interface ScaleSide {
   side: Side;
   firstUpMs: number;
+  /** The first `up` failed with this error; firstUpMs is the `up` run after it. */
+  firstUpFailure?: string;
   noopUp: Summary;
   preview: Summary;
   oneNoopUp: Summary;
@@ -169,11 +171,22 @@ export async function benchScale(
       const one = program(side, join(scratch, `one-${side.name}`), oneProgram, benchRepo, info, wallet(1));
       for (const stack of [big, one])
         await pulumi(stack, ["stack", "init", "bench"], `${side.name} stack init`);
-      const firstUp = await pulumi(
-        big,
-        ["up", "--yes", "--skip-preview"],
-        `${side.name} first up (${RESOURCES})`,
-      );
+      // A build whose parallel project creates can fail (a baseline with the origin-binding race) gets one
+      // more `up` (creates are keyed: it converges without paying twice); the report names the failure.
+      let firstUp: Observed;
+      let firstUpFailure: string | undefined;
+      try {
+        firstUp = await pulumi(
+          big,
+          ["up", "--yes", "--skip-preview"],
+          `${side.name} first up (${RESOURCES})`,
+        );
+      } catch (error) {
+        firstUpFailure =
+          /error: ([^\n]*)/.exec(String(error))?.[1]?.slice(0, 160) ?? String(error).slice(0, 160);
+        progress(`scale ${side.name}: first up failed (${firstUpFailure}); one more up`);
+        firstUp = await pulumi(big, ["up", "--yes", "--skip-preview"], `${side.name} second first up`);
+      }
       progress(`scale ${side.name}: first up of ${RESOURCES} resources ${Math.round(firstUp.wallMs)} ms`);
       await pulumi(one, ["up", "--yes", "--skip-preview"], `${side.name} first up (1)`);
       let watched: Observed | undefined;
@@ -189,6 +202,7 @@ export async function benchScale(
         big,
         one,
         firstUpMs: firstUp.wallMs,
+        firstUpFailure,
         noopRequests,
         oneNoopRequests,
         noopCpu: watched ? cpuByProgram(watched) : [],
@@ -218,6 +232,7 @@ export async function benchScale(
     const results: ScaleSide[] = prepared.map((p) => ({
       side: p.side,
       firstUpMs: p.firstUpMs,
+      ...(p.firstUpFailure ? { firstUpFailure: p.firstUpFailure } : {}),
       noopUp: summarize(p.times.noop),
       preview: summarize(p.times.preview),
       oneNoopUp: summarize(p.times.oneNoop),

@@ -760,8 +760,8 @@ export class EngineStack {
     let finished: Finished | undefined;
     try {
       const running = this.spawn(this.engine.command, args, options.signal, true);
-      // A failed load fails the program's run the same way; nothing to report here.
-      this.preload?.().catch(() => {});
+      // Only preview and up run the program. A failed load fails its run the same way: nothing to report here.
+      if (op === "preview" || op === "up") this.preload?.().catch(() => {});
       finished = await running;
     } finally {
       language.onPulumiExit(finished?.code !== 0);
