@@ -53,6 +53,16 @@ export interface SideResult {
   phasesWallMs: number;
   /** Requests the sandbox served for a no-op `apply` / `plan` / `status`, by route. */
   requests: Record<"noop" | "plan" | "status", string[]>;
+  /** One watched `plan` and no-op `apply` of the converged stack: where their fixed cost goes. */
+  converged: Record<"plan" | "noop", ConvergedProfile>;
+}
+
+/** Where one command on a converged stack spends its time, and each process's CPU. */
+export interface ConvergedProfile {
+  phases: Phase[];
+  wallMs: number;
+  /** User + system CPU of each process of the run (CLI, supervisor, engine, provider), ms. */
+  cpu: { name: string; ms: number }[];
 }
 
 /** Result of section 4. */
@@ -180,7 +190,12 @@ async function sideRun(
   ctx: Context,
   side: Side,
   options: { trace?: boolean; watchApply?: boolean; requests?: boolean } = {},
-): Promise<{ runs: Record<CommandName, Observed>; requests?: SideResult["requests"]; log?: LogEntry[] }> {
+): Promise<{
+  runs: Record<CommandName, Observed>;
+  requests?: SideResult["requests"];
+  log?: LogEntry[];
+  converged?: SideResult["converged"];
+}> {
   const wallet = nextWallet(ctx);
   const app = appCopy(ctx.benchRepo, ctx.scratch);
   const env = cliEnv(ctx.scratch, side.name, wallet.privateKey);
@@ -203,23 +218,34 @@ async function sideRun(
   if ((await paymentsBy(ctx, wallet.address)) !== 1)
     throw new Error(`${side.name}: apply did not pay exactly once`);
   const routes = async (go: () => Promise<Observed>) => {
-    if (!options.requests) return { run: await go(), routes: [] as string[] };
+    if (!options.requests) return { run: await go(), routes: [] as string[], log: [] as LogEntry[] };
     await control(ctx, "requests", "DELETE");
     const result = await go();
     const { requests } = await control<{ requests: LogEntry[] }>(ctx, "requests");
     return {
       run: result,
       routes: requests.map((r) => `${r.method} ${r.path.split("?")[0]}${r.paid ? " (paid)" : ""}`),
+      log: requests,
     };
   };
-  const plan = await routes(() => run("plan", "plan"));
-  const noop = await routes(() => run("apply", "second apply"));
+  // The watched run also watches plan and the no-op apply (their phase profile).
+  const watchAll = options.watchApply ?? false;
+  const plan = await routes(() => run("plan", "plan", watchAll));
+  const noop = await routes(() => run("apply", "second apply", watchAll));
   const status = await routes(() => run("status", "status"));
   if ((await paymentsBy(ctx, wallet.address)) !== 1) throw new Error(`${side.name}: a no-op command paid`);
   return {
     runs: { apply, plan: plan.run, noop: noop.run, status: status.run },
     ...(options.requests
       ? { requests: { plan: plan.routes, noop: noop.routes, status: status.routes } }
+      : {}),
+    ...(watchAll
+      ? {
+          converged: {
+            plan: convergedProfile(plan.run, plan.log, "preview"),
+            noop: convergedProfile(noop.run, noop.log, "up"),
+          },
+        }
       : {}),
     ...(log ? { log } : {}),
   };
@@ -259,6 +285,49 @@ export function phasesOf(run: Observed, log: LogEntry[]): Phase[] {
     previous = end;
   }
   return phases;
+}
+
+/**
+ * Where one command on a converged stack (`plan`: the engine's `preview`; the no-op `apply`: `up`)
+ * spends its time: process starts and last sightings from /proc (10 ms resolution; a process's end is
+ * the last poll that saw it, 20 ms apart), API responses from the sandbox's request log.
+ */
+export function convergedProfile(run: Observed, log: LogEntry[], op: "preview" | "up"): ConvergedProfile {
+  const engine = run.processes.find((p) => p.name === "pulumi" && p.argv.includes(op));
+  const provider = run.processes.find((p) => /pulumi-resource-pulumi-nodejs|dynamic-provider/.test(p.name));
+  const ends = log.map((entry) => Date.parse(entry.at) - run.startedEpochMs);
+  const engineEnd = engine?.lastSeenMs;
+  const during = engineEnd === undefined ? [] : ends.filter((e) => e <= engineEnd);
+  const marks: [string, number | undefined][] = [
+    ["CLI start-up: Node, imports, manifest check, workspace (→ the engine starts)", engine?.startMs],
+    [
+      "engine start-up, program run in the CLI, registrations (→ the provider process starts)",
+      provider?.startMs,
+    ],
+    ["provider start-up: modules, configure, first check (→ its first API response)", during[0]],
+    ["checks and diffs of every resource, engine finish (→ the engine exits)", engineEnd],
+    ["CLI finish: state read, forecast, report (→ exit)", run.wallMs],
+  ];
+  const phases: Phase[] = [];
+  let previous = 0;
+  for (const [name, end] of marks) {
+    if (end === undefined) {
+      phases.push({ name: `${name} (not observed)`, ms: Number.NaN, requests: 0 });
+      continue;
+    }
+    phases.push({ name, ms: end - previous, requests: ends.filter((e) => e > previous && e <= end).length });
+    previous = end;
+  }
+  const cpu = run.processes
+    .filter((p) => p.cpuMs > 0)
+    .map((p) => ({ name: p.name, ms: p.cpuMs }))
+    .reduce<{ name: string; ms: number }[]>((list, p) => {
+      const same = list.find((q) => q.name === p.name);
+      if (same) same.ms += p.ms;
+      else list.push({ ...p });
+      return list;
+    }, []);
+  return { phases, wallMs: run.wallMs, cpu };
 }
 
 /** Runs section 4 against one sandbox child of `benchRepo`'s build. */
@@ -321,6 +390,10 @@ export async function benchCommands(
         phases: phasesOf(watched.runs.apply, watched.log ?? []),
         phasesWallMs: watched.runs.apply.wallMs,
         requests: watched.requests ?? { noop: [], plan: [], status: [] },
+        converged: watched.converged ?? {
+          plan: { phases: [], wallMs: Number.NaN, cpu: [] },
+          noop: { phases: [], wallMs: Number.NaN, cpu: [] },
+        },
       });
     }
     return { runs, imperative: timing(imperativeRuns), imperativeExecuted, sides: results };

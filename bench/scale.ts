@@ -30,12 +30,29 @@ export interface RequestCount {
 export interface ScaleSide {
   side: Side;
   firstUpMs: number;
+  /** The first `up` failed with this error; firstUpMs is the `up` run after it. */
+  firstUpFailure?: string;
   noopUp: Summary;
   preview: Summary;
   oneNoopUp: Summary;
   onePreview: Summary;
   noopRequests: RequestCount;
   oneNoopRequests: RequestCount;
+  /** User + system CPU of each process of one (untimed, watched) no-op `up`, ms, by program. */
+  noopCpu: { name: string; ms: number }[];
+  oneNoopCpu: { name: string; ms: number }[];
+}
+
+/** CPU per program of a watched run (processes of one program summed). */
+function cpuByProgram(run: Observed): { name: string; ms: number }[] {
+  const list: { name: string; ms: number }[] = [];
+  for (const p of run.processes) {
+    if (p.cpuMs <= 0) continue;
+    const same = list.find((q) => q.name === p.name);
+    if (same) same.ms += p.cpuMs;
+    else list.push({ name: p.name, ms: p.cpuMs });
+  }
+  return list;
 }
 
 /** Result of section 5a. */
@@ -103,11 +120,12 @@ function program(
   return { dir, env, pulumi: join(bin, "pulumi") };
 }
 
-async function pulumi(stack: Stack, args: string[], what: string): Promise<Observed> {
+async function pulumi(stack: Stack, args: string[], what: string, watch = false): Promise<Observed> {
   const run = await observe(stack.pulumi, [...args, "--non-interactive"], {
     cwd: stack.dir,
     env: stack.env,
     timeoutMs: 600_000,
+    watch,
   });
   if (run.code !== 0)
     throw new Error(`${what} exited ${run.code}: ${(run.stdout + run.stderr).slice(-3000)}`);
@@ -153,26 +171,42 @@ export async function benchScale(
       const one = program(side, join(scratch, `one-${side.name}`), oneProgram, benchRepo, info, wallet(1));
       for (const stack of [big, one])
         await pulumi(stack, ["stack", "init", "bench"], `${side.name} stack init`);
-      const firstUp = await pulumi(
-        big,
-        ["up", "--yes", "--skip-preview"],
-        `${side.name} first up (${RESOURCES})`,
-      );
+      // A build whose parallel project creates can fail (a baseline with the origin-binding race) gets one
+      // more `up` (creates are keyed: it converges without paying twice); the report names the failure.
+      let firstUp: Observed;
+      let firstUpFailure: string | undefined;
+      try {
+        firstUp = await pulumi(
+          big,
+          ["up", "--yes", "--skip-preview"],
+          `${side.name} first up (${RESOURCES})`,
+        );
+      } catch (error) {
+        firstUpFailure =
+          /error: ([^\n]*)/.exec(String(error))?.[1]?.slice(0, 160) ?? String(error).slice(0, 160);
+        progress(`scale ${side.name}: first up failed (${firstUpFailure}); one more up`);
+        firstUp = await pulumi(big, ["up", "--yes", "--skip-preview"], `${side.name} second first up`);
+      }
       progress(`scale ${side.name}: first up of ${RESOURCES} resources ${Math.round(firstUp.wallMs)} ms`);
       await pulumi(one, ["up", "--yes", "--skip-preview"], `${side.name} first up (1)`);
-      const noopRequests = await requests(sandbox, () =>
-        pulumi(big, ["up", "--yes", "--skip-preview"], `${side.name} no-op up`),
-      );
-      const oneNoopRequests = await requests(sandbox, () =>
-        pulumi(one, ["up", "--yes", "--skip-preview"], `${side.name} no-op up (1)`),
-      );
+      let watched: Observed | undefined;
+      let oneWatched: Observed | undefined;
+      const noopRequests = await requests(sandbox, async () => {
+        watched = await pulumi(big, ["up", "--yes", "--skip-preview"], `${side.name} no-op up`, true);
+      });
+      const oneNoopRequests = await requests(sandbox, async () => {
+        oneWatched = await pulumi(one, ["up", "--yes", "--skip-preview"], `${side.name} no-op up (1)`, true);
+      });
       prepared.push({
         side,
         big,
         one,
         firstUpMs: firstUp.wallMs,
+        firstUpFailure,
         noopRequests,
         oneNoopRequests,
+        noopCpu: watched ? cpuByProgram(watched) : [],
+        oneNoopCpu: oneWatched ? cpuByProgram(oneWatched) : [],
         times: {
           noop: [] as number[],
           preview: [] as number[],
@@ -198,12 +232,15 @@ export async function benchScale(
     const results: ScaleSide[] = prepared.map((p) => ({
       side: p.side,
       firstUpMs: p.firstUpMs,
+      ...(p.firstUpFailure ? { firstUpFailure: p.firstUpFailure } : {}),
       noopUp: summarize(p.times.noop),
       preview: summarize(p.times.preview),
       oneNoopUp: summarize(p.times.oneNoop),
       onePreview: summarize(p.times.onePreview),
       noopRequests: p.noopRequests,
       oneNoopRequests: p.oneNoopRequests,
+      noopCpu: p.noopCpu,
+      oneNoopCpu: p.oneNoopCpu,
     }));
     return { runs, sides: results };
   } finally {

@@ -621,6 +621,11 @@ export class EngineStack {
   readonly workspace: StackWorkspace;
   private readonly file: FileBackend | undefined;
   private running: ChildProcess | undefined;
+  /**
+   * Loads what the inline program imports, started once the engine process is: its own start-up
+   * (and the language host's connection back here) then overlaps this process's module loading.
+   */
+  preload: (() => Promise<unknown>) | undefined;
   /** A damaged checkpoint found (and, where a copy was readable, restored) when the stack was opened. */
   repaired: CheckpointRepair | undefined;
 
@@ -754,7 +759,10 @@ export class EngineStack {
     args.push("--stack", this.name, "--non-interactive");
     let finished: Finished | undefined;
     try {
-      finished = await this.spawn(this.engine.command, args, options.signal, true);
+      const running = this.spawn(this.engine.command, args, options.signal, true);
+      // Only preview and up run the program. A failed load fails its run the same way: nothing to report here.
+      if (op === "preview" || op === "up") this.preload?.().catch(() => {});
+      finished = await running;
     } finally {
       language.onPulumiExit(finished?.code !== 0);
       server.forceShutdown();
@@ -861,8 +869,9 @@ export async function openStack(options: OpenStackOptions): Promise<EngineStack 
   // Dynamic providers run in `main` and `require("pulumi-run402/…")` from there; the manifest path
   // the Deployment stores is relative to it (baseDir), wherever this process runs.
   const manifest = relative(root, options.manifestFile) || options.manifestFile;
+  const load = () => import("../provider/stack.js");
   const program = async (): Promise<Record<string, unknown>> => {
-    const { manifestStack } = await import("../provider/stack.js");
+    const { manifestStack } = await load();
     return (await manifestStack({ manifest, baseDir: root })).outputs;
   };
   const stack = new EngineStack(
@@ -874,6 +883,7 @@ export async function openStack(options: OpenStackOptions): Promise<EngineStack 
     program,
     options.projectName,
   );
+  stack.preload = load;
   const file = FileBackend.for(backend, options.projectName, options.stackName);
   if (file) {
     if (file.exists()) {

@@ -4,6 +4,7 @@
  * calling `manifestStack`), for agents and pipelines. stdout carries only the result (one JSON
  * document with --json); everything else goes to stderr. See docs/cli.md.
  */
+import "./compile-cache.js";
 import { createInterface } from "node:readline/promises";
 import { parseCli, usage } from "./args.js";
 import { hardStopGraceMs, runOwner, stopEngines, stopGraceMs } from "./engine.js";

@@ -13,8 +13,7 @@ import {
 import { type RunSettings, runSettingsEnv } from "../provider/settings.js";
 import { ManifestValidationError } from "../schema/errors.js";
 import { atomicToUsd, sumUsd, usdToAtomic } from "../sdk/money.js";
-import * as Journal from "../sdk/pay/journal.js";
-import { configDir } from "../sdk/wallet.js";
+import type * as Journal from "../sdk/pay/journal.js";
 import type { CliOptions } from "./args.js";
 import { describeRepair } from "./checkpoint.js";
 import {
@@ -596,13 +595,18 @@ async function operate(
 /** The journal's unfinished intents (pending, paid) for this run's API: what a stopped run leaves. */
 async function unresolvedIntents(session: Session, stack: EngineStack): Promise<Journal.IntentRecord[]> {
   const config = await stack.getAllConfig();
+  // Loaded here, on a stopped run only: the wallet module brings viem's signers (~0.3 s of start-up).
+  const [{ configDir }, { open }] = await Promise.all([
+    import("../sdk/wallet.js"),
+    import("../sdk/pay/journal.js"),
+  ]);
   const path =
     session.settings.journalPath ??
     config["run402:journalPath"]?.value ??
     join(configDir(), "payment-journal.jsonl");
   if (!existsSync(path)) return [];
   const apiBase = new URL(session.settings.apiBase ?? config["run402:apiBase"]?.value ?? defaultApiBase);
-  return Journal.open({ path }).unfinished(apiBase.origin + apiBase.pathname.replace(/\/$/, ""));
+  return open({ path }).unfinished(apiBase.origin + apiBase.pathname.replace(/\/$/, ""));
 }
 
 /** After a run a signal stopped: name what is pending in the state and the command that clears it. */

@@ -8,6 +8,9 @@
 // Differences from Pulumi's Go host: TypeScript mains are loaded through tsx (where the project
 // can resolve it) instead of ts-node; no dependency installation; no `pulumi about`/`convert`.
 "use strict";
+// Node's module compile cache (Node >= 22.1; absent before): compiled code is reused across runs
+// (cli/compile-cache.ts says where it lives and how to turn it off).
+require("node:module").enableCompileCache?.();
 const path = require("node:path");
 const { pathToFileURL } = require("node:url");
 

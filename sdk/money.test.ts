@@ -1,3 +1,4 @@
+import { formatUnits, parseUnits } from "viem";
 import { describe, expect, test } from "vitest";
 import { atomicToUsd, sumUsd, usdToAtomic } from "./money.js";
 
@@ -35,5 +36,27 @@ describe("money", () => {
     for (const bad of ["", "-1", "1e3", "0x10", "1,5", ".5", "five", "1.2.3"])
       expect(() => usdToAtomic(bad), bad).toThrow(/Not a USD amount/);
     expect(() => usdToAtomic(-0.5)).toThrow(/Not a USD amount/);
+  });
+
+  test("behavior: the same amounts as viem's formatUnits/parseUnits at 6 decimals (what this module used)", () => {
+    const atomics = [0n, 1n, 9n, 10n, 99n, 100n, 999_999n, 1_000_000n, 1_000_001n, 100_000n, 120_000n];
+    atomics.push(123_456_789_012_345_678_901n, 10n ** 30n + 7n, 2n ** 64n, 2n ** 53n + 1n);
+    for (const atomic of [...atomics, ...atomics.map((a) => -a)]) {
+      const [whole, fraction = ""] = formatUnits(atomic, 6).split(".");
+      expect(atomicToUsd(atomic), String(atomic)).toBe(`${whole}.${fraction.padEnd(2, "0")}`);
+    }
+    for (const text of [
+      "0",
+      "0.1",
+      "0.000001",
+      "1.5",
+      "000.010",
+      "123456789012345.654321",
+      "7.",
+      "0.0000009",
+    ]) {
+      const [whole, fraction = ""] = text.split(".");
+      expect(usdToAtomic(text), text).toBe(parseUnits(`${whole}.${fraction.slice(0, 6) || "0"}`, 6));
+    }
   });
 });

@@ -1,16 +1,18 @@
 /**
  * USD amounts, the one conversion between decimal strings and atomic units: both rails' stablecoins
- * (USDC, pathUSD) have 6 decimals. Exact (bigint, viem's parseUnits/formatUnits), never a float.
+ * (USDC, pathUSD) have 6 decimals. Exact (bigint digits), never a float. No import: the CLI loads this
+ * module on every command, and viem's index (what parseUnits/formatUnits came from) costs it ~0.3 s.
  */
-import { formatUnits, parseUnits } from "viem";
 
 /** Decimals of USDC and pathUSD. */
 export const usdDecimals = 6;
 
 /** Formats atomic units (6 decimals) as a USD decimal string with at least two decimals. */
 export function atomicToUsd(atomic: bigint): string {
-  const [whole, fraction = ""] = formatUnits(atomic, usdDecimals).split(".");
-  return `${whole}.${fraction.padEnd(2, "0")}`;
+  const sign = atomic < 0n ? "-" : "";
+  const digits = (atomic < 0n ? -atomic : atomic).toString().padStart(usdDecimals + 1, "0");
+  const fraction = digits.slice(-usdDecimals).replace(/0+$/, "");
+  return `${sign}${digits.slice(0, -usdDecimals)}.${fraction.padEnd(2, "0")}`;
 }
 
 /** Parses a USD amount (number or decimal string) into atomic units (6 decimals), rounding down. */
@@ -18,8 +20,8 @@ export function usdToAtomic(usd: number | string): bigint {
   const text = typeof usd === "number" ? usd.toFixed(usdDecimals) : usd.trim();
   const match = /^(\d+)(?:\.(\d*))?$/.exec(text);
   if (!match) throw new TypeError(`Not a USD amount: ${text}`);
-  // parseUnits rounds digits past the sixth; an amount is cut there instead (never rounded up).
-  return parseUnits(`${match[1]}.${(match[2] ?? "").slice(0, usdDecimals) || "0"}`, usdDecimals);
+  // Digits past the sixth are cut (never rounded up).
+  return BigInt(`${match[1]}${(match[2] ?? "").slice(0, usdDecimals).padEnd(usdDecimals, "0")}`);
 }
 
 /** Sums USD decimal strings exactly. */

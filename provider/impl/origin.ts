@@ -4,6 +4,7 @@
  * run402 key store, and sent to no other origin. A run whose `run402:apiBase` names another origin
  * is refused before any request, with how to move a stack deliberately.
  */
+import { randomUUID } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { BaseError } from "../../core/errors.js";
@@ -63,16 +64,23 @@ export async function boundOrigin(projectId: string): Promise<string | undefined
   return (await readBindings())[projectId];
 }
 
+/** The binding writes of this process, one after another (the engine creates projects in parallel). */
+let writing: Promise<void> = Promise.resolve();
+
 /** Records that `origin` issued `projectId`'s keys (first record wins: a binding is never moved). */
-export async function bindOrigin(projectId: string, origin: string): Promise<void> {
-  const bindings = await readBindings();
-  if (bindings[projectId] !== undefined) return;
-  bindings[projectId] = origin;
-  const file = bindingFile();
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify({ version: 1, projects: bindings }, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, file);
+export function bindOrigin(projectId: string, origin: string): Promise<void> {
+  const write = writing.then(async () => {
+    const bindings = await readBindings();
+    if (bindings[projectId] !== undefined) return;
+    bindings[projectId] = origin;
+    const file = bindingFile();
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
+    await writeFile(tmp, `${JSON.stringify({ version: 1, projects: bindings }, null, 2)}\n`, { mode: 0o600 });
+    await rename(tmp, file);
+  });
+  writing = write.catch(() => {});
+  return write;
 }
 
 /**
