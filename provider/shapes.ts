@@ -494,7 +494,7 @@ export const deploymentShape = {
       type: t.string,
       role: "planned",
       description:
-        "The materialized release (Run402's PortableReleaseState: site paths, static manifest, functions, routes, i18n, …) as canonical JSON text: one value however large the site.",
+        "The materialized release (Run402's PortableReleaseState: site paths, static manifest, functions, routes, i18n, …) as canonical JSON text: one value however large the site. Over 64 KiB the text is kept compressed: `br64:` and the base64 of its Brotli compression.",
     },
     changes: {
       type: releaseChanges,
