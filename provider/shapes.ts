@@ -502,7 +502,12 @@ export const deploymentShape = {
       description:
         "What the last plan changed, as @run402/release's release diff names it (preview shows the planned one).",
     },
-    files: { type: t.map(t.string), role: "planned", description: "Site files: path → sha256." },
+    files: {
+      type: t.map(t.string),
+      role: "planned",
+      description:
+        "Site files: path → sha256, for a site of at most 1,000 files (a larger site's is empty: `release` holds every file, `releaseDigest` covers them, `changes` names what changed).",
+    },
     migrations: { type: t.map(t.string), role: "planned", description: "Migrations: id → checksum." },
     functions: {
       type: t.map(t.string),

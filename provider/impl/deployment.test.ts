@@ -11,6 +11,7 @@ import { afterAll, describe, expect, test } from "vitest";
 import { fixture } from "~test/contract/fixtures.js";
 import {
   deployment,
+  FILES_LISTED,
   type Inputs,
   mismatch,
   type Outputs,
@@ -156,13 +157,16 @@ describe("issue 25: the recorded release of a large site stays small", () => {
 
   test("behavior: with a packed release recorded, one changed file is planned as that change, and diff sees it", async () => {
     mkdirSync(join(dir, "site"));
-    for (let i = 0; i < 400; i++)
-      writeFileSync(join(dir, "site", `f${String(i).padStart(3, "0")}.txt`), `file ${i}`);
+    // More files than `files` lists: the change is seen through the digests, not the map.
+    for (let i = 0; i <= FILES_LISTED; i++)
+      writeFileSync(join(dir, "site", `f${String(i).padStart(4, "0")}.txt`), `file ${i}`);
     writeFileSync(join(dir, "app.json"), JSON.stringify({ project: { name: "big" }, site: { dir: "site" } }));
     const news = { projectId: "prj_big", anonKey: "anon", manifest: "app.json", baseDir: dir };
     const first = await deployment.check({}, news);
     const planned = first.inputs as Inputs;
     expect(planned.release.startsWith("br64:")).toBe(true);
+    expect(planned.files).toEqual({});
+    expect(recordedRelease(planned.release)?.site.paths).toHaveLength(FILES_LISTED + 1);
     // As create records it: the planned record, the live release id.
     const olds = {
       ...planned,
@@ -176,11 +180,11 @@ describe("issue 25: the recorded release of a large site stays small", () => {
     expect(same.releaseDigest).toBe(olds.releaseDigest);
     expect((await deployment.diff("prj_big/deployment", olds, same)).changes).toBe(false);
 
-    writeFileSync(join(dir, "site", "f123.txt"), "changed");
+    writeFileSync(join(dir, "site", "f0123.txt"), "changed");
     const next = (await deployment.check(olds, news)).inputs as Inputs;
-    expect(next.changes.site).toEqual({ added: [], removed: [], changed: ["f123.txt"] });
+    expect(next.changes.site).toEqual({ added: [], removed: [], changed: ["f0123.txt"] });
     expect(next.releaseDigest).not.toBe(olds.releaseDigest);
     expect((await deployment.diff("prj_big/deployment", olds, next)).changes).toBe(true);
-    expect(recordedRelease(next.release)?.site.paths.find((p) => p.path === "f123.txt")?.size_bytes).toBe(7);
+    expect(recordedRelease(next.release)?.site.paths.find((p) => p.path === "f0123.txt")?.size_bytes).toBe(7);
   });
 });

@@ -101,10 +101,21 @@ export function recordOf(release: PortableReleaseState): { release: string; rele
   return { release: `${PACKED}${packed.toString("base64")}`, releaseDigest };
 }
 
+/**
+ * Most site files {@link Inputs.files} lists. A larger site's map is left empty: 10,000 entries cost
+ * the provider ~50 MB of allocation and seconds of CPU each time they cross the engine's gRPC (check,
+ * diff, create/update, both ways), and the engine as much again. Nothing depends on the map: change
+ * detection compares `manifestDigest` and `releaseDigest` (which covers every file), `release` holds
+ * every file, and `changes` names what a plan changes.
+ */
+export const FILES_LISTED = 1000;
+
 /** Name → value maps of a release, small enough for the engine's own diff display. */
 function maps(release: PortableReleaseState): Pick<Inputs, "files" | "migrations" | "functions"> {
+  const { paths } = release.site;
   return {
-    files: Object.fromEntries(release.site.paths.map((p) => [p.path, p.content_sha256])),
+    files:
+      paths.length <= FILES_LISTED ? Object.fromEntries(paths.map((p) => [p.path, p.content_sha256])) : {},
     migrations: Object.fromEntries(release.migrations.map((m) => [m.migration_id, m.checksum_hex])),
     functions: Object.fromEntries(release.functions.map((f) => [f.name, f.code_hash])),
   };
