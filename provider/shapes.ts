@@ -520,7 +520,7 @@ export const deploymentShape = {
       type: strings,
       role: "output",
       description:
-        "sha256 of the objects the last create/update uploaded (only what the server was missing).",
+        "sha256 of the objects the last create/update uploaded (only what the server was missing), the first 1,000 of them: every later command reads this state back.",
     },
     apiOrigin: {
       type: t.string,

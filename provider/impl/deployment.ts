@@ -102,7 +102,7 @@ export function recordOf(release: PortableReleaseState): { release: string; rele
 }
 
 /**
- * Most site files {@link Inputs.files} lists. A larger site's map is left empty: 10,000 entries cost
+ * Most site files {@link Inputs.files} lists (and most hashes `uploaded` records). A larger site's map is left empty: 10,000 entries cost
  * the provider ~50 MB of allocation and seconds of CPU each time they cross the engine's gRPC (check,
  * diff, create/update, both ways), and the engine as much again. Nothing depends on the map: change
  * detection compares `manifestDigest` and `releaseDigest` (which covers every file), `release` holds
@@ -439,7 +439,8 @@ async function apply(inputs: Inputs, recordedOrigin?: string | null): Promise<Ou
     ...recorded,
     releaseId,
     url: project.site_url ?? "",
-    uploaded: result.uploaded,
+    // Bounded like `files`: this state crosses the engine's gRPC on every later command.
+    uploaded: result.uploaded.slice(0, FILES_LISTED),
     apiOrigin,
   };
 }
