@@ -2,7 +2,7 @@
 import type { CommandName, CommandsResult, ConvergedProfile, SideResult, Timing } from "./commands.js";
 import { countNames } from "./proc.js";
 import { RESOURCES, type ScaleResult, type ScaleSide } from "./scale.js";
-import type { SiteResult, SiteRun } from "./site.js";
+import type { HashProcess, SiteResult, SiteRun } from "./site.js";
 import { ms, type Summary, seconds, table } from "./stats.js";
 
 /** One target: what was measured and whether it holds. */
@@ -306,24 +306,44 @@ export function siteSection(result: SiteResult, heading: string): { text: string
   const mib = result.bytes / 2 ** 20;
   const rate = (msValue: number) => `${(mib / (msValue / 1000)).toFixed(0)} MiB/s`;
   const out = [heading, ""];
+  const pct = (value: number) => `${(value * 100).toFixed(0)} %`;
+  const hashRow = (label: string, p: HashProcess | undefined) =>
+    p
+      ? [
+          label,
+          range(p.wall),
+          rate(p.wall.median),
+          range(p.cpu),
+          p.ratio ? `${pct(p.ratio.median)} (${pct(p.ratio.min)}–${pct(p.ratio.max)})` : "—",
+        ]
+      : [label, "—", "—", "—", "—"];
   out.push(
     `${result.files.toLocaleString("en")} files in 100 folders, 1–20 KiB of random bytes each, ${mib.toFixed(1)} MiB ` +
       "in all, generated in a temp folder (page cache warm: the generator just wrote them). Hashing, " +
-      `${result.hashRuns} rounds interleaved: \`xargs -0 -a <list> openssl dgst -sha256 > /dev/null\` (processes ` +
-      "included) against provider/manifest/hash.ts's `hashBounded` over the same files in the bench process, and " +
-      "each side's whole `resolveManifest` (walk, hash, spec, digest) from its own dist/.",
+      `${result.hashRounds} rounds, whole processes interleaved in a rotating order: ` +
+      "`xargs -0 -a <list> openssl dgst -sha256 > /dev/null` against a Node process running each side's " +
+      "provider/manifest/hash.ts `hashBounded` (from its dist/) over the same list (Node's start and the " +
+      "module's import included). The share is OpenSSL's wall time over the hashing's in the same round " +
+      "(median of the rounds; ≥ 100 % is as fast as OpenSSL). CPU is utime + stime of the process and its children.",
+    "",
+    table(
+      ["", "wall, median (min–max)", "throughput", "CPU", "share of OpenSSL's speed"],
+      [
+        hashRow("`openssl dgst -sha256`", result.openssl),
+        hashRow("hashing (before)", result.hash["before"]),
+        hashRow("hashing (after)", result.hash["after"]),
+      ],
+    ),
+    "",
+    `Each side's whole \`resolveManifest\` (walk, hash, spec, digest) from its own dist/, in the bench process, ${result.hashRuns} rounds:`,
     "",
     table(
       ["", "median (min–max)", "throughput"],
-      [
-        ["`openssl dgst -sha256`", range(result.openssl), rate(result.openssl.median)],
-        ["hashing (after)", range(result.hash), rate(result.hash.median)],
-        ...Object.entries(result.resolve).map(([name, s]) => [
-          `\`resolveManifest\` (${name})`,
-          range(s),
-          rate(s.median),
-        ]),
-      ],
+      Object.entries(result.resolve).map(([name, s]) => [
+        `\`resolveManifest\` (${name})`,
+        range(s),
+        rate(s.median),
+      ]),
     ),
     "",
   );
@@ -363,7 +383,8 @@ export function siteSection(result: SiteResult, heading: string): { text: string
     ),
     "",
   );
-  const share = result.openssl.median / result.hash.median;
+  const hashAfter = result.hash["after"];
+  const share = hashAfter?.ratio?.median ?? Number.NaN;
   const peak = after
     ? Math.max(
         after.plan.use.provider.rssMiB,
@@ -373,8 +394,10 @@ export function siteSection(result: SiteResult, heading: string): { text: string
     : Number.NaN;
   const verdicts: Verdict[] = [
     {
-      target: "preview hashing ≥ 80 % of OpenSSL's single-core SHA-256 throughput",
-      measured: `${rate(result.hash.median)} vs ${rate(result.openssl.median)} (${(share * 100).toFixed(0)} %)`,
+      target: "content hashing of the 10,000-file site ≥ 80 % of OpenSSL's speed (whole processes, same run)",
+      measured: hashAfter
+        ? `${rate(hashAfter.wall.median)} vs ${rate(result.openssl.wall.median)} (${pct(share)}, median of ${result.hashRounds} paired rounds)`
+        : "not run",
       met: share >= 0.8,
     },
     {

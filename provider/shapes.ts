@@ -494,7 +494,7 @@ export const deploymentShape = {
       type: t.string,
       role: "planned",
       description:
-        "The materialized release (Run402's PortableReleaseState: site paths, static manifest, functions, routes, i18n, …) as canonical JSON text: one value however large the site.",
+        "The materialized release (Run402's PortableReleaseState: site paths, static manifest, functions, routes, i18n, …) as canonical JSON text: one value however large the site. Over 64 KiB the text is kept compressed: `br64:` and the base64 of its Brotli compression.",
     },
     changes: {
       type: releaseChanges,
@@ -502,7 +502,12 @@ export const deploymentShape = {
       description:
         "What the last plan changed, as @run402/release's release diff names it (preview shows the planned one).",
     },
-    files: { type: t.map(t.string), role: "planned", description: "Site files: path → sha256." },
+    files: {
+      type: t.map(t.string),
+      role: "planned",
+      description:
+        "Site files: path → sha256, for a site of at most 1,000 files (a larger site's is empty: `release` holds every file, `releaseDigest` covers them, `changes` names what changed).",
+    },
     migrations: { type: t.map(t.string), role: "planned", description: "Migrations: id → checksum." },
     functions: {
       type: t.map(t.string),
@@ -515,7 +520,7 @@ export const deploymentShape = {
       type: strings,
       role: "output",
       description:
-        "sha256 of the objects the last create/update uploaded (only what the server was missing).",
+        "sha256 of the objects the last create/update uploaded (only what the server was missing), the first 1,000 of them: every later command reads this state back.",
     },
     apiOrigin: {
       type: t.string,

@@ -1,7 +1,25 @@
-import { digestMaterializedRelease, materializeRelease, type PortableReleaseState } from "@run402/release";
-import { describe, expect, test } from "vitest";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  canonicalizeJson,
+  digestMaterializedRelease,
+  materializeRelease,
+  type PortableReleaseState,
+} from "@run402/release";
+import { afterAll, describe, expect, test } from "vitest";
 import { fixture } from "~test/contract/fixtures.js";
-import { mismatch, stateOf } from "./deployment.js";
+import {
+  deployment,
+  FILES_LISTED,
+  type Inputs,
+  mismatch,
+  type Outputs,
+  RELEASE_PACK_BYTES,
+  recordedRelease,
+  recordOf,
+  stateOf,
+} from "./deployment.js";
 
 type Inventory = Parameters<typeof stateOf>[0];
 const inventory = () => structuredClone(fixture("release-active").body) as Inventory;
@@ -112,5 +130,61 @@ describe("issue 19 item 6: the live release is an inventory", () => {
       },
     ];
     expect(mismatch(withFn, inv)).toMatch(/timeout_seconds/);
+  });
+});
+
+describe("issue 25: the recorded release of a large site stays small", () => {
+  test("behavior: the digest recorded is @run402/release's, and the text reads back as the release, packed or not", () => {
+    for (const release of [planned(3), planned(2_000), stateOf(inventory())]) {
+      const record = recordOf(release);
+      expect(record.releaseDigest).toBe(digestMaterializedRelease(release));
+      expect(recordedRelease(record.release)).toEqual(release);
+      const text = canonicalizeJson(release);
+      if (text.length <= RELEASE_PACK_BYTES) expect(record.release).toBe(text);
+      else {
+        expect(record.release.startsWith("br64:")).toBe(true);
+        expect(record.release.length).toBeLessThan(text.length / 3);
+      }
+    }
+    // States written before packing hold the text, or (older still) the object.
+    const release = planned(2_000);
+    expect(recordedRelease(canonicalizeJson(release))).toEqual(release);
+    expect(recordedRelease(release)).toEqual(release);
+  });
+
+  const dir = mkdtempSync(join(tmpdir(), "run402-deployment-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("behavior: with a packed release recorded, one changed file is planned as that change, and diff sees it", async () => {
+    mkdirSync(join(dir, "site"));
+    // More files than `files` lists: the change is seen through the digests, not the map.
+    for (let i = 0; i <= FILES_LISTED; i++)
+      writeFileSync(join(dir, "site", `f${String(i).padStart(4, "0")}.txt`), `file ${i}`);
+    writeFileSync(join(dir, "app.json"), JSON.stringify({ project: { name: "big" }, site: { dir: "site" } }));
+    const news = { projectId: "prj_big", anonKey: "anon", manifest: "app.json", baseDir: dir };
+    const first = await deployment.check({}, news);
+    const planned = first.inputs as Inputs;
+    expect(planned.release.startsWith("br64:")).toBe(true);
+    expect(planned.files).toEqual({});
+    expect(recordedRelease(planned.release)?.site.paths).toHaveLength(FILES_LISTED + 1);
+    // As create records it: the planned record, the live release id.
+    const olds = {
+      ...planned,
+      releaseId: "rel_1",
+      url: "",
+      uploaded: [],
+      apiOrigin: null,
+    } as unknown as Outputs;
+
+    const same = (await deployment.check(olds, news)).inputs as Inputs;
+    expect(same.releaseDigest).toBe(olds.releaseDigest);
+    expect((await deployment.diff("prj_big/deployment", olds, same)).changes).toBe(false);
+
+    writeFileSync(join(dir, "site", "f0123.txt"), "changed");
+    const next = (await deployment.check(olds, news)).inputs as Inputs;
+    expect(next.changes.site).toEqual({ added: [], removed: [], changed: ["f0123.txt"] });
+    expect(next.releaseDigest).not.toBe(olds.releaseDigest);
+    expect((await deployment.diff("prj_big/deployment", olds, next)).changes).toBe(true);
+    expect(recordedRelease(next.release)?.site.paths.find((p) => p.path === "f0123.txt")?.size_bytes).toBe(7);
   });
 });

@@ -3,14 +3,16 @@
  * makes over the recorded one with `@run402/release`, so preview shows Run402's own release diff;
  * create/update apply it and record the release state the server reports.
  */
+import { hash as hashOnce } from "node:crypto";
 import { resolve } from "node:path";
+import { brotliCompressSync, brotliDecompressSync, constants as zlib } from "node:zlib";
 import type * as pulumi from "@pulumi/pulumi";
 import {
   canonicalizeJson,
   computeReleaseDiff,
   derivePlanMigrations,
-  digestMaterializedRelease,
   emptyPortableReleaseState,
+  MATERIALIZED_RELEASE_DIGEST_IDENTITY,
   materializeRelease,
   normalizePortableReleaseState,
   type PortableReleaseState,
@@ -57,19 +59,63 @@ async function resolveRelease(manifest: Manifest, baseDir: string | undefined): 
   return resolveManifest({ manifest: assertManifest(manifest), dir: base, projectId });
 }
 
-/** The state {@link Inputs.release} records: text, or the object older states hold; undefined when absent. */
+/**
+ * A recorded release text longer than this is kept compressed: `br64:` and the base64 of its
+ * Brotli compression. The text of a 10,000-file site is ~4.4 MB (every file twice: its site path
+ * and its static-manifest entry), ~0.8 MB packed; it crosses the engine's gRPC several times per
+ * command (check, diff, create/update, each way), and the protobuf code on both sides costs many
+ * times a string's size to encode or decode it. Small releases stay readable JSON.
+ */
+export const RELEASE_PACK_BYTES = 64 * 1024;
+const PACKED = "br64:";
+
+/** The state {@link Inputs.release} records: text (packed or not), or the object older states hold; undefined when absent. */
 export function recordedRelease(value: unknown): PortableReleaseState | undefined {
-  if (typeof value === "string") return JSON.parse(value) as PortableReleaseState;
+  if (typeof value === "string") {
+    const text = value.startsWith(PACKED)
+      ? brotliDecompressSync(Buffer.from(value.slice(PACKED.length), "base64")).toString("utf8")
+      : value;
+    return JSON.parse(text) as PortableReleaseState;
+  }
   return value && typeof value === "object" ? (value as PortableReleaseState) : undefined;
 }
 
-/** {@link Inputs.release} of a state. */
-const releaseText = (release: PortableReleaseState): string => canonicalizeJson(release);
+/**
+ * {@link Inputs.release} and {@link Inputs.releaseDigest} of a release, from one canonical text: the
+ * digest is `@run402/release`'s `digestMaterializedRelease` (its identity and the sha256 of the
+ * canonical JSON of the normalized state; every release here is normalized already: materialized,
+ * or read through `normalizePortableReleaseState`), without canonicalizing the release a second time.
+ */
+export function recordOf(release: PortableReleaseState): { release: string; releaseDigest: string } {
+  const text = canonicalizeJson(release);
+  const releaseDigest = `${MATERIALIZED_RELEASE_DIGEST_IDENTITY}:${hashOnce("sha256", text, "hex")}`;
+  if (text.length <= RELEASE_PACK_BYTES) return { release: text, releaseDigest };
+  const packed = brotliCompressSync(text, {
+    params: {
+      [zlib.BROTLI_PARAM_QUALITY]: 4,
+      // A window as large as the text lets a static-manifest entry refer back to its site path.
+      [zlib.BROTLI_PARAM_LGWIN]: 24,
+      [zlib.BROTLI_PARAM_SIZE_HINT]: text.length,
+    },
+  });
+  return { release: `${PACKED}${packed.toString("base64")}`, releaseDigest };
+}
+
+/**
+ * Most site files {@link Inputs.files} lists (and most hashes `uploaded` records). A larger site's map is left empty: 10,000 entries cost
+ * the provider ~50 MB of allocation and seconds of CPU each time they cross the engine's gRPC (check,
+ * diff, create/update, both ways), and the engine as much again. Nothing depends on the map: change
+ * detection compares `manifestDigest` and `releaseDigest` (which covers every file), `release` holds
+ * every file, and `changes` names what a plan changes.
+ */
+export const FILES_LISTED = 1000;
 
 /** Name → value maps of a release, small enough for the engine's own diff display. */
 function maps(release: PortableReleaseState): Pick<Inputs, "files" | "migrations" | "functions"> {
+  const { paths } = release.site;
   return {
-    files: Object.fromEntries(release.site.paths.map((p) => [p.path, p.content_sha256])),
+    files:
+      paths.length <= FILES_LISTED ? Object.fromEntries(paths.map((p) => [p.path, p.content_sha256])) : {},
     migrations: Object.fromEntries(release.migrations.map((m) => [m.migration_id, m.checksum_hex])),
     functions: Object.fromEntries(release.functions.map((f) => [f.name, f.code_hash])),
   };
@@ -281,8 +327,7 @@ export const deployment = {
       manifest,
       ...(baseDir ? { baseDir } : {}),
       manifestDigest: resolved.digest,
-      releaseDigest: digestMaterializedRelease(planned.release),
-      release: releaseText(planned.release),
+      ...recordOf(planned.release),
       changes: planned.changes,
       ...maps(planned.release),
     };
@@ -331,8 +376,7 @@ export const deployment = {
       ...props,
       releaseId: active.release_id,
       manifestDigest: `live:${active.manifest_digest ?? active.release_id}`,
-      releaseDigest: digestMaterializedRelease(release),
-      release: releaseText(release),
+      ...recordOf(release),
       ...maps(release),
     };
     return { id, props: drifted, inputs: inputsOf(drifted) };
@@ -381,16 +425,22 @@ async function apply(inputs: Inputs, recordedOrigin?: string | null): Promise<Ou
   // Run402 reports an inventory, not the release: when it reports the release planned in check, that
   // release is recorded (so the digest the plan showed is the one recorded, and the next update with
   // the same manifest changes nothing); otherwise what is live, as far as the inventory tells.
+  // The planned release's record (text, digest, maps) is the one check made: kept as it is.
   const planned = recordedRelease(inputs.release);
-  const release = planned && mismatch(planned, active) === null ? planned : stateOf(active);
+  const recorded =
+    planned && mismatch(planned, active) === null
+      ? {}
+      : (() => {
+          const live = stateOf(active);
+          return { ...recordOf(live), ...maps(live) };
+        })();
   return {
     ...inputs,
-    releaseDigest: digestMaterializedRelease(release),
-    release: releaseText(release),
-    ...maps(release),
+    ...recorded,
     releaseId,
     url: project.site_url ?? "",
-    uploaded: result.uploaded,
+    // Bounded like `files`: this state crosses the engine's gRPC on every later command.
+    uploaded: result.uploaded.slice(0, FILES_LISTED),
     apiOrigin,
   };
 }

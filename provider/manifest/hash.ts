@@ -5,14 +5,17 @@
  * then and checked against the hash. A site of any size costs one buffer, not its own size.
  *
  * The reads are synchronous: for many small files already in the page cache they cost a fraction of
- * the asynchronous ones (`npm run bench`, section 6, measures this against `openssl dgst -sha256`).
+ * the asynchronous ones (`npm run bench`, section 6, measures this against `openssl dgst -sha256`,
+ * both as whole processes). Per file that is open, fstat, one read (a file smaller than the buffer
+ * ends with a short read) and close, and a file that fits in one read is hashed in one call
+ * (`crypto.hash`), with no hash object. This module imports nothing heavier than node:crypto and
+ * node:fs (and read.ts's helpers), so a process that only hashes starts fast.
  * The same guards as provider/manifest/read.ts apply: regular files only (opened non-blocking, so a
  * FIFO or device never blocks), and a size limit checked before reading and enforced while reading.
  */
-import { createHash } from "node:crypto";
+import { createHash, hash as hashOnce } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { BaseError } from "../../core/errors.js";
-import { sha256Hex } from "../../schema/release.js";
 import { describeFsError, describeKind, formatBytes, type ReadResult, readBounded } from "./read.js";
 
 /** A file known by its hash: bytes are read on demand ({@link HashedFile.read}). */
@@ -40,7 +43,7 @@ export class ContentChangedError extends BaseError {
 }
 
 /** Bytes read per call; also the size of the reused buffer. */
-const PIECE = 1 << 20;
+export const PIECE = 1 << 20;
 
 let shared: Buffer | undefined;
 
@@ -48,11 +51,13 @@ function hashed(path: string, sha256: string, size: number): HashedFile {
   return {
     sha256,
     size,
+    // Callers keep `read` apart from its object (schema/release.ts): it closes over what it needs.
     async read() {
       const result = await readBounded(path, size);
       if (!result.ok) throw new ContentChangedError({ path, reason: result.reason });
       const { bytes } = result;
-      if (bytes.byteLength !== size || sha256Hex(bytes) !== sha256) throw new ContentChangedError({ path });
+      if (bytes.byteLength !== size || hashOnce("sha256", bytes, "hex") !== sha256)
+        throw new ContentChangedError({ path });
       return bytes;
     },
   };
@@ -86,14 +91,20 @@ export function hashBounded(path: string, limit: number): HashResult {
     if (info.size > limit) return tooLarge(info.size);
     shared ??= Buffer.allocUnsafe(PIECE);
     const buffer = shared;
+    let read = readSync(fd, buffer, 0, PIECE, 0);
+    // Most files end within the first piece: one call hashes them.
+    if (read < PIECE) {
+      if (read > limit) return tooLarge(read);
+      return { ok: true, file: hashed(path, hashOnce("sha256", buffer.subarray(0, read), "hex"), read) };
+    }
     const hash = createHash("sha256");
     let size = 0;
     for (;;) {
-      const read = readSync(fd, buffer, 0, buffer.length, size);
       hash.update(buffer.subarray(0, read));
       size += read;
       if (size > limit) return tooLarge(size);
-      if (read < buffer.length) break;
+      if (read < PIECE) break;
+      read = readSync(fd, buffer, 0, PIECE, size);
     }
     return { ok: true, file: hashed(path, hash.digest("hex"), size) };
   } catch (error) {
