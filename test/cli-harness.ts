@@ -26,25 +26,53 @@ export interface Run {
   stderr: string;
 }
 
+/** How a CLI child starts, beyond its environment. */
+export interface ChildOptions {
+  /** Its working folder (default: this process's). */
+  cwd?: string;
+  /** Variables of this process's environment it does not inherit (e.g. CI, PULUMI_BACKEND_URL). */
+  unset?: string[];
+  /** `startCli` only: in a process group of its own, as a shell would start it. */
+  detached?: boolean;
+}
+
 /**
- * The environment of a CLI child: this process's, without a passphrase or wallet key, with
- * PULUMI_HOME and RUN402_CONFIG_DIR under `tmp`, then `env`.
+ * The environment of a CLI child: this process's, without a passphrase, wallet key, run owner or
+ * the `unset` variables, with PULUMI_HOME and RUN402_CONFIG_DIR under `tmp`, then `env`.
  */
-export function childEnv(tmp: string, env: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function childEnv(
+  tmp: string,
+  env: Record<string, string> = {},
+  unset: string[] = [],
+): NodeJS.ProcessEnv {
   const base = { ...process.env };
-  delete base.PULUMI_CONFIG_PASSPHRASE;
-  delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
-  delete base.RUN402_PRIVATE_KEY;
+  for (const key of [
+    "PULUMI_CONFIG_PASSPHRASE",
+    "PULUMI_CONFIG_PASSPHRASE_FILE",
+    "RUN402_PRIVATE_KEY",
+    "RUN402_RUN_OWNER",
+    ...unset,
+  ])
+    delete base[key];
   return { ...base, PULUMI_HOME: join(tmp, "pulumi-home"), RUN402_CONFIG_DIR: join(tmp, "config"), ...env };
 }
 
 /** Runs the CLI to its end; never throws on exit codes. */
-export function runCli(tmp: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+export function runCli(
+  tmp: string,
+  args: string[],
+  env: Record<string, string> = {},
+  options: ChildOptions = {},
+): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [main, ...args],
-      { env: childEnv(tmp, env), maxBuffer: 32 * 1024 * 1024 },
+      {
+        env: childEnv(tmp, env, options.unset),
+        maxBuffer: 32 * 1024 * 1024,
+        ...(options.cwd ? { cwd: options.cwd } : {}),
+      },
       (error, stdout, stderr) => {
         resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
       },
@@ -52,18 +80,29 @@ export function runCli(tmp: string, args: string[], env: Record<string, string> 
   });
 }
 
-/** A running CLI; `seen(re)` resolves once stderr matches (rejects if it exits first), `done` when it exits. */
+/**
+ * A running CLI; `seen(re)` resolves once stderr matches (rejects if it exits first), `done` when it
+ * exits; `stderrText()` is what it has written to stderr so far.
+ */
 export interface Spawned {
   child: ChildProcess;
   seen(pattern: RegExp): Promise<void>;
   done: Promise<Run>;
+  stderrText(): string;
 }
 
 /** Starts the CLI; an exit by signal reports code 128. */
-export function startCli(tmp: string, args: string[], env: Record<string, string> = {}): Spawned {
+export function startCli(
+  tmp: string,
+  args: string[],
+  env: Record<string, string> = {},
+  options: ChildOptions = {},
+): Spawned {
   const child = spawn(process.execPath, [main, ...args], {
-    env: childEnv(tmp, env),
+    env: childEnv(tmp, env, options.unset),
     stdio: ["ignore", "pipe", "pipe"],
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...(options.detached ? { detached: true } : {}),
   });
   let stdout = "";
   let stderr = "";
@@ -86,6 +125,7 @@ export function startCli(tmp: string, args: string[], env: Record<string, string
   return {
     child,
     done,
+    stderrText: () => stderr,
     seen: (pattern) =>
       pattern.test(stderr)
         ? Promise.resolve()

@@ -6,25 +6,23 @@
  * on the other rail. Every intent is paid exactly once (sandbox ledger and chain balances), and the
  * wallet's rolling budget, counted in the shared journal, is never exceeded.
  */
-import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Address, createPublicClient, erc20Abi, http } from "viem";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { assertBuilt, type Run, report, runCli } from "~test/cli-harness.js";
 import { repoRoot } from "~test/engine.js";
 import { startPostgres, type TestPostgres } from "~test/postgres.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
-import type { Report } from "../cli/report.js";
 import * as PgJournal from "../sdk/pay/journal-postgres.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 let sandbox: TestSandbox;
 let pg: TestPostgres;
 let tmp: string;
 
 beforeAll(async () => {
-  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+  assertBuilt();
   tmp = mkdtempSync(join(tmpdir(), "run402-fleet-"));
   [sandbox, pg] = await Promise.all([startTestSandbox({ walletCount: 2 }), startPostgres()]);
 });
@@ -32,8 +30,6 @@ afterAll(async () => {
   await Promise.all([sandbox?.close(), pg?.stop()]);
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
-
-type Run = { code: number; stdout: string; stderr: string };
 
 /** One runner: its own HOME, work tree (a copy of the quickstart app) and Pulumi workspace. */
 function runner(name: string) {
@@ -44,32 +40,20 @@ function runner(name: string) {
     recursive: true,
     filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
   });
-  return (args: string[], wallet: number): Promise<Run> => {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const key of ["PULUMI_CONFIG_PASSPHRASE_FILE", "RUN402_PRIVATE_KEY", "PULUMI_BACKEND_URL", "CI"])
-      delete env[key];
-    return new Promise((resolve) =>
-      execFile(
-        process.execPath,
-        [main, ...args, "--manifest", join(tree, "app.json")],
-        {
-          cwd: tree,
-          env: {
-            ...env,
-            HOME: home,
-            PULUMI_HOME: join(home, ".pulumi"),
-            RUN402_CONFIG_DIR: join(home, ".config", "run402"),
-            // One stack's secrets are read by every runner that applies it: one passphrase, from the CI's secret store.
-            PULUMI_CONFIG_PASSPHRASE: "fleet-test-passphrase",
-            RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey,
-          },
-          maxBuffer: 32 * 1024 * 1024,
-        },
-        (error, stdout, stderr) =>
-          resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-      ),
+  return (args: string[], wallet: number): Promise<Run> =>
+    runCli(
+      tmp,
+      [...args, "--manifest", join(tree, "app.json")],
+      {
+        HOME: home,
+        PULUMI_HOME: join(home, ".pulumi"),
+        RUN402_CONFIG_DIR: join(home, ".config", "run402"),
+        // One stack's secrets are read by every runner that applies it: one passphrase, from the CI's secret store.
+        PULUMI_CONFIG_PASSPHRASE: "fleet-test-passphrase",
+        RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey,
+      },
+      { cwd: tree, unset: ["PULUMI_BACKEND_URL", "CI"] },
     );
-  };
 }
 
 const flags = (stack: string, rail: "x402" | "mpp", budgetUsd: string) => [
@@ -92,7 +76,6 @@ const flags = (stack: string, rail: "x402" | "mpp", budgetUsd: string) => [
   "--json",
 ];
 
-const report = (run: Run): Report => JSON.parse(run.stdout) as Report;
 const why = (run: Run) => `exit ${run.code}\n${run.stdout.slice(-3000)}\n${run.stderr.slice(-3000)}`;
 
 async function balance(rail: "x402" | "mpp", owner: Address): Promise<bigint> {

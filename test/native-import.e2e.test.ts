@@ -1,16 +1,18 @@
 /**
  * Adopting what exists with the native `run402` provider, through the real engine against the sandbox:
- *   - `pulumi import run402:index:Project` of a project another program created, into a fresh stack of a
- *     YAML program: refused with a clear message while the key store lacks its keys, adopted once they
- *     are there, and the next `up` changes and pays nothing;
+ *   - `pulumi import` of the Tier, Project and Deployment the run402-pulumi CLI created (and of a Secret
+ *     set beside them), into a fresh stack of a YAML program: refused with a clear message while the
+ *     key store lacks the project's keys, adopted once they are there; the next `up` writes only the
+ *     secret's value (Run402 never returns it), then nothing changes, and nothing is paid;
  *   - a stack made with the dynamic resources moves to the native ones in place (TypeScript program,
  *     the plugin found on PATH): the project keeps its id, the tier is adopted, nothing is paid.
  */
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { assertBuilt, report, runCli, why } from "~test/cli-harness.js";
 import { createEngineWorkspace, type EngineWorkspace, pulumiCli, repoRoot } from "~test/engine.js";
 import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import { Project, Tier } from "../provider/index.js";
@@ -22,8 +24,10 @@ class NativeResource extends pulumi.CustomResource {
 
 let engine: EngineWorkspace;
 let sandbox: TestSandbox;
+const secretValue = "imported-secret-value";
 
 beforeAll(async () => {
+  assertBuilt();
   if (!existsSync(join(repoRoot, "dist", "provider", "native", "main.js"))) {
     throw new Error("dist/provider/native/main.js is missing: run `npm run build` (npm test does).");
   }
@@ -99,21 +103,80 @@ async function dynamicStack(name: string, wallet: number, keys: string, retain =
 }
 
 describe("native provider: adopting what exists", () => {
-  test("behavior: pulumi import of a Project another program created: refused without its keys (saying how to provide them), then adopted; the next up changes and pays nothing", {
+  test("behavior: pulumi import of what run402-pulumi created (Tier, Project, Deployment) and of a Secret set beside it: refused without the project's keys, then adopted; the next up sets only the secret's value, then nothing changes, nothing is paid", {
     timeout: 600_000,
   }, async () => {
-    const keys = mkdtempSync(join(engine.dir, "keys-"));
     const payer = sandbox.wallets[0]!.address.toLowerCase();
     const paid = async () => (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer).length;
-    // Another program (TypeScript, dynamic resources) creates the project.
-    const creator = await dynamicStack("creator", 0, keys);
-    const created = await creator.up();
-    const projectId = created.outputs.projectId?.value as string;
+    // The run402-pulumi CLI converges the quickstart, as a user migrating to a program would have.
+    const cliTmp = mkdtempSync(join(engine.dir, "cli-"));
+    const app = mkdtempSync(join(cliTmp, "app-"));
+    cpSync(join(repoRoot, "examples", "quickstart"), app, {
+      recursive: true,
+      filter: (src) => !/node_modules|\.run402|Pulumi\.|index\.ts/.test(src),
+    });
+    const applied = await runCli(
+      cliTmp,
+      [
+        "apply",
+        "--yes",
+        "--json",
+        "--manifest",
+        join(app, "app.json"),
+        "-c",
+        `run402:apiBase=${sandbox.apiBase}`,
+        "-c",
+        `run402:baseRpcUrl=${sandbox.x402.rpcUrl}`,
+        "-c",
+        `run402:tempoRpcUrl=${sandbox.mpp.rpcUrl}`,
+        "-c",
+        `run402:allowedRecipients=${sandbox.treasury}`,
+        "-c",
+        `run402:journalPath=${join(cliTmp, "journal.json")}`,
+      ],
+      { RUN402_PRIVATE_KEY: sandbox.wallets[0]!.privateKey },
+    );
+    expect(applied.code, why(applied)).toBe(0);
+    const projectId = report(applied).outputs?.projectId as string;
     expect(projectId).toMatch(/^prj_/);
     expect(await paid()).toBe(1);
 
-    // A fresh stack of a YAML program that declares it.
+    // The project's keys, from the CLI's stack state (README, "Importing"): the CLI does not print them.
+    const work = join(app, ".run402");
+    const exported = await pulumiCli(engine, ["stack", "export", "--show-secrets", "--stack", "dev"], {
+      cwd: work,
+      env: {
+        PULUMI_BACKEND_URL: `file://${join(work, "state")}`,
+        PULUMI_CONFIG_PASSPHRASE: readFileSync(join(work, "passphrase"), "utf8"),
+      },
+    });
+    expect(exported.code, exported.stderr).toBe(0);
+    const state = JSON.parse(exported.stdout) as {
+      deployment: { resources: { type: string; outputs?: Record<string, unknown> }[] };
+    };
+    const plain = (v: unknown) =>
+      typeof v === "object" && v !== null && "plaintext" in v
+        ? (JSON.parse((v as { plaintext: string }).plaintext) as string)
+        : (v as string);
+    const project = state.deployment.resources.find((r) => r.type.endsWith("run402:Project"))?.outputs ?? {};
+    const keysOfProject = { anon_key: plain(project.anonKey), service_key: plain(project.serviceKey) };
+    expect(keysOfProject.service_key).toMatch(/\S/);
+
+    // A secret set beside the program (as the run402 CLI's `secrets set` does).
+    const setSecret = await fetch(`${sandbox.apiBase}/projects/v1/admin/${projectId}/secrets`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${keysOfProject.service_key}`, "content-type": "application/json" },
+      body: JSON.stringify({ key: "API_TOKEN", value: "set-out-of-band" }),
+    });
+    expect(setSecret.ok).toBe(true);
+
+    // A fresh stack of a YAML program that declares them, over its own copy of the app.
+    const keys = mkdtempSync(join(engine.dir, "keys-"));
     const dir = mkdtempSync(join(engine.dir, "yaml-import-"));
+    cpSync(join(repoRoot, "examples", "quickstart"), dir, {
+      recursive: true,
+      filter: (src) => !/node_modules|\.run402|Pulumi\.|index\.ts/.test(src),
+    });
     writeFileSync(
       join(dir, "Pulumi.yaml"),
       `name: run402-yaml-import
@@ -123,13 +186,46 @@ plugins:
     - name: run402
       path: ${join(repoRoot, "bin")}
 resources:
-  app:
+  tier:
+    type: run402:index:Tier
+    properties:
+      tier: prototype
+  project:
     type: run402:index:Project
     properties:
-      name: app-creator
+      name: quickstart
+    options:
+      dependsOn:
+        - \${tier}
+  site:
+    type: run402:index:Deployment
+    properties:
+      projectId: \${project.projectId}
+      anonKey: \${project.anonKey}
+      manifest: app.json
+  token:
+    type: run402:index:Secret
+    properties:
+      projectId: \${project.projectId}
+      serviceKey: \${project.serviceKey}
+      name: API_TOKEN
+      value:
+        fn::secret: ${secretValue}
 outputs:
-  projectId: \${app.projectId}
+  projectId: \${project.projectId}
+  url: \${site.url}
 `,
+    );
+    writeFileSync(
+      join(dir, "import.json"),
+      JSON.stringify({
+        resources: [
+          { type: "run402:index:Tier", name: "tier", id: `tier:${payer}` },
+          { type: "run402:index:Project", name: "project", id: projectId },
+          { type: "run402:index:Deployment", name: "site", id: `${projectId}/deployment` },
+          { type: "run402:index:Secret", name: "token", id: `${projectId}/API_TOKEN` },
+        ],
+      }),
     );
     const env = { RUN402_CONFIG_DIR: keys };
     const cli = (args: string[]) => pulumiCli(engine, args, { cwd: dir, env });
@@ -137,16 +233,9 @@ outputs:
     for (const [key, { value, secret }] of Object.entries(config(0, join(keys, "journal-yaml.json")))) {
       expect((await cli(["config", "set", key, value, ...(secret ? ["--secret"] : [])])).code).toBe(0);
     }
+    const importAll = ["import", "--file", "import.json", "--yes", "--skip-preview", "--generate-code=false"];
 
-    const refused = await cli([
-      "import",
-      "run402:index:Project",
-      "app",
-      projectId,
-      "--yes",
-      "--skip-preview",
-      "--generate-code=false",
-    ]);
+    const refused = await cli(importAll);
     expect(refused.code).not.toBe(0);
     const said = `${refused.stdout}${refused.stderr}`;
     expect(said).toContain(
@@ -154,31 +243,37 @@ outputs:
     );
     expect(said).toContain(join(keys, "credentials", "project-keys.v1.json"));
 
-    // The keys, as the run402 CLI stores them.
-    writeKeyStore(keys, {
-      [projectId]: {
-        anon_key: created.outputs.anonKey?.value as string,
-        service_key: created.outputs.serviceKey?.value as string,
-      },
-    });
-    const imported = await cli([
-      "import",
-      "run402:index:Project",
-      "app",
-      projectId,
-      "--yes",
-      "--skip-preview",
-      "--generate-code=false",
-    ]);
+    writeKeyStore(keys, { [projectId]: keysOfProject });
+    const imported = await cli(importAll);
     expect(imported.code, `${imported.stdout}\n${imported.stderr}`).toBe(0);
-    const up = await cli(["up", "--yes", "--expect-no-changes"]);
+    expect(`${imported.stdout}${imported.stderr}`).not.toMatch(/failed to validate/);
+
+    // What the next up does: only the secret's value, which Run402 never returns, is written.
+    const preview = await cli(["preview", "--json"]);
+    expect(preview.code, preview.stderr).toBe(0);
+    const steps = (JSON.parse(preview.stdout) as { steps: { op: string; urn: string }[] }).steps
+      .filter((s) => s.urn.includes("run402:index:"))
+      .map((s) => [s.urn.split("::").pop(), s.op]);
+    expect(Object.fromEntries(steps)).toEqual({
+      tier: "same",
+      project: "same",
+      site: "same",
+      token: "update",
+    });
+    const up = await cli(["up", "--yes", "--skip-preview"]);
     expect(up.code, `${up.stdout}\n${up.stderr}`).toBe(0);
-    const outputs = JSON.parse((await cli(["stack", "output", "--json"])).stdout) as { projectId: string };
+    const again = await cli(["up", "--yes", "--expect-no-changes"]);
+    expect(again.code, `${again.stdout}\n${again.stderr}`).toBe(0);
+    const outputs = JSON.parse((await cli(["stack", "output", "--json"])).stdout) as {
+      projectId: string;
+      url: string;
+    };
     expect(outputs.projectId).toBe(projectId);
+    expect((await fetch(outputs.url)).status).toBe(200);
+    expect(await liveProjects(0)).toContain(projectId);
     expect(await paid()).toBe(1);
-    // The key store's keys are secrets in the new stack's state too.
-    const exported = (await cli(["stack", "export"])).stdout;
-    expect(exported).not.toContain(created.outputs.serviceKey?.value as string);
+    // The keys are secrets in the new stack's state too.
+    expect((await cli(["stack", "export"])).stdout).not.toContain(keysOfProject.service_key);
   });
 
   test("behavior: a stack made with the dynamic resources moves to the native ones: same project id, nothing deleted, nothing paid", {

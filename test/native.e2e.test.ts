@@ -37,7 +37,7 @@ beforeAll(async () => {
   if (!existsSync(join(repoRoot, "dist", "provider", "native", "main.js"))) {
     throw new Error("dist/provider/native/main.js is missing: run `npm run build` (npm test does).");
   }
-  [engine, sandbox] = await Promise.all([createEngineWorkspace(), startTestSandbox({ walletCount: 4 })]);
+  [engine, sandbox] = await Promise.all([createEngineWorkspace(), startTestSandbox({ walletCount: 5 })]);
 });
 afterAll(async () => {
   await sandbox?.close();
@@ -234,10 +234,10 @@ describe("native provider: a YAML program through the real engine and YAML host"
     expect((await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer)).toHaveLength(0);
   });
 
-  test("behavior: a TypeScript program on the generated Node.js SDK (plugin on PATH): pays once, a second up is a no-op, destroy deletes", {
+  test("behavior: a TypeScript program on the generated Node.js SDK (plugin on PATH), on each rail at once: pays once on its rail, a second up is a no-op, destroy deletes", {
     timeout: 600_000,
   }, async () => {
-    // The SDK as `pulumi package gen-sdk` would make it, compiled.
+    // The SDK as `pulumi package gen-sdk` would make it, compiled once for both rails.
     const out = mkdtempSync(join(engine.dir, "sdk-"));
     const run = promisify(execFile);
     await run("bash", [join(repoRoot, "scripts", "sdk-gen.sh"), out, "nodejs"], { cwd: repoRoot });
@@ -256,68 +256,79 @@ describe("native provider: a YAML program through the real engine and YAML host"
     >;
     const run402 = createRequire(import.meta.url)(join(sdk, "bin", "index.js")) as Sdk;
 
-    const app = mkdtempSync(join(engine.dir, "ts-app-"));
-    cpSync(join(repoRoot, "examples", "quickstart"), app, {
-      recursive: true,
-      filter: (src) => !/node_modules|\.run402|Pulumi\.|index\.ts/.test(src),
-    });
-    const wallet = 3;
-    const stack = await LocalWorkspace.createOrSelectStack(
-      {
-        stackName: "ts-sdk",
-        projectName: "run402-ts-sdk",
-        program: async () => {
-          const tier = new run402.Tier!("tier", { tier: "prototype" });
-          const project = new run402.Project!("app", { name: "ts-sdk" }, { dependsOn: [tier] });
-          const site = new run402.Deployment!("site", {
-            projectId: project.projectId,
-            anonKey: project.anonKey,
-            manifest: join(app, "app.json"),
-          });
-          new run402.Secret!("token", {
-            projectId: project.projectId,
-            serviceKey: project.serviceKey,
-            name: "API_TOKEN",
-            value: pulumi.secret(secretValue),
-          });
-          return { projectId: project.projectId, url: site.url, lastSettlement: tier.lastSettlement };
+    // One stack per rail, each with its own wallet, run side by side on the one sandbox (the
+    // Automation API runs inline programs concurrently): the second rail costs little wall time.
+    const converge = async (rail: "x402" | "mpp", wallet: number) => {
+      const app = mkdtempSync(join(engine.dir, `ts-app-${rail}-`));
+      cpSync(join(repoRoot, "examples", "quickstart"), app, {
+        recursive: true,
+        filter: (src) => !/node_modules|\.run402|Pulumi\.|index\.ts/.test(src),
+      });
+      const stack = await LocalWorkspace.createOrSelectStack(
+        {
+          stackName: `ts-sdk-${rail}`,
+          projectName: "run402-ts-sdk",
+          program: async () => {
+            const tier = new run402.Tier!("tier", { tier: "prototype" });
+            const project = new run402.Project!("app", { name: `ts-sdk-${rail}` }, { dependsOn: [tier] });
+            const site = new run402.Deployment!("site", {
+              projectId: project.projectId,
+              anonKey: project.anonKey,
+              manifest: join(app, "app.json"),
+            });
+            new run402.Secret!("token", {
+              projectId: project.projectId,
+              serviceKey: project.serviceKey,
+              name: "API_TOKEN",
+              value: pulumi.secret(secretValue),
+            });
+            return { projectId: project.projectId, url: site.url, lastSettlement: tier.lastSettlement };
+          },
         },
-      },
-      {
-        pulumiCommand: engine.pulumiCommand,
-        envVars: { ...engine.env, PATH: `${join(repoRoot, "bin")}:${engine.env.PATH}` },
-        pulumiHome: engine.env.PULUMI_HOME,
-        secretsProvider: "passphrase",
-        projectSettings: {
-          name: "run402-ts-sdk",
-          runtime: "nodejs",
-          main: repoRoot,
-          backend: { url: engine.backendUrl },
+        {
+          pulumiCommand: engine.pulumiCommand,
+          envVars: { ...engine.env, PATH: `${join(repoRoot, "bin")}:${engine.env.PATH}` },
+          pulumiHome: engine.env.PULUMI_HOME,
+          secretsProvider: "passphrase",
+          projectSettings: {
+            name: "run402-ts-sdk",
+            runtime: "nodejs",
+            main: repoRoot,
+            backend: { url: engine.backendUrl },
+          },
         },
-      },
-    );
-    const w = sandbox.wallets[wallet]!;
-    await stack.setAllConfig({
-      "run402:apiBase": { value: sandbox.apiBase },
-      "run402:rail": { value: "x402" },
-      "run402:privateKey": { value: w.privateKey, secret: true },
-      "run402:baseRpcUrl": { value: sandbox.x402.rpcUrl },
-      "run402:tempoRpcUrl": { value: sandbox.mpp.rpcUrl },
-      "run402:allowedRecipients": { value: sandbox.treasury },
-      "run402:journalPath": { value: join(app, "journal.json") },
-    });
-    const paidBy = async () =>
-      (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === w.address.toLowerCase());
-    const up = await stack.up();
-    expect(up.summary.result).toBe("succeeded");
-    expect(await paidBy()).toHaveLength(1);
-    expect(up.outputs.lastSettlement?.value).toMatchObject({ rail: "x402", amountUsd: "0.10" });
-    expect((await fetch(up.outputs.url?.value as string)).status).toBe(200);
-    const again = await stack.up();
-    expect(again.summary.resourceChanges).toEqual({ same: 5 });
-    expect(await paidBy()).toHaveLength(1);
-    await stack.destroy();
-    expect(await liveProjects(wallet)).not.toContain(up.outputs.projectId?.value);
+      );
+      const w = sandbox.wallets[wallet]!;
+      await stack.setAllConfig({
+        "run402:apiBase": { value: sandbox.apiBase },
+        "run402:rail": { value: rail },
+        "run402:privateKey": { value: w.privateKey, secret: true },
+        "run402:baseRpcUrl": { value: sandbox.x402.rpcUrl },
+        "run402:tempoRpcUrl": { value: sandbox.mpp.rpcUrl },
+        "run402:allowedRecipients": { value: sandbox.treasury },
+        "run402:journalPath": { value: join(app, "journal.json") },
+      });
+      const paidBy = async () =>
+        (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === w.address.toLowerCase());
+      const up = await stack.up();
+      expect(up.summary.result).toBe("succeeded");
+      const ledger = await paidBy();
+      expect(ledger).toHaveLength(1);
+      expect(ledger[0]!.rail).toBe(rail);
+      expect(up.outputs.lastSettlement?.value).toMatchObject({
+        rail,
+        amountUsd: "0.10",
+        reference: ledger[0]!.reference,
+      });
+      expect((await fetch(up.outputs.url?.value as string)).status).toBe(200);
+      const again = await stack.up();
+      expect(again.summary.resourceChanges).toEqual({ same: 5 });
+      expect(await paidBy()).toHaveLength(1);
+      await stack.destroy();
+      expect(await liveProjects(wallet)).not.toContain(up.outputs.projectId?.value);
+      expect(await paidBy()).toHaveLength(1);
+    };
+    await Promise.all([converge("x402", 3), converge("mpp", 4)]);
   });
 
   test("behavior: installed into the plugin cache from the package's archive, the plugin serves a program with no path to it", {

@@ -3,22 +3,20 @@
  * (dist/cli/main.js) passes the pack to the engine; `plan --json` lists the violations with their
  * policy names; a mandatory one stops plan and apply with POLICY_PACK_VIOLATION (exit 3), nothing paid.
  */
-import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { assertBuilt, type Run, report, runCli, why } from "~test/cli-harness.js";
 import { repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
-import type { Report } from "../cli/report.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 const pack = join(repoRoot, "packages", "policy");
 let sandbox: TestSandbox;
 let tmp: string;
 
 beforeAll(async () => {
-  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+  assertBuilt();
   tmp = mkdtempSync(join(tmpdir(), "run402-policy-cli-"));
   sandbox = await startTestSandbox({ walletCount: 3 });
 });
@@ -27,16 +25,8 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
+/** The CLI as wallet `wallet` against the sandbox (flags for this run only). */
 function cli(args: string[], wallet: number): Promise<Run> {
-  const base = { ...process.env };
-  delete base.PULUMI_CONFIG_PASSPHRASE;
-  delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
   const flags = [
     "-c",
     `run402:apiBase=${sandbox.apiBase}`,
@@ -50,23 +40,7 @@ function cli(args: string[], wallet: number): Promise<Run> {
     `run402:journalPath=${join(tmp, `journal-${wallet}.json`)}`,
     "--json",
   ];
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [main, ...args, ...flags],
-      {
-        env: {
-          ...base,
-          PULUMI_HOME: join(tmp, "pulumi-home"),
-          RUN402_CONFIG_DIR: join(tmp, "config"),
-          RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey,
-        },
-        maxBuffer: 32 * 1024 * 1024,
-      },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
+  return runCli(tmp, [...args, ...flags], { RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey });
 }
 
 function appCopy(): string {
@@ -84,8 +58,7 @@ function packConfig(config: Record<string, unknown>): string {
   return file;
 }
 
-const doc = (run: Run): Report => JSON.parse(run.stdout) as Report;
-const why = (run: Run) => `${run.stderr}\n--- stdout:\n${run.stdout}`;
+const doc = report;
 
 describe("run402-pulumi --policy-pack", () => {
   test("behavior: a mandatory violation stops plan and apply (exit 3, POLICY_PACK_VIOLATION), nothing paid", async () => {

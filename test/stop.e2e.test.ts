@@ -7,18 +7,17 @@
  * nothing more and converge. A SIGKILL of the CLI's process group at that moment must leave no
  * process of the run alive.
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Address, createPublicClient, erc20Abi, http } from "viem";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { assertBuilt, type Run, report, runCli, startCli, why } from "~test/cli-harness.js";
 import { repoRoot } from "~test/engine.js";
 import { type HoldingProxy, holdingProxy } from "~test/holding-proxy.js";
 import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
-import type { Report } from "../cli/report.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 /** The bound from signal to exit: the engine's grace (5 s) and the hard stop (2 s), plus slack. */
 const boundMs = 9000;
 let sandbox: TestSandbox;
@@ -28,7 +27,7 @@ let proxy: HoldingProxy;
 const measured: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+  assertBuilt();
   tmp = mkdtempSync(join(tmpdir(), "run402-stop-"));
   sandbox = await startTestSandbox({ walletCount: 8 });
   proxy = await holdingProxy(sandbox.apiBase);
@@ -40,67 +39,11 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base = { ...process.env };
-  delete base.PULUMI_CONFIG_PASSPHRASE;
-  delete base.PULUMI_CONFIG_PASSPHRASE_FILE;
-  delete base.RUN402_PRIVATE_KEY;
-  delete base.RUN402_RUN_OWNER;
-  return { ...base, PULUMI_HOME: join(tmp, "pulumi-home"), RUN402_CONFIG_DIR: join(tmp, "config"), ...env };
-}
-
-function cli(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [main, ...args],
-      { env: childEnv(env), maxBuffer: 32 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+/** The CLI to its end, with the test's PULUMI_HOME and config folder. */
+const cli = (args: string[], env: Record<string, string>): Promise<Run> => runCli(tmp, args, env);
 
 /** A running CLI in a process group of its own (as a shell would start it). */
-function start(
-  args: string[],
-  env: Record<string, string>,
-): { child: ChildProcess; done: Promise<Run>; stderrText: () => string } {
-  const child = spawn(process.execPath, [main, ...args], {
-    env: childEnv(env),
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr?.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const done = new Promise<Run>((resolve) =>
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr })),
-  );
-  return { child, done, stderrText: () => stderr };
-}
-
-function report(run: Run): Report {
-  try {
-    return JSON.parse(run.stdout) as Report;
-  } catch {
-    throw new Error(`stdout is not one JSON document:\n${run.stdout}\n--- stderr:\n${run.stderr}`);
-  }
-}
-
-const why = (run: Run) => `${run.stderr}\n--- stdout:\n${run.stdout}`;
+const start = (args: string[], env: Record<string, string>) => startCli(tmp, args, env, { detached: true });
 
 function appCopy(): string {
   const dir = mkdtempSync(join(tmp, "app-"));

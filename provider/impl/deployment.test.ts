@@ -20,6 +20,7 @@ import {
   recordOf,
   stateOf,
 } from "./deployment.js";
+import { secret } from "./secret.js";
 
 type Inventory = Parameters<typeof stateOf>[0];
 const inventory = () => structuredClone(fixture("release-active").body) as Inventory;
@@ -186,5 +187,72 @@ describe("issue 25: the recorded release of a large site stays small", () => {
     expect(next.releaseDigest).not.toBe(olds.releaseDigest);
     expect((await deployment.diff("prj_big/deployment", olds, next)).changes).toBe(true);
     expect(recordedRelease(next.release)?.site.paths.find((p) => p.path === "f0123.txt")?.size_bytes).toBe(7);
+  });
+});
+
+describe("a release read from Run402 (an import, or another live release)", () => {
+  /** A recorded state whose release is `release` as Run402's inventory reported it. */
+  const liveState = (release: PortableReleaseState) => {
+    const state = stateOf(inventoryOf(release));
+    return {
+      projectId: "prj_x",
+      anonKey: "anon",
+      manifest: "app.json",
+      manifestDigest: "live:rel_1",
+      releaseDigest: digestMaterializedRelease(state),
+      release: canonicalizeJson(state),
+    } as unknown as Parameters<typeof deployment.diff>[1];
+  };
+  /** What check plans for a manifest whose release is `release`. */
+  const plannedInputs = (release: PortableReleaseState) =>
+    ({
+      projectId: "prj_x",
+      anonKey: "anon",
+      manifest: "app.json",
+      manifestDigest: "a".repeat(64),
+      releaseDigest: digestMaterializedRelease(release),
+      release: canonicalizeJson(release),
+    }) as unknown as Parameters<typeof deployment.diff>[2];
+
+  test("behavior: when it serves what the manifest plans, the next diff has nothing to deploy", async () => {
+    const release = planned(3);
+    expect(
+      (await deployment.diff("prj_x/deployment", liveState(release), plannedInputs(release))).changes,
+    ).toBe(false);
+  });
+
+  test("behavior: when it serves something else, the manifest is deployed", async () => {
+    const diff = await deployment.diff("prj_x/deployment", liveState(planned(2)), plannedInputs(planned(3)));
+    expect(diff.changes).toBe(true);
+  });
+
+  test("behavior: a release this stack deployed is compared by digest, as before", async () => {
+    const release = planned(3);
+    const mine = { ...liveState(release), manifestDigest: "b".repeat(64) };
+    expect((await deployment.diff("prj_x/deployment", mine, plannedInputs(release))).changes).toBe(true);
+  });
+
+  test("behavior: pulumi import's check of the inputs its read reported (no manifest) passes them through", async () => {
+    const { release: _r, ...read } = liveState(planned(1)) as unknown as Record<string, unknown>;
+    delete read.manifest;
+    expect(await deployment.check(read, read)).toEqual({ inputs: read });
+    // A program's Deployment without a manifest is still refused.
+    expect((await deployment.check({}, { projectId: "prj_x" })).failures?.[0]?.property).toBe("manifest");
+  });
+});
+
+describe("Secret: an imported secret has no value", () => {
+  test("behavior: pulumi import's check passes the read inputs (no value: Run402 never returns one); the next up's diff writes the program's", async () => {
+    const read = { projectId: "prj_x", serviceKey: "svc", name: "API_TOKEN" };
+    expect(await secret.check(read, read)).toEqual({ inputs: read });
+    const diff = await secret.diff("prj_x/API_TOKEN", read as never, { ...read, value: "v" } as never);
+    expect(diff).toMatchObject({ changes: true, replaces: [] });
+  });
+
+  test("error: a program's Secret without a value is still refused", async () => {
+    const news = { projectId: "prj_x", serviceKey: "svc", name: "API_TOKEN" };
+    expect((await secret.check({}, news)).failures?.[0]?.property).toBe("value");
+    const olds = { ...news, value: "old" };
+    expect((await secret.check(olds, news)).failures?.[0]?.property).toBe("value");
   });
 });

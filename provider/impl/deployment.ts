@@ -277,6 +277,9 @@ export const deployment = {
     const manifest = news.manifest as Manifest;
     const baseDir = typeof news.baseDir === "string" ? news.baseDir : undefined;
     if (containsUnknown(manifest)) return { inputs: news as Inputs };
+    // `pulumi import` checks the inputs its read reported: the live release, with no manifest (that
+    // is the program's). The next up's check gets the program's manifest.
+    if (manifest === undefined && isLive(news.manifestDigest)) return { inputs: news as Inputs };
     if (typeof manifest !== "string" && (manifest === null || typeof manifest !== "object")) {
       return {
         failures: [
@@ -338,8 +341,8 @@ export const deployment = {
     const replaces = olds.projectId !== news.projectId ? ["projectId"] : [];
     const changes =
       replaces.length > 0 ||
-      olds.manifestDigest !== news.manifestDigest ||
-      olds.releaseDigest !== news.releaseDigest;
+      ((olds.manifestDigest !== news.manifestDigest || olds.releaseDigest !== news.releaseDigest) &&
+        !servesPlanned(olds, news));
     return { changes, replaces, deleteBeforeReplace: false };
   },
 
@@ -386,6 +389,59 @@ export const deployment = {
     // Run402 has no endpoint to remove a release; deleting the project removes them all.
   },
 } satisfies pulumi.dynamic.ResourceProvider<Inputs, Outputs>;
+
+/** True for the manifest digest of a release read from Run402 (an import, or another live release). */
+function isLive(digest: unknown): boolean {
+  return typeof digest === "string" && digest.startsWith("live:");
+}
+
+/**
+ * True when the recorded state is a release read from Run402 (imported, or found live by a refresh)
+ * and that release serves exactly what the program's manifest plans, compared as a deploy compares
+ * the live inventory with its plan ({@link mismatch}): deploying it again would change nothing.
+ */
+function servesPlanned(olds: Outputs, news: Inputs): boolean {
+  if (!isLive(olds.manifestDigest) || containsUnknown(news.release)) return false;
+  const live = recordedRelease(olds.release);
+  const planned = recordedRelease(news.release);
+  return (
+    live !== undefined && planned !== undefined && mismatch(planned, live as unknown as Inventory) === null
+  );
+}
+
+/**
+ * The state of the Deployment of project `projectId` as Run402 serves it (`pulumi import`,
+ * provider/native/imports.ts): the live release, read from its inventory, recorded as a release
+ * another party made (`manifestDigest` "live:…"), so the next up deploys the program's manifest
+ * unless the live release already serves what it plans.
+ */
+export async function liveDeployment(
+  projectId: string,
+  anonKey: string,
+): Promise<(Outputs & { releaseId: string }) | undefined> {
+  const ctx = await getContext();
+  const apiOrigin = await keysOrigin(
+    `The anon key of project ${projectId}`,
+    projectId,
+    undefined,
+    ctx.config.apiBase,
+  );
+  const active = await ctx.client.deploy.active({ anonKey });
+  if (!active.release_id) return undefined;
+  const project = await ctx.client.projects.get(projectId);
+  const release = stateOf(active);
+  // No manifest: that is the program's.
+  return {
+    projectId,
+    anonKey,
+    manifestDigest: `live:${active.manifest_digest ?? active.release_id}`,
+    ...recordOf(release),
+    ...maps(release),
+    releaseId: active.release_id,
+    url: project.site_url ?? "",
+    apiOrigin,
+  } as unknown as Outputs & { releaseId: string };
+}
 
 function inputsOf(outs: Outputs): Inputs {
   const { releaseId: _r, url: _u, uploaded: _up, apiOrigin: _o, ...inputs } = outs;

@@ -67,6 +67,30 @@ async function plan(ctx: Context, inputs: Inputs, creating: boolean): Promise<Pl
   };
 }
 
+/**
+ * The organization's lease as an existing Tier of `tier` would record it, for `pulumi import`
+ * (provider/native/imports.ts): the tier held, its lease, and the decision an existing Tier's check
+ * makes (the same action and reason), so an import followed by an up of the same declaration has
+ * nothing to change. Undefined when the organization holds no tier.
+ */
+export async function liveTier(
+  resourceKey: string,
+): Promise<Pick<Outputs, "tier" | "renewBeforeDays" | "autoRenew" | "plan"> | undefined> {
+  const ctx = await getContext();
+  const status = await ctx.client.tiers.status();
+  if (!status.tier) return undefined;
+  const inputs: Inputs = {
+    tier: status.tier as TierName,
+    renewBeforeDays: ctx.config.renewBeforeDays,
+    autoRenew: true,
+    resourceKey,
+    plan: null,
+    plannedPayment: null,
+  };
+  const planned = decide(status, await ctx.serverNow(), inputs, false);
+  return { ...inputs, plan: { action: planned.action, reason: planned.reason, ...leaseOf(status) } };
+}
+
 /** The decision for a tier status at `now` (server clock). */
 function decide(
   status: TierStatus,

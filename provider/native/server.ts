@@ -24,7 +24,7 @@ import { unknown as unknownValue } from "../impl/values.js";
 import { configure as configureImpl, handlers } from "../impl.js";
 import { configKeys } from "../settings.js";
 import { type Shape, shapes } from "../shapes.js";
-import { importState } from "./imports.js";
+import { importId, importState } from "./imports.js";
 import { configDescriptions, packageSchema, packageVersion, token } from "./schema.js";
 
 const require = createRequire(import.meta.url);
@@ -439,10 +439,11 @@ export function service() {
       const shape = shapeOf(req.getUrn());
       const given = toJs(req.getProperties());
       const secret = new Set([...secretKeysOf(shape), ...secretsIn(given)]);
-      const state =
-        Object.keys(given).length > 0
-          ? (reveal(given) as Props)
-          : ((await importState(shape.kind, req.getId(), req.getUrn())) as Props);
+      const importing = Object.keys(given).length === 0;
+      const id = importing ? importId(shape.kind, req.getId()) : req.getId();
+      const state = importing
+        ? ((await importState(shape.kind, id, req.getUrn())) as Props)
+        : (reveal(given) as Props);
       const result = await (
         handlers[shape.kind].read as (
           id: string,
@@ -452,7 +453,7 @@ export function service() {
           props?: Props;
           inputs?: Props;
         }>
-      )(req.getId(), state);
+      )(id, state);
       const resp = new proto.ReadResponse();
       resp.setId(result.id ?? "");
       if (result.id) {
