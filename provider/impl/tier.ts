@@ -5,6 +5,7 @@ import type { ImplInputs, ImplOutputs, tierShape } from "../shapes.js";
 import type { PlannedPayment, SettlementOutput, TierDecision, TierName } from "../types.js";
 import { type Context, getContext } from "./context.js";
 import { ActionNotAllowedError, ConflictError } from "./errors.js";
+import { log } from "./progress.js";
 import { containsUnknown, recorded } from "./values.js";
 
 const tiers: readonly TierName[] = ["prototype", "hobby", "team"];
@@ -130,6 +131,31 @@ function refusal(ctx: Context, payment: PlannedPayment): string | undefined {
   return undefined;
 }
 
+/** What a Tier's action buys, in words: "upgrade to team", "renew prototype". */
+function purchase(action: PlannedPayment["action"], tier: TierName): string {
+  if (action === "renew") return `renew ${tier}`;
+  return `${action} to ${tier}`;
+}
+
+/**
+ * The line `pulumi preview` and `pulumi up` print on the Tier's row by default (their
+ * "Diagnostics"): what this Tier pays when applied, from the provider's own plan against the
+ * server's state, or that it adopts a held lease and pays nothing. A converged Tier says nothing.
+ */
+function screenLine(ctx: Context, inputs: Inputs, planned: Plan): string | undefined {
+  const payment = inputs.plannedPayment;
+  if (payment) {
+    const what = `$${payment.amountUsd} on ${payment.rail} to ${purchase(payment.action, payment.tier)} (${payment.reason})`;
+    return ctx.config.allowedActions.includes(payment.action)
+      ? `will pay ${what}`
+      : `needs ${what}, which run402:allowedActions does not allow in this run: nothing will be paid`;
+  }
+  if (planned.action === "adopt") {
+    return `adopts the organization's active ${inputs.tier} lease until ${planned.baseExpiry}: nothing to pay`;
+  }
+  return undefined;
+}
+
 function validate(news: Record<string, unknown>): pulumi.dynamic.CheckFailure[] {
   const failures: pulumi.dynamic.CheckFailure[] = [];
   if (!containsUnknown(news.tier) && !tiers.includes(news.tier as TierName)) {
@@ -209,6 +235,8 @@ export const tier = {
         : undefined;
       if (refused) return { failures: [{ property: "tier", reason: refused }] };
     }
+    const said = screenLine(ctx, inputs, planned);
+    if (said) log(said, { ephemeral: false });
     return { inputs };
   },
 

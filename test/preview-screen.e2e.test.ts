@@ -1,0 +1,116 @@
+/**
+ * What `pulumi preview` and `pulumi up` print by default (no --diff, no --json), through the real
+ * CLI in a program folder against the sandbox: the amount a run would pay is on the screen that
+ * asks to pay it, as the provider plans it from the server's state (nothing for a held lease), and
+ * preview pays nothing.
+ */
+import { cpSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createEngineWorkspace, type EngineWorkspace, pulumiCli, repoRoot } from "~test/engine.js";
+import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+
+let engine: EngineWorkspace;
+let sandbox: TestSandbox;
+
+beforeAll(async () => {
+  [engine, sandbox] = await Promise.all([createEngineWorkspace(), startTestSandbox({ walletCount: 2 })]);
+});
+afterAll(async () => {
+  await sandbox?.close();
+  engine?.cleanup();
+});
+
+/** A program folder (the quickstart's site) whose Tier's tier is the config `app:tier`. */
+function program(): string {
+  const dir = mkdtempSync(join(engine.dir, "program-"));
+  cpSync(join(repoRoot, "examples", "quickstart", "site"), join(dir, "site"), { recursive: true });
+  symlinkSync(join(repoRoot, "node_modules"), join(dir, "node_modules"));
+  writeFileSync(join(dir, "Pulumi.yaml"), "name: screen\nruntime: nodejs\nmain: index.ts\n");
+  writeFileSync(join(dir, "app.json"), JSON.stringify({ site: { dir: "site" } }));
+  writeFileSync(
+    join(dir, "index.ts"),
+    [
+      'import * as pulumi from "@pulumi/pulumi";',
+      'import { Deployment, Project, Tier } from "pulumi-run402";',
+      'const tier = new Tier("tier", { tier: new pulumi.Config("app").require("tier") as "prototype" });',
+      'const project = new Project("app", { name: "screen" }, { dependsOn: [tier] });',
+      'new Deployment("site", { project, manifest: "app.json" });',
+      "",
+    ].join("\n"),
+  );
+  return dir;
+}
+
+/** A stack of `program()` on wallet `wallet`; returns the CLI bound to it. */
+async function stackOn(dir: string, stack: string, wallet: number) {
+  const env = { RUN402_CONFIG_DIR: mkdtempSync(join(engine.dir, "run402-")) };
+  const cli = (...args: string[]) => pulumiCli(engine, [...args, "--stack", stack], { cwd: dir, env });
+  const init = await cli("stack", "init");
+  expect(init.code, init.stderr).toBe(0);
+  const settings: Record<string, string> = {
+    "run402:apiBase": sandbox.apiBase,
+    "run402:rail": "x402",
+    "run402:baseRpcUrl": sandbox.x402.rpcUrl,
+    "run402:tempoRpcUrl": sandbox.mpp.rpcUrl,
+    "run402:allowedRecipients": sandbox.treasury,
+    "run402:maxPaymentUsd": "20",
+    "app:tier": "prototype",
+  };
+  for (const [key, value] of Object.entries(settings)) {
+    const set = await cli("config", "set", key, value);
+    expect(set.code, `${key}: ${set.stderr}`).toBe(0);
+  }
+  const key = sandbox.wallets[wallet]!.privateKey;
+  expect((await cli("config", "set", "--secret", "run402:privateKey", key)).code).toBe(0);
+  return cli;
+}
+
+/** The Diagnostics block the CLI prints for the Tier's row (empty when it has none). */
+function tierDiagnostics(stdout: string): string {
+  const match = /Diagnostics:\n([\s\S]*?)\n\n/.exec(stdout);
+  const block = match?.[1] ?? "";
+  const tier = /run402:Tier \(tier\):\n((?: {4}.*\n?)*)/.exec(`${block}\n`);
+  return tier?.[1] ?? "";
+}
+
+describe("the default preview and up screens", () => {
+  test("behavior: the amount to pay is on the Tier's row in preview and up; a converged stack shows none; a held lease says adopted", async () => {
+    const dir = program();
+    const cli = await stackOn(dir, "first", 0);
+    const payments = async () => (await sandbox.requests()).filter((r) => r.method === "POST").length;
+
+    const before = await payments();
+    const preview = await cli("preview");
+    expect(preview.code, preview.stderr + preview.stdout).toBe(0);
+    expect(tierDiagnostics(preview.stdout)).toMatch(/will pay \$0\.10 on x402 .*subscribe.*prototype/);
+    expect(await payments(), "preview posts nothing").toBe(before);
+
+    // `pulumi up` shows its preview first (the confirmation screen; --yes only skips the question).
+    const up = await cli("up", "--yes");
+    expect(up.code, up.stderr + up.stdout).toBe(0);
+    expect(up.stdout).toMatch(/will pay \$0\.10 on x402/);
+    expect(up.stdout).toMatch(/paid \$0\.10 on x402/);
+
+    const afterUp = await payments();
+    const converged = await cli("preview");
+    expect(converged.code, converged.stderr).toBe(0);
+    expect(converged.stdout).not.toContain("$");
+
+    // An upgrade to team: $20, on the default screen.
+    expect((await cli("config", "set", "app:tier", "team")).code).toBe(0);
+    const upgrade = await cli("preview");
+    expect(upgrade.code, upgrade.stderr + upgrade.stdout).toBe(0);
+    expect(tierDiagnostics(upgrade.stdout)).toMatch(/will pay \$20\.00 on x402 .*upgrade.*team/);
+    expect(await payments(), "preview posts nothing").toBe(afterUp);
+
+    // Another stack on the same wallet finds the prototype lease held: adopted, nothing to pay.
+    const other = await stackOn(program(), "second", 0);
+    const adopt = await other("preview");
+    expect(adopt.code, adopt.stderr + adopt.stdout).toBe(0);
+    const said = tierDiagnostics(adopt.stdout);
+    expect(said).toMatch(/adopt/);
+    expect(said).toMatch(/nothing to pay/);
+    expect(adopt.stdout).not.toMatch(/will pay/);
+  });
+});
