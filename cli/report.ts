@@ -225,6 +225,36 @@ function show(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** What refuses a payment, by the code it refuses with: the setting (or tool) that decides it. */
+const refusers: Partial<Record<string, string>> = {
+  POLICY_MAX_PAYMENT: "run402:maxPaymentUsd",
+  POLICY_MAX_SPEND: "run402:maxSpendUsd (--max-spend)",
+  POLICY_BUDGET_RUN: "run402:maxSpendUsd (--max-spend)",
+  POLICY_BUDGET_WINDOW: "run402:budgetUsd",
+  POLICY_ACTION_NOT_ALLOWED: "run402:allowedActions",
+  POLICY_NETWORK: "run402:allowedNetworks",
+  POLICY_RECIPIENT: "run402:allowedRecipients",
+  POLICY_PACK_VIOLATION: "the policy pack",
+};
+
+/**
+ * The "Planned:" line. A payment the policy refused never becomes an action, so a total would read
+ * as "$0.00" beside it: the line says what refused it instead, and a run that failed before
+ * anything was priced claims no total.
+ */
+function plannedLine(report: Report): string {
+  const refused = report.errors.filter((e) => e.code.startsWith("POLICY_"));
+  if (!report.ok && refused.length > 0) {
+    const by = [...new Set(refused.map((e) => `${refusers[e.code] ?? "the payment policy"} (${e.code})`))];
+    return `Planned: refused by ${by.join(", ")}; nothing is paid (see Errors)`;
+  }
+  if (!report.ok && report.actions.length === 0) return "Planned: unknown: the plan failed (see Errors)";
+  const rails = Object.entries(report.plannedByRail ?? {})
+    .map(([rail, usd]) => `${rail} $${usd}`)
+    .join(", ");
+  return `Planned: $${report.totalPlannedUsd}${rails ? ` (${rails})` : ""}`;
+}
+
 /** The human summary printed on stdout without `--json`. */
 export function renderHuman(report: Report): string {
   const lines: string[] = [];
@@ -243,12 +273,7 @@ export function renderHuman(report: Report): string {
       if (a.changes) for (const line of changeLines(a.changes)) lines.push(`      ${line}`);
     }
   }
-  if (report.totalPlannedUsd !== undefined) {
-    const rails = Object.entries(report.plannedByRail ?? {})
-      .map(([rail, usd]) => `${rail} $${usd}`)
-      .join(", ");
-    lines.push(`Planned: $${report.totalPlannedUsd}${rails ? ` (${rails})` : ""}`);
-  }
+  if (report.totalPlannedUsd !== undefined) lines.push(plannedLine(report));
   if (report.payments.length > 0) {
     lines.push("", "Payments:");
     for (const p of report.payments) {
