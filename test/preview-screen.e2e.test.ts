@@ -91,6 +91,9 @@ describe("the default preview and up screens", () => {
     expect(up.code, up.stderr + up.stdout).toBe(0);
     expect(up.stdout).toMatch(/will pay \$0\.10 on x402/);
     expect(up.stdout).toMatch(/paid \$0\.10 on x402/);
+    // Upload and deploy progress is on the Deployment's row (docs/cli.md), not the Stack's.
+    expect(up.stdout).toMatch(/run402:Deployment site .*uploaded \d+ of \d+ files/);
+    expect(up.stdout).not.toMatch(/pulumi:Stack .*(uploaded|deploy op_)/);
 
     const afterUp = await payments();
     const converged = await cli("preview");

@@ -280,6 +280,7 @@ export const deployment = {
       anonKey: news.anonKey as string,
       manifest,
       ...(baseDir ? { baseDir } : {}),
+      resourceKey: String(news.resourceKey),
       manifestDigest: resolved.digest,
       releaseDigest: digestMaterializedRelease(planned.release),
       release: releaseText(planned.release),
