@@ -5,6 +5,7 @@
  * preview pays nothing.
  */
 import { cpSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createEngineWorkspace, type EngineWorkspace, pulumiCli, repoRoot } from "~test/engine.js";
@@ -115,5 +116,51 @@ describe("the default preview and up screens", () => {
     expect(said).toMatch(/adopt/);
     expect(said).toMatch(/nothing to pay/);
     expect(adopt.stdout).not.toMatch(/will pay/);
+  });
+});
+
+describe("errors on the default screen name the way out", () => {
+  test("error: an unreachable API names run402:apiBase and the URL, once, without a stack trace", async () => {
+    const cli = await stackOn(program(), "unreachable", 1);
+    // A port nothing listens on: the one a server just closed.
+    const server = createServer();
+    await new Promise<void>((listening) => server.listen(0, "127.0.0.1", listening));
+    const { port } = server.address() as AddressInfo;
+    await new Promise((closed) => server.close(closed));
+    const apiBase = `http://127.0.0.1:${port}`;
+    const preview = await cli("preview", "--config", `run402:apiBase=${apiBase}`);
+    expect(preview.code).not.toBe(0);
+    const text = preview.stdout + preview.stderr;
+    expect(text).toContain(`The Run402 API at ${apiBase} did not answer`);
+    expect(text).toMatch(/pulumi config set run402:apiBase/);
+    expect(text).not.toMatch(/\.ts:\d+:\d+/);
+    expect(text).not.toMatch(/^\s+at /m);
+    // One line in the Diagnostics, on the resource that asked (not a second copy on the Stack's row).
+    expect(text.split("\n").filter((l) => /^\s+error: .*did not answer/.test(l))).toHaveLength(1);
+  });
+
+  test("error: no wallet key names run402:privateKey and the environment variable", async () => {
+    const cli = await stackOn(program(), "nokey", 1);
+    expect((await cli("config", "rm", "run402:privateKey")).code).toBe(0);
+    const preview = await cli("preview");
+    expect(preview.code).not.toBe(0);
+    const text = preview.stdout + preview.stderr;
+    expect(text).toContain("pulumi config set --secret run402:privateKey");
+    expect(text).toContain("RUN402_PRIVATE_KEY");
+    expect(text).not.toMatch(/pass privateKey/);
+  });
+
+  test("error: a Project without an active tier tells a Pulumi user to declare one and depend on it", async () => {
+    const dir = program();
+    writeFileSync(
+      join(dir, "index.ts"),
+      'import { Project } from "pulumi-run402";\nnew Project("app", { name: "notier" });\n',
+    );
+    const cli = await stackOn(dir, "notier", 1);
+    const up = await cli("up", "--yes", "--skip-preview");
+    expect(up.code).not.toBe(0);
+    const text = up.stdout + up.stderr;
+    expect(text).toMatch(/dependsOn: \[tier\]/);
+    expect(text).not.toMatch(/POST \/tiers\/v1\/:tier/);
   });
 });
