@@ -1,4 +1,5 @@
 /** The result document of one run402-pulumi command (the `--json` contract) and its human rendering. */
+import { settingOf } from "../provider/settings.js";
 import { sumUsd } from "../sdk/money.js";
 import type { ReportedError } from "./exit.js";
 import type { PlanDocument } from "./plan.js";
@@ -226,16 +227,12 @@ function show(value: unknown): string {
 }
 
 /** What refuses a payment, by the code it refuses with: the setting (or tool) that decides it. */
-const refusers: Partial<Record<string, string>> = {
-  POLICY_MAX_PAYMENT: "run402:maxPaymentUsd",
-  POLICY_MAX_SPEND: "run402:maxSpendUsd (--max-spend)",
-  POLICY_BUDGET_RUN: "run402:maxSpendUsd (--max-spend)",
-  POLICY_BUDGET_WINDOW: "run402:budgetUsd",
-  POLICY_ACTION_NOT_ALLOWED: "run402:allowedActions",
-  POLICY_NETWORK: "run402:allowedNetworks",
-  POLICY_RECIPIENT: "run402:allowedRecipients",
-  POLICY_PACK_VIOLATION: "the policy pack",
-};
+function refuser(code: string): string {
+  if (code === "POLICY_PACK_VIOLATION") return "the policy pack";
+  const key = settingOf(code);
+  if (!key) return "the payment policy";
+  return key === "maxSpendUsd" ? "run402:maxSpendUsd (--max-spend)" : `run402:${key}`;
+}
 
 /**
  * The "Planned:" line. A payment the policy refused never becomes an action, so a total would read
@@ -245,7 +242,7 @@ const refusers: Partial<Record<string, string>> = {
 function plannedLine(report: Report): string {
   const refused = report.errors.filter((e) => e.code.startsWith("POLICY_"));
   if (!report.ok && refused.length > 0) {
-    const by = [...new Set(refused.map((e) => `${refusers[e.code] ?? "the payment policy"} (${e.code})`))];
+    const by = [...new Set(refused.map((e) => `${refuser(e.code)} (${e.code})`))];
     return `Planned: refused by ${by.join(", ")}; nothing is paid (see Errors)`;
   }
   if (!report.ok && report.actions.length === 0) return "Planned: unknown: the plan failed (see Errors)";

@@ -62,3 +62,19 @@ export function howToSet(key: ConfigKey, value = "<value>"): string {
   const secret = secretKeys.has(key) ? "--secret " : "";
   return `\`pulumi config set ${secret}run402:${key} ${value}\` (run402-pulumi: \`-c run402:${key}=${value}\`)`;
 }
+
+/** The setting that decides each spend-policy refusal (by the refusal's code). */
+const policySettings: Readonly<Record<string, ConfigKey>> = {
+  POLICY_MAX_PAYMENT: "maxPaymentUsd",
+  POLICY_MAX_SPEND: "maxSpendUsd",
+  POLICY_BUDGET_RUN: "maxSpendUsd",
+  POLICY_BUDGET_WINDOW: "budgetUsd",
+  POLICY_ACTION_NOT_ALLOWED: "allowedActions",
+  POLICY_NETWORK: "allowedNetworks",
+  POLICY_RECIPIENT: "allowedRecipients",
+};
+
+/** The config key that decides a refusal with this code, if one does. */
+export function settingOf(code: string): ConfigKey | undefined {
+  return Object.hasOwn(policySettings, code) ? policySettings[code] : undefined;
+}

@@ -1,6 +1,7 @@
 /** Tier: plans payments in check (read-only), pays them in create/update. */
 import type * as pulumi from "@pulumi/pulumi";
 import type { Settlement } from "../../sdk/index.js";
+import { howToSet } from "../settings.js";
 import type { ImplInputs, ImplOutputs, tierShape } from "../shapes.js";
 import type { PlannedPayment, SettlementOutput, TierDecision, TierName } from "../types.js";
 import { type Context, getContext } from "./context.js";
@@ -123,10 +124,10 @@ function refusal(ctx: Context, payment: PlannedPayment): string | undefined {
   const amount = Number(payment.amountUsd);
   const what = `The ${payment.tier} tier's ${payment.action} costs $${payment.amountUsd}`;
   if (amount > ctx.config.maxPaymentUsd) {
-    return `[POLICY_MAX_PAYMENT] ${what}, above run402:maxPaymentUsd ($${ctx.config.maxPaymentUsd}); up would refuse to pay it. Raise run402:maxPaymentUsd to at least ${payment.amountUsd}.`;
+    return `[POLICY_MAX_PAYMENT] ${what}, above run402:maxPaymentUsd ($${ctx.config.maxPaymentUsd}); up would refuse to pay it. To allow it, raise it to at least ${payment.amountUsd}: ${howToSet("maxPaymentUsd", payment.amountUsd)}.`;
   }
   if (amount > ctx.config.maxSpendUsd) {
-    return `[POLICY_MAX_SPEND] ${what}, above this run's cap run402:maxSpendUsd ($${ctx.config.maxSpendUsd}); up would refuse to pay it. Raise the cap (--max-spend) to at least ${payment.amountUsd}.`;
+    return `[POLICY_MAX_SPEND] ${what}, above this run's cap run402:maxSpendUsd ($${ctx.config.maxSpendUsd}); up would refuse to pay it. To allow it, raise the cap to at least ${payment.amountUsd}: ${howToSet("maxSpendUsd", payment.amountUsd)}, or --max-spend ${payment.amountUsd}.`;
   }
   return undefined;
 }

@@ -5,7 +5,7 @@
  * `run402:privateKey`, as provider/settings.ts `howToSet` writes them) or that line; their code stays.
  */
 import { BaseError } from "../../core/errors.js";
-import { howToSet } from "../settings.js";
+import { howToSet, settingOf } from "../settings.js";
 import { configured } from "./context.js";
 
 /** The innermost cause's message (`connect ECONNREFUSED 127.0.0.1:9`), else the error's own. */
@@ -57,6 +57,20 @@ export function wayOut(error: unknown): unknown {
     return new BaseError(
       `The wallet's organization holds no active Run402 tier, so Run402 refused ${request(error)} (${error.code}). In a Pulumi program, declare a Tier and make the resource wait for it: \`const tier = new Tier("tier", { tier: "prototype" })\` and \`{ dependsOn: [tier] }\` in the resource's options; with run402-pulumi, give the manifest a \`tier\` block.`,
       { code: error.code, status: error.status, details: "", cause: error },
+    );
+  }
+  const key = settingOf(String(error.code));
+  // allowedActions is also what `run402-pulumi renew` narrows for its run: its refusal says so itself.
+  if (key && key !== "allowedActions" && !error.message.includes(`config set run402:${key}`)) {
+    return new BaseError(
+      `${error.shortMessage} The operator's setting run402:${key} decides this; to change it: ${howToSet(key)}.`,
+      {
+        code: error.code,
+        status: error.status,
+        metaMessages: error.metaMessages,
+        details: error.details ?? "",
+        cause: error,
+      },
     );
   }
   return error;
