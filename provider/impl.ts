@@ -30,8 +30,13 @@ export function errorCode(error: unknown): RegisteredCode | undefined {
 export function withCode(thrown: unknown): never {
   const error = wayOut(thrown);
   const code = errorCode(error);
-  if (!code || !(error instanceof Error) || error.message.startsWith(`[${code}]`)) throw error;
-  throw new Error(`[${code}] ${error.message}`, { cause: error });
+  if (!code || !(error instanceof Error)) throw error;
+  const message = error.message.startsWith(`[${code}]`) ? error.message : `[${code}] ${error.message}`;
+  const coded = new Error(message, { cause: error });
+  // An expected error, not a bug: Pulumi's dynamic-provider host prints `e.stack` of what read and
+  // delete throw on the Stack's row, and its frames point into files the package does not ship.
+  coded.stack = `Error: ${message}`;
+  throw coded;
 }
 
 type Handler = Record<string, (...args: never[]) => Promise<unknown>>;
