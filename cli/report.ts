@@ -1,4 +1,5 @@
 /** The result document of one run402-pulumi command (the `--json` contract) and its human rendering. */
+import { settingOf } from "../provider/settings.js";
 import { sumUsd } from "../sdk/money.js";
 import type { ReportedError } from "./exit.js";
 import type { PlanDocument } from "./plan.js";
@@ -225,6 +226,32 @@ function show(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** What refuses a payment, by the code it refuses with: the setting (or tool) that decides it. */
+function refuser(code: string): string {
+  if (code === "POLICY_PACK_VIOLATION") return "the policy pack";
+  const key = settingOf(code);
+  if (!key) return "the payment policy";
+  return key === "maxSpendUsd" ? "run402:maxSpendUsd (--max-spend)" : `run402:${key}`;
+}
+
+/**
+ * The "Planned:" line. A payment the policy refused never becomes an action, so a total would read
+ * as "$0.00" beside it: the line says what refused it instead, and a run that failed before
+ * anything was priced claims no total.
+ */
+function plannedLine(report: Report): string {
+  const refused = report.errors.filter((e) => e.code.startsWith("POLICY_"));
+  if (!report.ok && refused.length > 0) {
+    const by = [...new Set(refused.map((e) => `${refuser(e.code)} (${e.code})`))];
+    return `Planned: refused by ${by.join(", ")}; nothing is paid (see Errors)`;
+  }
+  if (!report.ok && report.actions.length === 0) return "Planned: unknown: the plan failed (see Errors)";
+  const rails = Object.entries(report.plannedByRail ?? {})
+    .map(([rail, usd]) => `${rail} $${usd}`)
+    .join(", ");
+  return `Planned: $${report.totalPlannedUsd}${rails ? ` (${rails})` : ""}`;
+}
+
 /** The human summary printed on stdout without `--json`. */
 export function renderHuman(report: Report): string {
   const lines: string[] = [];
@@ -243,12 +270,7 @@ export function renderHuman(report: Report): string {
       if (a.changes) for (const line of changeLines(a.changes)) lines.push(`      ${line}`);
     }
   }
-  if (report.totalPlannedUsd !== undefined) {
-    const rails = Object.entries(report.plannedByRail ?? {})
-      .map(([rail, usd]) => `${rail} $${usd}`)
-      .join(", ");
-    lines.push(`Planned: $${report.totalPlannedUsd}${rails ? ` (${rails})` : ""}`);
-  }
+  if (report.totalPlannedUsd !== undefined) lines.push(plannedLine(report));
   if (report.payments.length > 0) {
     lines.push("", "Payments:");
     for (const p of report.payments) {

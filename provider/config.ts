@@ -10,7 +10,15 @@
  */
 import { z } from "zod";
 import { BaseError } from "../core/errors.js";
-import { configKeys, type PaidAction, paidActions, type RunSettings, runSettingsEnv } from "./settings.js";
+import {
+  type ConfigKey,
+  configKeys,
+  howToSet,
+  type PaidAction,
+  paidActions,
+  type RunSettings,
+  runSettingsEnv,
+} from "./settings.js";
 
 export {
   type ConfigKey,
@@ -221,7 +229,13 @@ export class ConfigError extends BaseError {
       code: "CONFIG_INVALID",
       metaMessages: [
         ...issues.map((i) => `${i.key}: ${i.message}`),
-        "Fix it with `pulumi config set run402:<key> <value>` (add --secret for run402:privateKey).",
+        ...issues
+          .map((i) => i.key.replace(/^run402:/, ""))
+          .flatMap((key) =>
+            (configKeys as readonly string[]).includes(key)
+              ? [`Fix it with ${howToSet(key as ConfigKey)}.`]
+              : [],
+          ),
       ],
     });
     this.issues = issues;

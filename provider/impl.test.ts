@@ -34,4 +34,20 @@ describe("errorCode", () => {
     });
     expect(() => withCode(refused)).toThrow(/^\[POLICY_ACTION_NOT_ALLOWED\] The hobby tier needs "upgrade"/);
   });
+
+  test("behavior: a coded error leaves the provider without stack frames (Pulumi's host prints e.stack on the Stack's row)", () => {
+    const changed = new ConflictError("PLAN_CHANGED", "The tier now needs renew; nothing was paid.");
+    let thrown: unknown;
+    try {
+      withCode(changed);
+    } catch (error) {
+      thrown = error;
+    }
+    expect((thrown as Error).stack).not.toMatch(/\n\s+at /);
+    expect((thrown as Error).stack).toContain("[CONFLICT_PLAN_CHANGED]");
+    // A bug keeps its stack: it is what a report of it needs.
+    const bug = new Error("a bug");
+    expect(() => withCode(bug)).toThrow(bug);
+    expect(bug.stack).toMatch(/\n\s+at /);
+  });
 });

@@ -10,6 +10,7 @@ import { withUrn } from "./impl/progress.js";
 import { project } from "./impl/project.js";
 import { secret } from "./impl/secret.js";
 import { tier } from "./impl/tier.js";
+import { wayOut } from "./impl/wayout.js";
 
 /**
  * The stable code an error is reported under. Only text crosses the engine to the user (and to
@@ -22,11 +23,20 @@ export function errorCode(error: unknown): RegisteredCode | undefined {
   return reportedCode(error);
 }
 
-/** Rethrows `error` with its code in front of the message (and the original as `cause`). */
-export function withCode(error: unknown): never {
+/**
+ * Rethrows `error` with its code in front of the message (and the original as `cause`), restated
+ * with the setting or program line that fixes it when there is one (impl/wayout.ts).
+ */
+export function withCode(thrown: unknown): never {
+  const error = wayOut(thrown);
   const code = errorCode(error);
-  if (!code || !(error instanceof Error) || error.message.startsWith(`[${code}]`)) throw error;
-  throw new Error(`[${code}] ${error.message}`, { cause: error });
+  if (!code || !(error instanceof Error)) throw error;
+  const message = error.message.startsWith(`[${code}]`) ? error.message : `[${code}] ${error.message}`;
+  const coded = new Error(message, { cause: error });
+  // An expected error, not a bug: Pulumi's dynamic-provider host prints `e.stack` of what read and
+  // delete throw on the Stack's row, and its frames point into files the package does not ship.
+  coded.stack = `Error: ${message}`;
+  throw coded;
 }
 
 type Handler = Record<string, (...args: never[]) => Promise<unknown>>;
@@ -40,10 +50,26 @@ function urnOf(args: readonly unknown[]): string | undefined {
   return undefined;
 }
 
+/**
+ * A coded error in `check` as the check's failure: the engine prints a failure once, on the
+ * resource's row, where a thrown error is also printed by Pulumi's dynamic-provider host on the
+ * Stack's row with its stack trace (into files the package does not ship).
+ */
+function asFailure(thrown: unknown): { failures: { property: string; reason: string }[] } {
+  const error = wayOut(thrown);
+  const code = errorCode(error);
+  if (!code || !(error instanceof Error)) withCode(error);
+  const message = (error as Error).message.startsWith(`[${code}]`)
+    ? (error as Error).message
+    : `[${code}] ${(error as Error).message}`;
+  return { failures: [{ property: "", reason: message.replace(/\s*\n\s*/g, " ") }] };
+}
+
 function coded<T extends Handler>(handler: T): T {
   const wrapped: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(handler)) {
-    wrapped[name] = (...args: never[]) => withUrn(urnOf(args), () => fn(...args)).catch(withCode);
+    wrapped[name] = (...args: never[]) =>
+      withUrn(urnOf(args), () => fn(...args)).catch(name === "check" ? asFailure : withCode);
   }
   return wrapped as T;
 }

@@ -47,3 +47,34 @@ export const runSettingsEnv = "RUN402_RUN_SETTINGS";
  * raise it).
  */
 export type RunSettings = Partial<Record<ConfigKey | "stackId" | "runId" | "spendCeilingUsd", string>>;
+
+/** The config keys whose value is a secret (set with `--secret`). */
+const secretKeys: ReadonlySet<ConfigKey> = new Set(["privateKey", "journal"]);
+
+/**
+ * How a user sets `key`, in the words they type: `pulumi config set run402:<key> <value>` for a
+ * Pulumi program's stack, `-c run402:<key>=<value>` for a run402-pulumi command. The wallet key is
+ * never a flag: the stack config (secret) or the environment variable RUN402_PRIVATE_KEY.
+ */
+export function howToSet(key: ConfigKey, value = "<value>"): string {
+  if (key === "privateKey")
+    return "`pulumi config set --secret run402:privateKey <0x…key>`, or the environment variable RUN402_PRIVATE_KEY (run402-pulumi and CI)";
+  const secret = secretKeys.has(key) ? "--secret " : "";
+  return `\`pulumi config set ${secret}run402:${key} ${value}\` (run402-pulumi: \`-c run402:${key}=${value}\`)`;
+}
+
+/** The setting that decides each spend-policy refusal (by the refusal's code). */
+const policySettings: Readonly<Record<string, ConfigKey>> = {
+  POLICY_MAX_PAYMENT: "maxPaymentUsd",
+  POLICY_MAX_SPEND: "maxSpendUsd",
+  POLICY_BUDGET_RUN: "maxSpendUsd",
+  POLICY_BUDGET_WINDOW: "budgetUsd",
+  POLICY_ACTION_NOT_ALLOWED: "allowedActions",
+  POLICY_NETWORK: "allowedNetworks",
+  POLICY_RECIPIENT: "allowedRecipients",
+};
+
+/** The config key that decides a refusal with this code, if one does. */
+export function settingOf(code: string): ConfigKey | undefined {
+  return Object.hasOwn(policySettings, code) ? policySettings[code] : undefined;
+}

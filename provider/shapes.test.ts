@@ -73,6 +73,7 @@ describe("derived TypeScript types", () => {
       anonKey: string;
       manifest: string | Record<string, unknown>;
       baseDir?: string;
+      resourceKey: string;
       manifestDigest: string;
       releaseDigest: string;
       release: string;

@@ -478,6 +478,7 @@ export const deploymentShape = {
       description:
         "The folder relative manifest paths resolve from: the Pulumi project folder. Default: the provider's working directory.",
     },
+    resourceKey,
     manifestDigest: {
       type: t.string,
       role: "planned",

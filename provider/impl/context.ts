@@ -44,6 +44,11 @@ export function configure(get: (key: string) => string | undefined): void {
   context = undefined;
 }
 
+/** The validated settings of this process, once Pulumi configured it (for error messages). */
+export function configured(): ProviderConfig | undefined {
+  return config;
+}
+
 /** The configured context; throws a clear error when the wallet or config is missing. */
 export function getContext(): Promise<Context> {
   // Pulumi always configures first; defaults apply if it ever does not.

@@ -329,6 +329,7 @@ export const deployment = {
       anonKey: news.anonKey as string,
       manifest,
       ...(baseDir ? { baseDir } : {}),
+      resourceKey: String(news.resourceKey),
       manifestDigest: resolved.digest,
       ...recordOf(planned.release),
       changes: planned.changes,

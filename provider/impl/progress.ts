@@ -1,6 +1,7 @@
 /**
  * Progress of long work in the provider process (payments pending on the server, uploads, deploy
- * polling), reported as ephemeral engine log lines: `pulumi up` shows them on the resource's row
+ * polling), reported as ephemeral engine log lines (a settled payment, and what a Tier plans to pay,
+ * as lasting ones): `pulumi up` shows them on the resource's row
  * while it works, and the run402-pulumi CLI prints them on stderr (it reads the engine's events).
  *
  * The SDK reports what it does through `onEvent`; {@link publish} receives those events and turns
@@ -71,7 +72,14 @@ export function publish(event: Run402Event): void {
     lastUploadLine = now;
   }
   const line = progressLine(event);
-  if (line) log(line);
+  // A settled payment stays on the resource's row (the diagnostics `pulumi up` prints at the end);
+  // the rest is progress, shown while it lasts.
+  if (line) log(line, { ephemeral: !settles(event) });
+}
+
+/** The events that record money moving: kept in the run's output, not only shown while it runs. */
+function settles(event: Run402Event): boolean {
+  return event.type === "payment.settled" || event.type === "payment.repurchased";
 }
 
 interface EngineClient {
@@ -127,8 +135,13 @@ function engineClient(): EngineClient | null {
   return engine;
 }
 
-/** Sends one ephemeral info line to the engine (in order; a failure drops the line). */
-export function log(message: string): void {
+/**
+ * Sends one info line to the engine (in order; a failure drops the line), on the row of the
+ * resource being worked on. Ephemeral (the default) lines are progress, shown while the work lasts;
+ * the others stay: `pulumi preview` and `pulumi up` print them under "Diagnostics", by resource.
+ */
+export function log(message: string, options: { ephemeral?: boolean } = {}): void {
+  const ephemeral = options.ephemeral ?? true;
   const client = engineClient();
   if (!client) return;
   const urn = currentUrn.getStore() ?? "";
@@ -140,7 +153,7 @@ export function log(message: string): void {
           const request = (logRequest as () => LogRequest)();
           request.setMessage(message);
           request.setUrn(urn);
-          request.setEphemeral(true);
+          request.setEphemeral(ephemeral);
           client.log(request, () => done());
         } catch {
           done();

@@ -1,10 +1,12 @@
 /** Tier: plans payments in check (read-only), pays them in create/update. */
 import type * as pulumi from "@pulumi/pulumi";
 import type { Settlement } from "../../sdk/index.js";
+import { howToSet } from "../settings.js";
 import type { ImplInputs, ImplOutputs, tierShape } from "../shapes.js";
 import type { PlannedPayment, SettlementOutput, TierDecision, TierName } from "../types.js";
 import { type Context, getContext } from "./context.js";
 import { ActionNotAllowedError, ConflictError } from "./errors.js";
+import { log } from "./progress.js";
 import { containsUnknown, recorded } from "./values.js";
 
 const tiers: readonly TierName[] = ["prototype", "hobby", "team"];
@@ -146,10 +148,35 @@ function refusal(ctx: Context, payment: PlannedPayment): string | undefined {
   const amount = Number(payment.amountUsd);
   const what = `The ${payment.tier} tier's ${payment.action} costs $${payment.amountUsd}`;
   if (amount > ctx.config.maxPaymentUsd) {
-    return `[POLICY_MAX_PAYMENT] ${what}, above run402:maxPaymentUsd ($${ctx.config.maxPaymentUsd}); up would refuse to pay it. Raise run402:maxPaymentUsd to at least ${payment.amountUsd}.`;
+    return `[POLICY_MAX_PAYMENT] ${what}, above run402:maxPaymentUsd ($${ctx.config.maxPaymentUsd}); up would refuse to pay it. To allow it, raise it to at least ${payment.amountUsd}: ${howToSet("maxPaymentUsd", payment.amountUsd)}.`;
   }
   if (amount > ctx.config.maxSpendUsd) {
-    return `[POLICY_MAX_SPEND] ${what}, above this run's cap run402:maxSpendUsd ($${ctx.config.maxSpendUsd}); up would refuse to pay it. Raise the cap (--max-spend) to at least ${payment.amountUsd}.`;
+    return `[POLICY_MAX_SPEND] ${what}, above this run's cap run402:maxSpendUsd ($${ctx.config.maxSpendUsd}); up would refuse to pay it. To allow it, raise the cap to at least ${payment.amountUsd}: ${howToSet("maxSpendUsd", payment.amountUsd)}, or --max-spend ${payment.amountUsd}.`;
+  }
+  return undefined;
+}
+
+/** What a Tier's action buys, in words: "upgrade to team", "renew prototype". */
+function purchase(action: PlannedPayment["action"], tier: TierName): string {
+  if (action === "renew") return `renew ${tier}`;
+  return `${action} to ${tier}`;
+}
+
+/**
+ * The line `pulumi preview` and `pulumi up` print on the Tier's row by default (their
+ * "Diagnostics"): what this Tier pays when applied, from the provider's own plan against the
+ * server's state, or that it adopts a held lease and pays nothing. A converged Tier says nothing.
+ */
+function screenLine(ctx: Context, inputs: Inputs, planned: Plan): string | undefined {
+  const payment = inputs.plannedPayment;
+  if (payment) {
+    const what = `$${payment.amountUsd} on ${payment.rail} to ${purchase(payment.action, payment.tier)} (${payment.reason})`;
+    return ctx.config.allowedActions.includes(payment.action)
+      ? `will pay ${what}`
+      : `needs ${what}, which run402:allowedActions does not allow in this run: nothing will be paid`;
+  }
+  if (planned.action === "adopt") {
+    return `adopts the organization's active ${inputs.tier} lease until ${planned.baseExpiry}: nothing to pay`;
   }
   return undefined;
 }
@@ -233,6 +260,8 @@ export const tier = {
         : undefined;
       if (refused) return { failures: [{ property: "tier", reason: refused }] };
     }
+    const said = screenLine(ctx, inputs, planned);
+    if (said) log(said, { ephemeral: false });
     return { inputs };
   },
 

@@ -12,6 +12,7 @@
  * Its arguments and outputs are described in provider/shapes.ts (`deploymentShape`).
  */
 import type * as pulumi from "@pulumi/pulumi";
+import { createUrn } from "@pulumi/pulumi/resource.js";
 import { deploymentShape } from "../shapes.js";
 import type { Project } from "./project.js";
 import { type DeclaredOutputs, type InputArgs, Run402Resource } from "./stub.js";
@@ -43,6 +44,8 @@ export class Deployment extends Run402Resource {
         // Relative manifest paths resolve from the program's folder; the engine may start the
         // provider elsewhere (in `main`'s folder). Not compared by diff.
         baseDir: args.baseDir ?? process.cwd(),
+        // The URN: upload and deploy progress is placed on this resource's row. Not compared by diff.
+        resourceKey: createUrn(name, "pulumi-nodejs:dynamic/run402:Deployment", opts?.parent),
       },
       opts,
     );
