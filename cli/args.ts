@@ -14,6 +14,7 @@ export const commands = [
   "reconcile",
   "forecast",
   "mcp",
+  "engine",
 ] as const;
 /** One of {@link commands}. */
 export type Command = (typeof commands)[number];
@@ -82,6 +83,7 @@ Commands:
   reconcile   loop: refresh + apply every --every (renews leases, repairs drift) until SIGINT/SIGTERM
   forecast    every lease renewal the stack will pay within --days, per rail (pays nothing, writes nothing)
   mcp         serve the commands as MCP tools over stdio, for agents (see docs/cli.md)
+  engine      install the Pulumi engine once (a pulumi 3.x on PATH, else a cached build) and print where it is
 
 Flags:
   -m, --manifest <path>    manifest file, or a folder holding run402.json, run402.deploy.json or app.json (default: .)
@@ -110,7 +112,8 @@ mcp: -m is the folder served; -s, --rail, --backend, --sandbox, -c and --max-spe
 (an agent can only narrow them).
 Exit codes: 0 ok, 2 invalid manifest/config/flags, 3 refused by the spend policy, 4 Run402 error,
 5 engine error, 6 another run holds the stack (or the plan changed): run again, 130 interrupted.
-The wallet key comes from RUN402_PRIVATE_KEY or the secret config run402:privateKey. See docs/cli.md.
+The wallet key comes from RUN402_PRIVATE_KEY or the secret config run402:privateKey.
+Reference: node_modules/pulumi-run402/docs/cli.md (docs/cli.md in the package).
 `;
 
 const common = [
@@ -126,7 +129,8 @@ const common = [
   "help",
 ] as const;
 const allowed: Record<Command, readonly string[]> = {
-  validate: ["manifest", "json", "help"],
+  // --sandbox is accepted and changes nothing (validate never contacts a server), as the MCP tool does.
+  validate: ["manifest", "sandbox", "json", "help"],
   plan: [...common, "save", "policy-pack", "policy-pack-config", "days"],
   apply: [...common, "yes", "max-spend", "plan", "policy-pack", "policy-pack-config"],
   status: ["manifest", "stack", "backend", "sandbox", "json", "help"],
@@ -138,6 +142,7 @@ const allowed: Record<Command, readonly string[]> = {
   forecast: [...common, "days"],
   // The operator's choices for every tool call: the agent can narrow them, never widen them.
   mcp: [...common, "max-spend", "allow-apply", "allow-destroy"],
+  engine: ["help"],
 };
 
 /** Provider keys `-c` may set: all of them but the wallet key, which must not sit in shell history. */
@@ -162,6 +167,9 @@ export function parseCli(argv: readonly string[]): ParseResult {
   try {
     parsed = parse(argv);
   } catch (error) {
+    // Node's text for an unknown option runs to three sentences about positionals: one is enough.
+    const unknown = /^Unknown option '([^']+)'/.exec(error instanceof Error ? error.message : "");
+    if (unknown) return fail(`Unknown flag ${unknown[1]}.`);
     return fail(error instanceof Error ? error.message : String(error));
   }
   const { values, positionals } = parsed;

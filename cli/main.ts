@@ -5,8 +5,16 @@
  * document with --json); everything else goes to stderr. See docs/cli.md.
  */
 import { createInterface } from "node:readline/promises";
-import { parseCli, usage } from "./args.js";
-import { hardStopGraceMs, runOwner, stopEngines, stopGraceMs } from "./engine.js";
+import { parseCli } from "./args.js";
+import {
+  EngineMissingError,
+  findPulumi,
+  hardStopGraceMs,
+  packageRoot,
+  runOwner,
+  stopEngines,
+  stopGraceMs,
+} from "./engine.js";
 import { ExitCode, exitCodeOf } from "./exit.js";
 import { emptyReport, ordered, renderHuman } from "./report.js";
 import { runCommand } from "./run.js";
@@ -31,7 +39,10 @@ async function main(): Promise<void> {
     return;
   }
   if (parsed.kind === "error") {
-    process.stderr.write(`run402-pulumi: ${parsed.message}\n\n${usage}`);
+    // One line and the way to the full text: the usage would bury the message.
+    process.stderr.write(
+      `run402-pulumi: ${parsed.message} (\`run402-pulumi --help\` lists the commands and flags)\n`,
+    );
     const report = emptyReport(process.argv.slice(2).find((a) => !a.startsWith("-")) ?? "", "");
     report.ok = false;
     report.errors.push({ code: "CLI_USAGE", message: parsed.message });
@@ -40,6 +51,16 @@ async function main(): Promise<void> {
     return;
   }
   const { options } = parsed;
+  if (options.command === "engine") {
+    // The engine script shipped in the package, with its output as it writes it.
+    const { spawnSync } = await import("node:child_process");
+    const { join } = await import("node:path");
+    const script = join(packageRoot(), "scripts", "engine.sh");
+    const done = spawnSync("bash", [script], { stdio: ["ignore", "inherit", "inherit"] });
+    if (done.error)
+      process.stderr.write(`run402-pulumi engine: could not run bash ${script}: ${done.error.message}\n`);
+    process.exit(done.status ?? ExitCode.engine);
+  }
   if (options.command === "mcp") {
     // stdout is the MCP protocol channel: only the transport writes there, through writeStdout.
     const { serveMcp, startRefusal } = await import("./mcp.js");
@@ -47,6 +68,15 @@ async function main(): Promise<void> {
     if (refusal) {
       process.stderr.write(`run402-pulumi mcp: [MCP_RECIPIENTS_REQUIRED] ${refusal}\n`);
       process.exit(ExitCode.invalid);
+    }
+    // Every tool but validate needs the engine: say so now, with the command that installs it,
+    // rather than after an agent's first call.
+    try {
+      await findPulumi(packageRoot());
+    } catch (error) {
+      if (!(error instanceof EngineMissingError)) throw error;
+      process.stderr.write(`run402-pulumi mcp: [ENGINE_NOT_FOUND] ${error.message}\n`);
+      process.exit(ExitCode.engine);
     }
     let stop: () => void = () => {};
     const stopping = new Promise<void>((resolve) => {
