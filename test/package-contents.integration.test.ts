@@ -28,7 +28,8 @@ const marker = "\n## Working on this repository\n";
 const shipped = readme.slice(0, readme.indexOf(marker));
 
 /** The repository's top-level folders: a path starting with one of them names a file of the repository. */
-const roots = "docs|schema|scripts|bin|dist|examples|test|packages|sdk|provider|cli|core|bench|sdkgen|program";
+const roots =
+  "docs|schema|scripts|bin|dist|examples|test|packages|sdk|provider|cli|core|bench|sdkgen|program";
 
 /**
  * Paths a text names: markdown link targets that are not URLs, and words starting with one of the
