@@ -65,9 +65,24 @@ const engineAddress =
     .filter((a) => !a.startsWith("-"))
     .pop() ?? "";
 
-/** tsx's ESM loader API, resolved from the project (or this script) through its exports map. */
-function tsxApi(root) {
-  const manifest = require.resolve("tsx/package.json", { paths: [root, __dirname] });
+/**
+ * tsx's ESM loader API, resolved from the project (or this script) through its exports map. Without
+ * tsx, a RunError (Pulumi prints its message alone, no stack) saying what to install.
+ */
+function tsxApi(root, program) {
+  let manifest;
+  try {
+    manifest = require.resolve("tsx/package.json", { paths: [root, __dirname] });
+  } catch (error) {
+    if (error.code !== "MODULE_NOT_FOUND") throw error;
+    const { RunError } = load("@pulumi/pulumi/errors");
+    throw new RunError(
+      `${path.relative(root, program) || program} is an ES module TypeScript program, which this language host ` +
+        `(pulumi-run402's, without Pulumi's Go pulumi-language-nodejs) runs through tsx, and tsx is not ` +
+        `installed in ${root}. Install it there: npm install --save-dev tsx ` +
+        "(or compile the program to JavaScript and point Pulumi.yaml's main at it).",
+    );
+  }
   let entry = require(manifest).exports?.["./esm/api"];
   while (entry && typeof entry === "object") entry = entry.import ?? entry.default;
   if (typeof entry !== "string")
@@ -131,7 +146,7 @@ function programFor(request) {
       mod = require(entry);
     } else {
       // ESM TypeScript programs load through tsx's module hooks.
-      if (/\.[cm]?tsx?$/.test(entry)) (await import(tsxApi(pwd))).register();
+      if (/\.[cm]?tsx?$/.test(entry)) (await import(tsxApi(pwd, entry))).register();
       mod = await import(pathToFileURL(entry).href);
     }
     const exported = mod.default ?? mod;
