@@ -61,6 +61,8 @@ export interface CliOptions {
   policyPackConfigs: string[];
   /** `forecast --days`, `plan --days`: the forecast's horizon in days. @default 30 */
   days: number;
+  /** `--files`: the JSON report keeps every site file and change (bounded otherwise; see cli/report.ts). */
+  files: boolean;
 }
 
 /** The outcome of parsing: options, a request for help, or a usage error. */
@@ -105,6 +107,7 @@ Flags:
       --every <duration>   interval such as 30s, 15m, 1h, 1d (default: 1h)   [reconcile]
       --days <n>           forecast horizon in days (default: 30)            [forecast, plan]
       --json               one JSON document on stdout; progress on stderr
+      --files              with --json: every site file (sha256) and changed name, not counts and the first 100
   -h, --help               this text
 
 Flags apply to the run they are given to; the stack's config is changed only with \`pulumi config\`.
@@ -131,13 +134,13 @@ const common = [
 const allowed: Record<Command, readonly string[]> = {
   // --sandbox is accepted and changes nothing (validate never contacts a server), as the MCP tool does.
   validate: ["manifest", "sandbox", "json", "help"],
-  plan: [...common, "save", "policy-pack", "policy-pack-config", "days"],
-  apply: [...common, "yes", "max-spend", "plan", "policy-pack", "policy-pack-config"],
-  status: ["manifest", "stack", "backend", "sandbox", "json", "help"],
-  renew: [...common, "max-spend", "policy-pack", "policy-pack-config"],
-  refresh: common,
+  plan: [...common, "files", "save", "policy-pack", "policy-pack-config", "days"],
+  apply: [...common, "files", "yes", "max-spend", "plan", "policy-pack", "policy-pack-config"],
+  status: ["manifest", "stack", "backend", "sandbox", "json", "files", "help"],
+  renew: [...common, "files", "max-spend", "policy-pack", "policy-pack-config"],
+  refresh: [...common, "files"],
   destroy: [...common, "yes"],
-  reconcile: [...common, "max-spend", "every", "policy-pack", "policy-pack-config"],
+  reconcile: [...common, "files", "max-spend", "every", "policy-pack", "policy-pack-config"],
   // The operator's common flags (what the MCP server passes every tool), and the horizon.
   forecast: [...common, "days"],
   // The operator's choices for every tool call: the agent can narrow them, never widen them.
@@ -260,6 +263,7 @@ export function parseCli(argv: readonly string[]): ParseResult {
       policyPacks,
       policyPackConfigs,
       days,
+      files: values.files ?? false,
     },
   };
 }
@@ -289,6 +293,7 @@ function parse(argv: readonly string[]) {
       "policy-pack": { type: "string", multiple: true },
       "policy-pack-config": { type: "string", multiple: true },
       json: { type: "boolean" },
+      files: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });

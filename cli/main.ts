@@ -16,7 +16,7 @@ import {
   stopGraceMs,
 } from "./engine.js";
 import { ExitCode, exitCodeOf } from "./exit.js";
-import { emptyReport, ordered, renderHuman } from "./report.js";
+import { bounded, emptyReport, ordered, renderHuman } from "./report.js";
 import { runCommand } from "./run.js";
 
 /** How long reconcile's current round may still run after the first signal before it is cancelled. */
@@ -138,7 +138,12 @@ async function main(): Promise<void> {
   });
   // A reconcile loop stopped by a signal between rounds ends cleanly, unless a round failed.
   const code = exitCodeOf(report.errors);
-  finish(options.json ? `${JSON.stringify(ordered(report), null, 2)}\n` : renderHuman(report), code);
+  finish(
+    options.json
+      ? `${JSON.stringify(ordered(bounded(report, options.files)), null, 2)}\n`
+      : renderHuman(report),
+    code,
+  );
 }
 
 main().catch((error: unknown) => {

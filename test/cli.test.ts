@@ -40,6 +40,7 @@ describe("parseCli", () => {
       policyPacks: [],
       policyPackConfigs: [],
       days: 30,
+      files: false,
     });
   });
 
