@@ -5,8 +5,9 @@
 // @pulumi/pulumi SDK's own LanguageServer, the one the Automation API uses for inline programs, and
 // runs the project's compiled JavaScript `main` (CommonJS or ESM) in this process.
 //
-// Differences from Pulumi's Go host: TypeScript mains are loaded through tsx (where the project
-// can resolve it) instead of ts-node; no dependency installation; no `pulumi about`/`convert`.
+// Differences from Pulumi's Go host: TypeScript mains are type-checked with the project's
+// `typescript` (as ts-node does there) and then loaded through tsx (ESM) or transpiled (CommonJS)
+// instead of ts-node; no dependency installation; no `pulumi about`/`convert`.
 "use strict";
 const path = require("node:path");
 const { pathToFileURL } = require("node:url");
@@ -123,6 +124,46 @@ function registerTypeScript(root) {
   };
 }
 
+/**
+ * Type-checks the TypeScript program before it runs, as Pulumi's Go host does through ts-node
+ * (which reports every type error and runs nothing): the project's tsconfig.json (or TypeScript's
+ * defaults), the project's own `typescript`. Off with PULUMI_NODEJS_TRANSPILE_ONLY=true, as there.
+ * Without a `typescript` the project can resolve, nothing is checked (tsx runs ESM programs alone).
+ */
+function typeCheck(root, entry) {
+  if (/^(1|true)$/i.test(process.env.PULUMI_NODEJS_TRANSPILE_ONLY ?? "")) return;
+  let ts;
+  try {
+    ts = require(require.resolve("typescript", { paths: [root] }));
+  } catch (error) {
+    if (error.code === "MODULE_NOT_FOUND") return;
+    throw error;
+  }
+  const configFile = ts.findConfigFile(root, ts.sys.fileExists, "tsconfig.json");
+  let options = { noEmit: true };
+  let files = [entry];
+  if (configFile) {
+    const read = ts.readConfigFile(configFile, ts.sys.readFile);
+    const parsed = ts.parseJsonConfigFileContent(read.config ?? {}, ts.sys, path.dirname(configFile));
+    options = { ...parsed.options, noEmit: true };
+    files = parsed.fileNames.length > 0 ? parsed.fileNames : files;
+  }
+  const program = ts.createProgram(files, options);
+  const diagnostics = ts
+    .getPreEmitDiagnostics(program)
+    .filter((d) => d.category === ts.DiagnosticCategory.Error);
+  if (diagnostics.length === 0) return;
+  const text = ts.formatDiagnostics(diagnostics, {
+    getCanonicalFileName: (f) => f,
+    getCurrentDirectory: () => root,
+    getNewLine: () => "\n",
+  });
+  const { RunError } = load("@pulumi/pulumi/errors");
+  throw new RunError(
+    `Unable to compile TypeScript (the program did not run; PULUMI_NODEJS_TRANSPILE_ONLY=true skips this check):\n${text}`,
+  );
+}
+
 function programFor(request) {
   const info = request.getInfo?.();
   // Pulumi runs programs from the project folder (where Pulumi.yaml is): relative paths in the
@@ -139,6 +180,7 @@ function programFor(request) {
       // An ESM-only package folder: let import() resolve it.
     }
     let mod;
+    if (/\.[cm]?tsx?$/.test(entry)) typeCheck(pwd, entry);
     if (/\.c?ts$/.test(entry) && isCommonJs(entry)) {
       // A CommonJS TypeScript program (Pulumi's default template) is required, so its require()
       // calls stay CommonJS, as under Pulumi's Go host.

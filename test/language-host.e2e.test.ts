@@ -36,10 +36,10 @@ afterAll(() => {
 });
 
 /** A program folder with `@pulumi/pulumi` installed (linked from this repository) and nothing else. */
-function programFolder(name: string, packageJson: object, index: string): string {
+function programFolder(name: string, packageJson: object, index: string, extra: string[] = []): string {
   const folder = join(dir, name);
   mkdirSync(join(folder, "node_modules"), { recursive: true });
-  for (const scope of ["@pulumi", "@grpc"]) {
+  for (const scope of ["@pulumi", "@grpc", ...extra]) {
     symlinkSync(join(repoRoot, "node_modules", scope), join(folder, "node_modules", scope));
   }
   writeFileSync(
@@ -52,8 +52,8 @@ function programFolder(name: string, packageJson: object, index: string): string
 }
 
 /** Runs this folder's engine (`bin/pulumi`) in `folder`; never throws on exit codes. */
-function pulumi(folder: string, args: string[]): Promise<CliResult> {
-  const env = { ...process.env, ...engine.env, PATH: `${bin}:${process.env.PATH ?? ""}` };
+function pulumi(folder: string, args: string[], extra: Record<string, string> = {}): Promise<CliResult> {
+  const env = { ...process.env, ...engine.env, PATH: `${bin}:${process.env.PATH ?? ""}`, ...extra };
   return new Promise((done) =>
     execFile(
       join(bin, "pulumi"),
@@ -65,11 +65,11 @@ function pulumi(folder: string, args: string[]): Promise<CliResult> {
   );
 }
 
-async function preview(folder: string) {
-  const init = await pulumi(folder, ["stack", "init", "dev"]);
+async function preview(folder: string, env: Record<string, string> = {}) {
+  const init = await pulumi(folder, ["stack", "select", "--create", "dev"]);
   expect(init.code, init.stderr).toBe(0);
   rmSync(join(folder, "Pulumi.dev.yaml"), { force: true });
-  return pulumi(folder, ["preview"]);
+  return pulumi(folder, ["preview"], env);
 }
 
 describe("the offline language host", () => {
@@ -82,5 +82,29 @@ describe("the offline language host", () => {
     expect(output).toContain("npm install --save-dev tsx");
     expect(output).not.toContain("Cannot find module 'tsx/package.json'");
     expect(output).not.toMatch(/\n\s+at .*\(/);
+  }, 180_000);
+
+  test("error: a TypeScript program with a type error is refused before it runs, as Pulumi's ts-node does", async () => {
+    // Pulumi's default template (CommonJS) with its tsconfig, and a type error it would report.
+    const folder = programFolder(
+      "cjs-type-error",
+      {},
+      'const answer: number = "forty-two";\nconsole.log("the program ran");\nexport = { answer };\n',
+      ["typescript"],
+    );
+    writeFileSync(
+      join(folder, "tsconfig.json"),
+      `${JSON.stringify({ compilerOptions: { strict: true, module: "commonjs", target: "es2020" }, files: ["index.ts"] })}\n`,
+    );
+    const refused = await preview(folder);
+    const output = refused.stdout + refused.stderr;
+    expect(refused.code, output).not.toBe(0);
+    expect(output).toContain("Unable to compile TypeScript");
+    expect(output).toContain("index.ts(1,7): error TS2322");
+    expect(output).not.toContain("the program ran");
+    // Pulumi's switch for transpiling only turns the check off.
+    const transpiled = await preview(folder, { PULUMI_NODEJS_TRANSPILE_ONLY: "true" });
+    expect(transpiled.code, transpiled.stdout + transpiled.stderr).toBe(0);
+    expect(transpiled.stdout).toContain("the program ran");
   }, 180_000);
 });
