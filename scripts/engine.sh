@@ -25,7 +25,8 @@ done_in() { say "$1 in $(( $(date +%s) - start ))s"; }
 
 link_script() {
   # Pulumi's YAML language host, for the native provider's YAML tests (built once per version, cached).
-  if [ -z "${RUN402_SKIP_YAML_HOST:-}" ]; then bash "$ROOT/scripts/yaml-host.sh" || say "no pulumi-language-yaml: the YAML tests will fail"; fi
+  # Only in this repository: the package does not ship yaml-host.sh (a user's YAML program uses Pulumi's own).
+  if [ -z "${RUN402_SKIP_YAML_HOST:-}" ] && [ -f "$ROOT/scripts/yaml-host.sh" ]; then bash "$ROOT/scripts/yaml-host.sh" || say "no pulumi-language-yaml: the YAML tests will fail"; fi
   # The dynamic-provider plugin: our one-process launcher (scripts/pulumi-resource-pulumi-nodejs.cjs)
   # in place of the shell script @pulumi/pulumi ships, which starts two more processes to find and run it.
   # @pulumi/pulumi as Node resolves it from here (in a user's project it sits beside pulumi-run402).
@@ -47,6 +48,7 @@ link_script() {
 
 # Each file replaced whole (another run may be using the folder): written beside it, then renamed.
 put() { # put <how: link|copy|symlink> <source> <target>
+  if [ "$1" = link ] && [ "$2" -ef "$3" ]; then return 0; fi # already that file (mv refuses a hard link onto itself)
   local tmp="$3.$$.tmp"; rm -f "$tmp"
   case "$1" in
     link) ln "$2" "$tmp" 2>/dev/null || cp "$2" "$tmp" ;;

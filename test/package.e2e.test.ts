@@ -15,6 +15,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -215,6 +216,21 @@ describe("pulumi-run402 alone", () => {
     expect(result.stderr).toContain(`export PATH="${shippedEngine}:$PATH"`);
     for (const name of ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"])
       expect(existsSync(join(shippedEngine, name)), name).toBe(true);
+    // Again (a second project, an upgrade): the folder is refreshed in place, nothing left beside it.
+    const again = await sh(
+      join(consumer, "node_modules", ".bin", "run402-pulumi"),
+      ["engine"],
+      consumer,
+      consumerEnv(),
+    );
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toContain("yaml");
+    expect(readdirSync(shippedEngine).sort()).toEqual([
+      "pulumi",
+      "pulumi-language-nodejs",
+      "pulumi-resource-pulumi-nodejs",
+      "version",
+    ]);
     // The package's own folder: links relative to it, so moving the folder keeps them.
     const tools = join(installed, ".tools", "pulumi", "bin");
     for (const name of ["pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"])
