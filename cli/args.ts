@@ -14,6 +14,7 @@ export const commands = [
   "reconcile",
   "forecast",
   "mcp",
+  "engine",
 ] as const;
 /** One of {@link commands}. */
 export type Command = (typeof commands)[number];
@@ -60,6 +61,8 @@ export interface CliOptions {
   policyPackConfigs: string[];
   /** `forecast --days`, `plan --days`: the forecast's horizon in days. @default 30 */
   days: number;
+  /** `--files`: the JSON report keeps every site file and change (bounded otherwise; see cli/report.ts). */
+  files: boolean;
 }
 
 /** The outcome of parsing: options, a request for help, or a usage error. */
@@ -82,6 +85,7 @@ Commands:
   reconcile   loop: refresh + apply every --every (renews leases, repairs drift) until SIGINT/SIGTERM
   forecast    every lease renewal the stack will pay within --days, per rail (pays nothing, writes nothing)
   mcp         serve the commands as MCP tools over stdio, for agents (see docs/cli.md)
+  engine      install the Pulumi engine once (a pulumi 3.x on PATH, else a cached build) and print where it is
 
 Flags:
   -m, --manifest <path>    manifest file, or a folder holding run402.json, run402.deploy.json or app.json (default: .)
@@ -103,6 +107,7 @@ Flags:
       --every <duration>   interval such as 30s, 15m, 1h, 1d (default: 1h)   [reconcile]
       --days <n>           forecast horizon in days (default: 30)            [forecast, plan]
       --json               one JSON document on stdout; progress on stderr
+      --files              with --json: every site file (sha256) and changed name, not counts and the first 100
   -h, --help               this text
 
 Flags apply to the run they are given to; the stack's config is changed only with \`pulumi config\`.
@@ -110,7 +115,8 @@ mcp: -m is the folder served; -s, --rail, --backend, --sandbox, -c and --max-spe
 (an agent can only narrow them).
 Exit codes: 0 ok, 2 invalid manifest/config/flags, 3 refused by the spend policy, 4 Run402 error,
 5 engine error, 6 another run holds the stack (or the plan changed): run again, 130 interrupted.
-The wallet key comes from RUN402_PRIVATE_KEY or the secret config run402:privateKey. See docs/cli.md.
+The wallet key comes from RUN402_PRIVATE_KEY or the secret config run402:privateKey.
+Reference: node_modules/pulumi-run402/docs/cli.md (docs/cli.md in the package).
 `;
 
 const common = [
@@ -126,18 +132,20 @@ const common = [
   "help",
 ] as const;
 const allowed: Record<Command, readonly string[]> = {
-  validate: ["manifest", "json", "help"],
-  plan: [...common, "save", "policy-pack", "policy-pack-config", "days"],
-  apply: [...common, "yes", "max-spend", "plan", "policy-pack", "policy-pack-config"],
-  status: ["manifest", "stack", "backend", "sandbox", "json", "help"],
-  renew: [...common, "max-spend", "policy-pack", "policy-pack-config"],
-  refresh: common,
+  // --sandbox is accepted and changes nothing (validate never contacts a server), as the MCP tool does.
+  validate: ["manifest", "sandbox", "json", "help"],
+  plan: [...common, "files", "save", "policy-pack", "policy-pack-config", "days"],
+  apply: [...common, "files", "yes", "max-spend", "plan", "policy-pack", "policy-pack-config"],
+  status: ["manifest", "stack", "backend", "sandbox", "json", "files", "help"],
+  renew: [...common, "files", "max-spend", "policy-pack", "policy-pack-config"],
+  refresh: [...common, "files"],
   destroy: [...common, "yes"],
-  reconcile: [...common, "max-spend", "every", "policy-pack", "policy-pack-config"],
+  reconcile: [...common, "files", "max-spend", "every", "policy-pack", "policy-pack-config"],
   // The operator's common flags (what the MCP server passes every tool), and the horizon.
   forecast: [...common, "days"],
   // The operator's choices for every tool call: the agent can narrow them, never widen them.
   mcp: [...common, "max-spend", "allow-apply", "allow-destroy"],
+  engine: ["help"],
 };
 
 /** Provider keys `-c` may set: all of them but the wallet key, which must not sit in shell history. */
@@ -162,6 +170,9 @@ export function parseCli(argv: readonly string[]): ParseResult {
   try {
     parsed = parse(argv);
   } catch (error) {
+    // Node's text for an unknown option runs to three sentences about positionals: one is enough.
+    const unknown = /^Unknown option '([^']+)'/.exec(error instanceof Error ? error.message : "");
+    if (unknown) return fail(`Unknown flag ${unknown[1]}.`);
     return fail(error instanceof Error ? error.message : String(error));
   }
   const { values, positionals } = parsed;
@@ -252,6 +263,7 @@ export function parseCli(argv: readonly string[]): ParseResult {
       policyPacks,
       policyPackConfigs,
       days,
+      files: values.files ?? false,
     },
   };
 }
@@ -281,6 +293,7 @@ function parse(argv: readonly string[]) {
       "policy-pack": { type: "string", multiple: true },
       "policy-pack-config": { type: "string", multiple: true },
       json: { type: "boolean" },
+      files: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });

@@ -31,7 +31,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { basename, delimiter, dirname, join, relative, resolve } from "node:path";
 import { gunzipSync } from "node:zlib";
 import type { EngineEvent } from "@pulumi/pulumi/automation/events.js";
@@ -63,12 +63,45 @@ export function packageRoot(from: string = import.meta.dirname): string {
   }
 }
 
+/**
+ * The engine folder of the user's cache that scripts/engine.sh assembles when run from an installed
+ * package (`RUN402_ENGINE_BIN`, default `~/.cache/pulumi-run402/bin`): outside node_modules, so it
+ * survives `npm ci` and npx's cache.
+ */
+export function userEngineBin(env: NodeJS.ProcessEnv = process.env): string {
+  return (
+    env.RUN402_ENGINE_BIN ||
+    join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache"), "pulumi-run402", "bin")
+  );
+}
+
+/**
+ * The command that installs the engine for this installation of the package: `run402-pulumi engine`
+ * through npx (pinned to this version when the package runs from npx's cache, whose paths change),
+ * or the script itself in this repository.
+ */
+export function engineCommand(root: string): string {
+  const sep = root.includes("\\") ? "\\" : "/";
+  if (!root.includes(`${sep}node_modules${sep}`)) return `bash ${join(root, "scripts", "engine.sh")}`;
+  if (root.includes(`${sep}_npx${sep}`)) {
+    let version = "";
+    try {
+      version =
+        (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version?: string }).version ?? "";
+    } catch {
+      // No version: the newest.
+    }
+    return `npx -y -p pulumi-run402${version ? `@${version}` : ""} run402-pulumi engine`;
+  }
+  return "npx run402-pulumi engine";
+}
+
 /** What to install when the engine is missing: the same advice as the README's. */
 export function engineAdvice(root: string): string {
   return (
     "Install the Pulumi CLI 3.x with its language hosts (https://www.pulumi.com/docs/install/), or run " +
-    `\`bash ${join(root, "scripts", "engine.sh")}\` (shipped with pulumi-run402), which puts the engine in ` +
-    `${join(root, ".tools", "pulumi", "bin")}.`
+    `\`${engineCommand(root)}\` once (the engine script shipped with pulumi-run402: it uses a pulumi 3.x on ` +
+    "PATH, else builds one, cached, and prints where it put it)."
   );
 }
 
@@ -77,7 +110,7 @@ export const engineEnv = "RUN402_PULUMI";
 
 /**
  * The `pulumi` executable: the one {@link engineEnv} names, else `<package root>/.tools/pulumi/bin/pulumi`
- * when present, else from PATH.
+ * when present, else the one in {@link userEngineBin}, else from PATH.
  */
 export function pulumiExecutable(
   root: string,
@@ -88,6 +121,8 @@ export function pulumiExecutable(
   if (named) return existsSync(named) ? resolve(named) : undefined;
   const bundled = join(root, ".tools", "pulumi", "bin", "pulumi");
   if (existsSync(bundled)) return bundled;
+  const user = join(userEngineBin(env), "pulumi");
+  if (existsSync(user)) return user;
   for (const dir of path.split(delimiter)) {
     if (dir && existsSync(join(dir, "pulumi"))) return join(dir, "pulumi");
   }
@@ -102,10 +137,10 @@ export interface Engine {
   version: string | undefined;
 }
 
-/** The version scripts/engine.sh installed next to the bundled engine (`.tools/pulumi/version`). */
-function bundledVersion(root: string): string | undefined {
+/** The version scripts/engine.sh wrote next to an engine it installed (`.tools/pulumi/version`, `<user bin>/version`). */
+function bundledVersion(file: string): string | undefined {
   try {
-    const text = readFileSync(join(root, ".tools", "pulumi", "version"), "utf8").trim();
+    const text = readFileSync(file, "utf8").trim();
     return /^v?3\.\d+\.\d+/.test(text) ? text.replace(/^v/, "") : undefined;
   } catch {
     return undefined;
@@ -129,7 +164,7 @@ export async function findPulumi(root: string, cacheDir?: string): Promise<Engin
   const pulumi = pulumiExecutable(root);
   const missing = (cause?: unknown) =>
     new EngineMissingError(
-      `The Pulumi CLI was not found (looked in ${join(root, ".tools", "pulumi", "bin")} and on PATH). ${engineAdvice(root)}`,
+      `The Pulumi CLI was not found (looked in ${join(root, ".tools", "pulumi", "bin")}, ${userEngineBin()} and on PATH). ${engineAdvice(root)}`,
       { cause },
     );
   if (!pulumi) {
@@ -147,10 +182,14 @@ export async function findPulumi(root: string, cacheDir?: string): Promise<Engin
       `${command} has no Node.js language host (${languageHost} is neither beside it nor on PATH). ${engineAdvice(root)}`,
     );
   }
-  if (command === join(root, ".tools", "pulumi", "bin", "pulumi")) {
-    const version = bundledVersion(root);
-    if (version) return { command, version };
-  }
+  const versionFile =
+    command === join(root, ".tools", "pulumi", "bin", "pulumi")
+      ? join(root, ".tools", "pulumi", "version")
+      : command === join(userEngineBin(), "pulumi")
+        ? join(userEngineBin(), "version")
+        : undefined;
+  const known = versionFile && bundledVersion(versionFile);
+  if (known) return { command, version: known };
   let key: string;
   try {
     const real = realpathSync(command);

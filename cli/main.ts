@@ -6,10 +6,18 @@
  */
 import "./compile-cache.js";
 import { createInterface } from "node:readline/promises";
-import { parseCli, usage } from "./args.js";
-import { hardStopGraceMs, runOwner, stopEngines, stopGraceMs } from "./engine.js";
+import { parseCli } from "./args.js";
+import {
+  EngineMissingError,
+  findPulumi,
+  hardStopGraceMs,
+  packageRoot,
+  runOwner,
+  stopEngines,
+  stopGraceMs,
+} from "./engine.js";
 import { ExitCode, exitCodeOf } from "./exit.js";
-import { emptyReport, ordered, renderHuman } from "./report.js";
+import { bounded, emptyReport, ordered, renderHuman } from "./report.js";
 import { runCommand } from "./run.js";
 
 /** How long reconcile's current round may still run after the first signal before it is cancelled. */
@@ -32,7 +40,10 @@ async function main(): Promise<void> {
     return;
   }
   if (parsed.kind === "error") {
-    process.stderr.write(`run402-pulumi: ${parsed.message}\n\n${usage}`);
+    // One line and the way to the full text: the usage would bury the message.
+    process.stderr.write(
+      `run402-pulumi: ${parsed.message} (\`run402-pulumi --help\` lists the commands and flags)\n`,
+    );
     const report = emptyReport(process.argv.slice(2).find((a) => !a.startsWith("-")) ?? "", "");
     report.ok = false;
     report.errors.push({ code: "CLI_USAGE", message: parsed.message });
@@ -41,6 +52,16 @@ async function main(): Promise<void> {
     return;
   }
   const { options } = parsed;
+  if (options.command === "engine") {
+    // The engine script shipped in the package, with its output as it writes it.
+    const { spawnSync } = await import("node:child_process");
+    const { join } = await import("node:path");
+    const script = join(packageRoot(), "scripts", "engine.sh");
+    const done = spawnSync("bash", [script], { stdio: ["ignore", "inherit", "inherit"] });
+    if (done.error)
+      process.stderr.write(`run402-pulumi engine: could not run bash ${script}: ${done.error.message}\n`);
+    process.exit(done.status ?? ExitCode.engine);
+  }
   if (options.command === "mcp") {
     // stdout is the MCP protocol channel: only the transport writes there, through writeStdout.
     const { serveMcp, startRefusal } = await import("./mcp.js");
@@ -48,6 +69,15 @@ async function main(): Promise<void> {
     if (refusal) {
       process.stderr.write(`run402-pulumi mcp: [MCP_RECIPIENTS_REQUIRED] ${refusal}\n`);
       process.exit(ExitCode.invalid);
+    }
+    // Every tool but validate needs the engine: say so now, with the command that installs it,
+    // rather than after an agent's first call.
+    try {
+      await findPulumi(packageRoot());
+    } catch (error) {
+      if (!(error instanceof EngineMissingError)) throw error;
+      process.stderr.write(`run402-pulumi mcp: [ENGINE_NOT_FOUND] ${error.message}\n`);
+      process.exit(ExitCode.engine);
     }
     let stop: () => void = () => {};
     const stopping = new Promise<void>((resolve) => {
@@ -109,7 +139,12 @@ async function main(): Promise<void> {
   });
   // A reconcile loop stopped by a signal between rounds ends cleanly, unless a round failed.
   const code = exitCodeOf(report.errors);
-  finish(options.json ? `${JSON.stringify(ordered(report), null, 2)}\n` : renderHuman(report), code);
+  finish(
+    options.json
+      ? `${JSON.stringify(ordered(bounded(report, options.files)), null, 2)}\n`
+      : renderHuman(report),
+    code,
+  );
 }
 
 main().catch((error: unknown) => {

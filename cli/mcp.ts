@@ -31,7 +31,7 @@ import { appSchema, releaseSchema } from "../schema/validate.js";
 import { type CliOptions, parseCli } from "./args.js";
 import { packageRoot, workspacePaths } from "./engine.js";
 import { readPlan } from "./plan.js";
-import { emptyReport, ordered, type Report } from "./report.js";
+import { bounded, emptyReport, ordered, type Report } from "./report.js";
 import { type Io, runCommand } from "./run.js";
 
 /** How the server is started. */
@@ -121,6 +121,18 @@ const maxSpend = {
       'A lower cap on what this call may pay, in USD, e.g. "0.10". It only narrows the operator\'s cap (the lower of the two applies); it never raises it.',
     ),
 };
+/** Every site file and changed name in the result, instead of counts and the first 100 (`--files`). */
+const filesArg = {
+  files: z
+    .boolean()
+    .optional()
+    .describe(
+      "true: the result lists every site file with its sha256 (outputs.files) and every changed name. Default: a count of the files and at most 100 names per list of changes, so a large site's result stays small.",
+    ),
+};
+/** `--files` when the call asks for every file. */
+const filesFlag = (args: Record<string, unknown>) => (args["files"] === true ? ["--files"] : []);
+
 /** Said in every tool that reaches Run402: what the agent may and may not set. */
 const whoSetsWhat =
   " An agent may pass only the manifest (inside the served folder) and, where listed, a lower maxSpendUsd. The API, caps, networks, recipients, RPCs, journal, upload origins, stack, backend, sandbox and rail are the operator's (the flags the server was started with and the stack's config): passing them is refused with MCP_ARGUMENT_REFUSED and nothing is sent.";
@@ -314,7 +326,7 @@ export async function serveMcp(options: McpOptions): Promise<void> {
       for (const e of report.errors) options.log(`${parsed.options.command}: [${e.code}] ${e.message}`);
       extend?.(report);
       await Promise.all(notified);
-      return result(report);
+      return result(bounded(report, parsed.options.files));
     });
     queue = task.catch(() => {});
     return task;
@@ -453,16 +465,16 @@ export async function serveMcp(options: McpOptions): Promise<void> {
     {
       title: "Plan (pays nothing)",
       description: `Previews what converging the stack needs: every resource step, every payment with amount and rail, the total. Pays nothing and asks no server to resolve earlier payments (unfinished ones are reported; apply resolves them). Returns savedPlan.id (pass it to apply) and savedPlan.document, the plan with its fingerprint.${whoSetsWhat}`,
-      inputSchema: input(target),
+      inputSchema: input({ ...target, ...filesArg }),
       outputSchema: reportSchema,
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
     (args, extra) => {
-      const checked = screen("plan", args, ["manifest"]);
+      const checked = screen("plan", args, ["manifest", "files"]);
       if ("refusal" in checked) return checked.refusal;
       const file = join(plansDir, `${Date.now()}-${plans.size}.json`);
       const line = ["plan", "--json", "--manifest", checked.manifest, ...opLine];
-      return run([...line, "--save", file], extra, (report) => {
+      return run([...line, ...filesFlag(args), "--save", file], extra, (report) => {
         if (!report.savedPlan) return;
         plans.set(report.savedPlan.id, { file, line });
         report.savedPlan.document = readPlan(file);
@@ -485,6 +497,7 @@ export async function serveMcp(options: McpOptions): Promise<void> {
           ),
         ...target,
         ...maxSpend,
+        ...filesArg,
       }),
       outputSchema: reportSchema,
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
@@ -497,7 +510,7 @@ export async function serveMcp(options: McpOptions): Promise<void> {
           "apply changes the stack and pays: it is off. Start the server with `run402-pulumi mcp --allow-apply` to turn it on.",
         );
       }
-      const checked = screen("apply", args, ["planId", "planFile", "manifest", "maxSpendUsd"]);
+      const checked = screen("apply", args, ["planId", "planFile", "manifest", "maxSpendUsd", "files"]);
       if ("refusal" in checked) return checked.refusal;
       const { planId, planFile, maxSpendUsd } = args;
       if ((planId === undefined) === (planFile === undefined)) {
@@ -516,13 +529,30 @@ export async function serveMcp(options: McpOptions): Promise<void> {
             `This server made no plan ${planId} (plan ids last as long as the server). Call plan and pass the id it returns.`,
           );
         }
-        const line = ["apply", ...known.line.slice(1), ...opMaxSpend, "--plan", known.file];
+        const line = [
+          "apply",
+          ...known.line.slice(1),
+          ...opMaxSpend,
+          ...filesFlag(args),
+          "--plan",
+          known.file,
+        ];
         return run(line, extra, undefined, maxSpendUsd);
       }
       const plan = servedPath(roots, planFile as string, "plan file");
       if ("refused" in plan) return refused("apply", "MCP_PATH_OUTSIDE_ROOT", plan.refused);
       return run(
-        ["apply", "--json", "--manifest", checked.manifest, ...opLine, ...opMaxSpend, "--plan", plan.path],
+        [
+          "apply",
+          "--json",
+          "--manifest",
+          checked.manifest,
+          ...opLine,
+          ...opMaxSpend,
+          ...filesFlag(args),
+          "--plan",
+          plan.path,
+        ],
         extra,
         undefined,
         maxSpendUsd,
@@ -535,15 +565,18 @@ export async function serveMcp(options: McpOptions): Promise<void> {
     {
       title: "Stack status",
       description:
-        "The stack's outputs, lease expiry, last settlements and pending operations, read from its state (no API calls). Takes only the manifest (inside the served folder).",
-      inputSchema: input(target),
+        "The stack's outputs, lease expiry, last settlements and pending operations, read from its state (no API calls). Takes the manifest (inside the served folder) and files.",
+      inputSchema: input({ ...target, ...filesArg }),
       outputSchema: reportSchema,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     (args, extra) => {
-      const checked = screen("status", args, ["manifest"]);
+      const checked = screen("status", args, ["manifest", "files"]);
       if ("refusal" in checked) return checked.refusal;
-      return run(["status", "--json", "--manifest", checked.manifest, ...statusLine], extra);
+      return run(
+        ["status", "--json", "--manifest", checked.manifest, ...statusLine, ...filesFlag(args)],
+        extra,
+      );
     },
   );
 

@@ -324,6 +324,62 @@ export function renderHuman(report: Report): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** How many names each list of a Deployment's `changes` keeps in a bounded report. */
+export const changeListLimit = 100;
+
+/**
+ * The report as `--json` and the MCP tools give it by default: bounded whatever the site's size. The
+ * stack output `files` (every site path and its sha256) becomes `{count}`, and each list of a
+ * Deployment's `changes` keeps its first {@link changeListLimit} names, then one entry saying how
+ * many more there are. `full` (`--files`, the tools' `files: true`) keeps everything.
+ */
+export function bounded(report: Report, full: boolean): Report {
+  if (full) return report;
+  const cut = (changes: DeploymentChanges | undefined): DeploymentChanges | undefined => {
+    if (!changes) return changes;
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(changes)) {
+      if (!value || typeof value !== "object") {
+        out[key] = value;
+        continue;
+      }
+      const lists: Record<string, unknown> = {};
+      for (const [name, list] of Object.entries(value as Record<string, unknown>)) {
+        lists[name] =
+          Array.isArray(list) && list.length > changeListLimit
+            ? [
+                ...list.slice(0, changeListLimit),
+                `… ${list.length - changeListLimit} more (--files, or the tool's files: true, lists them all)`,
+              ]
+            : list;
+      }
+      out[key] = lists;
+    }
+    return out as unknown as DeploymentChanges;
+  };
+  const outputs = report.outputs && { ...report.outputs };
+  if (outputs?.files && typeof outputs.files === "object") {
+    outputs.files = {
+      count: Object.keys(outputs.files as object).length,
+      note: "every file and its sha256: --files (the MCP tools: files: true)",
+    };
+  }
+  if (outputs?.changes && typeof outputs.changes === "object")
+    outputs.changes = cut(outputs.changes as DeploymentChanges);
+  return {
+    ...report,
+    ...(outputs ? { outputs } : {}),
+    actions: report.actions.map((a) =>
+      a.changes ? { ...a, changes: cut(a.changes) as DeploymentChanges } : a,
+    ),
+    resources: report.resources.map((r) => {
+      const o = r.outputs;
+      if (!o?.changes || typeof o.changes !== "object") return r;
+      return { ...r, outputs: { ...o, changes: cut(o.changes as DeploymentChanges) } };
+    }),
+  };
+}
+
 /** The report with its keys in the documented order (for the JSON document). */
 export function ordered(report: Report): Report {
   const {

@@ -3,7 +3,10 @@
 # otherwise the CLI (and the Node.js language host) built from Pulumi's published Go modules.
 # The built binaries are cached per version outside the clone (ENGINE_CACHE), so a fresh clone on
 # the same machine links them in seconds. Result: .tools/pulumi/bin holding pulumi,
-# pulumi-language-nodejs (when it builds) and pulumi-resource-pulumi-nodejs.
+# pulumi-language-nodejs (when it builds) and pulumi-resource-pulumi-nodejs, its links relative (the
+# folder can move). Run from an installed package (a user's project, npx), it also assembles the same
+# three in a folder of the user's cache (RUN402_ENGINE_BIN, default ~/.cache/pulumi-run402/bin) that
+# survives `npm ci` and npx's cache, and prints that folder and the PATH line that uses it.
 set -euo pipefail
 
 VERSION="${PULUMI_ENGINE_VERSION:-v3.276.0}"
@@ -13,28 +16,68 @@ COMMIT="${PULUMI_ENGINE_COMMIT:-}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/.tools/pulumi/bin"
 CACHE="${ENGINE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-run402/engine-$VERSION}"
+# The user's engine folder, outside node_modules: only for an installed package (not this repository).
+USER_BIN=""
+case "$ROOT" in */node_modules/*) USER_BIN="${RUN402_ENGINE_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-run402/bin}" ;; esac
 start=$(date +%s)
 say() { printf 'engine: %s\n' "$*" >&2; }
 done_in() { say "$1 in $(( $(date +%s) - start ))s"; }
 
 link_script() {
   # Pulumi's YAML language host, for the native provider's YAML tests (built once per version, cached).
-  if [ -z "${RUN402_SKIP_YAML_HOST:-}" ]; then bash "$ROOT/scripts/yaml-host.sh" || say "no pulumi-language-yaml: the YAML tests will fail"; fi
+  # Only in this repository: the package does not ship yaml-host.sh (a user's YAML program uses Pulumi's own).
+  if [ -z "${RUN402_SKIP_YAML_HOST:-}" ] && [ -f "$ROOT/scripts/yaml-host.sh" ]; then bash "$ROOT/scripts/yaml-host.sh" || say "no pulumi-language-yaml: the YAML tests will fail"; fi
   # The dynamic-provider plugin: our one-process launcher (scripts/pulumi-resource-pulumi-nodejs.cjs)
   # in place of the shell script @pulumi/pulumi ships, which starts two more processes to find and run it.
   # @pulumi/pulumi as Node resolves it from here (in a user's project it sits beside pulumi-run402).
   if ! node -e 'require.resolve("@pulumi/pulumi/cmd/dynamic-provider/index.js", { paths: [process.argv[1]] })' "$ROOT" 2>/dev/null; then
     say "run npm install first: @pulumi/pulumi is missing"; exit 1
   fi
+  # Relative links (.tools/pulumi/bin -> scripts/): moving or copying the folder keeps them working.
   rm -f "$OUT/pulumi-resource-pulumi-nodejs"
-  ln -s "$ROOT/scripts/pulumi-resource-pulumi-nodejs.cjs" "$OUT/pulumi-resource-pulumi-nodejs"
+  ln -s "../../../scripts/pulumi-resource-pulumi-nodejs.cjs" "$OUT/pulumi-resource-pulumi-nodejs"
   # The engine's version, so run402-pulumi knows it without running `pulumi version` (cli/engine.ts).
   "$OUT/pulumi" version > "$OUT/../version.tmp" && mv "$OUT/../version.tmp" "$OUT/../version"
   # Without Pulumi's Go language host, serve the SDK's own LanguageServer (see the script's header).
   if [ ! -x "$OUT/pulumi-language-nodejs" ] || [ -L "$OUT/pulumi-language-nodejs" ]; then
-    ln -sfn "$ROOT/scripts/pulumi-language-nodejs.cjs" "$OUT/pulumi-language-nodejs"
+    ln -sfn "../../../scripts/pulumi-language-nodejs.cjs" "$OUT/pulumi-language-nodejs"
     LANGUAGE_HOST="scripts/pulumi-language-nodejs.cjs (the SDK's LanguageServer)"
   fi
+  user_bin
+}
+
+# Each file replaced whole (another run may be using the folder): written beside it, then renamed.
+put() { # put <how: link|copy|symlink> <source> <target>
+  if [ "$1" = link ] && [ "$2" -ef "$3" ]; then return 0; fi # already that file (mv refuses a hard link onto itself)
+  local tmp="$3.$$.tmp"; rm -f "$tmp"
+  case "$1" in
+    link) ln "$2" "$tmp" 2>/dev/null || cp "$2" "$tmp" ;;
+    copy) cp "$2" "$tmp"; chmod 755 "$tmp" ;;
+    symlink) ln -s "$2" "$tmp" ;;
+  esac
+  mv -f "$tmp" "$3"
+}
+
+# The user's engine folder: the engine (a hard link into the cache, or a link to the pulumi on PATH)
+# and copies of the two Node plugins, which find @pulumi/pulumi from the folder the engine starts them
+# in (the program's), so they need nothing from this installation once copied.
+user_bin() {
+  [ -n "$USER_BIN" ] || return 0
+  mkdir -p "$USER_BIN"
+  if [ -L "$OUT/pulumi" ]; then put symlink "$(readlink "$OUT/pulumi")" "$USER_BIN/pulumi"
+  else put link "$OUT/pulumi" "$USER_BIN/pulumi"; fi
+  if [ -L "$OUT/pulumi-language-nodejs" ] && [ "$(readlink "$OUT/pulumi-language-nodejs")" != "../../../scripts/pulumi-language-nodejs.cjs" ]; then
+    put symlink "$(readlink "$OUT/pulumi-language-nodejs")" "$USER_BIN/pulumi-language-nodejs"
+  elif [ -L "$OUT/pulumi-language-nodejs" ]; then put copy "$ROOT/scripts/pulumi-language-nodejs.cjs" "$USER_BIN/pulumi-language-nodejs"
+  else put link "$OUT/pulumi-language-nodejs" "$USER_BIN/pulumi-language-nodejs"; fi
+  put copy "$ROOT/scripts/pulumi-resource-pulumi-nodejs.cjs" "$USER_BIN/pulumi-resource-pulumi-nodejs"
+  cp "$OUT/../version" "$USER_BIN/.version.$$" && mv -f "$USER_BIN/.version.$$" "$USER_BIN/version"
+}
+
+# Where the engine is, and the line that puts it on PATH.
+where() {
+  local dir="${USER_BIN:-$OUT}"
+  say "the engine is in $dir; to run pulumi yourself: export PATH=\"$dir:\$PATH\""
 }
 
 place() {
@@ -54,7 +97,7 @@ if [ -z "${PULUMI_ENGINE_BUILD:-}" ] && onpath="$(PATH="${PATH//$OUT:/}" command
     d="$(dirname "$onpath")"
     if [ -x "$d/pulumi-language-nodejs" ]; then ln -sf "$d/pulumi-language-nodejs" "$OUT/pulumi-language-nodejs"; fi
     link_script
-    say "using $onpath ($v)"; done_in "ready"; exit 0
+    say "using $onpath ($v)"; where; done_in "ready"; exit 0
   fi
 fi
 
@@ -63,7 +106,7 @@ if [ -x "$CACHE/bin/pulumi" ] && [ "$("$CACHE/bin/pulumi" version 2>/dev/null)" 
   place "$CACHE/bin/pulumi" "$OUT/pulumi"
   if [ -x "$CACHE/bin/pulumi-language-nodejs" ]; then place "$CACHE/bin/pulumi-language-nodejs" "$OUT/pulumi-language-nodejs"; fi
   link_script
-  say "cached build $VERSION from $CACHE; language host: $LANGUAGE_HOST"; done_in "ready"; exit 0
+  say "cached build $VERSION from $CACHE; language host: $LANGUAGE_HOST"; where; done_in "ready"; exit 0
 fi
 
 # 3. Build from Go modules through a throw-away wrapper module (pkg's go.mod has replace
@@ -97,4 +140,5 @@ place "$CACHE/bin/pulumi" "$OUT/pulumi"
 if [ -x "$CACHE/bin/pulumi-language-nodejs" ]; then place "$CACHE/bin/pulumi-language-nodejs" "$OUT/pulumi-language-nodejs"; fi
 link_script
 say "pulumi $("$OUT/pulumi" version) ready; language host: $LANGUAGE_HOST; size $(du -shL "$CACHE/bin" | cut -f1)"
+where
 done_in "ready"

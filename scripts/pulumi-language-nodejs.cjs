@@ -5,8 +5,9 @@
 // @pulumi/pulumi SDK's own LanguageServer, the one the Automation API uses for inline programs, and
 // runs the project's compiled JavaScript `main` (CommonJS or ESM) in this process.
 //
-// Differences from Pulumi's Go host: TypeScript mains are loaded through tsx (where the project
-// can resolve it) instead of ts-node; no dependency installation; no `pulumi about`/`convert`.
+// Differences from Pulumi's Go host: TypeScript mains are type-checked with the project's
+// `typescript` (as ts-node does there) and then loaded through tsx (ESM) or transpiled (CommonJS)
+// instead of ts-node; no dependency installation; no `pulumi about`/`convert`.
 "use strict";
 // Node's module compile cache (Node >= 22.1; absent before): compiled code is reused across runs
 // (cli/compile-cache.ts says where it lives and how to turn it off).
@@ -68,9 +69,24 @@ const engineAddress =
     .filter((a) => !a.startsWith("-"))
     .pop() ?? "";
 
-/** tsx's ESM loader API, resolved from the project (or this script) through its exports map. */
-function tsxApi(root) {
-  const manifest = require.resolve("tsx/package.json", { paths: [root, __dirname] });
+/**
+ * tsx's ESM loader API, resolved from the project (or this script) through its exports map. Without
+ * tsx, a RunError (Pulumi prints its message alone, no stack) saying what to install.
+ */
+function tsxApi(root, program) {
+  let manifest;
+  try {
+    manifest = require.resolve("tsx/package.json", { paths: [root, __dirname] });
+  } catch (error) {
+    if (error.code !== "MODULE_NOT_FOUND") throw error;
+    const { RunError } = load("@pulumi/pulumi/errors");
+    throw new RunError(
+      `${path.relative(root, program) || program} is an ES module TypeScript program, which this language host ` +
+        `(pulumi-run402's, without Pulumi's Go pulumi-language-nodejs) runs through tsx, and tsx is not ` +
+        `installed in ${root}. Install it there: npm install --save-dev tsx ` +
+        "(or compile the program to JavaScript and point Pulumi.yaml's main at it).",
+    );
+  }
   let entry = require(manifest).exports?.["./esm/api"];
   while (entry && typeof entry === "object") entry = entry.import ?? entry.default;
   if (typeof entry !== "string")
@@ -111,6 +127,46 @@ function registerTypeScript(root) {
   };
 }
 
+/**
+ * Type-checks the TypeScript program before it runs, as Pulumi's Go host does through ts-node
+ * (which reports every type error and runs nothing): the project's tsconfig.json (or TypeScript's
+ * defaults), the project's own `typescript`. Off with PULUMI_NODEJS_TRANSPILE_ONLY=true, as there.
+ * Without a `typescript` the project can resolve, nothing is checked (tsx runs ESM programs alone).
+ */
+function typeCheck(root, entry) {
+  if (/^(1|true)$/i.test(process.env.PULUMI_NODEJS_TRANSPILE_ONLY ?? "")) return;
+  let ts;
+  try {
+    ts = require(require.resolve("typescript", { paths: [root] }));
+  } catch (error) {
+    if (error.code === "MODULE_NOT_FOUND") return;
+    throw error;
+  }
+  const configFile = ts.findConfigFile(root, ts.sys.fileExists, "tsconfig.json");
+  let options = { noEmit: true };
+  let files = [entry];
+  if (configFile) {
+    const read = ts.readConfigFile(configFile, ts.sys.readFile);
+    const parsed = ts.parseJsonConfigFileContent(read.config ?? {}, ts.sys, path.dirname(configFile));
+    options = { ...parsed.options, noEmit: true };
+    files = parsed.fileNames.length > 0 ? parsed.fileNames : files;
+  }
+  const program = ts.createProgram(files, options);
+  const diagnostics = ts
+    .getPreEmitDiagnostics(program)
+    .filter((d) => d.category === ts.DiagnosticCategory.Error);
+  if (diagnostics.length === 0) return;
+  const text = ts.formatDiagnostics(diagnostics, {
+    getCanonicalFileName: (f) => f,
+    getCurrentDirectory: () => root,
+    getNewLine: () => "\n",
+  });
+  const { RunError } = load("@pulumi/pulumi/errors");
+  throw new RunError(
+    `Unable to compile TypeScript (the program did not run; PULUMI_NODEJS_TRANSPILE_ONLY=true skips this check):\n${text}`,
+  );
+}
+
 function programFor(request) {
   const info = request.getInfo?.();
   // Pulumi runs programs from the project folder (where Pulumi.yaml is): relative paths in the
@@ -127,6 +183,7 @@ function programFor(request) {
       // An ESM-only package folder: let import() resolve it.
     }
     let mod;
+    if (/\.[cm]?tsx?$/.test(entry)) typeCheck(pwd, entry);
     if (/\.c?ts$/.test(entry) && isCommonJs(entry)) {
       // A CommonJS TypeScript program (Pulumi's default template) is required, so its require()
       // calls stay CommonJS, as under Pulumi's Go host.
@@ -134,7 +191,7 @@ function programFor(request) {
       mod = require(entry);
     } else {
       // ESM TypeScript programs load through tsx's module hooks.
-      if (/\.[cm]?tsx?$/.test(entry)) (await import(tsxApi(pwd))).register();
+      if (/\.[cm]?tsx?$/.test(entry)) (await import(tsxApi(pwd, entry))).register();
       mod = await import(pathToFileURL(entry).href);
     }
     const exported = mod.default ?? mod;

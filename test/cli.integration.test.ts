@@ -15,6 +15,7 @@ describe("engine lookup", () => {
     // A stand-in for the CLI: the lookup must refuse it without running it.
     writeFileSync(join(dir, "pulumi"), "#!/bin/sh\necho v3.259.0\n", { mode: 0o755 });
     process.env.PATH = dir;
+    process.env.RUN402_ENGINE_BIN = join(dir, "no-user-bin");
     try {
       const failure = await findPulumi("/nonexistent").catch((error: unknown) => error);
       expect(failure).toMatchObject({ code: "ENGINE_NOT_FOUND" });
@@ -24,6 +25,7 @@ describe("engine lookup", () => {
       await expect(findPulumi("/nonexistent")).resolves.toMatchObject({ version: "3.259.0" });
     } finally {
       process.env.PATH = path;
+      delete process.env.RUN402_ENGINE_BIN;
       rmSync(dir, { recursive: true, force: true });
     }
   });

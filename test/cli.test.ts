@@ -1,7 +1,7 @@
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { describe, expect, test } from "vitest";
 import { parseCli, parseDuration } from "../cli/args.js";
-import { findPulumi, pulumiProjectName } from "../cli/engine.js";
+import { engineAdvice, engineCommand, findPulumi, pulumiProjectName, userEngineBin } from "../cli/engine.js";
 import { codedErrors, ExitCode, engineErrors, exitCodeFor, exitCodeOf } from "../cli/exit.js";
 import { StepCollector } from "../cli/steps.js";
 
@@ -40,6 +40,7 @@ describe("parseCli", () => {
       policyPacks: [],
       policyPackConfigs: [],
       days: 30,
+      files: false,
     });
   });
 
@@ -115,11 +116,13 @@ describe("parseCli", () => {
   test("error: usage mistakes", () => {
     expect(error([])).toMatchInlineSnapshot(`"Missing command."`);
     expect(error(["deploy"])).toMatchInlineSnapshot(`"Unknown command "deploy"."`);
-    expect(error(["plan", "--frobnicate"])).toMatch(/Unknown option '--frobnicate'/);
+    expect(error(["plan", "--frobnicate"])).toMatchInlineSnapshot(`"Unknown flag --frobnicate."`);
     expect(error(["plan", "extra"])).toMatchInlineSnapshot(`"Unexpected argument "extra"."`);
     expect(error(["plan", "--yes"])).toMatchInlineSnapshot(`"The flag --yes does not apply to "plan"."`);
-    expect(error(["validate", "--sandbox"])).toMatchInlineSnapshot(
-      `"The flag --sandbox does not apply to "validate"."`,
+    // validate takes --sandbox and ignores it, as the MCP server's validate tool does under `mcp --sandbox`.
+    expect(parseCli(["validate", "--sandbox"]).kind).toBe("run");
+    expect(error(["validate", "--yes"])).toMatchInlineSnapshot(
+      `"The flag --yes does not apply to "validate"."`,
     );
     expect(error(["apply", "--rail", "card"])).toMatchInlineSnapshot(
       `"--rail must be x402 or mpp, got "card"."`,
@@ -354,9 +357,10 @@ describe("StepCollector", () => {
 });
 
 describe("engine lookup", () => {
-  test("error: no engine in .tools or on PATH is ENGINE_NOT_FOUND (exit 5)", async () => {
+  test("error: no engine in .tools, the user's engine folder or on PATH is ENGINE_NOT_FOUND (exit 5)", async () => {
     const path = process.env.PATH;
     process.env.PATH = "/nonexistent";
+    process.env.RUN402_ENGINE_BIN = "/nonexistent/bin";
     try {
       const failure = await findPulumi("/nonexistent").catch((error: unknown) => error);
       expect(failure).toMatchObject({ code: "ENGINE_NOT_FOUND" });
@@ -366,7 +370,21 @@ describe("engine lookup", () => {
       expect(exitCodeFor("ENGINE_NOT_FOUND")).toBe(ExitCode.engine);
     } finally {
       process.env.PATH = path;
+      delete process.env.RUN402_ENGINE_BIN;
     }
+  });
+
+  test("behavior: the advice names the command for where the package runs, never a path into npx's cache", () => {
+    // npx's cache: the path changes, so the advice pins the version and names no path.
+    const npx = "/home/u/.npm/_npx/0a1b2c/node_modules/pulumi-run402";
+    expect(engineCommand(npx)).toBe("npx -y -p pulumi-run402 run402-pulumi engine");
+    expect(engineAdvice(npx)).not.toContain("_npx");
+    // A project's installation: run in the project.
+    expect(engineCommand("/srv/app/node_modules/pulumi-run402")).toBe("npx run402-pulumi engine");
+    // This repository: the script itself.
+    expect(engineCommand("/work/repo")).toBe("bash /work/repo/scripts/engine.sh");
+    expect(userEngineBin({ HOME: "/home/u" })).toBe("/home/u/.cache/pulumi-run402/bin");
+    expect(userEngineBin({ HOME: "/home/u", RUN402_ENGINE_BIN: "/opt/e" })).toBe("/opt/e");
   });
 
   test("behavior: Pulumi project names come from the manifest, else the folder", () => {

@@ -11,10 +11,21 @@
  *   through the real engine as the engine script shipped in the package installs it.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   type CliResult,
@@ -43,7 +54,7 @@ let dir: string;
 let consumer: string;
 let packs: { main: string; sandbox: string };
 let engine: EngineWorkspace;
-/** Where the engine script shipped in the package puts the engine, in the consumer. */
+/** The user's engine folder where the package's `run402-pulumi engine` puts the engine (RUN402_ENGINE_BIN). */
 let shippedEngine: string;
 
 /** Runs a command; never throws on exit codes. */
@@ -123,12 +134,36 @@ beforeAll(async () => {
   // The compiler and Node's types at the versions this repository uses (so npm's cache has them).
   const dev = rootPackage.devDependencies;
   await npmInstall([packs.main, `typescript@${dev.typescript}`, `@types/node@${dev["@types/node"]}`]);
-  // The engine script shipped in the package, as a user runs it (the engine build is cached, so
-  // this links it in seconds). Everything below uses this engine, not the repository's.
-  const installed = join(consumer, "node_modules", "pulumi-run402");
-  await ok("bash", [join(installed, "scripts", "engine.sh")], consumer, { PATH: withoutRepoEngine() });
-  shippedEngine = join(installed, ".tools", "pulumi", "bin");
+  // The user's engine folder (RUN402_ENGINE_BIN; ~/.cache/pulumi-run402/bin by default), in this
+  // test's folder. The engine itself is installed by a test below, as a user runs it.
+  shippedEngine = join(dir, "engine-bin");
 }, 600_000);
+
+/** The environment of the consumer's commands: no engine but the one the package installs. */
+function consumerEnv(): Record<string, string> {
+  return { PATH: withoutRepoEngine(), RUN402_ENGINE_BIN: shippedEngine };
+}
+
+/** The MCP server of the installed package, started by the MCP SDK's own client as an agent does. */
+async function connectMcp(): Promise<{ client: Client; stderr: () => string; close: () => Promise<void> }> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
+  Object.assign(env, consumerEnv());
+  const transport = new StdioClientTransport({
+    command: join(consumer, "node_modules", ".bin", "run402-pulumi"),
+    args: ["mcp"],
+    env,
+    cwd: consumer,
+    stderr: "pipe",
+  });
+  let stderr = "";
+  transport.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const client = new Client({ name: "run402-package-e2e", version: "1.0.0" });
+  await client.connect(transport);
+  return { client, stderr: () => stderr, close: () => client.close() };
+}
 
 /** PATH without this repository's engine folder. */
 function withoutRepoEngine(): string {
@@ -144,6 +179,73 @@ afterAll(() => {
 });
 
 describe("pulumi-run402 alone", () => {
+  test("mcp without an engine stops at start-up, naming the command to run (not a path)", async () => {
+    const exited = connectMcp().then(
+      async (server) => {
+        // A server that started anyway: its first call is where it would fail.
+        const tools = await server.client.listTools().catch((error: Error) => error);
+        await server.close();
+        return { connected: true, detail: JSON.stringify(tools).slice(0, 300), stderr: server.stderr() };
+      },
+      (error: Error) => ({ connected: false, detail: error.message, stderr: "" }),
+    );
+    const outcome = await exited;
+    expect(outcome.connected, outcome.detail).toBe(false);
+    // The transport's stderr is gone with the failed connect: run it once more, plainly, for the text.
+    const run = await sh(
+      join(consumer, "node_modules", ".bin", "run402-pulumi"),
+      ["mcp"],
+      consumer,
+      consumerEnv(),
+    );
+    expect(run.code).toBe(5);
+    expect(run.stderr).toContain("run402-pulumi mcp: [ENGINE_NOT_FOUND]");
+    expect(run.stderr).toContain("`npx run402-pulumi engine`");
+  });
+
+  test("run402-pulumi engine installs the engine outside node_modules and prints the PATH line; npm ci keeps it", async () => {
+    const installed = join(consumer, "node_modules", "pulumi-run402");
+    const result = await sh(
+      join(consumer, "node_modules", ".bin", "run402-pulumi"),
+      ["engine"],
+      consumer,
+      consumerEnv(),
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain(`the engine is in ${shippedEngine}`);
+    expect(result.stderr).toContain(`export PATH="${shippedEngine}:$PATH"`);
+    for (const name of ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"])
+      expect(existsSync(join(shippedEngine, name)), name).toBe(true);
+    // Again (a second project, an upgrade): the folder is refreshed in place, nothing left beside it.
+    const again = await sh(
+      join(consumer, "node_modules", ".bin", "run402-pulumi"),
+      ["engine"],
+      consumer,
+      consumerEnv(),
+    );
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toContain("yaml");
+    expect(readdirSync(shippedEngine).sort()).toEqual([
+      "pulumi",
+      "pulumi-language-nodejs",
+      "pulumi-resource-pulumi-nodejs",
+      "version",
+    ]);
+    // The package's own folder: links relative to it, so moving the folder keeps them.
+    const tools = join(installed, ".tools", "pulumi", "bin");
+    for (const name of ["pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"])
+      expect(readlinkSync(join(tools, name))).toBe(`../../../scripts/${name}.cjs`);
+    // What `npm ci` does to it: node_modules/pulumi-run402 comes back without .tools.
+    rmSync(join(installed, ".tools"), { recursive: true, force: true });
+    const server = await connectMcp();
+    try {
+      const { tools: listed } = await server.client.listTools();
+      expect(listed.map((t) => t.name)).toContain("plan");
+    } finally {
+      await server.close();
+    }
+  });
+
   test("holds no chains or Postgres among its production dependencies", async () => {
     const tree = await ok("npm", ["ls", "--omit=dev", "--all", "--parseable"], consumer);
     expect(tree).toContain(join("node_modules", "pulumi-run402"));
@@ -164,7 +266,7 @@ describe("pulumi-run402 alone", () => {
       ["plan", "--manifest", "app.json", "--sandbox", "--json"],
       consumer,
       // The CLI finds the shipped engine in its package by itself.
-      { PATH: withoutRepoEngine() },
+      consumerEnv(),
     );
     expect(result.code, result.stderr).toBe(2);
     const report = JSON.parse(result.stdout) as Report;
