@@ -90,7 +90,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     host = "127.0.0.1",
     log = (line: string) => process.stderr.write(`[run402-sandbox] ${line}\n`),
   } = options;
-  const pinned = stateDir ? pinnedPort(stateDir) : undefined;
+  const endpoint = stateDir ? pinnedEndpoint(stateDir) : {};
+  const pinned = endpoint.port;
   const port = options.port ?? pinned ?? 0;
   const store = openState(stateDir);
   const clock = createClock({
@@ -121,6 +122,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     startChains({
       ...(stateDir ? { stateDir: join(stateDir, "chains") } : {}),
       ...(walletCount === undefined ? {} : { walletCount }),
+      // The chains keep their ports too, so a stack's run402:baseRpcUrl / tempoRpcUrl stay valid.
+      ports: { base: endpoint.basePort, tempo: endpoint.tempoPort },
+    }).catch((error: unknown) => {
+      if (endpoint.basePort === undefined && endpoint.tempoPort === undefined) throw error;
+      throw Object.assign(
+        new Error(
+          `The sandbox in ${stateDir} keeps its chains on ports ${endpoint.basePort} (Base) and ${endpoint.tempoPort} (Tempo), and one could not start there: another sandbox on this folder is running, or another program took the port. Stop it (or remove ${join(stateDir ?? "", "endpoint.json")} to pick new ports, then refresh the stack's run402:baseRpcUrl and run402:tempoRpcUrl). ${error instanceof Error ? error.message : String(error)}`,
+        ),
+        { code: "CONFLICT_SANDBOX_IN_USE" },
+      );
     }),
     openDatabase(stateDir ? { dataDir: join(stateDir, "pg") } : {}),
     listening,
@@ -142,7 +153,14 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const chains = chainsResult.value;
   const db = dbResult.value;
   const boundPort = portResult.value;
-  if (stateDir && boundPort !== pinned) pinPort(stateDir, boundPort);
+  if (stateDir) {
+    const next: Endpoint = {
+      port: boundPort,
+      basePort: Number(new URL(chains.base.rpcUrl).port),
+      tempoPort: Number(new URL(chains.tempo.rpcUrl).port),
+    };
+    if (JSON.stringify(next) !== JSON.stringify(endpoint)) pinEndpoint(stateDir, next);
+  }
   const apiBase = `http://${host}:${boundPort}`;
   const controls: Controls = { faults: [], requests: [], prices: {} };
   const uploads = options.uploads === "presigned" ? await startUploadOrigin() : undefined;
@@ -197,19 +215,33 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 }
 
-/** The port a state folder's sandbox used last (`endpoint.json`), if any. */
-function pinnedPort(stateDir: string): number | undefined {
-  try {
-    const { port } = JSON.parse(readFileSync(join(stateDir, "endpoint.json"), "utf8")) as { port?: unknown };
-    return typeof port === "number" && Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
-  } catch {
-    return undefined;
-  }
+/** The ports a state folder's sandbox used last (`endpoint.json`): the API's and its chains'. */
+interface Endpoint {
+  port?: number | undefined;
+  basePort?: number | undefined;
+  tempoPort?: number | undefined;
 }
 
-function pinPort(stateDir: string, port: number): void {
+function pinnedEndpoint(stateDir: string): Endpoint {
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(readFileSync(join(stateDir, "endpoint.json"), "utf8")) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+  const valid = (value: unknown) =>
+    typeof value === "number" && Number.isInteger(value) && value > 0 && value < 65536 ? value : undefined;
+  const out: Endpoint = {};
+  for (const key of ["port", "basePort", "tempoPort"] as const) {
+    const value = valid(parsed[key]);
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+function pinEndpoint(stateDir: string, endpoint: Endpoint): void {
   mkdirSync(stateDir, { recursive: true });
   const file = join(stateDir, "endpoint.json");
-  writeFileSync(`${file}.tmp`, `${JSON.stringify({ port })}\n`);
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(endpoint)}\n`);
   renameSync(`${file}.tmp`, file);
 }
