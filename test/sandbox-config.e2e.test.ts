@@ -61,15 +61,21 @@ function startSandboxForStack(stateDir: string): Promise<{ lines: string[]; stde
   sandbox = proc;
   let out = "";
   let err = "";
-  proc.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
   return new Promise((resolve, reject) => {
     proc.once("exit", (code) => reject(new Error(`run402-sandbox exited ${code}: ${err}`)));
+    // "ready" (stderr) comes after the settings are set and printed (stdout): the two pipes may be
+    // read in either order, so wait for both.
+    const done = () => {
+      if (err.includes("] ready at ") && out.split("\n").length > 6)
+        resolve({ lines: out.trim().split("\n"), stderr: () => err });
+    };
+    proc.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      done();
+    });
     proc.stderr?.on("data", (d: Buffer) => {
       err += d.toString();
-      // "ready" comes after the settings are set and printed.
-      if (err.includes("] ready at ")) resolve({ lines: out.trim().split("\n"), stderr: () => err });
+      done();
     });
   });
 }
