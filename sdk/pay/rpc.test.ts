@@ -15,3 +15,28 @@ describe("createRpcResolver", () => {
     );
   });
 });
+
+describe("an unreachable RPC", () => {
+  test("error: names the setting that points at it and how to refresh a sandbox's", async () => {
+    const real = globalThis.fetch;
+    // What undici throws when nothing listens on the port (a restarted sandbox moved its chain).
+    globalThis.fetch = async () => {
+      throw new TypeError("fetch failed");
+    };
+    try {
+      const error = await createRpcResolver("mpp", "http://user:pw@127.0.0.1:9/key")
+        .configured()
+        .catch((e: unknown) => e as Error);
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toContain(
+        "The RPC at http://127.0.0.1:9 could not be reached (eth_chainId).",
+      );
+      expect((error as Error).message).toContain("run402:tempoRpcUrl");
+      expect((error as Error).message).toContain("npx run402-sandbox --pulumi-config");
+      // Never the path or the credentials.
+      expect((error as Error).message).not.toMatch(/pw|\/key/);
+    } finally {
+      globalThis.fetch = real;
+    }
+  });
+});
