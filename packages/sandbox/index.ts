@@ -78,6 +78,8 @@ export interface Sandbox {
   treasury: Address;
   /** The origin presigned upload URLs point at (`uploads: "presigned"`), else null. */
   uploadOrigin: string | null;
+  /** Milliseconds from the call to `startSandbox` until each part was ready: both chains (funded), Postgres, the API's port. */
+  phases: { chains: number; postgres: number; port: number };
   /** Stops the server, Postgres and the chains; with a state directory everything is written first. */
   stop(): Promise<void>;
 }
@@ -118,23 +120,33 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     });
     server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
   });
+  const t0 = Date.now();
+  const phases = { chains: 0, postgres: 0, port: 0 };
+  const timed = <T>(part: keyof typeof phases, promise: Promise<T>) =>
+    promise.then((value) => {
+      phases[part] = Date.now() - t0;
+      return value;
+    });
   const started = await Promise.allSettled([
-    startChains({
-      ...(stateDir ? { stateDir: join(stateDir, "chains") } : {}),
-      ...(walletCount === undefined ? {} : { walletCount }),
-      // The chains keep their ports too, so a stack's run402:baseRpcUrl / tempoRpcUrl stay valid.
-      ports: { base: endpoint.basePort, tempo: endpoint.tempoPort },
-    }).catch((error: unknown) => {
-      if (endpoint.basePort === undefined && endpoint.tempoPort === undefined) throw error;
-      throw Object.assign(
-        new Error(
-          `The sandbox in ${stateDir} keeps its chains on ports ${endpoint.basePort} (Base) and ${endpoint.tempoPort} (Tempo), and one could not start there: another sandbox on this folder is running, or another program took the port. Stop it (or remove ${join(stateDir ?? "", "endpoint.json")} to pick new ports, then refresh the stack's run402:baseRpcUrl and run402:tempoRpcUrl). ${error instanceof Error ? error.message : String(error)}`,
-        ),
-        { code: "CONFLICT_SANDBOX_IN_USE" },
-      );
-    }),
-    openDatabase(stateDir ? { dataDir: join(stateDir, "pg") } : {}),
-    listening,
+    timed(
+      "chains",
+      startChains({
+        ...(stateDir ? { stateDir: join(stateDir, "chains") } : {}),
+        ...(walletCount === undefined ? {} : { walletCount }),
+        // The chains keep their ports too, so a stack's run402:baseRpcUrl / tempoRpcUrl stay valid.
+        ports: { base: endpoint.basePort, tempo: endpoint.tempoPort },
+      }).catch((error: unknown) => {
+        if (endpoint.basePort === undefined && endpoint.tempoPort === undefined) throw error;
+        throw Object.assign(
+          new Error(
+            `The sandbox in ${stateDir} keeps its chains on ports ${endpoint.basePort} (Base) and ${endpoint.tempoPort} (Tempo), and one could not start there: another sandbox on this folder is running, or another program took the port. Stop it (or remove ${join(stateDir ?? "", "endpoint.json")} to pick new ports, then refresh the stack's run402:baseRpcUrl and run402:tempoRpcUrl). ${error instanceof Error ? error.message : String(error)}`,
+          ),
+          { code: "CONFLICT_SANDBOX_IN_USE" },
+        );
+      }),
+    ),
+    timed("postgres", openDatabase(stateDir ? { dataDir: join(stateDir, "pg") } : {})),
+    timed("port", listening),
   ] as const);
   const [chainsResult, dbResult, portResult] = started;
   if (
@@ -201,6 +213,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     wallets: chains.wallets.map((w) => ({ address: w.address, privateKey: w.privateKey })),
     treasury: chains.treasury,
     uploadOrigin: uploads?.origin ?? null,
+    phases,
     stop() {
       stopped ??= (async () => {
         await new Promise<void>((resolve) => {

@@ -7,6 +7,10 @@
  */
 import { spawn } from "node:child_process";
 import { parseArgs } from "node:util";
+
+/** Milliseconds after the process's start at which this module ran (Node start-up and imports before). */
+const startedAt = performance.now();
+
 import { type Sandbox, startSandbox } from "./index.js";
 
 const usage =
@@ -122,7 +126,10 @@ async function main(): Promise<void> {
     await sandbox.stop();
     throw error;
   }
-  process.stderr.write(`[run402-sandbox] ready at ${sandbox.apiBase} in ${Date.now() - started} ms\n`);
+  const { chains, postgres, port: bound } = sandbox.phases;
+  process.stderr.write(
+    `[run402-sandbox] ready at ${sandbox.apiBase} in ${Date.now() - started} ms (chains ${chains} ms, Postgres ${postgres} ms, port ${bound} ms; Node start-up and imports ${Math.round(startedAt)} ms; ${Math.round(performance.now())} ms since the process started)\n`,
+  );
 }
 
 /** Prints the ready line, or the stack settings (and sets them with --set). */
