@@ -20,7 +20,7 @@ import { startUploadOrigin } from "./api/s3.js";
 import { startChains } from "./chains/index.js";
 import { createClock } from "./clock.js";
 import { openBlobs } from "./db/blobs.js";
-import { openDatabase } from "./db/index.js";
+import { type Database, openDatabase } from "./db/index.js";
 import { createPaymentGate } from "./payments/gate.js";
 import { openState } from "./state.js";
 
@@ -78,13 +78,17 @@ export interface Sandbox {
   treasury: Address;
   /** The origin presigned upload URLs point at (`uploads: "presigned"`), else null. */
   uploadOrigin: string | null;
-  /** Milliseconds from the call to `startSandbox` until each part was ready: both chains (funded), Postgres, the API's port. */
+  /**
+   * Milliseconds from the call to `startSandbox` until each part was ready: both chains (funded), the
+   * API's port, and Postgres (0 while it still loads: it finishes after the sandbox is ready, and
+   * the routes that need it wait for it).
+   */
   phases: { chains: number; postgres: number; port: number };
   /** Stops the server, Postgres and the chains; with a state directory everything is written first. */
   stop(): Promise<void>;
 }
 
-/** Starts a sandbox; chains and Postgres start concurrently. */
+/** Starts a sandbox: the chains and the API's port at once, then Postgres, which finishes loading while the API serves. */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const {
     stateDir,
@@ -145,25 +149,27 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         );
       }),
     ),
-    timed("postgres", openDatabase(stateDir ? { dataDir: join(stateDir, "pg") } : {})),
     timed("port", listening),
   ] as const);
-  const [chainsResult, dbResult, portResult] = started;
-  if (
-    chainsResult.status === "rejected" ||
-    dbResult.status === "rejected" ||
-    portResult.status === "rejected"
-  ) {
+  const [chainsResult, portResult] = started;
+  if (chainsResult.status === "rejected" || portResult.status === "rejected") {
     // Stop whatever did start, then report the first failure.
     server.close();
-    await Promise.allSettled([
-      chainsResult.status === "fulfilled" ? chainsResult.value.stop() : undefined,
-      dbResult.status === "fulfilled" ? dbResult.value.close() : undefined,
-    ]);
+    await Promise.allSettled([chainsResult.status === "fulfilled" ? chainsResult.value.stop() : undefined]);
     throw started.find((r) => r.status === "rejected")?.reason;
   }
   const chains = chainsResult.value;
-  const db = dbResult.value;
+  // Postgres (PGlite loading its cluster: the longest part of a start, and CPU-bound on this thread,
+  // where it would hold up the chains' set-up) starts once the chains are ready and keeps loading
+  // while the API already serves: only the routes that use it (projects, deploys) wait for it.
+  const opening = timed(
+    "postgres",
+    // Next turn: its synchronous start (reading the 40 MB template) must not delay the ready answer.
+    new Promise((resolve) => setImmediate(resolve)).then(() =>
+      openDatabase(stateDir ? { dataDir: join(stateDir, "pg") } : {}),
+    ),
+  );
+  const db = lazyDatabase(opening, log);
   const boundPort = portResult.value;
   if (stateDir) {
     const next: Endpoint = {
@@ -257,4 +263,23 @@ function pinEndpoint(stateDir: string, endpoint: Endpoint): void {
   const file = join(stateDir, "endpoint.json");
   writeFileSync(`${file}.tmp`, `${JSON.stringify(endpoint)}\n`);
   renameSync(`${file}.tmp`, file);
+}
+
+/** A {@link Database} whose calls wait for it to open; a failure to open fails every call, and is logged once. */
+function lazyDatabase(opening: Promise<Database>, log: (line: string) => void): Database {
+  opening.catch((error: unknown) =>
+    log(`Postgres did not start: ${error instanceof Error ? error.message : String(error)}`),
+  );
+  return {
+    createSchema: async (...args) => (await opening).createSchema(...args),
+    dropSchema: async (...args) => (await opening).dropSchema(...args),
+    migrations: async (...args) => (await opening).migrations(...args),
+    migrate: async (...args) => (await opening).migrate(...args),
+    query: async <T>(slot: string, sql: string, params?: unknown[]) =>
+      (await opening).query<T>(slot, sql, params),
+    close: async () => {
+      const database = await opening.catch(() => undefined);
+      await database?.close();
+    },
+  };
 }
