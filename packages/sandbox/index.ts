@@ -169,7 +169,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       openDatabase(stateDir ? { dataDir: join(stateDir, "pg") } : {}),
     ),
   );
-  const db = lazyDatabase(opening, log, !stateDir);
+  const db = lazyDatabase(opening, log);
   const boundPort = portResult.value;
   if (stateDir) {
     const next: Endpoint = {
@@ -265,19 +265,8 @@ function pinEndpoint(stateDir: string, endpoint: Endpoint): void {
   renameSync(`${file}.tmp`, file);
 }
 
-/**
- * A {@link Database} whose calls wait for it to open; a failure to open fails every call, and is
- * logged once. Closing one still loading waits for it when it is on disk (a half-written data folder
- * would not open again); one in memory is closed once loaded, without holding up the stop.
- */
-function lazyDatabase(opening: Promise<Database>, log: (line: string) => void, inMemory: boolean): Database {
-  let loaded = false;
-  opening.then(
-    () => {
-      loaded = true;
-    },
-    () => {},
-  );
+/** A {@link Database} whose calls wait for it to open; a failure to open fails every call, and is logged once. */
+function lazyDatabase(opening: Promise<Database>, log: (line: string) => void): Database {
   opening.catch((error: unknown) =>
     log(`Postgres did not start: ${error instanceof Error ? error.message : String(error)}`),
   );
@@ -289,11 +278,8 @@ function lazyDatabase(opening: Promise<Database>, log: (line: string) => void, i
     query: async <T>(slot: string, sql: string, params?: unknown[]) =>
       (await opening).query<T>(slot, sql, params),
     close: async () => {
-      const closing = opening.then(
-        (database) => database.close(),
-        () => {},
-      );
-      if (loaded || !inMemory) await closing;
+      const database = await opening.catch(() => undefined);
+      await database?.close();
     },
   };
 }
