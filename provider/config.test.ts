@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { readConfig, runSettings, runSettingsEnv } from "./config.js";
+import { ConfigError, checkLocalRpcs, readConfig, runSettings, runSettingsEnv } from "./config.js";
 
 const stack: Record<string, string> = {
   "run402:apiBase": "http://127.0.0.1:1111",
@@ -125,5 +125,38 @@ describe("the shared journal and the wallet budget", () => {
     expect(bad({ "run402:budgetUsd": "-1" })).toContain("run402:budgetUsd must be a USD amount");
     expect(bad({ "run402:budgetPeriod": "month" })).toContain("run402:budgetPeriod must be");
     expect(bad({ "run402:budgetPeriod": "0h" })).toContain("run402:budgetPeriod must be");
+  });
+});
+
+describe("checkLocalRpcs", () => {
+  const local = (extra: Record<string, string>) =>
+    readConfig((key) => ({ "run402:apiBase": "http://127.0.0.1:4020", ...extra })[key], {});
+
+  test("error: an MPP rail against a local API without run402:tempoRpcUrl names the key", () => {
+    let thrown: unknown;
+    try {
+      checkLocalRpcs(local({ "run402:rail": "mpp", "run402:baseRpcUrl": "http://127.0.0.1:1" }), "mpp");
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect((thrown as ConfigError).issues.map((i) => i.key)).toEqual(["run402:tempoRpcUrl"]);
+    expect((thrown as Error).message).toContain("npx run402-sandbox --pulumi-config");
+  });
+
+  test("error: the fallback rail needs its RPC too", () => {
+    const config = local({ "run402:fallbackRail": "mpp", "run402:baseRpcUrl": "http://127.0.0.1:1" });
+    expect(() => checkLocalRpcs(config, "x402")).toThrow(/run402:tempoRpcUrl is not set/);
+  });
+
+  test("behavior: a remote API may use the public RPCs; a local one with its RPCs set passes", () => {
+    const remote = readConfig((key) => ({ "run402:rail": "mpp" })[key], {});
+    expect(() => checkLocalRpcs(remote, "mpp")).not.toThrow();
+    const set = local({ "run402:rail": "mpp", "run402:tempoRpcUrl": "http://127.0.0.1:2" });
+    expect(() => checkLocalRpcs(set, "mpp")).not.toThrow();
+    for (const host of ["localhost", "[::1]", "127.0.0.2", "api.localhost"]) {
+      const config = readConfig((key) => ({ "run402:apiBase": `http://${host}:4020` })[key], {});
+      expect(() => checkLocalRpcs(config, "x402"), host).toThrow(/run402:baseRpcUrl is not set/);
+    }
   });
 });

@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { BaseError } from "../core/errors.js";
+import { onLoopback } from "../sdk/internal/loopback.js";
 import {
   type ConfigKey,
   configKeys,
@@ -17,6 +18,7 @@ import {
   type PaidAction,
   paidActions,
   type RunSettings,
+  rpcSetting,
   runSettingsEnv,
 } from "./settings.js";
 
@@ -301,4 +303,23 @@ export function readConfig(
     );
   }
   return parsed.data;
+}
+
+/**
+ * Against an API on this machine (a sandbox), every rail the run may pay on (`rail`, the one it
+ * resolved, and run402:fallbackRail) must name its RPC: the sandbox's chains are local, and with no
+ * RPC set a rail would use its chain's public RPC, which cannot pay the sandbox. Checked when the
+ * provider is configured, so `pulumi preview` fails, naming the key, before anything is asked or paid.
+ */
+export function checkLocalRpcs(config: ProviderConfig, rail: "x402" | "mpp"): void {
+  if (!onLoopback(config.apiBase)) return;
+  const rails = [...new Set([rail, ...(config.fallbackRail ? [config.fallbackRail] : [])])];
+  const chain = { x402: "Base", mpp: "Tempo" } as const;
+  const issues = rails
+    .filter((r) => !config[rpcSetting[r]])
+    .map((r) => ({
+      key: `run402:${rpcSetting[r]}`,
+      message: `run402:${rpcSetting[r]} is not set, and run402:apiBase (${config.apiBase}) is on this machine (a sandbox): its ${r} rail pays on the sandbox's own ${chain[r]} chain, which no public RPC serves. Set it to the sandbox's RPC (\`npx run402-sandbox --pulumi-config\` prints every setting)`,
+    }));
+  if (issues.length > 0) throw new ConfigError(issues);
 }

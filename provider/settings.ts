@@ -28,6 +28,12 @@ export const configKeys = [
 /** One of {@link configKeys}. */
 export type ConfigKey = (typeof configKeys)[number];
 
+/** The config key naming each rail's RPC. */
+export const rpcSetting = { x402: "baseRpcUrl", mpp: "tempoRpcUrl" } as const satisfies Record<
+  "x402" | "mpp",
+  ConfigKey
+>;
+
 /** The paid tier actions. */
 export const paidActions = ["subscribe", "renew", "upgrade", "downgrade"] as const;
 /** One of {@link paidActions}. */

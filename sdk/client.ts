@@ -46,6 +46,7 @@ import { type SetTierParameters, type SetTierReturnType, setTier } from "./actio
 import type { ActionContext } from "./internal/context.js";
 import type { Run402Event } from "./internal/events.js";
 import type { Transport } from "./internal/http.js";
+import { onLoopback } from "./internal/loopback.js";
 import { atomicToUsd } from "./money.js";
 import { deriveKey } from "./pay/idempotency.js";
 import * as Journal from "./pay/journal.js";
@@ -186,13 +187,15 @@ export function createRun402(options: CreateRun402Options): Run402 {
       ? PgJournal.open({ url: journalOption.url, schema: journalOption.schema })
       : Journal.open({ path: journalOption.path });
 
+  // A local API (a sandbox) is paid on its own chains: never through a public RPC.
+  const localApi = onLoopback(apiBase);
   // Each rail's library loads when the payer first needs that rail (see pay/lazyRail.ts).
   const rails = [
     lazyRail("x402", async () =>
-      (await import("./pay/x402.js")).create({ account, rpcUrl: rpcUrls.base, signal }),
+      (await import("./pay/x402.js")).create({ account, rpcUrl: rpcUrls.base, signal, localApi }),
     ),
     lazyRail("mpp", async () =>
-      (await import("./pay/mpp.js")).create({ account, rpcUrl: rpcUrls.tempo, signal }),
+      (await import("./pay/mpp.js")).create({ account, rpcUrl: rpcUrls.tempo, signal, localApi }),
     ),
   ];
   const payer = Payer.create({

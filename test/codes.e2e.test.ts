@@ -164,7 +164,17 @@ describe("payment codes through the built CLI", () => {
       });
       const run = await runCli(
         tmp,
-        ["plan", "--manifest", join(dir, "app.json"), "--json", "-c", "run402:apiBase=http://127.0.0.1:9"],
+        [
+          "plan",
+          "--manifest",
+          join(dir, "app.json"),
+          "--json",
+          "-c",
+          "run402:apiBase=http://127.0.0.1:9",
+          // A local API needs the paying rail's RPC set, or configure refuses first (CONFIG_INVALID).
+          "-c",
+          "run402:baseRpcUrl=http://127.0.0.1:9",
+        ],
         {
           NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --require ${fault}`.trim(),
           RUN402_TEST_PROVIDER_FAULT: JSON.stringify({ module, error, options }),

@@ -20,7 +20,7 @@ import { startUploadOrigin } from "./api/s3.js";
 import { startChains } from "./chains/index.js";
 import { createClock } from "./clock.js";
 import { openBlobs } from "./db/blobs.js";
-import { openDatabase } from "./db/index.js";
+import { type Database, openDatabase } from "./db/index.js";
 import { createPaymentGate } from "./payments/gate.js";
 import { openState } from "./state.js";
 
@@ -78,11 +78,17 @@ export interface Sandbox {
   treasury: Address;
   /** The origin presigned upload URLs point at (`uploads: "presigned"`), else null. */
   uploadOrigin: string | null;
+  /**
+   * Milliseconds from the call to `startSandbox` until each part was ready: both chains (funded), the
+   * API's port, and Postgres (0 while it still loads: it finishes after the sandbox is ready, and
+   * the routes that need it wait for it).
+   */
+  phases: { chains: number; postgres: number; port: number };
   /** Stops the server, Postgres and the chains; with a state directory everything is written first. */
   stop(): Promise<void>;
 }
 
-/** Starts a sandbox; chains and Postgres start concurrently. */
+/** Starts a sandbox: the chains and the API's port at once, then Postgres, which finishes loading while the API serves. */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const {
     stateDir,
@@ -90,7 +96,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     host = "127.0.0.1",
     log = (line: string) => process.stderr.write(`[run402-sandbox] ${line}\n`),
   } = options;
-  const pinned = stateDir ? pinnedPort(stateDir) : undefined;
+  const endpoint = stateDir ? pinnedEndpoint(stateDir) : {};
+  const pinned = endpoint.port;
   const port = options.port ?? pinned ?? 0;
   const store = openState(stateDir);
   const clock = createClock({
@@ -117,32 +124,61 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     });
     server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
   });
+  const t0 = Date.now();
+  const phases = { chains: 0, postgres: 0, port: 0 };
+  const timed = <T>(part: keyof typeof phases, promise: Promise<T>) =>
+    promise.then((value) => {
+      phases[part] = Date.now() - t0;
+      return value;
+    });
   const started = await Promise.allSettled([
-    startChains({
-      ...(stateDir ? { stateDir: join(stateDir, "chains") } : {}),
-      ...(walletCount === undefined ? {} : { walletCount }),
-    }),
-    openDatabase(stateDir ? { dataDir: join(stateDir, "pg") } : {}),
-    listening,
+    timed(
+      "chains",
+      startChains({
+        ...(stateDir ? { stateDir: join(stateDir, "chains") } : {}),
+        ...(walletCount === undefined ? {} : { walletCount }),
+        // The chains keep their ports too, so a stack's run402:baseRpcUrl / tempoRpcUrl stay valid.
+        ports: { base: endpoint.basePort, tempo: endpoint.tempoPort },
+      }).catch((error: unknown) => {
+        if (endpoint.basePort === undefined && endpoint.tempoPort === undefined) throw error;
+        throw Object.assign(
+          new Error(
+            `The sandbox in ${stateDir} keeps its chains on ports ${endpoint.basePort} (Base) and ${endpoint.tempoPort} (Tempo), and one could not start there: another sandbox on this folder is running, or another program took the port. Stop it (or remove ${join(stateDir ?? "", "endpoint.json")} to pick new ports, then refresh the stack's run402:baseRpcUrl and run402:tempoRpcUrl). ${error instanceof Error ? error.message : String(error)}`,
+          ),
+          { code: "CONFLICT_SANDBOX_IN_USE" },
+        );
+      }),
+    ),
+    timed("port", listening),
   ] as const);
-  const [chainsResult, dbResult, portResult] = started;
-  if (
-    chainsResult.status === "rejected" ||
-    dbResult.status === "rejected" ||
-    portResult.status === "rejected"
-  ) {
+  const [chainsResult, portResult] = started;
+  if (chainsResult.status === "rejected" || portResult.status === "rejected") {
     // Stop whatever did start, then report the first failure.
     server.close();
-    await Promise.allSettled([
-      chainsResult.status === "fulfilled" ? chainsResult.value.stop() : undefined,
-      dbResult.status === "fulfilled" ? dbResult.value.close() : undefined,
-    ]);
+    await Promise.allSettled([chainsResult.status === "fulfilled" ? chainsResult.value.stop() : undefined]);
     throw started.find((r) => r.status === "rejected")?.reason;
   }
   const chains = chainsResult.value;
-  const db = dbResult.value;
+  // Postgres (PGlite loading its cluster: the longest part of a start, and CPU-bound on this thread,
+  // where it would hold up the chains' set-up) starts once the chains are ready and keeps loading
+  // while the API already serves: only the routes that use it (projects, deploys) wait for it.
+  const opening = timed(
+    "postgres",
+    // Next turn: its synchronous start (reading the 40 MB template) must not delay the ready answer.
+    new Promise((resolve) => setImmediate(resolve)).then(() =>
+      openDatabase(stateDir ? { dataDir: join(stateDir, "pg") } : {}),
+    ),
+  );
+  const db = lazyDatabase(opening, log);
   const boundPort = portResult.value;
-  if (stateDir && boundPort !== pinned) pinPort(stateDir, boundPort);
+  if (stateDir) {
+    const next: Endpoint = {
+      port: boundPort,
+      basePort: Number(new URL(chains.base.rpcUrl).port),
+      tempoPort: Number(new URL(chains.tempo.rpcUrl).port),
+    };
+    if (JSON.stringify(next) !== JSON.stringify(endpoint)) pinEndpoint(stateDir, next);
+  }
   const apiBase = `http://${host}:${boundPort}`;
   const controls: Controls = { faults: [], requests: [], prices: {} };
   const uploads = options.uploads === "presigned" ? await startUploadOrigin() : undefined;
@@ -183,6 +219,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     wallets: chains.wallets.map((w) => ({ address: w.address, privateKey: w.privateKey })),
     treasury: chains.treasury,
     uploadOrigin: uploads?.origin ?? null,
+    phases,
     stop() {
       stopped ??= (async () => {
         await new Promise<void>((resolve) => {
@@ -197,19 +234,52 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   };
 }
 
-/** The port a state folder's sandbox used last (`endpoint.json`), if any. */
-function pinnedPort(stateDir: string): number | undefined {
-  try {
-    const { port } = JSON.parse(readFileSync(join(stateDir, "endpoint.json"), "utf8")) as { port?: unknown };
-    return typeof port === "number" && Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
-  } catch {
-    return undefined;
-  }
+/** The ports a state folder's sandbox used last (`endpoint.json`): the API's and its chains'. */
+interface Endpoint {
+  port?: number | undefined;
+  basePort?: number | undefined;
+  tempoPort?: number | undefined;
 }
 
-function pinPort(stateDir: string, port: number): void {
+function pinnedEndpoint(stateDir: string): Endpoint {
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(readFileSync(join(stateDir, "endpoint.json"), "utf8")) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+  const valid = (value: unknown) =>
+    typeof value === "number" && Number.isInteger(value) && value > 0 && value < 65536 ? value : undefined;
+  const out: Endpoint = {};
+  for (const key of ["port", "basePort", "tempoPort"] as const) {
+    const value = valid(parsed[key]);
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+function pinEndpoint(stateDir: string, endpoint: Endpoint): void {
   mkdirSync(stateDir, { recursive: true });
   const file = join(stateDir, "endpoint.json");
-  writeFileSync(`${file}.tmp`, `${JSON.stringify({ port })}\n`);
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(endpoint)}\n`);
   renameSync(`${file}.tmp`, file);
+}
+
+/** A {@link Database} whose calls wait for it to open; a failure to open fails every call, and is logged once. */
+function lazyDatabase(opening: Promise<Database>, log: (line: string) => void): Database {
+  opening.catch((error: unknown) =>
+    log(`Postgres did not start: ${error instanceof Error ? error.message : String(error)}`),
+  );
+  return {
+    createSchema: async (...args) => (await opening).createSchema(...args),
+    dropSchema: async (...args) => (await opening).dropSchema(...args),
+    migrations: async (...args) => (await opening).migrations(...args),
+    migrate: async (...args) => (await opening).migrate(...args),
+    query: async <T>(slot: string, sql: string, params?: unknown[]) =>
+      (await opening).query<T>(slot, sql, params),
+    close: async () => {
+      const database = await opening.catch(() => undefined);
+      await database?.close();
+    },
+  };
 }

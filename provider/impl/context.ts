@@ -12,7 +12,7 @@ import {
   resolveWallet,
   type Settlement,
 } from "../../sdk/index.js";
-import { type ProviderConfig, readConfig } from "../config.js";
+import { checkLocalRpcs, type ProviderConfig, readConfig } from "../config.js";
 import { publish } from "./progress.js";
 
 /** Everything a handler needs. */
@@ -37,6 +37,7 @@ let context: Promise<Context> | undefined;
 /** Stores the stack config; called by Pulumi before any other provider method. */
 export function configure(get: (key: string) => string | undefined): void {
   const next = readConfig(get);
+  checkLocalRpcs(next, next.rail ?? walletRail(next) ?? "x402");
   // Pulumi configures once per resource kind in one process; keep the client (and so the run's
   // spend total that run402:maxSpendUsd caps) unless the config really changed.
   if (config && JSON.stringify(config) === JSON.stringify(next)) return;
@@ -67,6 +68,16 @@ export function getContext(): Promise<Context> {
 export function engineCancel(): AbortSignal | undefined {
   const controller = (globalThis as Record<symbol, unknown>)[Symbol.for("run402.engineCancel")];
   return controller instanceof AbortController ? controller.signal : undefined;
+}
+
+/** The rail the wallet's allowance file names, as {@link build} resolves it; none when it names none or is missing. */
+function walletRail(config: ProviderConfig): "x402" | "mpp" | undefined {
+  try {
+    return resolveWallet({ privateKey: config.privateKey as `0x${string}` | undefined }).rail;
+  } catch {
+    // No wallet yet: building the context reports that.
+    return undefined;
+  }
 }
 
 async function build(config: ProviderConfig): Promise<Context> {

@@ -45,6 +45,8 @@ export type CreateOptions = {
   rpcUrl?: string | undefined;
   /** The run\'s stop: chain reads and waits end once it fires. */
   signal?: AbortSignal | undefined;
+  /** The API is on loopback (a sandbox): no public RPC is ever used (see {@link createRpcResolver}). */
+  localApi?: boolean | undefined;
 };
 
 type Raw = { challenge: Challenge.Challenge; chainId: number };
@@ -218,7 +220,7 @@ async function minedIn(
 /** The MPP rail (mppx client, tempo charge, pull mode). */
 export function create(options: CreateOptions): Rail {
   const { account } = options;
-  const rpcFor = createRpcResolver("mpp", options.rpcUrl);
+  const rpcFor = createRpcResolver("mpp", options.rpcUrl, { localApi: options.localApi });
 
   return {
     name: "mpp",
@@ -364,7 +366,7 @@ export function create(options: CreateOptions): Rail {
             allowedChainIds: [chainId],
             expectedRecipients: recipients,
             mode: "pull",
-            getClient: () => createClient({ chain, transport: rpcTransport(rpcUrl, options.signal) }),
+            getClient: () => createClient({ chain, transport: rpcTransport(rpcUrl, options.signal, "mpp") }),
           }),
         ],
         // A library must not replace globalThis.fetch for the whole process.
@@ -434,7 +436,7 @@ export function create(options: CreateOptions): Rail {
       const rpcUrl = await rpcFor(chainId);
       const client = createPublicClient({
         chain: chainFor(chainId, rpcUrl),
-        transport: rpcTransport(rpcUrl, options.signal),
+        transport: rpcTransport(rpcUrl, options.signal, "mpp"),
       });
       // The block first: if the transaction is not in any block up to one at or past its validBefore,
       // no later block can include it.

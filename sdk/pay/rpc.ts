@@ -1,7 +1,10 @@
 import { custom, type Transport } from "viem";
 import { SpendPolicyError } from "../errors/payment.js";
 import { throwIfCancelled } from "../internal/http.js";
+import { onLoopback } from "../internal/loopback.js";
 import type { RailName } from "./rail.js";
+
+export { onLoopback };
 
 /** Each known chain's public RPC, used only when no RPC is configured for the rail at all. */
 export const publicRpcUrls: Readonly<Record<number, string>> = {
@@ -12,7 +15,11 @@ export const publicRpcUrls: Readonly<Record<number, string>> = {
 };
 
 /** The config key that names each rail's RPC (for error messages). */
-const configKey: Record<RailName, string> = { x402: "run402:baseRpcUrl", mpp: "run402:tempoRpcUrl" };
+export const rpcConfigKey: Readonly<Record<RailName, string>> = {
+  x402: "run402:baseRpcUrl",
+  mpp: "run402:tempoRpcUrl",
+};
+const configKey = rpcConfigKey;
 
 /**
  * Finds the RPC for a chain id, or throws a refusal naming the config key to set; `configured()`
@@ -26,7 +33,14 @@ export type RpcResolver = ((chainId: number) => Promise<string>) & { configured(
  * Never a library's default client: a challenge on a chain nobody configured is refused before
  * anything is signed.
  */
-export function createRpcResolver(rail: RailName, configured: string | undefined): RpcResolver {
+export function createRpcResolver(
+  rail: RailName,
+  configured: string | undefined,
+  options: {
+    /** The API is on loopback (a sandbox): its chains are local, so a public RPC is never a fallback. */
+    localApi?: boolean | undefined;
+  } = {},
+): RpcResolver {
   let served: Promise<number> | undefined;
   const refuse = (chainId: number, reason: string) =>
     new SpendPolicyError({
@@ -37,7 +51,7 @@ export function createRpcResolver(rail: RailName, configured: string | undefined
       allowed: reason,
     });
   const servedChain = (url: string) => {
-    served ??= chainIdOf(url).catch((error: unknown) => {
+    served ??= chainIdOf(url, rail).catch((error: unknown) => {
       served = undefined;
       throw error;
     });
@@ -45,6 +59,11 @@ export function createRpcResolver(rail: RailName, configured: string | undefined
   };
   const resolve = async (chainId: number) => {
     if (!configured) {
+      if (options.localApi)
+        throw refuse(
+          chainId,
+          "the API is on this machine (a sandbox), whose chains no public RPC serves; `npx run402-sandbox --pulumi-config` prints the sandbox's settings",
+        );
       const url = publicRpcUrls[chainId];
       if (!url) throw refuse(chainId, "no RPC is configured and the chain has no known public RPC");
       return url;
@@ -58,8 +77,8 @@ export function createRpcResolver(rail: RailName, configured: string | undefined
   });
 }
 
-async function chainIdOf(url: string): Promise<number> {
-  const result = await rpcRequest(rpcEndpoint(url), "eth_chainId", []);
+async function chainIdOf(url: string, rail: RailName): Promise<number> {
+  const result = await rpcRequest(rpcEndpoint(url, rail), "eth_chainId", []);
   if (typeof result !== "string" || !/^0x[0-9a-f]+$/i.test(result)) {
     throw new Error(`The RPC at ${rpcLabel(url)} did not answer eth_chainId.`);
   }
@@ -79,10 +98,10 @@ export function rpcLabel(url: string): string {
   }
 }
 
-type Endpoint = { url: URL; headers: Record<string, string>; label: string };
+type Endpoint = { url: URL; headers: Record<string, string>; label: string; setting: string | undefined };
 
 /** The URL without userinfo (fetch refuses it) and the Basic credentials it carried, as a header. */
-function rpcEndpoint(url: string): Endpoint {
+function rpcEndpoint(url: string, rail?: RailName): Endpoint {
   const target = new URL(url);
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (target.username || target.password) {
@@ -92,7 +111,7 @@ function rpcEndpoint(url: string): Endpoint {
     target.username = "";
     target.password = "";
   }
-  return { url: target, headers, label: rpcLabel(url) };
+  return { url: target, headers, label: rpcLabel(url), setting: rail ? configKey[rail] : undefined };
 }
 
 let requestId = 0;
@@ -118,7 +137,11 @@ async function rpcRequest(
     throwIfCancelled(stop, `waiting for the RPC at ${endpoint.label} (${method})`);
     const why =
       cause instanceof Error && cause.name === "TimeoutError" ? "timed out" : "could not be reached";
-    throw new Error(`The RPC at ${endpoint.label} ${why} (${method}).`);
+    // Name the setting that points here: a restarted sandbox, or a moved RPC, is fixed there.
+    const fix = endpoint.setting
+      ? ` Check that it runs, or set ${endpoint.setting} to an RPC that does (for a sandbox, \`npx run402-sandbox --pulumi-config\` prints its current settings).`
+      : "";
+    throw new Error(`The RPC at ${endpoint.label} ${why} (${method}).${fix}`);
   }
   if (!response.ok) {
     await response.body?.cancel();
@@ -142,8 +165,8 @@ async function rpcRequest(
  * A viem transport for a configured RPC: userinfo becomes a Basic header, redirects are never
  * followed, and no error it raises carries the URL's path or credentials.
  */
-export function rpcTransport(url: string, stop?: AbortSignal): Transport {
-  const endpoint = rpcEndpoint(url);
+export function rpcTransport(url: string, stop?: AbortSignal, rail?: RailName): Transport {
+  const endpoint = rpcEndpoint(url, rail);
   return custom(
     { request: ({ method, params }) => rpcRequest(endpoint, method, params, stop) },
     { retryCount: 1 },

@@ -42,6 +42,8 @@ export type CreateOptions = {
   rpcUrl?: string | undefined;
   /** The run\'s stop: chain reads and waits end once it fires. */
   signal?: AbortSignal | undefined;
+  /** The API is on loopback (a sandbox): no public RPC is ever used (see {@link createRpcResolver}). */
+  localApi?: boolean | undefined;
 };
 
 /** The one EIP-3009 authorization's EIP-712 types. */
@@ -163,7 +165,7 @@ function chainIdOf(requirement: Requirement): number {
 /** The x402 rail (@x402/evm exact scheme; v2 challenges, v1 for old servers). */
 export function create(options: CreateOptions): Rail {
   const { account } = options;
-  const rpcFor = createRpcResolver("x402", options.rpcUrl);
+  const rpcFor = createRpcResolver("x402", options.rpcUrl, { localApi: options.localApi });
 
   const chainFor = async (network: string): Promise<Chain> => {
     const id = Number(network.slice("eip155:".length));
@@ -181,7 +183,7 @@ export function create(options: CreateOptions): Rail {
     const chain = await chainFor(proof.network);
     const client = createPublicClient({
       chain,
-      transport: rpcTransport(chain.rpcUrls.default.http[0]!, options.signal),
+      transport: rpcTransport(chain.rpcUrls.default.http[0]!, options.signal, "x402"),
     });
     // One block for both reads: unused at a block at or past validBefore means unusable for good.
     const block = await client.getBlock({ blockTag: "latest" });
@@ -513,7 +515,7 @@ export function create(options: CreateOptions): Rail {
         message: { authorizer: proof.from as Hex, nonce: proof.nonce as Hex },
       });
       const { r, s, v, yParity } = parseSignature(signature);
-      const transport = rpcTransport(chain.rpcUrls.default.http[0]!, options.signal);
+      const transport = rpcTransport(chain.rpcUrls.default.http[0]!, options.signal, "x402");
       const wallet = createWalletClient({ account, chain, transport });
       const publicClient = createPublicClient({ chain, transport });
       try {

@@ -34,6 +34,11 @@ export interface StartChainsOptions {
   stateDir?: string;
   /** How many payer wallets to fund. @default 5 */
   walletCount?: number;
+  /**
+   * Ports for the chains' RPCs (a restarted sandbox keeps its chains' URLs). A port that is taken is
+   * an error. @default any free port
+   */
+  ports?: { base?: number | undefined; tempo?: number | undefined };
 }
 
 /** Both running chains, their funded wallets and the payment recipient. */
@@ -118,24 +123,38 @@ function wallet(role: string): Wallet {
   return { address: privateKeyToAddress(privateKey), privateKey };
 }
 
+// On Windows (no sh) anvil runs as a plain child, killed when this process exits.
+const direct = process.platform === "win32";
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 function installExitHook(): void {
-  if (exitHookInstalled) return;
+  if (exitHookInstalled || !direct) return;
   exitHookInstalled = true;
-  const killAll = () => {
+  process.on("exit", () => {
     for (const child of live) child.kill("SIGKILL");
-  };
-  process.on("exit", killAll);
-  // A signal ends node without "exit"; kill the chains, then let the signal do what it would have.
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.once(signal, () => {
-      killAll();
-      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-    });
-  }
+  });
 }
+
+/**
+ * A chain lives exactly as long as the process that started it (its owner), however that process
+ * ends: anvil runs under a small shell holding a pipe from the owner (its stdin). When the pipe closes
+ * (the owner stopped the chain, exited, or was killed with SIGKILL), the shell interrupts anvil, which
+ * writes its --state and exits, and waits for it. The same rule as the CLI's engine supervisor
+ * (pulumi-run402's cli/supervise.ts: the owner's pipe closing means "stop now"). The shell sends
+ * anvil's pid on fd 3 (for a forced stop), then keeps none of anvil's output pipes, so their closing
+ * means anvil itself exited; anvil stays the shell's child until the shell waits for it, so the pid
+ * it signals is never another process's.
+ */
+const ownedByPipe = [
+  '"$0" "$@" </dev/null 3>&- &',
+  "a=$!",
+  'echo "$a" >&3',
+  "exec 3>&- >/dev/null 2>&1",
+  "cat >/dev/null",
+  'kill -INT "$a" 2>/dev/null',
+  'wait "$a"',
+].join("\n");
 
 function anvilBinary(): string {
   const require = createRequire(import.meta.url);
@@ -159,7 +178,12 @@ function freePort(): Promise<number> {
 
 interface Anvil {
   rpcUrl: string;
+  /** anvil itself, or the shell that owns it (see {@link ownedByPipe}). */
   child: ChildProcess;
+  /** anvil's pid. */
+  pid: number;
+  /** Resolves when anvil has exited (its output pipes closed). */
+  exited: Promise<void>;
 }
 
 /** Spawns anvil on a free port and resolves once it prints its listening address. */
@@ -170,11 +194,34 @@ interface Anvil {
 const mining = ["--mixed-mining", "--block-time", "1"];
 
 function spawnAnvil(args: string[], port: number): Promise<Anvil> {
+  const anvilArgs = ["--host", "127.0.0.1", "--port", String(port), ...mining, ...args];
+  const child = direct
+    ? spawn(anvilBinary(), anvilArgs, { stdio: ["ignore", "pipe", "pipe"] })
+    : spawn("/bin/sh", ["-c", ownedByPipe, anvilBinary(), ...anvilArgs], {
+        stdio: ["pipe", "pipe", "pipe", "pipe"],
+      });
+  if (direct) live.add(child);
+  // The owner's end of the pipe: never written; it closes when this process ends or stops the chain.
+  child.stdin?.on("error", () => {});
+  const pid = direct
+    ? Promise.resolve(child.pid ?? 0)
+    : new Promise<number>((resolve) => {
+        let text = "";
+        const fd3 = child.stdio[3] as NodeJS.ReadableStream;
+        fd3.on("data", (chunk: Buffer) => {
+          text += chunk.toString();
+        });
+        fd3.on("end", () => resolve(Number(text.trim()) || 0));
+      });
+  let outputs = 2;
+  const exited = new Promise<void>((resolve) => {
+    const closed = () => {
+      if (--outputs === 0) resolve();
+    };
+    child.stdout?.once("close", closed);
+    child.stderr?.once("close", closed);
+  });
   return new Promise((resolve, reject) => {
-    const child = spawn(anvilBinary(), ["--host", "127.0.0.1", "--port", String(port), ...mining, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    live.add(child);
     let output = "";
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
@@ -184,7 +231,7 @@ function spawnAnvil(args: string[], port: number): Promise<Anvil> {
         // Keep draining so a chatty anvil never blocks on a full pipe.
         child.stdout?.resume();
         child.stderr?.resume();
-        resolve({ rpcUrl: `http://127.0.0.1:${port}`, child });
+        pid.then((p) => resolve({ rpcUrl: `http://127.0.0.1:${port}`, child, pid: p, exited }));
       }
     };
     child.stdout?.on("data", onData);
@@ -193,14 +240,17 @@ function spawnAnvil(args: string[], port: number): Promise<Anvil> {
       live.delete(child);
       reject(error);
     });
-    child.once("exit", (code, signal) => {
+    exited.then(() => {
       live.delete(child);
-      reject(new Error(`anvil exited (${code ?? signal}) before listening: ${output.slice(-2000)}`));
+      child.stdin?.end();
+      reject(new Error(`anvil exited before listening on port ${port}: ${output.slice(-2000)}`));
     });
   });
 }
 
-async function startAnvil(args: string[]): Promise<Anvil> {
+/** Starts anvil on `port` (one attempt: a chain's port is kept across restarts), or on a free port. */
+async function startAnvil(args: string[], port?: number): Promise<Anvil> {
+  if (port !== undefined) return spawnAnvil(args, port);
   let lastError: unknown;
   // A port picked by binding 0 can be taken by someone else before anvil binds it.
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -214,17 +264,29 @@ async function startAnvil(args: string[]): Promise<Anvil> {
 }
 
 function stopAnvil(anvil: Anvil, graceful: boolean): Promise<void> {
-  const { child } = anvil;
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const { child, pid } = anvil;
+  const kill = (signal: NodeJS.Signals) => {
+    try {
+      if (pid > 0) process.kill(pid, signal);
+    } catch {
+      // gone already
+    }
+  };
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill("SIGKILL"), graceful ? 10_000 : 2_000);
-    child.once("exit", () => {
+    const timer = setTimeout(() => kill("SIGKILL"), graceful ? 10_000 : 2_000);
+    anvil.exited.then(() => {
       clearTimeout(timer);
       live.delete(child);
       resolve();
     });
-    // SIGINT lets anvil write --state before it exits.
-    child.kill(graceful ? "SIGINT" : "SIGKILL");
+    if (direct) {
+      // SIGINT lets anvil write --state before it exits.
+      child.kill(graceful ? "SIGINT" : "SIGKILL");
+    } else {
+      // Closing the owner's pipe makes the shell interrupt anvil (which writes --state first).
+      child.stdin?.end();
+      if (!graceful) kill("SIGKILL");
+    }
   });
 }
 
@@ -356,7 +418,7 @@ async function fundTempo(url: string, wallets: Wallet[]): Promise<void> {
 
 /** Starts both chains (concurrently), deploys USDC and funds the wallets; reuses `stateDir` if set. */
 export async function startChains(options: StartChainsOptions = {}): Promise<Chains> {
-  const { stateDir, walletCount = 5 } = options;
+  const { stateDir, walletCount = 5, ports = {} } = options;
   installExitHook();
   const wallets = Array.from({ length: walletCount }, (_, i) => wallet(`wallet:${i}`));
   const facilitator = wallet("facilitator");
@@ -388,24 +450,27 @@ export async function startChains(options: StartChainsOptions = {}): Promise<Cha
   };
   try {
     const results = await Promise.allSettled([
-      track(startAnvil(["--chain-id", String(BASE_CHAIN_ID), "--accounts", "1", ...baseState.args])).then(
-        async (anvil) => {
-          if (!baseState.restored) await setupBase(anvil.rpcUrl, facilitator);
-          await fundBase(anvil.rpcUrl, wallets.slice(baseFunded));
-          return anvil;
-        },
-      ),
       track(
-        startAnvil([
-          "--tempo",
-          "--hardfork",
-          "t4",
-          "--chain-id",
-          String(TEMPO_CHAIN_ID),
-          "--accounts",
-          "1",
-          ...tempoState.args,
-        ]),
+        startAnvil(["--chain-id", String(BASE_CHAIN_ID), "--accounts", "1", ...baseState.args], ports.base),
+      ).then(async (anvil) => {
+        if (!baseState.restored) await setupBase(anvil.rpcUrl, facilitator);
+        await fundBase(anvil.rpcUrl, wallets.slice(baseFunded));
+        return anvil;
+      }),
+      track(
+        startAnvil(
+          [
+            "--tempo",
+            "--hardfork",
+            "t4",
+            "--chain-id",
+            String(TEMPO_CHAIN_ID),
+            "--accounts",
+            "1",
+            ...tempoState.args,
+          ],
+          ports.tempo,
+        ),
       ).then(async (anvil) => {
         await fundTempo(anvil.rpcUrl, wallets.slice(tempoFunded));
         return anvil;
