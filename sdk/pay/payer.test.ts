@@ -28,7 +28,9 @@ const key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 const treasury = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 const usdcBaseSepolia = "0x036CbD53842c5426634e7929541eC2318f3dCF7e";
 const pathUsd = "0x20c0000000000000000000000000000000000000";
-const apiBase = "http://127.0.0.1:4021";
+// Not on loopback: a loopback API is a sandbox, whose rails refuse to sign without a configured RPC
+// (sdk/pay/rpc.ts), and a unit test opens no socket to ask one. Every request goes to fakeApi.
+const apiBase = "https://api.run402.test";
 
 /** A real account whose payment-signing methods are counted (SIWX uses signMessage, payments never do). */
 function spyAccount() {
@@ -93,7 +95,7 @@ function challenge402(url: string, offer: Offer = {}): Response {
     const m = offer.mpp ?? {};
     const ch = Challenge.from({
       secretKey: "0123456789abcdef0123456789abcdef",
-      realm: "127.0.0.1",
+      realm: "api.run402.test",
       method: "tempo",
       intent: "charge",
       request: {
@@ -290,7 +292,7 @@ describe("Payer: rails", () => {
     const err = await r402.tiers.set({ tier: "prototype", intent: "t1" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RailNotOfferedError);
     expect((err as RailNotOfferedError).message).toMatchInlineSnapshot(
-      `"The server did not offer the mpp rail for http://127.0.0.1:4021/tiers/v1/prototype; offered: x402."`,
+      `"The server did not offer the mpp rail for https://api.run402.test/tiers/v1/prototype; offered: x402."`,
     );
     expect(spy.signed).toEqual([]);
   });
@@ -452,7 +454,7 @@ describe("Payer: paying", () => {
     const err = await r402.tiers.set({ tier: "prototype", intent: "t1" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PaymentRejectedError);
     expect((err as Error).message).toMatchInlineSnapshot(`
-      "The server answered the x402 payment for http://127.0.0.1:4021/tiers/v1/prototype with another 402.
+      "The server answered the x402 payment for https://api.run402.test/tiers/v1/prototype with another 402.
 
       Server code: PAYMENT_REQUIRED
       The payment stays pending until the chain shows whether it was used; a rerun resolves it and never pays it twice.
