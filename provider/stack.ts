@@ -7,7 +7,7 @@ import { dirname, relative, resolve } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import type { AppManifest, TierConfig } from "../schema/index.js";
 import { loadManifest } from "./manifest/index.js";
-import { Deployment } from "./resources/deployment.js";
+import { Deployment, type DeploymentArgs } from "./resources/deployment.js";
 import { Project, type ProjectArgs } from "./resources/project.js";
 import { Tier, type TierName } from "./resources/tier.js";
 
@@ -68,11 +68,14 @@ export async function manifestStack(options: ManifestStackOptions): Promise<Mani
     tier ? { dependsOn: [tier] } : {},
   );
   // Stored relative to the project folder, so state does not depend on where the repo lives.
-  const deployment = new Deployment("deployment", {
+  const deploymentArgs: DeploymentArgs & { manifestBlocksRead: boolean } = {
     project,
     manifest: relative(baseDir, file) || file,
     baseDir,
-  });
+    // The tier and project blocks are the Tier and Project above: the Deployment need not warn.
+    manifestBlocksRead: true,
+  };
+  const deployment = new Deployment("deployment", deploymentArgs);
   const outputs: Record<string, pulumi.Output<unknown>> = {
     projectId: project.projectId,
     siteUrl: deployment.url,

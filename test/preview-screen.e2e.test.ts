@@ -69,7 +69,7 @@ async function stackOn(dir: string, stack: string, wallet: number) {
 
 /** The Diagnostics block the CLI prints for the Tier's row (empty when it has none). */
 function tierDiagnostics(stdout: string): string {
-  const match = /Diagnostics:\n([\s\S]*?)\n\n/.exec(stdout);
+  const match = /Diagnostics:\n([\s\S]*?)\nResources:/.exec(stdout);
   const block = match?.[1] ?? "";
   const tier = /run402:Tier \(tier\):\n((?: {4}.*\n?)*)/.exec(`${block}\n`);
   return tier?.[1] ?? "";
@@ -116,6 +116,24 @@ describe("the default preview and up screens", () => {
     expect(said).toMatch(/adopt/);
     expect(said).toMatch(/nothing to pay/);
     expect(adopt.stdout).not.toMatch(/will pay/);
+  });
+
+  test("behavior: a Deployment given an app.json with tier and project blocks says it does not read them, on its row", async () => {
+    const dir = program();
+    writeFileSync(
+      join(dir, "app.json"),
+      JSON.stringify({ tier: "hobby", project: { name: "ignored" }, site: { dir: "site" } }),
+    );
+    const cli = await stackOn(dir, "blocks", 1);
+    const preview = await cli("preview");
+    expect(preview.code, preview.stderr + preview.stdout).toBe(0);
+    // Every resource's diagnostics, in whichever order the engine prints them.
+    const block = /Diagnostics:\n([\s\S]*?)\nResources:/.exec(preview.stdout)?.[1] ?? "";
+    const row = /run402:Deployment \(site\):\n((?: {4}.*\n?)*)/.exec(`${block}\n`)?.[1] ?? "";
+    expect(row).toMatch(/warning: app\.json: \/tier, \/project are not read by a Deployment/);
+    expect(row).toMatch(/Declare a Tier and a Project in the program/);
+    // The program's own Tier (prototype) is what is paid for, not the manifest's hobby block.
+    expect(preview.stdout).not.toMatch(/\$5\.00/);
   });
 });
 

@@ -25,6 +25,7 @@ import type { deploymentShape, ImplInputs, ImplOutputs, ReleaseChanges } from ".
 import { getContext } from "./context.js";
 import { ConflictError, isGoneError } from "./errors.js";
 import { keysOrigin } from "./origin.js";
+import { log } from "./progress.js";
 import { containsUnknown, recorded } from "./values.js";
 
 type Manifest = Inputs["manifest"];
@@ -49,14 +50,32 @@ export type Outputs = ImplOutputs<typeof deploymentShape>;
  * id is a placeholder: the spec's digest leaves it out, so it is the same in preview (when a new
  * project's id is unknown) and in the update; `apply` sends the real id.
  */
-async function resolveRelease(manifest: Manifest, baseDir: string | undefined): Promise<ResolvedRelease> {
+async function resolveRelease(
+  manifest: Manifest,
+  baseDir: string | undefined,
+  onBlocks?: (blocks: string[], where: string) => void,
+): Promise<ResolvedRelease> {
   const projectId = "prj_pending";
   const base = baseDir ?? process.cwd();
   if (typeof manifest === "string") {
     const loaded = await loadManifest(resolve(base, manifest));
+    onBlocks?.(unreadBlocks(loaded.manifest), manifest);
     return resolveManifest({ manifest: loaded.manifest, dir: loaded.dir, projectId, file: manifest });
   }
-  return resolveManifest({ manifest: assertManifest(manifest), dir: base, projectId });
+  const checked = assertManifest(manifest);
+  onBlocks?.(unreadBlocks(checked), "the manifest");
+  return resolveManifest({ manifest: checked, dir: base, projectId });
+}
+
+/** The manifest's blocks a Deployment does not act on (run402-pulumi's manifest stack does). */
+function unreadBlocks(manifest: object): string[] {
+  return ["tier", "project", "project_id"].filter((key) => key in manifest);
+}
+
+/** What a Deployment says about the blocks it does not read: they buy nothing and create nothing. */
+export function unreadBlocksWarning(blocks: string[], where: string): string {
+  const pointers = blocks.map((b) => `/${b}`).join(", ");
+  return `${where}: ${pointers} ${blocks.length === 1 ? "is" : "are"} not read by a Deployment, which deploys the site, functions and migrations to the Project it is given: nothing is bought or created for ${blocks.length === 1 ? "it" : "them"}. Declare a Tier and a Project in the program (the Project with { dependsOn: [tier] }), or apply the manifest with run402-pulumi, which reads every block; or remove ${blocks.length === 1 ? "it" : "them"} from the manifest.`;
 }
 
 /**
@@ -294,7 +313,10 @@ export const deployment = {
     let resolved: ResolvedRelease;
     let planned: ReturnType<typeof planRelease>;
     try {
-      resolved = await resolveRelease(manifest, baseDir);
+      resolved = await resolveRelease(manifest, baseDir, (blocks, where) => {
+        if (blocks.length > 0 && (news as { manifestBlocksRead?: unknown }).manifestBlocksRead !== true)
+          log(unreadBlocksWarning(blocks, where), { ephemeral: false, warning: true });
+      });
       // The recorded release is the base while the project stays; a new project starts empty.
       const recorded =
         olds.projectId !== undefined && olds.projectId === news.projectId

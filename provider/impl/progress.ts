@@ -88,6 +88,7 @@ interface EngineClient {
 
 let engine: EngineClient | null | undefined;
 let logRequest: (() => LogRequest) | undefined;
+let warningSeverity = 0;
 
 interface LogRequest {
   setSeverity(s: number): void;
@@ -121,8 +122,9 @@ function engineClient(): EngineClient | null {
     };
     const proto = require("@pulumi/pulumi/proto/engine_pb") as {
       LogRequest: new () => LogRequest;
-      LogSeverity: { INFO: number };
+      LogSeverity: { INFO: number; WARNING: number };
     };
+    warningSeverity = proto.LogSeverity.WARNING;
     logRequest = () => {
       const request = new proto.LogRequest();
       request.setSeverity(proto.LogSeverity.INFO);
@@ -140,7 +142,7 @@ function engineClient(): EngineClient | null {
  * resource being worked on. Ephemeral (the default) lines are progress, shown while the work lasts;
  * the others stay: `pulumi preview` and `pulumi up` print them under "Diagnostics", by resource.
  */
-export function log(message: string, options: { ephemeral?: boolean } = {}): void {
+export function log(message: string, options: { ephemeral?: boolean; warning?: boolean } = {}): void {
   const ephemeral = options.ephemeral ?? true;
   const client = engineClient();
   if (!client) return;
@@ -154,6 +156,7 @@ export function log(message: string, options: { ephemeral?: boolean } = {}): voi
           request.setMessage(message);
           request.setUrn(urn);
           request.setEphemeral(ephemeral);
+          if (options.warning) request.setSeverity(warningSeverity);
           client.log(request, () => done());
         } catch {
           done();

@@ -46,6 +46,12 @@ export class Deployment extends Run402Resource {
         baseDir: args.baseDir ?? process.cwd(),
         // The URN: upload and deploy progress is placed on this resource's row. Not compared by diff.
         resourceKey: createUrn(name, "pulumi-nodejs:dynamic/run402:Deployment", opts?.parent),
+        // Not in the shape (not an argument users set, not recorded: check leaves it out): run402-pulumi's
+        // manifest stack reads the tier and project blocks itself (provider/stack.ts), so this
+        // Deployment does not warn that it ignores them.
+        ...((args as { manifestBlocksRead?: boolean }).manifestBlocksRead === true
+          ? { manifestBlocksRead: true }
+          : {}),
       },
       opts,
     );
