@@ -356,6 +356,8 @@ describe("native provider: a YAML program through the real engine and YAML host"
     const cli = (args: string[]) => pulumiCli(engine, args, { cwd: dir, env });
     expect((await cli(["stack", "init", "dev"])).code).toBe(0);
     expect((await cli(["config", "set", "run402:apiBase", sandbox.apiBase])).code).toBe(0);
+    // A local API needs the paying rail's RPC (never a public one): the sandbox's.
+    expect((await cli(["config", "set", "run402:baseRpcUrl", sandbox.x402.rpcUrl])).code).toBe(0);
     const preview = await cli(["preview", "--json"]);
     expect(preview.code, preview.stderr).toBe(0);
     const steps = (JSON.parse(preview.stdout) as { steps: { op: string; urn: string }[] }).steps;
