@@ -7,13 +7,12 @@
  * intent), must resolve A's claim without paying again: one payment in the sandbox's ledger and on
  * chain, B reporting that same settlement.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Address, createPublicClient, erc20Abi, http } from "viem";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { assertBuilt, main, type Run, report, why } from "~test/cli-harness.js";
+import { assertBuilt, report, type Spawned, startCli, why } from "~test/cli-harness.js";
 import { repoRoot } from "~test/engine.js";
 import { type HoldingProxy, holdingProxy } from "~test/holding-proxy.js";
 import { startPostgres, type TestPostgres } from "~test/postgres.js";
@@ -38,7 +37,7 @@ afterAll(async () => {
 });
 
 /** A runner's CLI, in a process group of its own, with its own HOME and work tree. */
-function startRunner(name: string, stack: string): { child: ChildProcess; done: Promise<Run> } {
+function startRunner(name: string, stack: string): Spawned {
   const home = join(tmp, `home-${name}`);
   mkdirSync(home, { recursive: true });
   const tree = join(tmp, `tree-${name}`);
@@ -46,58 +45,30 @@ function startRunner(name: string, stack: string): { child: ChildProcess; done: 
     recursive: true,
     filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
   });
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of ["PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_BACKEND_URL", "RUN402_RUN_OWNER", "CI"])
-    delete env[key];
-  const args = [
-    "apply",
-    "--yes",
-    "--manifest",
-    join(tree, "app.json"),
-    "--stack",
-    stack,
-    "--backend",
-    pg.url,
-    "--rail",
-    "x402",
-    "-c",
-    `run402:apiBase=${proxy.url}`,
-    "-c",
-    `run402:baseRpcUrl=${sandbox.x402.rpcUrl}`,
-    "-c",
-    `run402:tempoRpcUrl=${sandbox.mpp.rpcUrl}`,
-    "-c",
-    `run402:allowedRecipients=${sandbox.treasury}`,
+  const settings = {
+    apiBase: proxy.url,
+    baseRpcUrl: sandbox.x402.rpcUrl,
+    tempoRpcUrl: sandbox.mpp.rpcUrl,
+    allowedRecipients: sandbox.treasury,
     // The sandbox's content plans name its own origin for uploads, not the proxy's.
-    "-c",
-    `run402:uploadOrigins=${sandbox.apiBase}`,
-    "--json",
-  ];
-  const child = spawn(process.execPath, [main, ...args], {
-    cwd: tree,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...env,
+    uploadOrigins: sandbox.apiBase,
+  };
+  return startCli(
+    tmp,
+    [
+      ...["apply", "--yes", "--manifest", join(tree, "app.json"), "--stack", stack, "--backend", pg.url],
+      ...["--rail", "x402", "--json"],
+      ...Object.entries(settings).flatMap(([key, value]) => ["-c", `run402:${key}=${value}`]),
+    ],
+    {
       HOME: home,
       PULUMI_HOME: join(home, ".pulumi"),
       RUN402_CONFIG_DIR: join(home, ".config", "run402"),
       PULUMI_CONFIG_PASSPHRASE: "fleet-kill-passphrase",
       RUN402_PRIVATE_KEY: sandbox.wallets[0]!.privateKey,
     },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr?.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const done = new Promise<Run>((resolve) =>
-    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr })),
+    { cwd: tree, unset: ["PULUMI_BACKEND_URL", "CI"], detached: true },
   );
-  return { child, done };
 }
 
 async function usdc(owner: Address): Promise<bigint> {
