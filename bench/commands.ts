@@ -274,6 +274,11 @@ export function phasesOf(run: Observed, log: LogEntry[]): Phase[] {
     ["deployment: plan, content plan, uploads, commit, operation polls, release read", ends.at(-1)],
     ["engine finish, state write, CLI report (→ exit)", run.wallMs],
   ];
+  return phasesBetween(marks, ends);
+}
+
+/** Consecutive phases ending at each mark (from 0), with the API responses that fell in each. */
+function phasesBetween(marks: [string, number | undefined][], ends: number[]): Phase[] {
   const phases: Phase[] = [];
   let previous = 0;
   for (const [name, end] of marks) {
@@ -308,16 +313,7 @@ export function convergedProfile(run: Observed, log: LogEntry[], op: "preview" |
     ["checks and diffs of every resource, engine finish (→ the engine exits)", engineEnd],
     ["CLI finish: state read, forecast, report (→ exit)", run.wallMs],
   ];
-  const phases: Phase[] = [];
-  let previous = 0;
-  for (const [name, end] of marks) {
-    if (end === undefined) {
-      phases.push({ name: `${name} (not observed)`, ms: Number.NaN, requests: 0 });
-      continue;
-    }
-    phases.push({ name, ms: end - previous, requests: ends.filter((e) => e > previous && e <= end).length });
-    previous = end;
-  }
+  const phases = phasesBetween(marks, ends);
   const cpu = run.processes
     .filter((p) => p.cpuMs > 0)
     .map((p) => ({ name: p.name, ms: p.cpuMs }))
