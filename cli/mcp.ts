@@ -346,17 +346,41 @@ export async function serveMcp(options: McpOptions): Promise<void> {
    */
   const moneyConfigOf = (dir: string): { file: string; keys: Record<string, string> } | { error: string } => {
     const stack = (operator.stack ?? "dev").split("/").pop();
-    const file = join(workspacePaths(dir, operator.sandbox ?? false).workDir, `Pulumi.${stack}.yaml`);
+    const workDir = workspacePaths(dir, operator.sandbox ?? false).workDir;
+    const file = join(workDir, `Pulumi.${stack}.yaml`);
+    // Pulumi prefers Pulumi.json (then .yml) over the Pulumi.yaml the CLI writes, and reads the stack
+    // config with the project file's extension: such a pair, which the CLI never writes, would
+    // decide the settings unseen.
+    const other = ["Pulumi.json", "Pulumi.yml", `Pulumi.${stack}.json`, `Pulumi.${stack}.yml`].find((name) =>
+      existsSync(join(workDir, name)),
+    );
+    if (other)
+      return {
+        error: `${join(workDir, other)} is not a file run402-pulumi writes, and Pulumi would read the stack's settings from it; remove it. Nothing was run or sent.`,
+      };
     let config: Record<string, unknown>;
     try {
+      // Merge keys applied, as Pulumi's YAML reader applies them.
       config =
-        (parseYaml(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null)?.config ?? {};
+        (
+          parseYaml(readFileSync(file, "utf8"), { merge: true }) as {
+            config?: Record<string, unknown>;
+          } | null
+        )?.config ?? {};
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return { file, keys: {} };
       return { error: `The stack config ${file} cannot be read; nothing was run or sent.` };
     }
+    if (config === null || typeof config !== "object" || Array.isArray(config))
+      return { error: `The stack config ${file} has no readable config map; nothing was run or sent.` };
     const keys: Record<string, string> = {};
     for (const [key, value] of Object.entries(config)) {
+      // Every key of a stack config is namespace:name; anything else (a merge key "<<" this reader
+      // did not apply) could carry settings past this check.
+      if (!/^[^:\s]+:[^:\s]+$/.test(key))
+        return {
+          error: `The stack config ${file} has the key "${key}", which is not a setting (namespace:name); nothing was run or sent.`,
+        };
       if (key.startsWith("run402:") && key !== "run402:privateKey" && !(key in (operator.config ?? {})))
         keys[key] = JSON.stringify(value);
     }

@@ -215,8 +215,33 @@ describe("the operator decides the money", () => {
       ]);
     }
     expect((await sandbox.requests()).length).toBe(before);
-    // Put back as it was: the operator's again.
+    // The same through a YAML merge key (Pulumi's reader applies it), and through the JSON project
+    // and stack files Pulumi prefers to the YAML ones the CLI writes.
+    writeFileSync(file, `${operatorsFile}  <<: {"run402:allowedNetworks": "eip155:8453"}\n`);
+    const merged = await server.call("plan", { manifest });
+    expect(merged.report.errors).toEqual([
+      expect.objectContaining({
+        code: "MCP_STACK_CONFIG_REFUSED",
+        message: expect.stringContaining("run402:allowedNetworks"),
+      }),
+    ]);
     writeFileSync(file, operatorsFile);
+    writeFileSync(join(workspace, "Pulumi.json"), JSON.stringify({ name: "app", runtime: "nodejs" }));
+    writeFileSync(
+      join(workspace, "Pulumi.dev.json"),
+      JSON.stringify({ config: { "run402:maxSpendUsd": "1000" } }),
+    );
+    const json = await server.call("plan", { manifest });
+    expect(json.report.errors).toEqual([
+      expect.objectContaining({
+        code: "MCP_STACK_CONFIG_REFUSED",
+        message: expect.stringContaining("Pulumi.json"),
+      }),
+    ]);
+    rmSync(join(workspace, "Pulumi.json"));
+    rmSync(join(workspace, "Pulumi.dev.json"));
+    expect((await sandbox.requests()).length).toBe(before);
+    // Put back as it was: the operator's again.
     expect((await server.call("validate", { manifest })).report.errors).toEqual([]);
   });
 

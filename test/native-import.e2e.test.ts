@@ -75,9 +75,15 @@ async function tsStack(
 }
 
 /** The run402 CLI's key store in `dir`, holding `projects`. */
-function writeKeyStore(dir: string, projects: Record<string, { anon_key: string; service_key: string }>) {
+function writeKeyStore(
+  dir: string,
+  projects: Record<string, { anon_key: string; service_key: string }>,
+  target = sandbox.apiBase,
+) {
   mkdirSync(join(dir, "credentials"), { recursive: true });
   writeFileSync(join(dir, "credentials", "project-keys.v1.json"), JSON.stringify({ projects }));
+  // The API that run402 CLI config targets (its target.json): the only origin its keys go to.
+  writeFileSync(join(dir, "target.json"), JSON.stringify({ api_base: target }));
 }
 
 async function liveProjects(wallet: number): Promise<string[]> {
@@ -242,6 +248,14 @@ outputs:
       `[IMPORT_KEYS_MISSING] Project ${projectId} exists, but its keys are not in the run402 key store`,
     );
     expect(said).toContain(join(keys, "credentials", "project-keys.v1.json"));
+
+    // Keys of a store that targets another API are never sent to this one.
+    writeKeyStore(keys, { [projectId]: keysOfProject }, "https://api.run402.com");
+    const elsewhere = await cli(importAll);
+    expect(elsewhere.code).not.toBe(0);
+    expect(`${elsewhere.stdout}${elsewhere.stderr}`).toMatch(
+      /keys were issued by https:\/\/api\.run402\.com, but this run's run402:apiBase is http:\/\/127\.0\.0\.1:\d+; keys are sent only to the origin that issued them, so nothing was sent/,
+    );
 
     writeKeyStore(keys, { [projectId]: keysOfProject });
     const imported = await cli(importAll);

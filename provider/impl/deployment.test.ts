@@ -226,6 +226,38 @@ describe("a release read from Run402 (an import, or another live release)", () =
     expect(diff.changes).toBe(true);
   });
 
+  test("behavior: a live function without the auth gate the program now sets is deployed again, not taken as served", async () => {
+    const fn = (requireAuth: boolean) => ({
+      ...planned(1),
+      functions: [
+        {
+          name: "api",
+          code_hash: "b".repeat(64),
+          runtime: "node22" as const,
+          timeout_seconds: 10,
+          memory_mb: 128,
+          schedule: null,
+          deps: [],
+          require_auth: requireAuth,
+          require_role: null,
+        },
+      ],
+    });
+    // The live state as recorded (its functions as the inventory reported them).
+    const live = (release: PortableReleaseState) =>
+      ({
+        ...liveState(release),
+        releaseDigest: digestMaterializedRelease(release),
+        release: canonicalizeJson(release),
+      }) as unknown as Parameters<typeof deployment.diff>[1];
+    expect(
+      (await deployment.diff("prj_x/deployment", live(fn(false)), plannedInputs(fn(false)))).changes,
+    ).toBe(false);
+    expect(
+      (await deployment.diff("prj_x/deployment", live(fn(false)), plannedInputs(fn(true)))).changes,
+    ).toBe(true);
+  });
+
   test("behavior: a release this stack deployed is compared by digest, as before", async () => {
     const release = planned(3);
     const mine = { ...liveState(release), manifestDigest: "b".repeat(64) };

@@ -87,12 +87,17 @@ export function unreadBlocksWarning(blocks: string[], where: string): string {
  */
 export const RELEASE_PACK_BYTES = 64 * 1024;
 const PACKED = "br64:";
+/** The most a packed release may unpack to (a 10,000-file release is ~4.4 MB). */
+const RELEASE_UNPACKED_MAX_BYTES = 256 * 1024 * 1024;
 
 /** The state {@link Inputs.release} records: text (packed or not), or the object older states hold; undefined when absent. */
 export function recordedRelease(value: unknown): PortableReleaseState | undefined {
   if (typeof value === "string") {
     const text = value.startsWith(PACKED)
-      ? brotliDecompressSync(Buffer.from(value.slice(PACKED.length), "base64")).toString("utf8")
+      ? // Bounded: a state planted with a small bomb must not take the provider's memory.
+        brotliDecompressSync(Buffer.from(value.slice(PACKED.length), "base64"), {
+          maxOutputLength: RELEASE_UNPACKED_MAX_BYTES,
+        }).toString("utf8")
       : value;
     return JSON.parse(text) as PortableReleaseState;
   }
@@ -427,9 +432,23 @@ function servesPlanned(olds: Outputs, news: Inputs): boolean {
   if (!isLive(olds.manifestDigest) || containsUnknown(news.release)) return false;
   const live = recordedRelease(olds.release);
   const planned = recordedRelease(news.release);
-  return (
-    live !== undefined && planned !== undefined && mismatch(planned, live as unknown as Inventory) === null
-  );
+  if (live === undefined || planned === undefined) return false;
+  if (mismatch(planned, live as unknown as Inventory) !== null) return false;
+  // What a deploy's own comparison leaves to the server, an import must not assume: each function's
+  // gates, dependencies and limits, and the i18n settings, equal as recorded (a field the inventory
+  // did not report reads as its default, so a program that sets it deploys: free, never stale).
+  const gates = (f: PortableReleaseState["functions"][number]) =>
+    canonicalizeJson({
+      deps: [...(f.deps ?? [])].sort(),
+      require_auth: f.require_auth === true,
+      require_role: f.require_role ?? null,
+      timeout_seconds: f.timeout_seconds ?? null,
+      memory_mb: f.memory_mb ?? null,
+      schedule: f.schedule ?? null,
+    });
+  const liveFunctions = new Map(live.functions.map((f) => [f.name, gates(f)]));
+  if (planned.functions.some((f) => liveFunctions.get(f.name) !== gates(f))) return false;
+  return canonicalizeJson(planned.i18n ?? null) === canonicalizeJson(live.i18n ?? null);
 }
 
 /**

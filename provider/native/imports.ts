@@ -22,7 +22,7 @@ import { BaseError } from "../../core/errors.js";
 import { configDir } from "../../sdk/wallet.js";
 import { getContext } from "../impl/context.js";
 import { liveDeployment } from "../impl/deployment.js";
-import { keysOrigin } from "../impl/origin.js";
+import { ApiOriginChangedError, keyStoreOrigin, keysOrigin, originOf } from "../impl/origin.js";
 import { storedKeys } from "../impl/project.js";
 import { liveTier } from "../impl/tier.js";
 import type { Shape } from "../shapes.js";
@@ -40,7 +40,15 @@ const projectIdPattern = /^prj_[A-Za-z0-9_]+$/;
 /** The keys of project `id` from the run402 key store; IMPORT_KEYS_MISSING says how to provide them. */
 async function importKeys(id: string): Promise<{ anon_key: string; service_key: string }> {
   const keys = await storedKeys(id);
-  if (keys) return keys;
+  if (keys) {
+    // The key store belongs to the API its config folder targets: its keys go to no other origin
+    // (a stack config naming another run402:apiBase would otherwise receive them).
+    const current = originOf((await getContext()).config.apiBase);
+    const issued = await keyStoreOrigin();
+    if (issued !== current)
+      throw new ApiOriginChangedError({ what: `Project ${id} (in the run402 key store)`, issued, current });
+    return keys;
+  }
   const store = join(configDir(), "credentials", "project-keys.v1.json");
   throw new ImportError(
     `[IMPORT_KEYS_MISSING] Project ${id} exists, but its keys are not in the run402 key store (${store}); Run402 returns a project's keys only when it is created, so it cannot be imported without them.`,
@@ -78,6 +86,7 @@ export async function importState(
         serviceKey: keys.service_key,
         restUrl: `${ctx.config.apiBase}/rest/v1`,
         siteUrl: detail.site_url ?? "",
+        apiOrigin: originOf(ctx.config.apiBase),
       };
     }
     case "tier": {

@@ -6,8 +6,20 @@
  */
 export function onLoopback(url: string | URL): boolean {
   try {
-    const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
-    return host === "localhost" || host.endsWith(".localhost") || host === "::1" || /^127\./.test(host);
+    const host = new URL(url)
+      .hostname.replace(/^\[|\]$/g, "")
+      .replace(/\.$/, "")
+      .toLowerCase();
+    return (
+      host === "localhost" ||
+      host.endsWith(".localhost") ||
+      /^127\./.test(host) ||
+      // This machine by any address: unspecified (0.0.0.0, ::), IPv6 loopback, IPv4-mapped loopback.
+      host === "0.0.0.0" ||
+      host === "::" ||
+      host === "::1" ||
+      /^::ffff:(127\.|7f[0-9a-f]{2}:)/.test(host)
+    );
   } catch {
     return false;
   }
