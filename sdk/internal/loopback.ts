@@ -6,8 +6,8 @@
  */
 export function onLoopback(url: string | URL): boolean {
   try {
-    const host = new URL(url)
-      .hostname.replace(/^\[|\]$/g, "")
+    const host = new URL(url).hostname
+      .replace(/^\[|\]$/g, "")
       .replace(/\.$/, "")
       .toLowerCase();
     return (
