@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Report } from "../cli/report.js";
 import { repoRoot } from "./engine.js";
+import type { TestSandbox } from "./sandbox.js";
 
 /** The built CLI. */
 export const main = join(repoRoot, "dist", "cli", "main.js");
@@ -148,4 +149,19 @@ export function report(run: Run): Report {
 /** Failure context: stderr and stdout. */
 export function why(run: Run): string {
   return `${run.stderr}\n--- stdout:\n${run.stdout}`;
+}
+
+/** `-c run402:<key>=<value>` for each setting: settings for this run only, nothing stored. */
+export function settingFlags(settings: Record<string, string>): string[] {
+  return Object.entries(settings).flatMap(([key, value]) => ["-c", `run402:${key}=${value}`]);
+}
+
+/** The settings that point the CLI at `sandbox`: its API, both chains' RPCs and its treasury. */
+export function sandboxSettings(sandbox: TestSandbox): Record<string, string> {
+  return {
+    apiBase: sandbox.apiBase,
+    baseRpcUrl: sandbox.x402.rpcUrl,
+    tempoRpcUrl: sandbox.mpp.rpcUrl,
+    allowedRecipients: sandbox.treasury,
+  };
 }

@@ -26,6 +26,8 @@ import {
   type Run,
   report,
   runCli,
+  sandboxSettings,
+  settingFlags,
   startCli,
   why,
 } from "~test/cli-harness.js";
@@ -167,16 +169,7 @@ function appCopy(): string {
 function target(wallet: number, name: string): { flags: string[]; env: Record<string, string> } {
   return {
     flags: [
-      "-c",
-      `run402:apiBase=${sandbox.apiBase}`,
-      "-c",
-      `run402:baseRpcUrl=${sandbox.x402.rpcUrl}`,
-      "-c",
-      `run402:tempoRpcUrl=${sandbox.mpp.rpcUrl}`,
-      "-c",
-      `run402:allowedRecipients=${sandbox.treasury}`,
-      "-c",
-      `run402:journalPath=${join(tmp, `journal-${name}.json`)}`,
+      ...settingFlags({ ...sandboxSettings(sandbox), journalPath: join(tmp, `journal-${name}.json`) }),
       "--json",
     ],
     env: { RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey },

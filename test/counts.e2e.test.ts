@@ -23,7 +23,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { assertBuilt, type Run, runCli, why } from "~test/cli-harness.js";
+import { assertBuilt, type Run, runCli, sandboxSettings, settingFlags, why } from "~test/cli-harness.js";
 import { engineBin, repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import { createRun402, resolveWallet } from "../sdk/index.js";
@@ -63,16 +63,7 @@ function flags(name: string): string[] {
   return [
     "--rail",
     "x402",
-    "-c",
-    `run402:apiBase=${sandbox.apiBase}`,
-    "-c",
-    `run402:baseRpcUrl=${sandbox.x402.rpcUrl}`,
-    "-c",
-    `run402:tempoRpcUrl=${sandbox.mpp.rpcUrl}`,
-    "-c",
-    `run402:allowedRecipients=${sandbox.treasury}`,
-    "-c",
-    `run402:journalPath=${join(tmp, `journal-${name}.json`)}`,
+    ...settingFlags({ ...sandboxSettings(sandbox), journalPath: join(tmp, `journal-${name}.json`) }),
     "--json",
   ];
 }

@@ -12,7 +12,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Address, createPublicClient, erc20Abi, http } from "viem";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { assertBuilt, report, type Spawned, startCli, why } from "~test/cli-harness.js";
+import {
+  assertBuilt,
+  report,
+  type Spawned,
+  sandboxSettings,
+  settingFlags,
+  startCli,
+  why,
+} from "~test/cli-harness.js";
 import { repoRoot } from "~test/engine.js";
 import { type HoldingProxy, holdingProxy } from "~test/holding-proxy.js";
 import { startPostgres, type TestPostgres } from "~test/postgres.js";
@@ -46,10 +54,8 @@ function startRunner(name: string, stack: string): Spawned {
     filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
   });
   const settings = {
+    ...sandboxSettings(sandbox),
     apiBase: proxy.url,
-    baseRpcUrl: sandbox.x402.rpcUrl,
-    tempoRpcUrl: sandbox.mpp.rpcUrl,
-    allowedRecipients: sandbox.treasury,
     // The sandbox's content plans name its own origin for uploads, not the proxy's.
     uploadOrigins: sandbox.apiBase,
   };
@@ -58,7 +64,7 @@ function startRunner(name: string, stack: string): Spawned {
     [
       ...["apply", "--yes", "--manifest", join(tree, "app.json"), "--stack", stack, "--backend", pg.url],
       ...["--rail", "x402", "--json"],
-      ...Object.entries(settings).flatMap(([key, value]) => ["-c", `run402:${key}=${value}`]),
+      ...settingFlags(settings),
     ],
     {
       HOME: home,

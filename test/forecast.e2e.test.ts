@@ -10,7 +10,16 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { assertBuilt, type Run, report, runCli, startCli, why } from "~test/cli-harness.js";
+import {
+  assertBuilt,
+  type Run,
+  report,
+  runCli,
+  sandboxSettings,
+  settingFlags,
+  startCli,
+  why,
+} from "~test/cli-harness.js";
 import { repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import type { ForecastReport } from "../cli/report.js";
@@ -33,16 +42,7 @@ afterAll(async () => {
 /** Flags pointing the CLI at the sandbox (this run only; nothing is stored in the stack's config). */
 function flags(wallet: number): string[] {
   return [
-    "-c",
-    `run402:apiBase=${sandbox.apiBase}`,
-    "-c",
-    `run402:baseRpcUrl=${sandbox.x402.rpcUrl}`,
-    "-c",
-    `run402:tempoRpcUrl=${sandbox.mpp.rpcUrl}`,
-    "-c",
-    `run402:allowedRecipients=${sandbox.treasury}`,
-    "-c",
-    `run402:journalPath=${join(tmp, `journal-${wallet}.json`)}`,
+    ...settingFlags({ ...sandboxSettings(sandbox), journalPath: join(tmp, `journal-${wallet}.json`) }),
     "--json",
   ];
 }

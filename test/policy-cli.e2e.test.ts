@@ -7,7 +7,15 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { assertBuilt, type Run, report, runCli, why } from "~test/cli-harness.js";
+import {
+  assertBuilt,
+  type Run,
+  report,
+  runCli,
+  sandboxSettings,
+  settingFlags,
+  why,
+} from "~test/cli-harness.js";
 import { repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 
@@ -28,16 +36,7 @@ afterAll(async () => {
 /** The CLI as wallet `wallet` against the sandbox (flags for this run only). */
 function cli(args: string[], wallet: number): Promise<Run> {
   const flags = [
-    "-c",
-    `run402:apiBase=${sandbox.apiBase}`,
-    "-c",
-    `run402:baseRpcUrl=${sandbox.x402.rpcUrl}`,
-    "-c",
-    `run402:tempoRpcUrl=${sandbox.mpp.rpcUrl}`,
-    "-c",
-    `run402:allowedRecipients=${sandbox.treasury}`,
-    "-c",
-    `run402:journalPath=${join(tmp, `journal-${wallet}.json`)}`,
+    ...settingFlags({ ...sandboxSettings(sandbox), journalPath: join(tmp, `journal-${wallet}.json`) }),
     "--json",
   ];
   return runCli(tmp, [...args, ...flags], { RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey });
