@@ -34,6 +34,17 @@ describe("holderAlive", () => {
         // Once the shell's child has become the engine-named program, it holds the lock.
         for (let i = 0; i < 200 && !holderAlive(pid); i++) await new Promise((r) => setTimeout(r, 25));
         expect(holderAlive(pid)).toBe(true);
+        // The parent must be `sleep` (the shell exec'd it) before the kill: a shell still running
+        // would reap its background child, and the zombie would be gone before it is looked at.
+        const comm = () => {
+          try {
+            return readFileSync(`/proc/${parent.pid}/comm`, "utf8").trim();
+          } catch {
+            return undefined;
+          }
+        };
+        for (let i = 0; i < 400 && comm() !== "sleep"; i++) await new Promise((r) => setTimeout(r, 25));
+        expect(comm()).toBe("sleep");
         // It exits (killed); its parent never reaps it, so it stays a zombie.
         process.kill(pid, "SIGKILL");
         for (let i = 0; i < 200 && state(pid) !== "Z"; i++) await new Promise((r) => setTimeout(r, 25));

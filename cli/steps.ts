@@ -102,7 +102,10 @@ function names(value: unknown): NameChanges {
   return { added: strings(v.added), changed: strings(v.changed), removed: strings(v.removed) };
 }
 
-/** A Deployment's `changes` input (the provider's release diff) in the report's shape; undefined if absent. */
+/**
+ * A Deployment's `changes` input (the provider's release diff, recorded as `__changes`: a quiet
+ * property, provider/shapes.ts) in the report's shape; undefined if absent.
+ */
 function asChanges(value: unknown): DeploymentChanges | undefined {
   const c = value as Record<string, unknown> | null | undefined;
   if (!c || typeof c !== "object" || typeof c.summary !== "string") return undefined;
@@ -197,7 +200,9 @@ export class StepCollector {
           }
         : { resource: name, action: m.op, amountUsd: "0", rail: null, reason: reasonOf(m) };
     const changes =
-      type === "run402:Deployment" && m.op !== "delete" ? asChanges(m.new?.inputs?.changes) : undefined;
+      type === "run402:Deployment" && m.op !== "delete"
+        ? asChanges(m.new?.inputs?.__changes ?? m.new?.inputs?.changes)
+        : undefined;
     if (changes) {
       action.changes = changes;
       if (changes.summary)

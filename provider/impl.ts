@@ -11,6 +11,15 @@ import { project } from "./impl/project.js";
 import { secret } from "./impl/secret.js";
 import { tier } from "./impl/tier.js";
 import { wayOut } from "./impl/wayout.js";
+import {
+  deploymentShape,
+  projectShape,
+  recordQuiet,
+  revealQuiet,
+  type Shape,
+  secretShape,
+  tierShape,
+} from "./shapes.js";
 
 /**
  * The stable code an error is reported under. Only text crosses the engine to the user (and to
@@ -65,11 +74,25 @@ function asFailure(thrown: unknown): { failures: { property: string; reason: str
   return { failures: [{ property: "", reason: message.replace(/\s*\n\s*/g, " ") }] };
 }
 
-function coded<T extends Handler>(handler: T): T {
+/**
+ * The handler as the engine calls it: coded errors (check's as failures), progress lines on the
+ * resource's row, and the shape's quiet properties under their recorded keys in the inputs the
+ * engine records (check's and read's results), under their names for the handler.
+ */
+function coded<T extends Handler>(handler: T, shape: Shape): T {
   const wrapped: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(handler)) {
-    wrapped[name] = (...args: never[]) =>
-      withUrn(urnOf(args), () => fn(...args)).catch(name === "check" ? asFailure : withCode);
+    wrapped[name] = (...given: never[]) => {
+      const args = given.map((arg) => revealQuiet(shape, arg)) as never[];
+      return withUrn(urnOf(args), () => fn(...args))
+        .then((result) => {
+          const inputs = (result as { inputs?: unknown } | undefined)?.inputs;
+          return inputs && typeof inputs === "object"
+            ? { ...(result as object), inputs: recordQuiet(shape, inputs as Record<string, unknown>) }
+            : result;
+        })
+        .catch(name === "check" ? asFailure : withCode);
+    };
   }
   return wrapped as T;
 }
@@ -87,8 +110,8 @@ export async function configure(request: {
 
 /** CRUD handlers by resource kind. */
 export const handlers = {
-  tier: coded(tier),
-  project: coded(project),
-  deployment: coded(deployment),
-  secret: coded(secret),
+  tier: coded(tier, tierShape),
+  project: coded(project, projectShape),
+  deployment: coded(deployment, deploymentShape),
+  secret: coded(secret, secretShape),
 };

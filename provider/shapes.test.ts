@@ -20,6 +20,8 @@ import {
   outputKeys,
   projectShape,
   type ReleaseChanges,
+  recordQuiet,
+  revealQuiet,
   secretKeys,
   secretShape,
   shapes,
@@ -203,5 +205,24 @@ describe("the description at run time", () => {
     expect(names).toEqual(
       expect.arrayContaining(["TierName", "TierDecision", "PlannedPayment", "Settlement", "ReleaseChanges"]),
     );
+  });
+});
+
+describe("quiet properties", () => {
+  test("behavior: a Deployment's `changes` and `release` are recorded under `__` keys (which Pulumi's diff does not display) and read back under their names", () => {
+    const inputs = {
+      projectId: "prj_1",
+      release: "{}",
+      changes: { summary: "1 site path added" },
+      files: {},
+    };
+    const recorded = recordQuiet(deploymentShape, inputs);
+    expect(Object.keys(recorded).sort()).toEqual(["__changes", "__release", "files", "projectId"]);
+    expect(revealQuiet(deploymentShape, recorded)).toEqual(inputs);
+    // A state written before they were quiet has them under their names: read as they are.
+    expect(revealQuiet(deploymentShape, inputs)).toEqual(inputs);
+    // Only the shape's quiet properties move; anything else (and non-objects) passes through.
+    expect(recordQuiet(tierShape, { tier: "hobby" })).toEqual({ tier: "hobby" });
+    expect(revealQuiet(deploymentShape, "prj_1/deployment")).toBe("prj_1/deployment");
   });
 });

@@ -15,6 +15,10 @@
  *   - `internal`: set by the resource or the provider for the implementation (e.g. the URN that keys a
  *     create); kept in state, never declared.
  * `hidden` keeps an input out of the declared outputs (a secret value that is only ever written).
+ * `quiet` keeps a planned value out of Pulumi's diff display: among the state's inputs it is recorded
+ * as `__<name>`, a key the engine never displays, and it is an output under its own name. For a
+ * value whose diff against the last plan's misleads (what that plan changed is not what this one
+ * changes; a list diffed by position reads as renames).
  */
 
 /** A value's type. */
@@ -67,6 +71,8 @@ export interface Property {
   readonly hidden?: boolean;
   /** For inputs: a change replaces the resource. */
   readonly replaces?: boolean;
+  /** For planned values: recorded among the inputs as `__<name>`, which Pulumi does not display. */
+  readonly quiet?: boolean;
 }
 
 /** A resource kind. */
@@ -183,6 +189,41 @@ export function outputKeys(shape: Shape): string[] {
   return Object.entries(shape.properties)
     .filter(([, p]) => p.role !== "internal" && !p.hidden)
     .map(([k]) => k);
+}
+
+/** The key a property has among the inputs the engine records: `__<name>` for a quiet one. */
+function recordedKey(name: string, property: Property): string {
+  return property.quiet ? `__${name}` : name;
+}
+
+/**
+ * Inputs as the engine records them (check's and read's results): each quiet property under its
+ * `__` key. {@link revealQuiet} is the inverse.
+ */
+export function recordQuiet<T extends Record<string, unknown>>(shape: Shape, inputs: T): T {
+  const out: Record<string, unknown> = { ...inputs };
+  for (const [name, property] of Object.entries(shape.properties)) {
+    if (!property.quiet || !(name in out)) continue;
+    out[recordedKey(name, property)] = out[name];
+    delete out[name];
+  }
+  return out as T;
+}
+
+/**
+ * Inputs (or outputs) as the implementation reads them: each quiet property under its own name,
+ * from its `__` key (a state written before the property was quiet has it under its name already).
+ */
+export function revealQuiet<T>(shape: Shape, value: T): T {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const [name, property] of Object.entries(shape.properties)) {
+    const key = recordedKey(name, property);
+    if (!property.quiet || !(key in out)) continue;
+    out[name] = out[key];
+    delete out[key];
+  }
+  return out as T;
 }
 
 /** Names of the secret properties. */
@@ -494,14 +535,16 @@ export const deploymentShape = {
     release: {
       type: t.string,
       role: "planned",
+      quiet: true,
       description:
         "The materialized release (Run402's PortableReleaseState: site paths, static manifest, functions, routes, i18n, …) as canonical JSON text: one value however large the site. Over 64 KiB the text is kept compressed: `br64:` and the base64 of its Brotli compression.",
     },
     changes: {
       type: releaseChanges,
       role: "planned",
+      quiet: true,
       description:
-        "What the last plan changed, as @run402/release's release diff names it (preview shows the planned one).",
+        "What the last plan changed, as @run402/release's release diff names it (the run402-pulumi CLI's plan shows the planned one; Pulumi's --diff shows `files` instead).",
     },
     files: {
       type: t.map(t.string),

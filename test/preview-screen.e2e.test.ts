@@ -137,6 +137,26 @@ describe("the default preview and up screens", () => {
   });
 });
 
+describe("the --diff screen of a Deployment", () => {
+  test("behavior: after one file changes and one is added, the diff names exactly those, and nothing reads as removed", async () => {
+    const dir = program();
+    const cli = await stackOn(dir, "diff", 1);
+    const up = await cli("up", "--yes");
+    expect(up.code, up.stderr + up.stdout).toBe(0);
+    writeFileSync(join(dir, "site", "index.html"), "<p>changed</p>");
+    writeFileSync(join(dir, "site", "new.html"), "<p>new</p>");
+    const preview = await cli("preview", "--diff");
+    expect(preview.code, preview.stderr + preview.stdout).toBe(0);
+    const text = preview.stdout;
+    expect(text).toMatch(/~ index\.html: "[0-9a-f]{64}" => "[0-9a-f]{64}"/);
+    expect(text).toMatch(/\+ new\.html\s*: "[0-9a-f]{64}"/);
+    // No removal is planned, so no line may read as one: what the last plan changed, or the
+    // release's file list diffed by position, is not shown.
+    expect(text.split("\n").filter((line) => /^\s*- /.test(line))).toEqual([]);
+    expect(text).not.toMatch(/style\.css"? =>|=> "?new\.html/);
+  });
+});
+
 describe("errors on the default screen name the way out", () => {
   test("error: an unreachable API names run402:apiBase and the URL, once, without a stack trace", async () => {
     const cli = await stackOn(program(), "unreachable", 1);
