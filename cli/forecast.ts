@@ -87,7 +87,9 @@ export function forecastRenewals(
       renewals.push({ ...base, date: new Date(at).toISOString(), action });
     }
   }
-  renewals.sort((a, b) => a.date.localeCompare(b.date) || a.resource.localeCompare(b.resource));
+  // Code-unit order (as plan fingerprints and the manifest walk sort): the same in every locale.
+  const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  renewals.sort((a, b) => order(a.date, b.date) || order(a.resource, b.resource));
   const byRail: Record<string, string> = {};
   for (const rail of [...new Set(renewals.map((r) => r.rail))].sort()) {
     byRail[rail] = sumUsd(renewals.filter((r) => r.rail === rail).map((r) => r.amountUsd));

@@ -275,7 +275,7 @@ describe("the operator decides the money", () => {
   });
 });
 
-describe("issue 20: an MCP client reads only what it was given", () => {
+describe("an MCP client reads only what it was given", () => {
   test("error: manifests and plan files outside the served folder, through a symlink, or not named as a manifest are refused; the values in them never reach a result", {
     timeout: 120_000,
   }, async () => {

@@ -58,7 +58,7 @@ function inventoryOf(release: PortableReleaseState, limit = 5000): Inventory {
   };
 }
 
-describe("issue 19 item 6: the live release is an inventory", () => {
+describe("the live release is an inventory", () => {
   test("behavior: an inventory with a function (no deps, no auth gates) is read", () => {
     const state = stateOf(inventory());
     expect(state.functions).toMatchObject([
@@ -134,7 +134,7 @@ describe("issue 19 item 6: the live release is an inventory", () => {
   });
 });
 
-describe("issue 25: the recorded release of a large site stays small", () => {
+describe("the recorded release of a large site stays small", () => {
   test("behavior: the digest recorded is @run402/release's, and the text reads back as the release, packed or not", () => {
     for (const release of [planned(3), planned(2_000), stateOf(inventory())]) {
       const record = recordOf(release);

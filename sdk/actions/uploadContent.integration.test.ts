@@ -19,7 +19,7 @@ const refusal = (p: Promise<unknown>) =>
     (e: UploadUrlError) => e,
   );
 
-describe("issue 19 item 9: the upload policy", () => {
+describe("the upload policy", () => {
   test("behavior: a presigned URL on a public https origin is allowed by default, pinned to the address checked", async () => {
     const target = await resolveUploadTarget(
       api,
@@ -112,7 +112,7 @@ describe("issue 19 item 9: the upload policy", () => {
   });
 });
 
-describe("issue 19 item 9: a hostile content plan is refused before a byte is sent", () => {
+describe("a hostile content plan is refused before a byte is sent", () => {
   let listener: Server;
   let port = 0;
   let hits = 0;
@@ -224,7 +224,7 @@ describe("issue 19 item 9: a hostile content plan is refused before a byte is se
   });
 });
 
-describe("issue 19 item 9: how bytes are sent to an upload host", () => {
+describe("how bytes are sent to an upload host", () => {
   let host: Server;
   let origin = "";
   const seen: { headers: Record<string, string | string[] | undefined>; url: string; body: Buffer }[] = [];

@@ -130,7 +130,7 @@ async function paidThenDropped(p: TestPayer, intent: string): Promise<{ hash: He
   return { hash: hash!, validBefore: Number(tx.transaction["validBefore"]) };
 }
 
-describe("issue 20 item 3: mpp decides void only from block-pinned data", () => {
+describe("mpp decides void only from block-pinned data", () => {
   test("error: a lagging RPC with no receipt for a mined transaction past validBefore does not make the rerun pay again: the blocks, read by hash, show it mined", {
     timeout: 180_000,
   }, async () => {
@@ -197,7 +197,7 @@ function x402Offer(fields: Record<string, unknown>): Reply {
 const BASE_MAINNET_USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
 const TEMPO_MAINNET_USDCE = "0x20C000000000000000000000b9537d11c60E8b50";
 
-describe("issue 20 item 5: the payer signs only on networks the operator allowed", () => {
+describe("the payer signs only on networks the operator allowed", () => {
   test("error: a client whose RPC serves Base Sepolia refuses a Base mainnet USDC authorization before signing, naming run402:allowedNetworks", async () => {
     const p = payer(2, "x402");
     h.api.handle(() => x402Offer({ network: "eip155:8453", asset: BASE_MAINNET_USDC }));
@@ -263,7 +263,7 @@ describe("issue 20 item 5: the payer signs only on networks the operator allowed
   });
 });
 
-describe("issue 20 item 2: a sale answering a repeated request is a second purchase", () => {
+describe("a sale answering a repeated request is a second purchase", () => {
   test("error: the server sells a repeated keyed request while the earlier x402 authorization is unused: recorded as a second purchase, and the authorization is cancelled on chain so it can never move money too", {
     timeout: 180_000,
   }, async () => {

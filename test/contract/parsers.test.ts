@@ -67,7 +67,7 @@ describe("contract fixtures", () => {
   });
 });
 
-describe("issue 19 item 1: tier prices", () => {
+describe("tier prices", () => {
   test('behavior: "$0.10" is read as the exact amount 0.10 (100000 atomic), with no price_atomic', async () => {
     const { r402 } = client({ "GET /tiers/v1": fixture("tier-quote") });
     const quote = await r402.tiers.quote();
@@ -93,7 +93,7 @@ describe("issue 19 item 1: tier prices", () => {
   });
 });
 
-describe("issue 19 item 2: tier status of a fresh wallet", () => {
+describe("tier status of a fresh wallet", () => {
   test.each(["tier-status-runtime", "tier-status-no-org"])("behavior: %s is read", async (name) => {
     const { r402 } = client({ "GET /tiers/v1/status": fixture(name) });
     const status = await r402.tiers.status();
@@ -101,7 +101,7 @@ describe("issue 19 item 2: tier status of a fresh wallet", () => {
   });
 });
 
-describe("issue 19 item 3: project list rows keyed id", () => {
+describe("project list rows keyed id", () => {
   test("behavior: rows keyed id are read as projects, deleted rows dropped", async () => {
     const { r402 } = client({ "GET /projects/v1": fixture("project-list") });
     const listed = await r402.projects.list();
@@ -115,7 +115,7 @@ describe("issue 19 item 3: project list rows keyed id", () => {
   });
 });
 
-describe("issue 19 item 4: project create without endpoints", () => {
+describe("project create without endpoints", () => {
   test("behavior: Run402 Cloud's answer (no endpoints) is read with its keys", async () => {
     const { r402 } = client({ "POST /projects/v1": fixture("project-create") });
     const created = await r402.projects.create({ intent: "contract/create", name: "one" });
@@ -123,7 +123,7 @@ describe("issue 19 item 4: project create without endpoints", () => {
   });
 });
 
-describe("issue 19 item 7: bodies nobody reads", () => {
+describe("bodies nobody reads", () => {
   test("behavior: project delete answered {status: purged} resolves", async () => {
     const { r402 } = client({ "DELETE /projects/v1/prj_fixture_1": fixture("project-delete") });
     await expect(
@@ -156,7 +156,7 @@ const spec = { secrets: { require: [] } };
 const apply = (r402: ReturnType<typeof client>["r402"]) =>
   r402.deploy.apply({ projectId: "prj_fixture_1", anonKey: "anon", spec, content: new Map() });
 
-describe("issue 19 item 5: the operation lifecycle", () => {
+describe("the operation lifecycle", () => {
   test("behavior: schema_settling is waited through, a plan without is_noop is committed", async () => {
     const { r402, seen } = deployClient(
       [fixture("apply-commit-running")],
@@ -238,7 +238,7 @@ describe("issue 19 item 5: the operation lifecycle", () => {
   });
 });
 
-describe("issue 19 item 8: errors and conflicts", () => {
+describe("errors and conflicts", () => {
   test("behavior: a conflict answered as a 200 failed commit is planned again", async () => {
     const { r402, seen } = deployClient(
       [fixture("apply-commit-conflict"), fixture("apply-commit-running")],

@@ -38,7 +38,7 @@ async function apiPuts() {
   return (await sb.requests()).filter((r) => r.method === "PUT").length;
 }
 
-describe("issue 19 item 9: multipart uploads through the presigned-URL origin", () => {
+describe("multipart uploads through the presigned-URL origin", () => {
   test("behavior: @run402/sdk 3.3.3 deploys a site with a file over the multipart threshold", async () => {
     const configDir = mkdtempSync(join(tmpdir(), "run402-sdk-"));
     const w = sb.wallets[0]!;
