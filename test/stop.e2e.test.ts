@@ -25,7 +25,7 @@ import {
   why,
 } from "~test/cli-harness.js";
 import { type HoldingProxy, holdingProxy } from "~test/holding-proxy.js";
-import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 
 /** The bound from signal to exit: the engine's grace (5 s) and the hard stop (2 s), plus slack. */
 const boundMs = 9000;
@@ -75,16 +75,6 @@ function target(wallet: number, rail: "x402" | "mpp", name: string) {
 async function paidBy(wallet: number) {
   const payer = sandbox.wallets[wallet]!.address.toLowerCase();
   return (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer);
-}
-
-/** The ids of the wallet's projects on the sandbox. */
-async function projectsOf(wallet: number): Promise<string[]> {
-  const url = `${sandbox.apiBase}/projects/v1`;
-  const res = await fetch(url, {
-    headers: { "sign-in-with-x": await siwxHeader(sandbox.wallets[wallet]!.privateKey, url) },
-  });
-  const body = (await res.json()) as { projects: { id: string }[] };
-  return body.projects.map((p) => p.id);
 }
 
 /** The wallet's stablecoin balance on the rail's chain. */
@@ -360,7 +350,7 @@ describe("a full disk that heals", () => {
 
       expect(existsSync(`${checkpoint}.bak`)).toBe(true);
       // The lost update created the project on the server; Pulumi's copy predates it.
-      const made = await projectsOf(5);
+      const made = await sandbox.projectsOf(5);
       expect(made).toHaveLength(1);
       expect(readFileSync(`${checkpoint}.bak`, "utf8")).not.toContain(made[0]);
 
@@ -374,7 +364,7 @@ describe("a full disk that heals", () => {
       );
       expect(await paidBy(5)).toHaveLength(1);
       // The keyed create answered with the project the lost update made: no second project.
-      expect(await projectsOf(5)).toEqual(made);
+      expect(await sandbox.projectsOf(5)).toEqual(made);
       expect(next.stdout).toContain(made[0]);
       const again = await cli(args, runEnv);
       expect(again.code, why(again)).toBe(0);
