@@ -61,6 +61,13 @@ export function childEnv(
   return { ...base, PULUMI_HOME: join(tmp, "pulumi-home"), RUN402_CONFIG_DIR: join(tmp, "config"), ...env };
 }
 
+/** The variables of `env` that are set (as the MCP SDK's StdioClientTransport takes an environment). */
+export function definedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
+}
+
 /** Runs the CLI to its end; never throws on exit codes. */
 export function runCli(
   tmp: string,

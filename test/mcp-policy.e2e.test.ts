@@ -14,7 +14,15 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { appCopy, assertBuilt, main, sandboxSettings, settingFlags } from "~test/cli-harness.js";
+import {
+  appCopy,
+  assertBuilt,
+  childEnv,
+  definedEnv,
+  main,
+  sandboxSettings,
+  settingFlags,
+} from "~test/cli-harness.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import type { Report } from "../cli/report.js";
 import { configKeys } from "../provider/settings.js";
@@ -41,16 +49,15 @@ afterAll(async () => {
   for (const dir of [root, outside]) if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** The server's environment: its Pulumi home and run402 config inside the served folder, a wallet's key. */
 function env(wallet: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) out[key] = value;
-  delete out.PULUMI_CONFIG_PASSPHRASE;
-  delete out.PULUMI_CONFIG_PASSPHRASE_FILE;
-  return Object.assign(out, {
-    PULUMI_HOME: join(root, ".pulumi-home"),
-    RUN402_CONFIG_DIR: join(root, ".config"),
-    RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey,
-  });
+  return definedEnv(
+    childEnv(root, {
+      PULUMI_HOME: join(root, ".pulumi-home"),
+      RUN402_CONFIG_DIR: join(root, ".config"),
+      RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey,
+    }),
+  );
 }
 
 /** The operator's flags pointing the server at the test sandbox. */
