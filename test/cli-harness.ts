@@ -38,6 +38,8 @@ export interface ChildOptions {
   detached?: boolean;
   /** `runCli` only: killed (SIGTERM) after this many milliseconds. */
   timeout?: number;
+  /** Node's own flags before the CLI's (e.g. `--max-old-space-size=384`). */
+  nodeArgs?: string[];
 }
 
 /**
@@ -78,10 +80,10 @@ export function runCli(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [main, ...args],
+      [...(options.nodeArgs ?? []), main, ...args],
       {
         env: childEnv(tmp, env, options.unset),
-        maxBuffer: 32 * 1024 * 1024,
+        maxBuffer: 256 * 1024 * 1024,
         ...(options.cwd ? { cwd: options.cwd } : {}),
         ...(options.timeout ? { timeout: options.timeout } : {}),
       },
@@ -110,7 +112,7 @@ export function startCli(
   env: Record<string, string> = {},
   options: ChildOptions = {},
 ): Spawned {
-  const child = spawn(process.execPath, [main, ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), main, ...args], {
     env: childEnv(tmp, env, options.unset),
     stdio: ["ignore", "pipe", "pipe"],
     ...(options.cwd ? { cwd: options.cwd } : {}),
