@@ -4,17 +4,15 @@
  * and flag, and the refusal through the built CLI as a process (its exit code, one JSON document, no
  * state folder written).
  */
-import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
+import { assertBuilt, report, runCli } from "~test/cli-harness.js";
 import { repoRoot } from "~test/engine.js";
 import { parseCli } from "../cli/args.js";
-import type { Report } from "../cli/report.js";
 import { runnerLocalBackend, runnerLocalJournal } from "../cli/run.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 const tmp = mkdtempSync(join(tmpdir(), "run402-ci-backend-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -59,31 +57,19 @@ describe("a file backend in CI", () => {
   });
 
   test("error: the built CLI exits 2 with CLI_BACKEND_NOT_DURABLE and writes no state", async () => {
-    if (!existsSync(main))
-      throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+    assertBuilt();
     const app = join(tmp, "app");
     cpSync(join(repoRoot, "examples", "quickstart"), app, { recursive: true });
-    const run = await new Promise<{ code: number; stdout: string }>((resolve) =>
-      execFile(
-        process.execPath,
-        [main, "apply", "--manifest", app, "--yes", "--json", "-c", "run402:apiBase=https://run402.invalid"],
-        {
-          env: {
-            ...process.env,
-            CI: "true",
-            PULUMI_HOME: join(tmp, "pulumi-home"),
-            RUN402_CONFIG_DIR: join(tmp, "config"),
-            RUN402_PRIVATE_KEY: "",
-          },
-          timeout: 60_000,
-        },
-        (error, stdout) => resolve({ code: error ? Number(error.code) : 0, stdout }),
-      ),
+    const run = await runCli(
+      tmp,
+      ["apply", "--manifest", app, "--yes", "--json", "-c", "run402:apiBase=https://run402.invalid"],
+      { CI: "true" },
+      { timeout: 60_000 },
     );
-    const report = JSON.parse(run.stdout) as Report;
+    const { errors } = report(run);
     expect(run.code).toBe(2);
-    expect(report.errors.map((e) => e.code)).toEqual(["CLI_BACKEND_NOT_DURABLE"]);
-    expect(report.errors[0]?.message).toMatch(/--backend .*durable.*--allow-file-backend/s);
+    expect(errors.map((e) => e.code)).toEqual(["CLI_BACKEND_NOT_DURABLE"]);
+    expect(errors[0]?.message).toMatch(/--backend .*durable.*--allow-file-backend/s);
     expect(readdirSync(app)).not.toContain(".run402");
   });
 });

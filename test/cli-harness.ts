@@ -3,10 +3,11 @@
  * (imported as `~test/cli-harness.js`): one way to run it to completion, one to start it and watch
  * its stderr, both with a private PULUMI_HOME and run402 config folder under the test's temp folder
  * and without the caller's passphrase or wallet key (the CLI makes its own passphrase; a test passes
- * the key it means).
+ * the key it means); the `-c` settings that point it at a test sandbox; and a copy of the quickstart
+ * app for it to apply.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import type { Report } from "../cli/report.js";
 import { repoRoot } from "./engine.js";
@@ -35,6 +36,10 @@ export interface ChildOptions {
   unset?: string[];
   /** `startCli` only: in a process group of its own, as a shell would start it. */
   detached?: boolean;
+  /** `runCli` only: killed (SIGTERM) after this many milliseconds. */
+  timeout?: number;
+  /** Node's own flags before the CLI's (e.g. `--max-old-space-size=384`). */
+  nodeArgs?: string[];
 }
 
 /**
@@ -58,6 +63,13 @@ export function childEnv(
   return { ...base, PULUMI_HOME: join(tmp, "pulumi-home"), RUN402_CONFIG_DIR: join(tmp, "config"), ...env };
 }
 
+/** The variables of `env` that are set (as the MCP SDK's StdioClientTransport takes an environment). */
+export function definedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
+}
+
 /** Runs the CLI to its end; never throws on exit codes. */
 export function runCli(
   tmp: string,
@@ -68,11 +80,12 @@ export function runCli(
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [main, ...args],
+      [...(options.nodeArgs ?? []), main, ...args],
       {
         env: childEnv(tmp, env, options.unset),
-        maxBuffer: 32 * 1024 * 1024,
+        maxBuffer: 256 * 1024 * 1024,
         ...(options.cwd ? { cwd: options.cwd } : {}),
+        ...(options.timeout ? { timeout: options.timeout } : {}),
       },
       (error, stdout, stderr) => {
         resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
@@ -99,7 +112,7 @@ export function startCli(
   env: Record<string, string> = {},
   options: ChildOptions = {},
 ): Spawned {
-  const child = spawn(process.execPath, [main, ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), main, ...args], {
     env: childEnv(tmp, env, options.unset),
     stdio: ["ignore", "pipe", "pipe"],
     ...(options.cwd ? { cwd: options.cwd } : {}),
@@ -164,4 +177,24 @@ export function sandboxSettings(sandbox: TestSandbox): Record<string, string> {
     tempoRpcUrl: sandbox.mpp.rpcUrl,
     allowedRecipients: sandbox.treasury,
   };
+}
+
+/**
+ * A copy of examples/quickstart (its app.json and site) in `dir`, without its Pulumi project file,
+ * state or node_modules; `program: false` leaves out its TypeScript program (index.ts) too, for a
+ * test that puts its own program beside app.json. Returns `dir`.
+ */
+export function copyQuickstart(dir: string, options: { program?: boolean } = {}): string {
+  const skipped =
+    options.program === false ? /node_modules|\.run402|Pulumi\.|index\.ts/ : /node_modules|\.run402|Pulumi\./;
+  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
+    recursive: true,
+    filter: (src) => !skipped.test(src),
+  });
+  return dir;
+}
+
+/** A fresh copy of the quickstart app in a new folder under `parent`; returns its app.json. */
+export function appCopy(parent: string): string {
+  return join(copyQuickstart(mkdtempSync(join(parent, "app-"))), "app.json");
 }

@@ -6,20 +6,12 @@
  * allow, share another stack's project, outlive a SIGKILL holding the lock, hide an interruption.
  */
 import { spawn, spawnSync } from "node:child_process";
-import {
-  cpSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import {
+  appCopy,
   assertBuilt,
   childEnv as envFor,
   main,
@@ -31,7 +23,6 @@ import {
   startCli,
   why,
 } from "~test/cli-harness.js";
-import { repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 
 const day = 24 * 60 * 60;
@@ -155,16 +146,6 @@ function reconcileOnce(args: string[], env: Record<string, string>): Promise<Run
   });
 }
 
-/** A private copy of the quickstart app. */
-function appCopy(): string {
-  const dir = mkdtempSync(join(tmp, "app-"));
-  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
-    recursive: true,
-    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
-  });
-  return join(dir, "app.json");
-}
-
 /** Flags and env that point the CLI at the test sandbox with one of its wallets. */
 function target(wallet: number, name: string): { flags: string[]; env: Record<string, string> } {
   return {
@@ -191,7 +172,7 @@ async function price(tier: string): Promise<string> {
 
 describe("run402-pulumi", () => {
   test("error: validate reports a bad manifest with its pointer (exit 2, no network)", async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     writeFileSync(manifest, JSON.stringify({ tier: "prototype", sitee: { dir: "site" } }));
     const run = await cli(["validate", "--manifest", manifest, "--json"]);
     expect(run.code, why(run)).toBe(2);
@@ -199,7 +180,7 @@ describe("run402-pulumi", () => {
     expect(doc.ok).toBe(false);
     expect(doc.errors[0]).toMatchObject({ code: "MANIFEST_INVALID", pointer: "/sitee" });
 
-    const good = await cli(["validate", "--manifest", appCopy(), "--json"]);
+    const good = await cli(["validate", "--manifest", appCopy(tmp), "--json"]);
     expect(good.code, why(good)).toBe(0);
     expect(report(good)).toMatchObject({ ok: true, command: "validate", errors: [] });
   });
@@ -213,7 +194,7 @@ describe("run402-pulumi", () => {
       "run402-pulumi: Unknown flag --frobnicate. (`run402-pulumi --help` lists the commands and flags)",
     ]);
 
-    const noYes = await cli(["apply", "--manifest", appCopy(), "--json"]);
+    const noYes = await cli(["apply", "--manifest", appCopy(tmp), "--json"]);
     expect(noYes.code).toBe(2);
     expect(report(noYes).errors[0]).toMatchObject({ code: "CLI_CONFIRMATION_REQUIRED" });
     expect(report(noYes).errors[0]?.message).toMatch(/--yes/);
@@ -222,7 +203,7 @@ describe("run402-pulumi", () => {
   test("behavior: x402: plan prices without paying, apply pays once, again pays nothing, renew pays the renewal, status, destroy", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(0, "x402");
     const expected = await price("prototype");
 
@@ -294,7 +275,7 @@ describe("run402-pulumi", () => {
   test("behavior: mpp: apply settles on mpp and the JSON agrees with the ledger; reconcile stops cleanly on SIGTERM", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(1, "mpp");
     const apply = await cli(["apply", "--manifest", manifest, "--rail", "mpp", "--yes", ...flags], env);
     expect(apply.code, why(apply)).toBe(0);
@@ -324,7 +305,7 @@ describe("run402-pulumi", () => {
   });
 
   test("error: over the spend cap: exit 3, nothing settled", async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(2, "cap");
     const apply = await cli(["apply", "--manifest", manifest, "--yes", "--max-spend", "0.05", ...flags], env);
     expect(apply.code, why(apply)).toBe(3);
@@ -338,7 +319,7 @@ describe("run402-pulumi", () => {
   test("behavior: apply on a terminal shows the plan and asks; no means nothing is paid", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(2, "tty");
     const args = ["apply", "--manifest", manifest, ...flags.filter((f) => f !== "--json")];
     const command = [process.execPath, main, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
@@ -374,7 +355,7 @@ describe("run402-pulumi", () => {
   });
 
   test("error: the Run402 API fails the purchase: exit 4, nothing settled", async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(2, "api-error");
     await sandbox.fault({ route: "POST /tiers/v1/:tier", kind: "error_before_settlement", count: 20 });
     const apply = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
@@ -388,7 +369,7 @@ describe("run402-pulumi", () => {
   test("behavior: --sandbox (npm start): starts its own sandbox, prints the outputs with the settlement rail; later runs in other processes reach the same sandbox and destroy works", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const run = await cli(["apply", "--manifest", manifest, "--sandbox", "--yes"]);
     expect(run.code, why(run)).toBe(0);
     expect(run.stdout).toMatch(/lastSettlement\s+rail=x402/);
@@ -415,7 +396,7 @@ describe("run402-pulumi", () => {
   });
 
   test("error: status of a stack that does not exist is not ok (exit 2)", async () => {
-    const run = await cli(["status", "--manifest", appCopy(), "--json"]);
+    const run = await cli(["status", "--manifest", appCopy(tmp), "--json"]);
     expect(run.code, why(run)).toBe(2);
     expect(report(run)).toMatchObject({ ok: false, errors: [{ code: "CLI_STACK_NOT_FOUND" }] });
   });
@@ -423,7 +404,7 @@ describe("run402-pulumi", () => {
   test("behavior: renew pays renewals only: an upgrade is reported, refused (exit 3) and not paid; reconcile exits non-zero after a failed round", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(3, "renew-only");
     const apply = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
     expect(apply.code, why(apply)).toBe(0);
@@ -460,7 +441,7 @@ describe("run402-pulumi", () => {
     timeout: 300_000,
   }, async () => {
     const { flags, env } = target(4, "twins");
-    const [one, two] = [appCopy(), appCopy()]; // both name their project "quickstart"
+    const [one, two] = [appCopy(tmp), appCopy(tmp)]; // both name their project "quickstart"
     const a = await cli(["apply", "--manifest", one, "--yes", ...flags], env);
     expect(a.code, why(a)).toBe(0);
     const b = await cli(["apply", "--manifest", two, "--yes", ...flags], env);
@@ -478,7 +459,7 @@ describe("run402-pulumi", () => {
   test("behavior: the confirmed total is the run's cap: a free change asks without a price and pays nothing, even when a renewal falls due before the answer", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(5, "confirm");
     const apply = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
     expect(apply.code, why(apply)).toBe(0);
@@ -501,7 +482,7 @@ describe("run402-pulumi", () => {
   test("behavior: SIGKILL of the CLI: the engine and its plugins do not outlive it; a second apply meanwhile is told who holds the stack (exit 6); the next apply converges, clearing and naming whatever the killed run left", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(6, "killed");
     const first = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
     expect(first.code, why(first)).toBe(0);
@@ -548,7 +529,7 @@ describe("run402-pulumi", () => {
   test("behavior: Ctrl-C: the run stops, says what finished and what did not, exits 130; refresh repairs the stack", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(7, "ctrl-c");
     // The project create hangs long enough for the signal to arrive while it runs.
     await sandbox.fault({ route: "POST /projects/v1", kind: "delay", delayMs: 8_000, count: 1 });

@@ -66,16 +66,19 @@ export async function createEngineWorkspace(): Promise<EngineWorkspace> {
   };
 }
 
-/** Creates (or selects) a stack whose program runs in this process (Automation API inline). */
+/**
+ * Creates (or selects) a stack whose program runs in this process (Automation API inline); `env` is
+ * added to the workspace's environment (the engine and the plugins it starts see it).
+ */
 export async function inlineStack(
   engine: EngineWorkspace,
-  options: { projectName: string; stackName?: string; program: PulumiFn },
+  options: { projectName: string; stackName?: string; program: PulumiFn; env?: Record<string, string> },
 ): Promise<Stack> {
   return LocalWorkspace.createOrSelectStack(
     { stackName: options.stackName ?? "test", projectName: options.projectName, program: options.program },
     {
       pulumiCommand: engine.pulumiCommand,
-      envVars: engine.env,
+      envVars: { ...engine.env, ...options.env },
       pulumiHome: engine.env.PULUMI_HOME,
       secretsProvider: "passphrase",
       // The engine starts dynamic providers in `main`; it must see node_modules/pulumi-run402.

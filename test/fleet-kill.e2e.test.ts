@@ -7,13 +7,14 @@
  * intent), must resolve A's claim without paying again: one payment in the sandbox's ledger and on
  * chain, B reporting that same settlement.
  */
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Address, createPublicClient, erc20Abi, http } from "viem";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   assertBuilt,
+  copyQuickstart,
   report,
   type Spawned,
   sandboxSettings,
@@ -21,7 +22,6 @@ import {
   startCli,
   why,
 } from "~test/cli-harness.js";
-import { repoRoot } from "~test/engine.js";
 import { type HoldingProxy, holdingProxy } from "~test/holding-proxy.js";
 import { startPostgres, type TestPostgres } from "~test/postgres.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
@@ -48,11 +48,7 @@ afterAll(async () => {
 function startRunner(name: string, stack: string): Spawned {
   const home = join(tmp, `home-${name}`);
   mkdirSync(home, { recursive: true });
-  const tree = join(tmp, `tree-${name}`);
-  cpSync(join(repoRoot, "examples", "quickstart"), tree, {
-    recursive: true,
-    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
-  });
+  const tree = copyQuickstart(join(tmp, `tree-${name}`));
   const settings = {
     ...sandboxSettings(sandbox),
     apiBase: proxy.url,

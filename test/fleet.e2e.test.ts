@@ -6,13 +6,20 @@
  * on the other rail. Every intent is paid exactly once (sandbox ledger and chain balances), and the
  * wallet's rolling budget, counted in the shared journal, is never exceeded.
  */
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Address, createPublicClient, erc20Abi, http } from "viem";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { assertBuilt, type Run, report, runCli } from "~test/cli-harness.js";
-import { repoRoot } from "~test/engine.js";
+import {
+  assertBuilt,
+  copyQuickstart,
+  type Run,
+  report,
+  runCli,
+  sandboxSettings,
+  settingFlags,
+} from "~test/cli-harness.js";
 import { startPostgres, type TestPostgres } from "~test/postgres.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import * as PgJournal from "../sdk/pay/journal-postgres.js";
@@ -35,11 +42,7 @@ afterAll(async () => {
 function runner(name: string) {
   const home = join(tmp, `home-${name}`);
   mkdirSync(home, { recursive: true });
-  const tree = join(tmp, `tree-${name}`);
-  cpSync(join(repoRoot, "examples", "quickstart"), tree, {
-    recursive: true,
-    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
-  });
+  const tree = copyQuickstart(join(tmp, `tree-${name}`));
   return (args: string[], wallet: number): Promise<Run> =>
     runCli(
       tmp,
@@ -63,16 +66,7 @@ const flags = (stack: string, rail: "x402" | "mpp", budgetUsd: string) => [
   pg.url,
   "--rail",
   rail,
-  "-c",
-  `run402:apiBase=${sandbox.apiBase}`,
-  "-c",
-  `run402:baseRpcUrl=${sandbox.x402.rpcUrl}`,
-  "-c",
-  `run402:tempoRpcUrl=${sandbox.mpp.rpcUrl}`,
-  "-c",
-  `run402:allowedRecipients=${sandbox.treasury}`,
-  "-c",
-  `run402:budgetUsd=${budgetUsd}`,
+  ...settingFlags({ ...sandboxSettings(sandbox), budgetUsd }),
   "--json",
 ];
 

@@ -3,35 +3,29 @@
  * only a horizon and a manifest inside the folder the server serves. No sandbox and no network: the
  * calls here end before a price list would be read.
  */
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { repoRoot } from "~test/engine.js";
+import { assertBuilt, childEnv, copyQuickstart, definedEnv, main } from "~test/cli-harness.js";
 import type { Report } from "../cli/report.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 let tmp: string;
 let served: string;
 let client: Client;
 
 beforeAll(async () => {
+  assertBuilt();
   tmp = mkdtempSync(join(tmpdir(), "run402-forecast-mcp-"));
   served = join(tmp, "served");
-  cpSync(join(repoRoot, "examples", "quickstart"), join(served, "app"), {
-    recursive: true,
-    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
-  });
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
-  Object.assign(env, { PULUMI_HOME: join(tmp, "pulumi-home"), RUN402_CONFIG_DIR: join(tmp, "config") });
+  copyQuickstart(join(served, "app"));
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [main, "mcp"],
-    env,
+    env: definedEnv(childEnv(tmp)),
     cwd: served,
     stderr: "pipe",
   });

@@ -6,11 +6,12 @@
  * exactly what the forecasts said.
  */
 import { createHash } from "node:crypto";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
+  appCopy,
   assertBuilt,
   type Run,
   report,
@@ -20,7 +21,6 @@ import {
   startCli,
   why,
 } from "~test/cli-harness.js";
-import { repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import type { ForecastReport } from "../cli/report.js";
 import { atomicToUsd } from "../sdk/money.js";
@@ -61,15 +61,6 @@ async function reconcileOnce(args: string[], wallet: number): Promise<Run> {
   return run.done;
 }
 
-function appCopy(): string {
-  const dir = mkdtempSync(join(tmp, "app-"));
-  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
-    recursive: true,
-    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
-  });
-  return join(dir, "app.json");
-}
-
 /** A digest of every file under `dir` (path, size, content). */
 function digest(dir: string): string {
   const hash = createHash("sha256");
@@ -89,8 +80,8 @@ const doc = report;
 describe("run402-pulumi forecast", () => {
   test("behavior: two stacks on two wallets: the forecast matches what reconcile pays once the clock reaches the due dates", async () => {
     const stacks = [
-      { manifest: appCopy(), wallet: 0, rail: "x402" },
-      { manifest: appCopy(), wallet: 1, rail: "mpp" },
+      { manifest: appCopy(tmp), wallet: 0, rail: "x402" },
+      { manifest: appCopy(tmp), wallet: 1, rail: "mpp" },
     ];
     const leases: number[] = [];
     for (const s of stacks) {
@@ -168,10 +159,10 @@ describe("run402-pulumi forecast", () => {
   });
 
   test("error: forecast of a stack that does not exist, and a bad --days (exit 2)", async () => {
-    const bad = await cli(["forecast", "--manifest", appCopy(), "--days", "0"], 2);
+    const bad = await cli(["forecast", "--manifest", appCopy(tmp), "--days", "0"], 2);
     expect(bad.code, why(bad)).toBe(2);
     expect(doc(bad).errors[0]!.message).toContain("--days");
-    const missing = await cli(["forecast", "--manifest", appCopy()], 2);
+    const missing = await cli(["forecast", "--manifest", appCopy(tmp)], 2);
     expect(missing.code, why(missing)).not.toBe(0);
     expect(doc(missing).forecast).toBeUndefined();
   });

@@ -1,25 +1,32 @@
 /**
- * Issue 20, items 1 and 7, through the MCP SDK's own client over stdio (the built CLI as a child
- * process): the operator decides the money and the files. Every `run402:*` setting and every other
- * argument that would widen what the operator set is refused before anything runs (the sandbox's
- * request log stays empty); an agent's cap only narrows the operator's; `--allow-apply` without
- * operator-set recipients does not start; tool paths stay inside the served folder, and a value
- * from a file outside it never reaches a result.
+ * Through the MCP SDK's own client over stdio (the built CLI as a child process): the operator
+ * decides the money and the files. Every `run402:*` setting and every other argument that would
+ * widen what the operator set is refused before anything runs (the sandbox's request log stays
+ * empty); an agent's cap only narrows the operator's; `--allow-apply` without operator-set
+ * recipients does not start; tool paths stay inside the served folder, and a value from a file
+ * outside it never reaches a result.
  */
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { repoRoot } from "~test/engine.js";
+import {
+  appCopy,
+  assertBuilt,
+  childEnv,
+  definedEnv,
+  main,
+  sandboxSettings,
+  settingFlags,
+} from "~test/cli-harness.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import type { Report } from "../cli/report.js";
 import { configKeys } from "../provider/settings.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 let sandbox: TestSandbox;
 /** The folder the servers serve (their working directory). */
 let root: string;
@@ -29,7 +36,7 @@ const open: Client[] = [];
 const secret = "SECRET_TOKEN=d6f1c0ffee";
 
 beforeAll(async () => {
-  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+  assertBuilt();
   root = mkdtempSync(join(tmpdir(), "run402-mcp-root-"));
   outside = mkdtempSync(join(tmpdir(), "run402-mcp-outside-"));
   sandbox = await startTestSandbox({ walletCount: 2 });
@@ -42,27 +49,20 @@ afterAll(async () => {
   for (const dir of [root, outside]) if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+/** The server's environment: its Pulumi home and run402 config inside the served folder, a wallet's key. */
 function env(wallet: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) out[key] = value;
-  delete out.PULUMI_CONFIG_PASSPHRASE;
-  delete out.PULUMI_CONFIG_PASSPHRASE_FILE;
-  return Object.assign(out, {
-    PULUMI_HOME: join(root, ".pulumi-home"),
-    RUN402_CONFIG_DIR: join(root, ".config"),
-    RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey,
-  });
+  return definedEnv(
+    childEnv(root, {
+      PULUMI_HOME: join(root, ".pulumi-home"),
+      RUN402_CONFIG_DIR: join(root, ".config"),
+      RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey,
+    }),
+  );
 }
 
 /** The operator's flags pointing the server at the test sandbox. */
 function operator(name: string): string[] {
-  return [
-    ["run402:apiBase", sandbox.apiBase],
-    ["run402:baseRpcUrl", sandbox.x402.rpcUrl],
-    ["run402:tempoRpcUrl", sandbox.mpp.rpcUrl],
-    ["run402:allowedRecipients", sandbox.treasury],
-    ["run402:journalPath", join(root, `.journal-${name}.json`)],
-  ].flatMap(([key, value]) => ["-c", `${key}=${value}`]);
+  return settingFlags({ ...sandboxSettings(sandbox), journalPath: join(root, `.journal-${name}.json`) });
 }
 
 async function serve(wallet: number, flags: string[]) {
@@ -86,15 +86,6 @@ async function serve(wallet: number, flags: string[]) {
       return { report: result.structuredContent as unknown as Report, result };
     },
   };
-}
-
-function appCopy(): string {
-  const dir = mkdtempSync(join(root, "app-"));
-  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
-    recursive: true,
-    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
-  });
-  return join(dir, "app.json");
 }
 
 /** A value an attacker would pass for each setting: all of them point somewhere the operator did not choose. */
@@ -123,7 +114,7 @@ describe("the operator decides the money", () => {
     timeout: 300_000,
   }, async () => {
     const server = await serve(0, ["--allow-apply", "--allow-destroy", ...operator("refused")]);
-    const manifest = appCopy();
+    const manifest = appCopy(root);
     expect(Object.keys(hostileValue).sort()).toEqual([...configKeys].sort());
     const widening: Record<string, unknown>[] = [
       ...configKeys.map((key) => ({ config: { [`run402:${key}`]: hostileValue[key] } })),
@@ -161,7 +152,7 @@ describe("the operator decides the money", () => {
     timeout: 300_000,
   }, async () => {
     const server = await serve(0, ["--allow-apply", ...operator("foreign")]);
-    const manifest = appCopy();
+    const manifest = appCopy(root);
     // What an agent with a file tool could write beside an app: a fresh journal, a higher cap, mainnet.
     const workspace = join(manifest, "..", ".run402");
     mkdirSync(workspace, { recursive: true });
@@ -188,7 +179,7 @@ describe("the operator decides the money", () => {
   test("error: the served folder's own stack config is the operator's as it stood at start: a money setting changed or added later is refused until the operator restarts the server", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(root);
     const app = join(manifest, "..");
     const workspace = join(app, ".run402");
     mkdirSync(workspace, { recursive: true });
@@ -249,7 +240,7 @@ describe("the operator decides the money", () => {
     timeout: 300_000,
   }, async () => {
     const server = await serve(1, ["--allow-apply", "--max-spend", "0.05", ...operator("narrow")]);
-    const manifest = appCopy();
+    const manifest = appCopy(root);
     const planned = await server.call("plan", { manifest });
     expect(planned.report.ok, JSON.stringify(planned.report.errors)).toBe(true);
     expect(planned.report.totalPlannedUsd).toBe("0.10");
@@ -300,7 +291,7 @@ describe("an MCP client reads only what it was given", () => {
     ]) {
       for (const tool of ["validate", "plan", "status"]) cases.push([tool, { manifest }]);
     }
-    cases.push(["apply", { planFile: join(outside, "plan.json"), manifest: appCopy() }]);
+    cases.push(["apply", { planFile: join(outside, "plan.json"), manifest: appCopy(root) }]);
     for (const [tool, args] of cases) {
       const { report, result } = await server.call(tool, args);
       expect(result.isError, `${tool} ${JSON.stringify(args)}`).toBe(true);
@@ -308,7 +299,7 @@ describe("an MCP client reads only what it was given", () => {
       expect(JSON.stringify(result)).not.toContain("SECRET_TOKEN");
     }
     // A manifest inside the folder is read as before.
-    const inside = await server.call("validate", { manifest: appCopy() });
+    const inside = await server.call("validate", { manifest: appCopy(root) });
     expect(inside.report.ok, JSON.stringify(inside.report.errors)).toBe(true);
   });
 });

@@ -6,24 +6,31 @@
  * server's flags; the tools' annotations, the schema resource, progress notifications, and a stdout
  * that carries nothing but the protocol.
  */
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { repoRoot } from "~test/engine.js";
+import {
+  appCopy,
+  assertBuilt,
+  childEnv,
+  definedEnv,
+  main,
+  sandboxSettings,
+  settingFlags,
+} from "~test/cli-harness.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import type { Report } from "../cli/report.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 let sandbox: TestSandbox;
 let tmp: string;
 const open: Server[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+  assertBuilt();
   tmp = mkdtempSync(join(tmpdir(), "run402-mcp-"));
   sandbox = await startTestSandbox({ walletCount: 4 });
 });
@@ -47,19 +54,10 @@ interface Server {
 
 /** Starts the server (the built CLI) with one sandbox wallet's key in its environment. */
 async function serve(wallet: number, flags: string[]): Promise<Server> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
-  delete env.PULUMI_CONFIG_PASSPHRASE;
-  delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
-  Object.assign(env, {
-    PULUMI_HOME: join(tmp, "pulumi-home"),
-    RUN402_CONFIG_DIR: join(tmp, "config"),
-    RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey,
-  });
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [main, "mcp", ...flags],
-    env,
+    env: definedEnv(childEnv(tmp, { RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey })),
     cwd: tmp,
     stderr: "pipe",
   });
@@ -103,24 +101,9 @@ async function serve(wallet: number, flags: string[]): Promise<Server> {
   return server;
 }
 
-function appCopy(): string {
-  const dir = mkdtempSync(join(tmp, "app-"));
-  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
-    recursive: true,
-    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
-  });
-  return join(dir, "app.json");
-}
-
 /** The operator's flags that point the server at the test sandbox (the key comes from its environment). */
 function operator(name: string): string[] {
-  return [
-    ["run402:apiBase", sandbox.apiBase],
-    ["run402:baseRpcUrl", sandbox.x402.rpcUrl],
-    ["run402:tempoRpcUrl", sandbox.mpp.rpcUrl],
-    ["run402:allowedRecipients", sandbox.treasury],
-    ["run402:journalPath", join(tmp, `journal-${name}.json`)],
-  ].flatMap(([key, value]) => ["-c", `${key}=${value}`]);
+  return settingFlags({ ...sandboxSettings(sandbox), journalPath: join(tmp, `journal-${name}.json`) });
 }
 
 /** A tool call's target: the manifest only (everything else is the operator's). */
@@ -138,7 +121,7 @@ describe("run402-pulumi mcp", () => {
     timeout: 300_000,
   }, async () => {
     const server = await serve(0, operator("cancel"));
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     // The tier check waits on the server, so the call is still running when it is cancelled.
     await sandbox.fault({ route: "GET /tiers/v1/status", kind: "delay", delayMs: 8_000, count: 1 });
     const cancel = new AbortController();
@@ -188,7 +171,7 @@ describe("run402-pulumi mcp", () => {
     expect(body.$id).toBe("https://pulumi-run402.dev/schemas/app.schema.json");
     expect(body.properties).toHaveProperty("tier");
 
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     writeFileSync(manifest, JSON.stringify({ tier: "prototype", sitee: { dir: "site" } }));
     const { report, result } = await server.call("validate", { manifest });
     expect(result.isError).toBe(true);
@@ -204,7 +187,7 @@ describe("run402-pulumi mcp", () => {
     timeout: 300_000,
   }, async () => {
     const server = await serve(1, ["--allow-apply", "--rail", "mpp", ...operator("apply")]);
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const planned = await server.call("plan", target(manifest, "apply"));
     expect(planned.result.isError, JSON.stringify(planned.report.errors)).toBe(false);
     const saved = planned.report.savedPlan;
@@ -254,7 +237,7 @@ describe("run402-pulumi mcp", () => {
     timeout: 300_000,
   }, async () => {
     const server = await serve(2, ["--allow-apply", ...operator("stale")]);
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const unplanned = await server.call("apply", target(manifest, "stale"));
     expect(unplanned.report.errors[0]).toMatchObject({
       code: "CLI_USAGE",
@@ -292,7 +275,7 @@ describe("run402-pulumi mcp", () => {
     timeout: 300_000,
   }, async () => {
     const paying = await serve(3, ["--allow-apply", ...operator("flags")]);
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const planned = await paying.call("plan", target(manifest, "flags"));
     const applied = await paying.call("apply", { planId: planned.report.savedPlan?.id });
     expect(applied.report.ok, JSON.stringify(applied.report.errors)).toBe(true);

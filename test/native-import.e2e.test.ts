@@ -7,14 +7,23 @@
  *   - a stack made with the dynamic resources moves to the native ones in place (TypeScript program,
  *     the plugin found on PATH): the project keeps its id, the tier is adopted, nothing is paid.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
+import type { Stack } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { assertBuilt, report, runCli, why } from "~test/cli-harness.js";
-import { createEngineWorkspace, type EngineWorkspace, pulumiCli, repoRoot } from "~test/engine.js";
-import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+import {
+  assertBuilt,
+  copyQuickstart,
+  report,
+  runCli,
+  sandboxSettings,
+  settingFlags,
+  why,
+} from "~test/cli-harness.js";
+import { createEngineWorkspace, type EngineWorkspace, pulumiCli } from "~test/engine.js";
+import { assertNativeBuilt, nativeConfig, pluginStack, yamlProgram } from "~test/native-sdk.js";
+import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import { Project, Tier } from "../provider/index.js";
 
 /** A resource of the native provider, declared by its token (what a generated SDK's classes do). */
@@ -28,9 +37,7 @@ const secretValue = "imported-secret-value";
 
 beforeAll(async () => {
   assertBuilt();
-  if (!existsSync(join(repoRoot, "dist", "provider", "native", "main.js"))) {
-    throw new Error("dist/provider/native/main.js is missing: run `npm run build` (npm test does).");
-  }
+  assertNativeBuilt();
   [engine, sandbox] = await Promise.all([createEngineWorkspace(), startTestSandbox({ walletCount: 3 })]);
 });
 afterAll(async () => {
@@ -38,41 +45,15 @@ afterAll(async () => {
   engine?.cleanup();
 });
 
-function config(wallet: number, journal: string): Record<string, { value: string; secret?: boolean }> {
-  return {
-    "run402:apiBase": { value: sandbox.apiBase },
-    "run402:rail": { value: "x402" },
-    "run402:privateKey": { value: sandbox.wallets[wallet]!.privateKey, secret: true },
-    "run402:baseRpcUrl": { value: sandbox.x402.rpcUrl },
-    "run402:tempoRpcUrl": { value: sandbox.mpp.rpcUrl },
-    "run402:allowedRecipients": { value: sandbox.treasury },
-    "run402:journalPath": { value: journal },
-  };
-}
+/** The stack settings of a program paying from `wallet` on x402, its journal at `journal`. */
+const config = (wallet: number, journal: string) => nativeConfig(sandbox, wallet, "x402", journal);
 
 /** An inline TypeScript stack whose provider processes see `env` (and the plugin on PATH). */
-async function tsStack(
+const tsStack = (
   name: string,
   env: Record<string, string>,
   program: () => Promise<Record<string, unknown>>,
-) {
-  const stack = await LocalWorkspace.createOrSelectStack(
-    { stackName: name, projectName: "run402-migrate", program },
-    {
-      pulumiCommand: engine.pulumiCommand,
-      envVars: { ...engine.env, ...env, PATH: `${join(repoRoot, "bin")}:${engine.env.PATH}` },
-      pulumiHome: engine.env.PULUMI_HOME,
-      secretsProvider: "passphrase",
-      projectSettings: {
-        name: "run402-migrate",
-        runtime: "nodejs",
-        main: repoRoot,
-        backend: { url: engine.backendUrl },
-      },
-    },
-  );
-  return stack;
-}
+) => pluginStack(engine, { stackName: name, projectName: "run402-migrate", program, env });
 
 /** The run402 CLI's key store in `dir`, holding `projects`. */
 function writeKeyStore(
@@ -84,14 +65,6 @@ function writeKeyStore(
   writeFileSync(join(dir, "credentials", "project-keys.v1.json"), JSON.stringify({ projects }));
   // The API that run402 CLI config targets (its target.json): the only origin its keys go to.
   writeFileSync(join(dir, "target.json"), JSON.stringify({ api_base: target }));
-}
-
-async function liveProjects(wallet: number): Promise<string[]> {
-  const url = `${sandbox.apiBase}/projects/v1`;
-  const response = await fetch(url, {
-    headers: { "sign-in-with-x": await siwxHeader(sandbox.wallets[wallet]!.privateKey, url) },
-  });
-  return ((await response.json()) as { projects: { id: string }[] }).projects.map((p) => p.id);
 }
 
 async function dynamicStack(name: string, wallet: number, keys: string, retain = false): Promise<Stack> {
@@ -116,11 +89,7 @@ describe("native provider: adopting what exists", () => {
     const paid = async () => (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer).length;
     // The run402-pulumi CLI converges the quickstart, as a user migrating to a program would have.
     const cliTmp = mkdtempSync(join(engine.dir, "cli-"));
-    const app = mkdtempSync(join(cliTmp, "app-"));
-    cpSync(join(repoRoot, "examples", "quickstart"), app, {
-      recursive: true,
-      filter: (src) => !/node_modules|\.run402|Pulumi\.|index\.ts/.test(src),
-    });
+    const app = copyQuickstart(mkdtempSync(join(cliTmp, "app-")), { program: false });
     const applied = await runCli(
       cliTmp,
       [
@@ -129,16 +98,7 @@ describe("native provider: adopting what exists", () => {
         "--json",
         "--manifest",
         join(app, "app.json"),
-        "-c",
-        `run402:apiBase=${sandbox.apiBase}`,
-        "-c",
-        `run402:baseRpcUrl=${sandbox.x402.rpcUrl}`,
-        "-c",
-        `run402:tempoRpcUrl=${sandbox.mpp.rpcUrl}`,
-        "-c",
-        `run402:allowedRecipients=${sandbox.treasury}`,
-        "-c",
-        `run402:journalPath=${join(cliTmp, "journal.json")}`,
+        ...settingFlags({ ...sandboxSettings(sandbox), journalPath: join(cliTmp, "journal.json") }),
       ],
       { RUN402_PRIVATE_KEY: sandbox.wallets[0]!.privateKey },
     );
@@ -178,49 +138,15 @@ describe("native provider: adopting what exists", () => {
 
     // A fresh stack of a YAML program that declares them, over its own copy of the app.
     const keys = mkdtempSync(join(engine.dir, "keys-"));
-    const dir = mkdtempSync(join(engine.dir, "yaml-import-"));
-    cpSync(join(repoRoot, "examples", "quickstart"), dir, {
-      recursive: true,
-      filter: (src) => !/node_modules|\.run402|Pulumi\.|index\.ts/.test(src),
-    });
+    const dir = copyQuickstart(mkdtempSync(join(engine.dir, "yaml-import-")), { program: false });
     writeFileSync(
       join(dir, "Pulumi.yaml"),
-      `name: run402-yaml-import
-runtime: yaml
-plugins:
-  providers:
-    - name: run402
-      path: ${join(repoRoot, "bin")}
-resources:
-  tier:
-    type: run402:index:Tier
-    properties:
-      tier: prototype
-  project:
-    type: run402:index:Project
-    properties:
-      name: quickstart
-    options:
-      dependsOn:
-        - \${tier}
-  site:
-    type: run402:index:Deployment
-    properties:
-      projectId: \${project.projectId}
-      anonKey: \${project.anonKey}
-      manifest: app.json
-  token:
-    type: run402:index:Secret
-    properties:
-      projectId: \${project.projectId}
-      serviceKey: \${project.serviceKey}
-      name: API_TOKEN
-      value:
-        fn::secret: ${secretValue}
-outputs:
-  projectId: \${project.projectId}
-  url: \${site.url}
-`,
+      yamlProgram({
+        name: "run402-yaml-import",
+        projectName: "quickstart",
+        secretValue,
+        outputs: { projectId: "project.projectId", url: "site.url" },
+      }),
     );
     writeFileSync(
       join(dir, "import.json"),
@@ -284,7 +210,7 @@ outputs:
     };
     expect(outputs.projectId).toBe(projectId);
     expect((await fetch(outputs.url)).status).toBe(200);
-    expect(await liveProjects(0)).toContain(projectId);
+    expect(await sandbox.projectsOf(0)).toContain(projectId);
     expect(await paid()).toBe(1);
     // The keys are secrets in the new stack's state too.
     expect((await cli(["stack", "export"])).stdout).not.toContain(keysOfProject.service_key);
@@ -331,7 +257,7 @@ outputs:
     const moved = await native.up();
     expect(moved.summary.result).toBe("succeeded");
     expect(moved.outputs.projectId?.value).toBe(projectId);
-    expect(await liveProjects(1)).toContain(projectId);
+    expect(await sandbox.projectsOf(1)).toContain(projectId);
     expect(await paid()).toBe(1);
     const state = (await native.exportStack()).deployment as { resources: { type: string }[] };
     expect(state.resources.map((r) => r.type).filter((t) => t.includes("run402"))).toEqual(

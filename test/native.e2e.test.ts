@@ -6,23 +6,22 @@
  * the package's own launcher (bin/pulumi-resource-run402), found through `plugins.providers`.
  */
 import { execFile } from "node:child_process";
-import {
-  cpSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { createRequire } from "node:module";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import * as pulumi from "@pulumi/pulumi";
-import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { copyQuickstart } from "~test/cli-harness.js";
 import { createEngineWorkspace, type EngineWorkspace, engineBin, pulumiCli, repoRoot } from "~test/engine.js";
-import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+import {
+  assertNativeBuilt,
+  generateNodeSdk,
+  nativeConfig,
+  pluginStack,
+  type StackConfig,
+  yamlProgram,
+} from "~test/native-sdk.js";
+import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 
 let engine: EngineWorkspace;
 let sandbox: TestSandbox;
@@ -34,9 +33,7 @@ beforeAll(async () => {
       throw new Error(`${bin} is missing from ${engineBin}: run \`bash scripts/engine.sh\` (npm test does).`);
     }
   }
-  if (!existsSync(join(repoRoot, "dist", "provider", "native", "main.js"))) {
-    throw new Error("dist/provider/native/main.js is missing: run `npm run build` (npm test does).");
-  }
+  assertNativeBuilt();
   [engine, sandbox] = await Promise.all([createEngineWorkspace(), startTestSandbox({ walletCount: 5 })]);
 });
 afterAll(async () => {
@@ -46,67 +43,29 @@ afterAll(async () => {
 
 /** A YAML program over a copy of the quickstart app, with its stack configured for `rail` and `wallet`. */
 async function yamlStack(name: string, rail: "x402" | "mpp", wallet: number): Promise<string> {
-  const dir = mkdtempSync(join(engine.dir, `yaml-${name}-`));
-  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
-    recursive: true,
-    filter: (src) => !/node_modules|\.run402|Pulumi\.|index\.ts/.test(src),
-  });
+  const dir = copyQuickstart(mkdtempSync(join(engine.dir, `yaml-${name}-`)), { program: false });
   writeFileSync(
     join(dir, "Pulumi.yaml"),
-    `name: run402-yaml-${name}
-runtime: yaml
-plugins:
-  providers:
-    - name: run402
-      path: ${join(repoRoot, "bin")}
-resources:
-  tier:
-    type: run402:index:Tier
-    properties:
-      tier: prototype
-  project:
-    type: run402:index:Project
-    properties:
-      name: yaml-${name}
-    options:
-      dependsOn:
-        - \${tier}
-  site:
-    type: run402:index:Deployment
-    properties:
-      projectId: \${project.projectId}
-      anonKey: \${project.anonKey}
-      manifest: app.json
-  token:
-    type: run402:index:Secret
-    properties:
-      projectId: \${project.projectId}
-      serviceKey: \${project.serviceKey}
-      name: API_TOKEN
-      value:
-        fn::secret: ${secretValue}
-outputs:
-  projectId: \${project.projectId}
-  serviceKey: \${project.serviceKey}
-  siteUrl: \${site.url}
-  lastSettlement: \${tier.lastSettlement}
-  plannedPayment: \${tier.plannedPayment}
-`,
+    yamlProgram({
+      name: `run402-yaml-${name}`,
+      projectName: `yaml-${name}`,
+      secretValue,
+      outputs: {
+        projectId: "project.projectId",
+        serviceKey: "project.serviceKey",
+        siteUrl: "site.url",
+        lastSettlement: "tier.lastSettlement",
+        plannedPayment: "tier.plannedPayment",
+      },
+    }),
   );
-  const w = sandbox.wallets[wallet]!;
   const cli = (args: string[]) => pulumiCli(engine, args, { cwd: dir });
   await expectOk(cli(["stack", "init", "dev"]));
-  const config: [string, string, boolean?][] = [
-    ["run402:apiBase", sandbox.apiBase],
-    ["run402:rail", rail],
-    ["run402:privateKey", w.privateKey, true],
-    ["run402:baseRpcUrl", sandbox.x402.rpcUrl],
-    ["run402:tempoRpcUrl", sandbox.mpp.rpcUrl],
-    ["run402:allowedRecipients", sandbox.treasury],
-    ["run402:journalPath", join(dir, "journal.json")],
-    ["run402:maxSpendUsd", "1"],
-  ];
-  for (const [key, value, secret] of config) {
+  const config: StackConfig = {
+    ...nativeConfig(sandbox, wallet, rail, join(dir, "journal.json")),
+    "run402:maxSpendUsd": { value: "1" },
+  };
+  for (const [key, { value, secret }] of Object.entries(config)) {
     await expectOk(cli(["config", "set", key, value, ...(secret ? ["--secret"] : [])]));
   }
   return dir;
@@ -125,14 +84,6 @@ function stateFiles(): string {
     .filter((entry) => entry.isFile())
     .map((entry) => readFileSync(join(entry.parentPath, entry.name), "utf8"))
     .join("\n");
-}
-
-async function liveProjects(wallet: number): Promise<string[]> {
-  const url = `${sandbox.apiBase}/projects/v1`;
-  const response = await fetch(url, {
-    headers: { "sign-in-with-x": await siwxHeader(sandbox.wallets[wallet]!.privateKey, url) },
-  });
-  return ((await response.json()) as { projects: { id: string }[] }).projects.map((p) => p.id);
 }
 
 describe("native provider: a YAML program through the real engine and YAML host", () => {
@@ -175,7 +126,7 @@ describe("native provider: a YAML program through the real engine and YAML host"
         reference: ledger[0]!.reference,
       });
       expect(outputs.plannedPayment ?? null).toBeNull();
-      expect(await liveProjects(wallet)).toContain(outputs.projectId);
+      expect(await sandbox.projectsOf(wallet)).toContain(outputs.projectId);
       expect((await fetch(outputs.siteUrl as string)).status).toBe(200);
       const listed = await fetch(`${sandbox.apiBase}/projects/v1/admin/${outputs.projectId}/secrets`, {
         headers: { authorization: `Bearer ${outputs.serviceKey}` },
@@ -203,7 +154,7 @@ describe("native provider: a YAML program through the real engine and YAML host"
       expect(await paidBy()).toHaveLength(1);
 
       await expectOk(cli(["destroy", "--yes", "--skip-preview"]));
-      expect(await liveProjects(wallet)).not.toContain(outputs.projectId);
+      expect(await sandbox.projectsOf(wallet)).not.toContain(outputs.projectId);
       expect(await paidBy()).toHaveLength(1);
     },
   );
@@ -238,76 +189,34 @@ describe("native provider: a YAML program through the real engine and YAML host"
     timeout: 600_000,
   }, async () => {
     // The SDK as `pulumi package gen-sdk` would make it, compiled once for both rails.
-    const out = mkdtempSync(join(engine.dir, "sdk-"));
-    const run = promisify(execFile);
-    await run("bash", [join(repoRoot, "scripts", "sdk-gen.sh"), out, "nodejs"], { cwd: repoRoot });
-    const sdk = join(out, "nodejs");
-    symlinkSync(join(repoRoot, "node_modules"), join(sdk, "node_modules"), "dir");
-    await run(join(repoRoot, "node_modules", ".bin", "tsc"), ["-p", sdk], { cwd: sdk });
-    // What a publish step does: the compiled package reads its version from a package.json beside it.
-    cpSync(join(sdk, "package.json"), join(sdk, "bin", "package.json"));
-    type Sdk = Record<
-      string,
-      new (
-        name: string,
-        args: Record<string, unknown>,
-        opts?: pulumi.CustomResourceOptions,
-      ) => pulumi.CustomResource & Record<string, pulumi.Output<unknown>>
-    >;
-    const run402 = createRequire(import.meta.url)(join(sdk, "bin", "index.js")) as Sdk;
+    const run402 = await generateNodeSdk(mkdtempSync(join(engine.dir, "sdk-")));
 
     // One stack per rail, each with its own wallet, run side by side on the one sandbox (the
     // Automation API runs inline programs concurrently): the second rail costs little wall time.
     const converge = async (rail: "x402" | "mpp", wallet: number) => {
-      const app = mkdtempSync(join(engine.dir, `ts-app-${rail}-`));
-      cpSync(join(repoRoot, "examples", "quickstart"), app, {
-        recursive: true,
-        filter: (src) => !/node_modules|\.run402|Pulumi\.|index\.ts/.test(src),
+      const app = copyQuickstart(mkdtempSync(join(engine.dir, `ts-app-${rail}-`)), { program: false });
+      const stack = await pluginStack(engine, {
+        stackName: `ts-sdk-${rail}`,
+        projectName: "run402-ts-sdk",
+        program: async () => {
+          const tier = new run402.Tier!("tier", { tier: "prototype" });
+          const project = new run402.Project!("app", { name: `ts-sdk-${rail}` }, { dependsOn: [tier] });
+          const site = new run402.Deployment!("site", {
+            projectId: project.projectId,
+            anonKey: project.anonKey,
+            manifest: join(app, "app.json"),
+          });
+          new run402.Secret!("token", {
+            projectId: project.projectId,
+            serviceKey: project.serviceKey,
+            name: "API_TOKEN",
+            value: pulumi.secret(secretValue),
+          });
+          return { projectId: project.projectId, url: site.url, lastSettlement: tier.lastSettlement };
+        },
       });
-      const stack = await LocalWorkspace.createOrSelectStack(
-        {
-          stackName: `ts-sdk-${rail}`,
-          projectName: "run402-ts-sdk",
-          program: async () => {
-            const tier = new run402.Tier!("tier", { tier: "prototype" });
-            const project = new run402.Project!("app", { name: `ts-sdk-${rail}` }, { dependsOn: [tier] });
-            const site = new run402.Deployment!("site", {
-              projectId: project.projectId,
-              anonKey: project.anonKey,
-              manifest: join(app, "app.json"),
-            });
-            new run402.Secret!("token", {
-              projectId: project.projectId,
-              serviceKey: project.serviceKey,
-              name: "API_TOKEN",
-              value: pulumi.secret(secretValue),
-            });
-            return { projectId: project.projectId, url: site.url, lastSettlement: tier.lastSettlement };
-          },
-        },
-        {
-          pulumiCommand: engine.pulumiCommand,
-          envVars: { ...engine.env, PATH: `${join(repoRoot, "bin")}:${engine.env.PATH}` },
-          pulumiHome: engine.env.PULUMI_HOME,
-          secretsProvider: "passphrase",
-          projectSettings: {
-            name: "run402-ts-sdk",
-            runtime: "nodejs",
-            main: repoRoot,
-            backend: { url: engine.backendUrl },
-          },
-        },
-      );
       const w = sandbox.wallets[wallet]!;
-      await stack.setAllConfig({
-        "run402:apiBase": { value: sandbox.apiBase },
-        "run402:rail": { value: rail },
-        "run402:privateKey": { value: w.privateKey, secret: true },
-        "run402:baseRpcUrl": { value: sandbox.x402.rpcUrl },
-        "run402:tempoRpcUrl": { value: sandbox.mpp.rpcUrl },
-        "run402:allowedRecipients": { value: sandbox.treasury },
-        "run402:journalPath": { value: join(app, "journal.json") },
-      });
+      await stack.setAllConfig(nativeConfig(sandbox, wallet, rail, join(app, "journal.json")));
       const paidBy = async () =>
         (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === w.address.toLowerCase());
       const up = await stack.up();
@@ -325,7 +234,7 @@ describe("native provider: a YAML program through the real engine and YAML host"
       expect(again.summary.resourceChanges).toEqual({ same: 5 });
       expect(await paidBy()).toHaveLength(1);
       await stack.destroy();
-      expect(await liveProjects(wallet)).not.toContain(up.outputs.projectId?.value);
+      expect(await sandbox.projectsOf(wallet)).not.toContain(up.outputs.projectId?.value);
       expect(await paidBy()).toHaveLength(1);
     };
     await Promise.all([converge("x402", 3), converge("mpp", 4)]);

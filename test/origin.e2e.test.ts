@@ -1,26 +1,24 @@
 /**
- * Issue 20, item 4, through the CLI (the built `run402-pulumi`, the real engine) against the sandbox
- * and a second origin on 127.0.0.1: a stack's project keys are sent only to the API origin that
- * issued them. A run that names another `run402:apiBase` (refresh, apply, destroy) is refused with
+ * Through the CLI (the built `run402-pulumi`, the real engine) against the sandbox and a second
+ * origin on 127.0.0.1: a stack's project keys are sent only to the API origin that issued them. A
+ * run that names another `run402:apiBase` (refresh, apply, destroy) is refused with
  * CONFIG_API_ORIGIN_CHANGED and that origin never receives the anon or service key.
  */
-import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { repoRoot } from "~test/engine.js";
+import { appCopy, assertBuilt, report, runCli, sandboxSettings, settingFlags } from "~test/cli-harness.js";
 import { type Origin, startOrigin } from "~test/hostile.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import type { Report } from "../cli/report.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 let sandbox: TestSandbox;
 let other: Origin;
 let tmp: string;
 
 beforeAll(async () => {
-  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+  assertBuilt();
   tmp = mkdtempSync(join(tmpdir(), "run402-origin-"));
   [sandbox, other] = await Promise.all([startTestSandbox({ walletCount: 1 }), startOrigin()]);
   other.handle(() => ({ status: 404, body: { code: "NOT_FOUND", message: "nothing here" } }));
@@ -30,50 +28,21 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-function cli(args: string[]): Promise<{ code: number; report: Report }> {
-  const env = { ...process.env };
-  delete env.PULUMI_CONFIG_PASSPHRASE;
-  delete env.PULUMI_CONFIG_PASSPHRASE_FILE;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [main, ...args],
-      {
-        env: {
-          ...env,
-          PULUMI_HOME: join(tmp, "pulumi-home"),
-          RUN402_CONFIG_DIR: join(tmp, "config"),
-          RUN402_PRIVATE_KEY: sandbox.wallets[0]!.privateKey,
-        },
-        maxBuffer: 32 * 1024 * 1024,
-      },
-      (error, stdout) => {
-        const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-        resolve({ code, report: JSON.parse(stdout) as Report });
-      },
-    );
-  });
+/** The CLI to its end with the sandbox wallet's key, and its JSON report. */
+async function cli(args: string[]): Promise<{ code: number; report: Report }> {
+  const run = await runCli(tmp, args, { RUN402_PRIVATE_KEY: sandbox.wallets[0]!.privateKey });
+  return { code: run.code, report: report(run) };
 }
 
+/** The sandbox's settings, with `apiBase` as the API. */
 function flags(apiBase: string): string[] {
-  return [
-    ["run402:apiBase", apiBase],
-    ["run402:baseRpcUrl", sandbox.x402.rpcUrl],
-    ["run402:tempoRpcUrl", sandbox.mpp.rpcUrl],
-    ["run402:allowedRecipients", sandbox.treasury],
-    ["run402:journalPath", join(tmp, "journal.json")],
-  ].flatMap(([key, value]) => ["-c", `${key}=${value}`]);
+  return settingFlags({ ...sandboxSettings(sandbox), apiBase, journalPath: join(tmp, "journal.json") });
 }
 
 test("error: project keys go only to the origin that issued them: refresh, apply and destroy naming another apiBase are refused (CONFIG_API_ORIGIN_CHANGED) and that origin never sees a key", {
   timeout: 600_000,
 }, async () => {
-  const dir = mkdtempSync(join(tmp, "app-"));
-  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
-    recursive: true,
-    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
-  });
-  const manifest = join(dir, "app.json");
+  const manifest = appCopy(tmp);
   const created = await cli(["apply", "-m", manifest, "--yes", "--json", ...flags(sandbox.apiBase)]);
   expect(created.report.ok, JSON.stringify(created.report.errors)).toBe(true);
 

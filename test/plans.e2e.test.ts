@@ -9,11 +9,11 @@
  * and fails even when nothing changed, after paying, because the stack outputs it recorded in
  * preview (`plannedPayment`) change once paid.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { assertBuilt, report, runCli, startCli, why } from "~test/cli-harness.js";
+import { appCopy, assertBuilt, report, runCli, startCli, why } from "~test/cli-harness.js";
 import { repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import type { PlanDocument } from "../cli/plan.js";
@@ -40,15 +40,6 @@ afterAll(async () => {
 const cli = (args: string[], env: Record<string, string> = {}) => runCli(tmp, args, env);
 const start = (args: string[], env: Record<string, string>) => startCli(tmp, args, env);
 
-function appCopy(): string {
-  const dir = mkdtempSync(join(tmp, "app-"));
-  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
-    recursive: true,
-    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
-  });
-  return join(dir, "app.json");
-}
-
 function settings(name: string): Record<string, string> {
   return {
     apiBase: sandbox.apiBase,
@@ -73,7 +64,7 @@ describe("run402-pulumi plan --save / apply --plan", () => {
   test("behavior: a saved plan applies: the run pays exactly the plan's payment, on its rail", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(0, "applies");
     const file = join(tmp, "applies.plan.json");
     const plan = await cli(["plan", "--manifest", manifest, "--rail", "mpp", "--save", file, ...flags], env);
@@ -134,7 +125,7 @@ describe("run402-pulumi plan --save / apply --plan", () => {
   test("error: the same plan after the lease price changed is refused: exit 6, CONFLICT_PLAN_STALE naming the price, nothing paid", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(1, "price");
     const file = join(tmp, "price.plan.json");
     const plan = await cli(["plan", "--manifest", manifest, "--save", file, ...flags], env);
@@ -162,7 +153,7 @@ describe("run402-pulumi plan --save / apply --plan", () => {
   test("error: the same plan after the manifest changed is refused: exit 6, what changed, nothing paid or deployed", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(2, "manifest");
     const file = join(tmp, "manifest.plan.json");
     const plan = await cli(["plan", "--manifest", manifest, "--save", file, ...flags], env);
@@ -184,7 +175,7 @@ describe("run402-pulumi plan --save / apply --plan", () => {
   test("error: a plan file edited after it was made, or made for another stack, is refused before the engine runs (exit 2)", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(3, "edited");
     const file = join(tmp, "edited.plan.json");
     const plan = await cli(["plan", "--manifest", manifest, "--save", file, ...flags], env);
@@ -214,7 +205,7 @@ describe("run402-pulumi plan --save / apply --plan", () => {
   test("behavior: the provider holds the run to the plan: a renewal that falls due after the check is refused by the run's cap (exit 3), not paid", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(4, "cap");
     const first = await cli(["apply", "--manifest", manifest, "--yes", ...flags], env);
     expect(first.code, why(first)).toBe(0);
@@ -245,7 +236,7 @@ describe("the engine's own update plans with this provider (not used; see cli/pl
     const { findPulumi, openStack, packageRoot, workspacePaths } = (await import(
       join(repoRoot, "dist", "cli", "engine.js")
     )) as typeof import("../cli/engine.js");
-    const manifestFile = appCopy();
+    const manifestFile = appCopy(tmp);
     const dir = join(manifestFile, "..");
     const root = packageRoot();
     const paths = workspacePaths(dir, false);

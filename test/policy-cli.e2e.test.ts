@@ -3,11 +3,12 @@
  * (dist/cli/main.js) passes the pack to the engine; `plan --json` lists the violations with their
  * policy names; a mandatory one stops plan and apply with POLICY_PACK_VIOLATION (exit 3), nothing paid.
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
+  appCopy,
   assertBuilt,
   type Run,
   report,
@@ -42,15 +43,6 @@ function cli(args: string[], wallet: number): Promise<Run> {
   return runCli(tmp, [...args, ...flags], { RUN402_PRIVATE_KEY: sandbox.wallets[wallet]!.privateKey });
 }
 
-function appCopy(): string {
-  const dir = mkdtempSync(join(tmp, "app-"));
-  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
-    recursive: true,
-    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
-  });
-  return join(dir, "app.json");
-}
-
 function packConfig(config: Record<string, unknown>): string {
   const file = join(mkdtempSync(join(tmp, "pack-")), "policy.json");
   writeFileSync(file, JSON.stringify(config));
@@ -61,7 +53,7 @@ const doc = report;
 
 describe("run402-pulumi --policy-pack", () => {
   test("behavior: a mandatory violation stops plan and apply (exit 3, POLICY_PACK_VIOLATION), nothing paid", async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const config = packConfig({ "run402-payment-ceiling": { maxUsd: 0.05 } });
     const policy = ["--policy-pack", pack, "--policy-pack-config", config];
     const before = (await sandbox.ledger()).length;
@@ -89,7 +81,7 @@ describe("run402-pulumi --policy-pack", () => {
   });
 
   test("behavior: an advisory violation is reported and plan succeeds; no pack, no violations key", async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const config = packConfig({ "run402-payment-ceiling": { enforcementLevel: "advisory", maxUsd: 0.05 } });
     const plan = await cli(
       ["plan", "--manifest", manifest, "--policy-pack", pack, "--policy-pack-config", config],
@@ -107,7 +99,7 @@ describe("run402-pulumi --policy-pack", () => {
   });
 
   test("error: a folder without PulumiPolicy.yaml is refused before the engine starts (exit 2)", async () => {
-    const run = await cli(["plan", "--manifest", appCopy(), "--policy-pack", tmp], 0);
+    const run = await cli(["plan", "--manifest", appCopy(tmp), "--policy-pack", tmp], 0);
     expect(run.code, why(run)).toBe(2);
     expect(doc(run).errors[0]!.code).toBe("CLI_POLICY_PACK_NOT_FOUND");
   });

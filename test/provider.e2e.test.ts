@@ -3,13 +3,14 @@
  * payment, renewal, content-addressed updates, drift, destroy and bad input; what the user said
  * (autoRenew off, caps flagged in preview) and what the server really holds (a lost response).
  */
-import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import type { EngineEvent, Stack } from "@pulumi/pulumi/automation/index.js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createEngineWorkspace, type EngineWorkspace, inlineStack, repoRoot } from "~test/engine.js";
-import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+import { copyQuickstart } from "~test/cli-harness.js";
+import { createEngineWorkspace, type EngineWorkspace, inlineStack } from "~test/engine.js";
+import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 import { StepCollector } from "../cli/steps.js";
 import { Secret } from "../provider/index.js";
 import { manifestStack } from "../provider/stack.js";
@@ -29,12 +30,7 @@ afterAll(async () => {
 
 /** A private copy of the quickstart app, so a test can edit its files. */
 function appCopy(): string {
-  const dir = mkdtempSync(join(engine.dir, "app-"));
-  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
-    recursive: true,
-    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
-  });
-  return dir;
+  return copyQuickstart(mkdtempSync(join(engine.dir, "app-")));
 }
 
 async function stackFor(
@@ -95,16 +91,6 @@ async function tierState(stack: Stack): Promise<Record<string, unknown>> {
   const resources = (state.deployment as { resources: { type: string; outputs: Record<string, unknown> }[] })
     .resources;
   return resources.find((r) => r.type.endsWith("run402:Tier"))?.outputs ?? {};
-}
-
-/** The projects the wallet can see (the live ones). */
-async function liveProjects(wallet: number): Promise<string[]> {
-  const url = `${sandbox.apiBase}/projects/v1`;
-  const response = await fetch(url, {
-    headers: { "sign-in-with-x": await siwxHeader(sandbox.wallets[wallet]!.privateKey, url) },
-  });
-  // Rows are keyed `id`, as Run402 lists them.
-  return ((await response.json()) as { projects: { id: string }[] }).projects.map((p) => p.id);
 }
 
 describe("provider through the engine", () => {
@@ -422,11 +408,11 @@ describe("provider through the engine", () => {
       const up = await stack.up();
       const projectId = up.outputs.projectId?.value as string;
       expect(seen).not.toContain(projectId);
-      expect(await liveProjects(wallet)).toContain(projectId);
+      expect(await sandbox.projectsOf(wallet)).toContain(projectId);
       expect((await fetch(up.outputs.siteUrl?.value as string)).status).toBe(200);
       seen.push(projectId);
       await stack.destroy();
-      expect(await liveProjects(wallet)).not.toContain(projectId);
+      expect(await sandbox.projectsOf(wallet)).not.toContain(projectId);
     }
   });
 

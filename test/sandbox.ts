@@ -38,6 +38,8 @@ export interface TestSandbox extends Sandbox {
   fault(spec: FaultSpec): Promise<void>;
   /** Sets a tier's price (USD decimal string) from now on: the catalog and the 402 challenge. */
   setPrice(tier: string, price: string): Promise<void>;
+  /** The ids of the live projects sandbox wallet `wallet` sees (its signed-in project list). */
+  projectsOf(wallet: number): Promise<string[]>;
   /** Stops the sandbox. */
   close(): Promise<void>;
 }
@@ -65,6 +67,14 @@ export async function startTestSandbox(options: SandboxOptions = {}): Promise<Te
       (await control<{ now: string }>(apiBase, "clock", { advanceSeconds: seconds })).now,
     fault: async (spec) => void (await control(apiBase, "faults", { count: 1, ...spec })),
     setPrice: async (tier, price) => void (await control(apiBase, "prices", { tier, price })),
+    projectsOf: async (wallet) => {
+      const url = `${apiBase}/projects/v1`;
+      const response = await fetch(url, {
+        headers: { "sign-in-with-x": await siwxHeader(sandbox.wallets[wallet]!.privateKey, url) },
+      });
+      // Rows are keyed `id`, as Run402 lists them.
+      return ((await response.json()) as { projects: { id: string }[] }).projects.map((p) => p.id);
+    },
     close: () => sandbox.stop(),
   };
 }

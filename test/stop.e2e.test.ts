@@ -1,5 +1,5 @@
 /**
- * A stop that stops (issue 21), with the built CLI (dist/cli/main.js) through the real engine
+ * A stop that stops, with the built CLI (dist/cli/main.js) through the real engine
  * against a sandbox on its real local chains. A holding proxy sits in front of the sandbox: it
  * passes every request on, and the first paid one it lets the sandbox settle (the ledger and the
  * chain show the payment) and then never answers. At that moment the CLI gets SIGINT or SIGTERM:
@@ -8,15 +8,24 @@
  * process of the run alive.
  */
 import { type ChildProcess, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Address, createPublicClient, erc20Abi, http } from "viem";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { assertBuilt, type Run, report, runCli, startCli, why } from "~test/cli-harness.js";
-import { repoRoot } from "~test/engine.js";
+import {
+  appCopy,
+  assertBuilt,
+  type Run,
+  report,
+  runCli,
+  sandboxSettings,
+  settingFlags,
+  startCli,
+  why,
+} from "~test/cli-harness.js";
 import { type HoldingProxy, holdingProxy } from "~test/holding-proxy.js";
-import { siwxHeader, startTestSandbox, type TestSandbox } from "~test/sandbox.js";
+import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 
 /** The bound from signal to exit: the engine's grace (5 s) and the hard stop (2 s), plus slack. */
 const boundMs = 9000;
@@ -45,31 +54,16 @@ const cli = (args: string[], env: Record<string, string>): Promise<Run> => runCl
 /** A running CLI in a process group of its own (as a shell would start it). */
 const start = (args: string[], env: Record<string, string>) => startCli(tmp, args, env, { detached: true });
 
-function appCopy(): string {
-  const dir = mkdtempSync(join(tmp, "app-"));
-  cpSync(join(repoRoot, "examples", "quickstart"), dir, {
-    recursive: true,
-    filter: (src) => !/node_modules|\.run402|Pulumi\./.test(src),
-  });
-  return join(dir, "app.json");
-}
-
 function target(wallet: number, rail: "x402" | "mpp", name: string) {
   return {
     flags: [
-      "-c",
-      `run402:apiBase=${proxy.url}`,
-      "-c",
-      `run402:baseRpcUrl=${sandbox.x402.rpcUrl}`,
-      "-c",
-      `run402:tempoRpcUrl=${sandbox.mpp.rpcUrl}`,
-      "-c",
-      `run402:allowedRecipients=${sandbox.treasury}`,
-      "-c",
-      `run402:journalPath=${join(tmp, `journal-${name}.json`)}`,
-      // The sandbox's content plans name its own origin for uploads, not the proxy's.
-      "-c",
-      `run402:uploadOrigins=${sandbox.apiBase}`,
+      ...settingFlags({
+        ...sandboxSettings(sandbox),
+        apiBase: proxy.url,
+        journalPath: join(tmp, `journal-${name}.json`),
+        // The sandbox's content plans name its own origin for uploads, not the proxy's.
+        uploadOrigins: sandbox.apiBase,
+      }),
       "--rail",
       rail,
       "--json",
@@ -81,16 +75,6 @@ function target(wallet: number, rail: "x402" | "mpp", name: string) {
 async function paidBy(wallet: number) {
   const payer = sandbox.wallets[wallet]!.address.toLowerCase();
   return (await sandbox.ledger()).filter((p) => p.payer.toLowerCase() === payer);
-}
-
-/** The ids of the wallet's projects on the sandbox. */
-async function projectsOf(wallet: number): Promise<string[]> {
-  const url = `${sandbox.apiBase}/projects/v1`;
-  const res = await fetch(url, {
-    headers: { "sign-in-with-x": await siwxHeader(sandbox.wallets[wallet]!.privateKey, url) },
-  });
-  const body = (await res.json()) as { projects: { id: string }[] };
-  return body.projects.map((p) => p.id);
 }
 
 /** The wallet's stablecoin balance on the rail's chain. */
@@ -188,7 +172,7 @@ describe("a stop that stops", () => {
     test(`behavior: ${rail}: ${signal} while a settled payment's answer is held: exit 130 within the bound, the intent named and pending; the next run pays nothing more and converges`, {
       timeout: 300_000,
     }, async () => {
-      const manifest = appCopy();
+      const manifest = appCopy(tmp);
       const { flags, env } = target(wallet, rail, `${rail}-${signal}`);
       const before = await balance(rail, wallet);
       const held = proxy.holdNextPaid();
@@ -238,7 +222,7 @@ describe("a stop that stops", () => {
   test("behavior: x402: SIGTERM while the purchase's first request is held by the server (before any payment): exit 130 within the bound; nothing paid; the next run pays once", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(6, "x402", "held-request");
     await sandbox.fault({ route: "POST /tiers/v1/:tier", kind: "delay", delayMs: 60_000, count: 1 });
     const arrived = proxy.arrival(/^POST \/tiers\/v1\/prototype/);
@@ -263,7 +247,7 @@ describe("a stop that stops", () => {
   test("behavior: x402: reconcile gets SIGTERM while a settled payment's answer is held: its round cannot finish within the bound, so it is cancelled: exit 130 within the bound, the intent named", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(7, "x402", "reconcile");
     const held = proxy.holdNextPaid();
     const running = start(["reconcile", "--manifest", manifest, "--every", "1h", ...flags], env);
@@ -291,7 +275,7 @@ describe("a stop that stops", () => {
   test("behavior: SIGKILL of the CLI's process group while a settled payment's answer is held: no process of the run stays alive; the next run pays nothing more", {
     timeout: 300_000,
   }, async () => {
-    const manifest = appCopy();
+    const manifest = appCopy(tmp);
     const { flags, env } = target(4, "x402", "sigkill");
     const held = proxy.holdNextPaid();
     const running = start(["apply", "--manifest", manifest, "--yes", ...flags], env);
@@ -327,7 +311,7 @@ describe("a full disk that heals", () => {
     });
     if (mounted.status !== 0) throw new Error(`mount -t tmpfs needs root: ${mounted.stderr}`);
     try {
-      const manifest = appCopy();
+      const manifest = appCopy(tmp);
       // The engine's temporary files (fileblob writes beside, then renames) live on the same disk.
       mkdirSync(join(mount, "tmp"));
       const backend = `file://${join(mount, "state")}`;
@@ -366,7 +350,7 @@ describe("a full disk that heals", () => {
 
       expect(existsSync(`${checkpoint}.bak`)).toBe(true);
       // The lost update created the project on the server; Pulumi's copy predates it.
-      const made = await projectsOf(5);
+      const made = await sandbox.projectsOf(5);
       expect(made).toHaveLength(1);
       expect(readFileSync(`${checkpoint}.bak`, "utf8")).not.toContain(made[0]);
 
@@ -380,7 +364,7 @@ describe("a full disk that heals", () => {
       );
       expect(await paidBy(5)).toHaveLength(1);
       // The keyed create answered with the project the lost update made: no second project.
-      expect(await projectsOf(5)).toEqual(made);
+      expect(await sandbox.projectsOf(5)).toEqual(made);
       expect(next.stdout).toContain(made[0]);
       const again = await cli(args, runEnv);
       expect(again.code, why(again)).toBe(0);

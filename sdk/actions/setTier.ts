@@ -1,20 +1,8 @@
 import { z } from "zod";
 import type { TierName } from "../../schema/app.types.js";
-import type { ApiError, RedirectError } from "../errors/http.js";
-import type {
-  IntentAlreadyPaidError,
-  IntentInProgressError,
-  PaymentCredentialMismatchError,
-  PaymentOutcomeUnknownError,
-  PaymentRejectedError,
-  PaymentUndeliveredError,
-  RailNotOfferedError,
-  SpendPolicyError,
-} from "../errors/payment.js";
 import type { ActionContext } from "../internal/context.js";
 import { parse } from "../internal/http.js";
-import { deriveKey } from "../pay/idempotency.js";
-import { scopeOf } from "../pay/payer.js";
+import { type PaidActionError, paidPost } from "../internal/paid.js";
 import type { Settlement } from "../Receipt.js";
 
 const schema = z.looseObject({
@@ -43,33 +31,15 @@ export type SetTierResult = z.output<typeof schema>;
 /** What `setTier` resolves to. */
 export type SetTierReturnType = { result: SetTierResult; settlement: Settlement | null; replayed: boolean };
 /** Errors `setTier` can throw. */
-export type SetTierErrorType =
-  | ApiError
-  | RedirectError
-  | SpendPolicyError
-  | RailNotOfferedError
-  | PaymentRejectedError
-  | PaymentCredentialMismatchError
-  | PaymentUndeliveredError
-  | PaymentOutcomeUnknownError
-  | IntentInProgressError
-  | IntentAlreadyPaidError;
+export type SetTierErrorType = PaidActionError;
 
 /** Buys, renews, upgrades or downgrades the tier (`POST /tiers/v1/:tier`, SIWX + payment). */
 export async function setTier(ctx: ActionContext, parameters: SetTierParameters): Promise<SetTierReturnType> {
   const path = `/tiers/v1/${encodeURIComponent(parameters.tier)}`;
   const body = {};
-  const idempotencyKey = deriveKey({
-    scope: scopeOf(ctx.transport.apiBase),
+  const ex = await paidPost(ctx, path, body, {
     intent: parameters.intent,
-    method: "POST",
-    route: path,
-    body,
+    maxPaymentUsd: parameters.maxPaymentUsd,
   });
-  const ex = await ctx.payer.fetch(
-    ctx.transport,
-    { method: "POST", path, body, auth: { kind: "siwx" } },
-    { intentId: parameters.intent, idempotencyKey, maxPaymentUsd: parameters.maxPaymentUsd },
-  );
   return { result: parse(schema, ex), settlement: ex.settlement, replayed: ex.replayed };
 }

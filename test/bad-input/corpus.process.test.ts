@@ -4,17 +4,16 @@
  * trace on either stream, a FIFO that never blocks, a YAML bomb or nesting that never brings the
  * process down, a bounded heap (`--max-old-space-size`) and time, and no request to the API.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { repoRoot } from "~test/engine.js";
+import { assertBuilt, type Run as CliRun, runCli } from "~test/cli-harness.js";
 import type { Report } from "../../cli/report.js";
 import { cases, closeSockets } from "./cases.js";
 
-const main = join(repoRoot, "dist", "cli", "main.js");
 /** The CLI's heap, bounded: a case that needs more dies (exit 134), which fails the test. */
 const HEAP_MB = 384;
 const STACK = /\n\s+at |node:internal|\bE(LOOP|ISDIR|NOENT|ACCES|NXIO)\b|\.[cm]?[jt]s:\d+:\d+/;
@@ -26,7 +25,7 @@ let requests = 0;
 const writers: ChildProcess[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first (npm test does).`);
+  assertBuilt();
   root = mkdtempSync(join(tmpdir(), "run402-bad-process-"));
   api = createServer((req, res) => {
     requests += 1;
@@ -45,38 +44,20 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+interface Run extends CliRun {
   ms: number;
 }
 
-function cli(args: string[]): Promise<Run> {
+/** The CLI as a process with a bounded heap and time; `ms` is how long it took. */
+async function cli(args: string[]): Promise<Run> {
   const started = performance.now();
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [`--max-old-space-size=${HEAP_MB}`, main, ...args],
-      {
-        env: {
-          ...process.env,
-          PULUMI_HOME: join(root, "pulumi-home"),
-          RUN402_CONFIG_DIR: join(root, "config"),
-          RUN402_PRIVATE_KEY: "",
-        },
-        maxBuffer: 256 * 1024 * 1024,
-        timeout: 120_000,
-      },
-      (error, stdout, stderr) =>
-        resolve({
-          code: error ? (typeof error.code === "number" ? error.code : null) : 0,
-          stdout,
-          stderr,
-          ms: performance.now() - started,
-        }),
-    );
-  });
+  const run = await runCli(
+    root,
+    args,
+    {},
+    { nodeArgs: [`--max-old-space-size=${HEAP_MB}`], timeout: 120_000 },
+  );
+  return { ...run, ms: performance.now() - started };
 }
 
 async function setup(name: string): Promise<string> {
