@@ -20,7 +20,9 @@ import {
   EngineCommandError,
   type EngineStack,
   type ExportedState,
+  engineErrors,
   findPulumi,
+  lockedFromEngine,
   type OperationResult,
   type Outputs,
   openStack,
@@ -29,18 +31,10 @@ import {
   stateOutputs,
   type WorkspacePaths,
   workspacePaths,
-} from "./engine.js";
-import { engineErrors, type ReportedError } from "./exit.js";
+} from "./engine/index.js";
+import type { ReportedError } from "./exit.js";
 import { forecastRenewals, isTier, priceList } from "./forecast.js";
-import {
-  clearStale,
-  describeLock,
-  fileBackendDir,
-  leftovers,
-  lockedError,
-  lockedFromEngine,
-  stackLocks,
-} from "./locks.js";
+import { clearStale, describeLock, fileBackendDir, leftovers, lockedError, stackLocks } from "./locks.js";
 import { buildPlan, type PlanDocument, PlanRecorder, planChanges, readPlan, writePlan } from "./plan.js";
 import {
   emptyReport,
