@@ -1,7 +1,9 @@
 /**
- * The checkpoint reader: a stack's state and outputs as `pulumi stack export` and `stack output`
- * give them, read from a `file://` backend's files (Pulumi's documented checkpoint, `version: 3`, and
- * its tags file) without starting the engine.
+ * The checkpoint reader: a stack's state, outputs and tags as `pulumi stack export`, `stack output`
+ * and `stack tag ls` give them, read from a `file://` backend's files (Pulumi's documented checkpoint,
+ * `version: 3`, and its tags file) without starting the engine; it also writes the little the CLI
+ * needs there (a new stack's empty checkpoint, a tag). test/engine-conformance.e2e.test.ts holds it
+ * to what the engine and the Automation API read from the same stack.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
