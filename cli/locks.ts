@@ -8,7 +8,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { homedir, hostname } from "node:os";
 import { join } from "node:path";
-import type { ReportedError } from "./exit.js";
+import type { ReportedError } from "./reported.js";
 
 /** One lock file. */
 export interface StackLock {
@@ -102,23 +102,6 @@ export function lockedError(stack: string, holders: string[]): ReportedError {
     code: "CONFLICT_STACK_LOCKED",
     message: `Another run holds stack ${stack}: ${holders.join("; ")}. Nothing was changed; run again when it has finished.`,
   };
-}
-
-/**
- * The engine's "stack is locked" failure (its text is all the Automation API hands back), as
- * {@link lockedError}; undefined for any other text.
- */
-export function lockedFromEngine(stack: string, text: string): ReportedError | undefined {
-  if (!/the stack is currently locked/i.test(text)) return undefined;
-  const holders = [...text.matchAll(/created by (\S+)@(\S+) \(pid (\d+)\) at (\S+)/g)].map((m) =>
-    describeLock({
-      pid: Number(m[3]),
-      username: m[1] as string,
-      hostname: m[2] as string,
-      timestamp: m[4] as string,
-    }),
-  );
-  return lockedError(stack, holders.length > 0 ? holders : ["another engine process"]);
 }
 
 /** A process of an earlier run that outlived it. */

@@ -15,7 +15,7 @@ import {
   runOwner,
   stopEngines,
   stopGraceMs,
-} from "./engine.js";
+} from "./engine/index.js";
 import { ExitCode, exitCodeOf } from "./exit.js";
 import { bounded, emptyReport, ordered, renderHuman } from "./report.js";
 import { runCommand } from "./run.js";

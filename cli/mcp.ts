@@ -29,7 +29,7 @@ import type { RegisteredCode } from "../core/codes.js";
 import { MANIFEST_NAMES } from "../provider/manifest/load.js";
 import { appSchema, releaseSchema } from "../schema/validate.js";
 import { type CliOptions, parseCli } from "./args.js";
-import { packageRoot, workspacePaths } from "./engine.js";
+import { packageRoot, workspacePaths } from "./engine/index.js";
 import { readPlan } from "./plan.js";
 import { bounded, emptyReport, ordered, type Report } from "./report.js";
 import { type Io, runCommand } from "./run.js";

@@ -166,7 +166,7 @@ function interrupt(): void {
 process.on("SIGINT", interrupt);
 process.on("SIGTERM", interrupt);
 
-/** Milliseconds the engine gets between its second interrupt and SIGKILL on a hard stop (engine.ts's hardStopGraceMs). */
+/** Milliseconds the engine gets between its second interrupt and SIGKILL on a hard stop (cli/engine/stop.ts's hardStopGraceMs). */
 const hardGraceMs = 2000;
 let stopping = false;
 /**

@@ -36,7 +36,7 @@ link_script() {
   # Relative links (.tools/pulumi/bin -> scripts/): moving or copying the folder keeps them working.
   rm -f "$OUT/pulumi-resource-pulumi-nodejs"
   ln -s "../../../scripts/pulumi-resource-pulumi-nodejs.cjs" "$OUT/pulumi-resource-pulumi-nodejs"
-  # The engine's version, so run402-pulumi knows it without running `pulumi version` (cli/engine.ts).
+  # The engine's version, so run402-pulumi knows it without running `pulumi version` (cli/engine/lookup.ts).
   "$OUT/pulumi" version > "$OUT/../version.tmp" && mv "$OUT/../version.tmp" "$OUT/../version"
   # Without Pulumi's Go language host, serve the SDK's own LanguageServer (see the script's header).
   if [ ! -x "$OUT/pulumi-language-nodejs" ] || [ -L "$OUT/pulumi-language-nodejs" ]; then

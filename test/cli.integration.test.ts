@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { findPulumi } from "../cli/engine.js";
+import { findPulumi } from "../cli/engine/index.js";
 
 describe("engine lookup", () => {
   test("error: a pulumi on PATH without pulumi-language-nodejs is ENGINE_NOT_FOUND, before anything runs", async () => {

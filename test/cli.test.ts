@@ -1,7 +1,13 @@
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { describe, expect, test } from "vitest";
 import { parseCli, parseDuration } from "../cli/args.js";
-import { engineAdvice, engineCommand, findPulumi, pulumiProjectName, userEngineBin } from "../cli/engine.js";
+import {
+  engineAdvice,
+  engineCommand,
+  findPulumi,
+  pulumiProjectName,
+  userEngineBin,
+} from "../cli/engine/index.js";
 import { codedErrors, ExitCode, engineErrors, exitCodeFor, exitCodeOf } from "../cli/exit.js";
 import { StepCollector } from "../cli/steps.js";
 

@@ -1,21 +1,30 @@
 /**
  * The layers of docs/ARCHITECTURE.md, checked on the import graph of the product code (test/layers.ts):
  * nothing imports up (core ← schema ← sdk ← provider ← program, cli), provider/impl never imports
- * provider/resources, schema/ and core/ import no I/O module, and there is no import cycle. Each rule is
- * also shown to catch a planted violation.
+ * provider/resources, schema/ and core/ import no I/O module, and there is no import cycle. In the CLI,
+ * cli/engine/ imports neither cli/commands/ nor the dispatcher (cli/run.ts) and its entry points, the
+ * commands do not import the dispatcher, and everything outside cli/engine/ (tests, bench and scripts
+ * too) imports only cli/engine/index.ts. Each rule is also shown to catch a planted violation.
  */
 import { describe, expect, test } from "vitest";
 import {
+  entryBypasses,
   importCycles,
   importGraph,
   ioImports,
+  layers,
   productSources,
   repositoryRoot,
   type Source,
+  sourcesUnder,
   upwardImports,
 } from "./layers.js";
 
 const sources = productSources(repositoryRoot);
+/** The code around the product that imports it: tests, the bench, scripts, examples (tests included). */
+const around = sourcesUnder(repositoryRoot, ["test", "bench", "scripts", "examples", ...layers], true).filter(
+  (s) => !sources.some((p) => p.path === s.path),
+);
 
 /** The sources with `line` added at the top of `path`. */
 function planted(path: string, line: string): Source[] {
@@ -96,5 +105,57 @@ describe("layers", () => {
         (c) => c.includes("sdk/money.ts") && c.includes("sdk/client.ts"),
       ),
     ).toBe(true);
+  });
+});
+
+describe("the CLI's engine boundary and commands", () => {
+  test("behavior: cli/engine/ and cli/commands/ are read, and cli/engine/ imports neither the commands nor the dispatcher", () => {
+    const graph = importGraph(sources);
+    for (const file of [
+      "cli/engine/index.ts",
+      "cli/engine/stack.ts",
+      "cli/commands/session.ts",
+      "cli/commands/apply.ts",
+    ])
+      expect(graph.has(file), file).toBe(true);
+    expect(graph.get("cli/run.ts")).toContain("cli/commands/apply.ts");
+    expect(upwardImports(graph)).toEqual([]);
+  });
+
+  test("behavior: outside cli/engine/, code imports only cli/engine/index.ts (product, tests, bench, scripts)", () => {
+    const graph = importGraph([...sources, ...around]);
+    expect(graph.get("test/cli.test.ts")).toContain("cli/engine/index.ts");
+    expect(entryBypasses(graph)).toEqual([]);
+  });
+
+  test("error: a planted import from cli/engine/ into the commands or the dispatcher, or from a command into the dispatcher, is found", () => {
+    const cases: [string, string, string][] = [
+      [
+        "cli/engine/stack.ts",
+        'import { plan } from "../commands/plan.js";',
+        "cli/engine/stack.ts → cli/commands/plan.ts",
+      ],
+      ["cli/engine/lookup.ts", 'import type { Io } from "../run.js";', "cli/engine/lookup.ts → cli/run.ts"],
+      ["cli/engine/stop.ts", 'import "../main.js";', "cli/engine/stop.ts → cli/main.ts"],
+      [
+        "cli/commands/status.ts",
+        'import { runCommand } from "../run.js";',
+        "cli/commands/status.ts → cli/run.ts",
+      ],
+    ];
+    for (const [file, line, arrow] of cases)
+      expect(upwardImports(importGraph(planted(file, line)))).toEqual([arrow]);
+  });
+
+  test("error: a planted import past cli/engine/index.ts is found, in product code and in a test", () => {
+    const product = planted("cli/commands/status.ts", 'import { stateOutputs } from "../engine/state.js";');
+    expect(entryBypasses(importGraph(product))).toEqual(["cli/commands/status.ts → cli/engine/state.ts"]);
+    const test: Source = {
+      path: "test/planted.e2e.test.ts",
+      text: 'import { FileBackend } from "../cli/engine/state.js";',
+    };
+    expect(entryBypasses(importGraph([...sources, test]))).toEqual([
+      "test/planted.e2e.test.ts → cli/engine/state.ts",
+    ]);
   });
 });

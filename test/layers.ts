@@ -25,13 +25,31 @@ export const forbidden: Record<string, readonly string[]> = {
 };
 
 /**
- * Folders inside a layer that may not import one another, `[from, to]`: a resource reaches its
- * implementation only through the stub's `require("pulumi-run402/provider/impl")` (what they share sits in
- * provider/types.ts), so nothing in provider/impl imports provider/resources.
+ * Folders (or files) inside a layer that may not import one another, `[from, to]`, each a path prefix:
+ * - a resource reaches its implementation only through the stub's `require("pulumi-run402/provider/impl")`
+ *   (what they share sits in provider/types.ts), so nothing in provider/impl imports provider/resources;
+ * - the CLI's engine boundary (cli/engine/) drives Pulumi for the commands and knows nothing of them:
+ *   it imports neither cli/commands/ nor the dispatcher (cli/run.ts) nor the entry points over it
+ *   (cli/main.ts, cli/mcp.ts); the commands do not reach back up to those either.
  */
 export const forbiddenWithin: readonly (readonly [string, string])[] = [
   ["provider/impl/", "provider/resources/"],
+  ["cli/engine/", "cli/commands/"],
+  ["cli/engine/", "cli/run.ts"],
+  ["cli/engine/", "cli/main.ts"],
+  ["cli/engine/", "cli/mcp.ts"],
+  ["cli/commands/", "cli/run.ts"],
+  ["cli/commands/", "cli/main.ts"],
+  ["cli/commands/", "cli/mcp.ts"],
 ];
+
+/**
+ * Folders with one entry: code outside the folder imports only that file (cli/engine/index.ts is the
+ * engine boundary; the modules behind it import one another).
+ */
+export const entries: Readonly<Record<string, string>> = {
+  "cli/engine/": "cli/engine/index.ts",
+};
 
 /** Node's modules that touch files, processes or the network: schema/ (pure) imports none of them. */
 const ioModules = /^node:(fs|fs\/promises|child_process|net|http|https|dgram|dns|worker_threads|os)$/;
@@ -42,8 +60,8 @@ export interface Source {
   text: string;
 }
 
-/** The product sources under `root`: every .ts file in the layer folders (tests excluded) and index.ts. */
-export function productSources(root: string): Source[] {
+/** The .ts files under `folders` of `root` (no .d.ts, nothing under node_modules or fixtures), tests too when `tests`. */
+export function sourcesUnder(root: string, folders: readonly string[], tests = false): Source[] {
   const out: Source[] = [];
   const walk = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -52,14 +70,20 @@ export function productSources(root: string): Source[] {
         if (entry.name !== "node_modules" && entry.name !== "fixtures") walk(full);
       } else if (
         entry.name.endsWith(".ts") &&
-        !/\.test(-d)?\.ts$/.test(entry.name) &&
+        (tests || !/\.test(-d)?\.ts$/.test(entry.name)) &&
         !entry.name.endsWith(".d.ts")
       ) {
         out.push({ path: relative(root, full).split("\\").join("/"), text: readFileSync(full, "utf8") });
       }
     }
   };
-  for (const layer of layers) if (existsSync(join(root, layer))) walk(join(root, layer));
+  for (const folder of folders) if (existsSync(join(root, folder))) walk(join(root, folder));
+  return out.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/** The product sources under `root`: every .ts file in the layer folders (tests excluded) and index.ts. */
+export function productSources(root: string): Source[] {
+  const out = sourcesUnder(root, layers);
   out.push({ path: "index.ts", text: readFileSync(join(root, "index.ts"), "utf8") });
   return out.sort((a, b) => a.path.localeCompare(b.path));
 }
@@ -99,6 +123,19 @@ export function upwardImports(graph: Map<string, string[]>): string[] {
       if (target && forbidden[layer]?.includes(target)) found.push(`${from} → ${to}`);
       else if (forbiddenWithin.some(([a, b]) => from.startsWith(a) && to.startsWith(b)))
         found.push(`${from} → ${to}`);
+    }
+  }
+  return found;
+}
+
+/** Every import that reaches past a folder's entry ({@link entries}) from outside the folder: `from → to`. */
+export function entryBypasses(graph: Map<string, string[]>): string[] {
+  const found: string[] = [];
+  for (const [from, targets] of graph) {
+    for (const to of targets) {
+      for (const [folder, entry] of Object.entries(entries)) {
+        if (to.startsWith(folder) && to !== entry && !from.startsWith(folder)) found.push(`${from} → ${to}`);
+      }
     }
   }
   return found;

@@ -232,10 +232,10 @@ describe("run402-pulumi plan --save / apply --plan", () => {
 
 describe("the engine's own update plans with this provider (not used; see cli/plan.ts)", () => {
   async function engineStack(wallet: number, name: string) {
-    // The built driver: it runs the engine under dist/cli/supervise.js, next to itself.
+    // The built driver: it runs the engine under dist/cli/supervise.js, beside its folder.
     const { findPulumi, openStack, packageRoot, workspacePaths } = (await import(
-      join(repoRoot, "dist", "cli", "engine.js")
-    )) as typeof import("../cli/engine.js");
+      join(repoRoot, "dist", "cli", "engine", "index.js")
+    )) as typeof import("../cli/engine/index.js");
     const manifestFile = appCopy(tmp);
     const dir = join(manifestFile, "..");
     const root = packageRoot();
