@@ -9,10 +9,6 @@ import type { ReportedError } from "./reported.js";
 
 /** The process exit codes (docs/cli.md lists them; core/codes.ts gives each error code its exit). */
 export const ExitCode = exit;
-/** Engine text → reported errors: the classifier lives with the engine (cli/engine/classify.ts). */
-export { codedErrors, engineErrors } from "./engine/index.js";
-/** An error as reported in the JSON document (cli/reported.ts). */
-export type { ReportedError } from "./reported.js";
 export type { ExitCodeValue };
 /** Maps a stable error code to the exit code: the registry's (core/codes.ts), 5 for any other. */
 export { exitCodeFor };

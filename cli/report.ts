@@ -1,8 +1,8 @@
 /** The result document of one run402-pulumi command (the `--json` contract) and its human rendering. */
 import { settingOf } from "../provider/settings.js";
 import { sumUsd } from "../sdk/money.js";
-import type { ReportedError } from "./exit.js";
 import type { PlanDocument } from "./plan.js";
+import type { ReportedError } from "./reported.js";
 
 /** A resource the command touched (or, for status, holds). */
 export interface ResourceReport {

@@ -7,8 +7,7 @@
  */
 import type { EngineEvent, StepEventMetadata } from "@pulumi/pulumi/automation/index.js";
 import { unknown as unknownValue } from "../provider/impl/values.js";
-import type { ReportedError } from "./exit.js";
-import { codedErrors } from "./exit.js";
+import { codedErrors } from "./engine/index.js";
 import type {
   ActionReport,
   DeploymentChanges,
@@ -18,6 +17,7 @@ import type {
   ResourceReport,
   ViolationReport,
 } from "./report.js";
+import type { ReportedError } from "./reported.js";
 import { shortType, urnName } from "./urn.js";
 
 /** Public output keys per short type; everything else (keys, anon keys, file maps) stays out. */

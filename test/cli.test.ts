@@ -2,13 +2,15 @@ import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { describe, expect, test } from "vitest";
 import { parseCli, parseDuration } from "../cli/args.js";
 import {
+  codedErrors,
   engineAdvice,
   engineCommand,
+  engineErrors,
   findPulumi,
   pulumiProjectName,
   userEngineBin,
 } from "../cli/engine/index.js";
-import { codedErrors, ExitCode, engineErrors, exitCodeFor, exitCodeOf } from "../cli/exit.js";
+import { ExitCode, exitCodeFor, exitCodeOf } from "../cli/exit.js";
 import { StepCollector } from "../cli/steps.js";
 
 function run(argv: string[]) {

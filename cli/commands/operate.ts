@@ -13,9 +13,9 @@ import {
   type OperationResult,
   type Outputs,
 } from "../engine/index.js";
-import type { ReportedError } from "../exit.js";
 import { clearStale, describeLock, fileBackendDir, leftovers, lockedError, stackLocks } from "../locks.js";
 import { emptyReport, type PendingReport, type Report } from "../report.js";
+import type { ReportedError } from "../reported.js";
 import { StepCollector } from "../steps.js";
 import { urnName } from "../urn.js";
 import { defaultApiBase, fail, type Io, recover, type Session, toErrors, useSettings } from "./session.js";

@@ -1,8 +1,8 @@
 /** `reconcile`: refresh then converge, round after round, until a signal stops it. */
 import { sumUsd } from "../../sdk/money.js";
 import type { EngineStack } from "../engine/index.js";
-import type { ReportedError } from "../exit.js";
 import { emptyReport, type Report, withTotals } from "../report.js";
+import type { ReportedError } from "../reported.js";
 import { explainInterrupted, operate, ready } from "./operate.js";
 import { fail, policyOf, prepare, type Session, useSettings } from "./session.js";
 

@@ -29,8 +29,8 @@ import {
   type WorkspacePaths,
   workspacePaths,
 } from "../engine/index.js";
-import type { ReportedError } from "../exit.js";
 import type { Report } from "../report.js";
+import type { ReportedError } from "../reported.js";
 import { loadSandbox } from "../sandbox.js";
 
 /** How a command talks to its surroundings. */
