@@ -41,11 +41,10 @@ function now(touched: Touched): { sig: string; changedNs: bigint } {
   }
   const s = statSync(touched.path, { bigint: true, throwIfNoEntry: false });
   if (!s) return { sig: "missing", changedNs: 0n };
-  return {
-    sig: `${s.dev}:${s.ino}:${s.mode}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`,
-    // ctime follows every change (mtime can be set back); mtime is the later one only when set ahead.
-    changedNs: [s.mtimeNs, s.ctimeNs].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0))[0] as bigint,
-  };
+  // ctime follows every change (mtime can be set back); mtime is the later one only when set ahead.
+  let changedNs = s.ctimeNs;
+  if (s.mtimeNs > changedNs) changedNs = s.mtimeNs;
+  return { sig: `${s.dev}:${s.ino}:${s.mode}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`, changedNs };
 }
 
 function unchanged(entry: Entry): boolean {
