@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -9,6 +9,7 @@ import {
 } from "@run402/release";
 import { afterAll, describe, expect, test } from "vitest";
 import { fixture } from "~test/contract/fixtures.js";
+import { MANIFEST_CACHE } from "../manifest/cache.js";
 import {
   deployment,
   FILES_LISTED,
@@ -187,6 +188,54 @@ describe("the recorded release of a large site stays small", () => {
     expect(next.releaseDigest).not.toBe(olds.releaseDigest);
     expect((await deployment.diff("prj_big/deployment", olds, next)).changes).toBe(true);
     expect(recordedRelease(next.release)?.site.paths.find((p) => p.path === "f0123.txt")?.size_bytes).toBe(7);
+  });
+});
+
+describe("issue 25: the Deployments of one manifest resolve and plan it once", () => {
+  const dir = mkdtempSync(join(tmpdir(), "run402-deployment-cache-"));
+  const racyMs = MANIFEST_CACHE.racyMs;
+  afterAll(() => {
+    MANIFEST_CACHE.racyMs = racyMs;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("behavior: checks of an unchanged manifest share one plan; a same-size edit is planned anew", async () => {
+    mkdirSync(join(dir, "site"));
+    writeFileSync(join(dir, "site", "index.html"), "<h1>one</h1>");
+    writeFileSync(join(dir, "app.json"), JSON.stringify({ project: { name: "p" }, site: { dir: "site" } }));
+    // The files are taken as settled at once (they would be after MANIFEST_CACHE.racyMs).
+    MANIFEST_CACHE.racyMs = 0;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const news = (i: number) => ({
+      projectId: `prj_${i}`,
+      anonKey: "anon",
+      manifest: "app.json",
+      baseDir: dir,
+    });
+    const created = (await deployment.check({}, news(0))).inputs as Inputs;
+    const olds = (i: number) =>
+      ({
+        ...created,
+        projectId: `prj_${i}`,
+        releaseId: "rel_1",
+        url: "",
+        uploaded: [],
+        apiOrigin: null,
+      }) as unknown as Outputs;
+    const [a, b] = await Promise.all(
+      [1, 2].map(async (i) => (await deployment.check(olds(i), news(i))).inputs as Inputs),
+    );
+    expect(a?.changes).toBe(b?.changes);
+    expect(a?.releaseDigest).toBe(created.releaseDigest);
+    expect((await deployment.diff("prj_1/deployment", olds(1), a as Inputs)).changes).toBe(false);
+
+    writeFileSync(join(dir, "site", "index.html"), "<h1>two</h1>");
+    const { atime, mtime } = statSync(join(dir, "site", "index.html"));
+    utimesSync(join(dir, "site", "index.html"), atime, new Date(mtime.getTime() - 60_000));
+    const next = (await deployment.check(olds(1), news(1))).inputs as Inputs;
+    expect(next.changes.site).toEqual({ added: [], removed: [], changed: ["index.html"] });
+    expect(next.releaseDigest).not.toBe(created.releaseDigest);
+    expect((await deployment.diff("prj_1/deployment", olds(1), next)).changes).toBe(true);
   });
 });
 

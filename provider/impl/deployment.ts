@@ -20,6 +20,7 @@ import {
 } from "@run402/release";
 import { BaseError, reportedCode } from "../../core/errors.js";
 import { assertManifest, formatIssue, ManifestValidationError } from "../../schema/index.js";
+import { resolveManifestFile } from "../manifest/cache.js";
 import { loadManifest, type ResolvedRelease, resolveManifest } from "../manifest/index.js";
 import type { deploymentShape, ImplInputs, ImplOutputs, ReleaseChanges } from "../shapes.js";
 import { getContext } from "./context.js";
@@ -48,15 +49,23 @@ export type Outputs = ImplOutputs<typeof deploymentShape>;
 /**
  * Loads and resolves the manifest from the Pulumi project folder (the provider's cwd). The project
  * id is a placeholder: the spec's digest leaves it out, so it is the same in preview (when a new
- * project's id is unknown) and in the update; `apply` sends the real id.
+ * project's id is unknown) and in the update; `apply` sends the real id. With `cached`, a manifest
+ * file comes from provider/manifest/cache.ts while none of the files it read has changed (check:
+ * a program's Deployments of one manifest read it once); `apply` reads everything again.
  */
 async function resolveRelease(
   manifest: Manifest,
   baseDir: string | undefined,
   onBlocks?: (blocks: string[], where: string) => void,
+  cached = false,
 ): Promise<ResolvedRelease> {
   const projectId = "prj_pending";
   const base = baseDir ?? process.cwd();
+  if (typeof manifest === "string" && cached) {
+    const loaded = await resolveManifestFile(resolve(base, manifest), { projectId, file: manifest });
+    onBlocks?.(unreadBlocks(loaded.manifest), manifest);
+    return loaded.resolved;
+  }
   if (typeof manifest === "string") {
     const loaded = await loadManifest(resolve(base, manifest));
     onBlocks?.(unreadBlocks(loaded.manifest), manifest);
@@ -189,6 +198,40 @@ export function planRelease(
   return { release, changes };
 }
 
+/** What check records of a plan: the release's text and digest, its changes and its maps. */
+type Planned = {
+  record: ReturnType<typeof recordOf>;
+  changes: ReleaseChanges;
+  maps: ReturnType<typeof maps>;
+};
+
+/**
+ * Plans of a resolution, by the recorded release text they were planned over ("" for none). A
+ * resolution from provider/manifest/cache.ts is the same object while its files stay as they were,
+ * so the Deployments of one manifest over one recorded release (a no-op update of many) plan once.
+ */
+const plans = new WeakMap<ResolvedRelease, Map<string, Planned>>();
+const PLANS_KEPT = 8;
+
+/** {@link planRelease} over the recorded release `base` (its text, or the object older states hold), with its record. */
+function plannedOver(resolved: ResolvedRelease, base: unknown): Planned {
+  const key = base === undefined ? "" : typeof base === "string" ? base : undefined;
+  let kept = plans.get(resolved);
+  const hit = key !== undefined ? kept?.get(key) : undefined;
+  if (hit) return hit;
+  const { release, changes } = planRelease(resolved, recordedRelease(base));
+  const planned = { record: recordOf(release), changes, maps: maps(release) };
+  if (key !== undefined) {
+    if (!kept) {
+      kept = new Map();
+      plans.set(resolved, kept);
+    }
+    if (kept.size >= PLANS_KEPT) kept.delete(kept.keys().next().value as string);
+    kept.set(key, planned);
+  }
+  return planned;
+}
+
 type Inventory = Record<string, unknown> & {
   site?: { paths?: PortableReleaseState["site"]["paths"]; totals?: { paths?: number } };
 };
@@ -316,18 +359,21 @@ export const deployment = {
       };
     }
     let resolved: ResolvedRelease;
-    let planned: ReturnType<typeof planRelease>;
+    let planned: Planned;
     try {
-      resolved = await resolveRelease(manifest, baseDir, (blocks, where) => {
-        if (blocks.length > 0 && (news as { manifestBlocksRead?: unknown }).manifestBlocksRead !== true)
-          log(unreadBlocksWarning(blocks, where), { ephemeral: false, warning: true });
-      });
+      resolved = await resolveRelease(
+        manifest,
+        baseDir,
+        (blocks, where) => {
+          if (blocks.length > 0 && (news as { manifestBlocksRead?: unknown }).manifestBlocksRead !== true)
+            log(unreadBlocksWarning(blocks, where), { ephemeral: false, warning: true });
+        },
+        true,
+      );
       // The recorded release is the base while the project stays; a new project starts empty.
-      const recorded =
-        olds.projectId !== undefined && olds.projectId === news.projectId
-          ? recordedRelease(olds.release)
-          : undefined;
-      planned = planRelease(resolved, recorded);
+      const base =
+        olds.projectId !== undefined && olds.projectId === news.projectId ? olds.release : undefined;
+      planned = plannedOver(resolved, base);
     } catch (error) {
       // One failure per problem, each on one line with its code, file and pointer: the engine shows
       // them all, and the CLI reads each one back.
@@ -358,9 +404,9 @@ export const deployment = {
       ...(baseDir ? { baseDir } : {}),
       resourceKey: String(news.resourceKey),
       manifestDigest: resolved.digest,
-      ...recordOf(planned.release),
+      ...planned.record,
       changes: planned.changes,
-      ...maps(planned.release),
+      ...planned.maps,
     };
     return { inputs };
   },

@@ -56,6 +56,12 @@ export const SKIPPED_DIR_ENTRIES: readonly string[] = NEVER_UPLOADED;
 
 type Wanted = { kind: "file" | "dir"; path: string; pointer: string };
 
+/**
+ * A path the resolution depended on: its `stat` (a file's content, a folder's entries), or with
+ * `real`, where it resolves to (a symlink's target). provider/manifest/cache.ts checks them again.
+ */
+export type Touched = { path: string; real?: true };
+
 /** Longest stretch of hashing before other work in this process (the provider's gRPC calls) gets a turn. */
 const SLICE_MS = 25;
 
@@ -63,6 +69,8 @@ const SLICE_MS = 25;
 class Reader {
   readonly issues: ManifestIssue[] = [];
   readonly skipped: ResolvedRelease["skipped"] = [];
+  /** Every path read, listed or resolved, for provider/manifest/cache.ts. */
+  readonly touched: Touched[] = [];
   private bytes = 0;
   private walked = 0;
   private budgetReported = false;
@@ -128,6 +136,7 @@ class Reader {
     if (!this.spelling(rel, pointer)) return undefined;
     const shown = JSON.stringify(rel);
     const abs = resolve(this.root, rel);
+    this.touched.push({ path: abs, real: true });
     let real: string;
     try {
       real = await realpath(abs);
@@ -140,6 +149,7 @@ class Reader {
         `${shown} resolves outside the manifest's folder (to ${real}); symlinks must stay inside it.`,
       );
     }
+    this.touched.push({ path: real });
     let info: Awaited<ReturnType<typeof stat>>;
     try {
       info = await stat(real);
@@ -230,6 +240,7 @@ class Reader {
 
   async walk(dir: string, prefix: string, pointer: string, out: Map<string, HashedFile>, seen: Set<string>) {
     let entries: Dirent[];
+    this.touched.push({ path: dir });
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (error) {
@@ -250,6 +261,7 @@ class Reader {
       let real = join(dir, name);
       let info: Pick<Stats, "isFile" | "isDirectory"> = entry;
       if (entry.isSymbolicLink()) {
+        this.touched.push({ path: real, real: true });
         try {
           real = await realpath(real);
         } catch (error) {
@@ -297,6 +309,7 @@ class Reader {
             );
           return;
         }
+        this.touched.push({ path: real });
         const hashed = this.hash(real, JSON.stringify(sitePath), pointer);
         if (hashed) out.set(sitePath, hashed);
         if (performance.now() - this.slice > SLICE_MS) {
@@ -324,8 +337,19 @@ class Reader {
  * const release = await resolveManifest({ manifest, dir, projectId: "prj_123" });
  */
 export async function resolveManifest(parameters: ResolveManifestParameters): Promise<ResolvedRelease> {
+  return (await resolveManifestTracked(parameters)).resolved;
+}
+
+/**
+ * {@link resolveManifest}, and every path the resolution read, listed or resolved (for
+ * provider/manifest/cache.ts, which checks them again before reusing the result).
+ */
+export async function resolveManifestTracked(
+  parameters: ResolveManifestParameters,
+): Promise<{ resolved: ResolvedRelease; touched: Touched[] }> {
   const { manifest, dir, projectId, file } = parameters;
   const reader = new Reader(await realpath(dir), manifest.site?.include_dotfiles ?? []);
+  reader.touched.push({ path: dir, real: true });
   const options = { projectId, contentType: contentTypeFor };
 
   // The mapping is synchronous: a first pass names every path it needs, then they are read, then it runs for real.
@@ -364,11 +388,12 @@ export async function resolveManifest(parameters: ResolveManifestParameters): Pr
     if (!(error instanceof ReleaseCoreError)) throw error;
     throw new ManifestValidationError({ issues: [releaseIssue(error, manifest)], file, cause: error });
   }
-  return {
+  const resolved: ResolvedRelease = {
     spec,
     content: mapped.content,
     digest: digestPortableManifest(spec),
     ...(mapped.idempotencyKey !== undefined ? { idempotencyKey: mapped.idempotencyKey } : {}),
     skipped: reader.skipped,
   };
+  return { resolved, touched: reader.touched };
 }

@@ -43,6 +43,42 @@ export function stubSource(kind: ResourceKind): string {
   ].join("\n");
 }
 
+/** What the SDK's promise stacks read while a Run402 resource registers ({@link plainPromiseStacks}). */
+export const PLAIN_PROMISE_STACK =
+  "(stack not kept for a run402 resource's registration promise: set PULUMI_DEBUG_PROMISE_LEAKS to keep it)";
+
+/** Node's own stack text (lib/internal/errors.js `defaultPrepareStackTrace`), for stacks passed through. */
+function nodeStack(error: Error, sites: NodeJS.CallSite[]): string {
+  const head = Error.prototype.toString.call(error);
+  return sites.length === 0 ? head : `${head}\n    at ${sites.join("\n    at ")}`;
+}
+
+/**
+ * Pulumi's SDK formats a stack trace for every promise of a registration (`debuggablePromise` in
+ * @pulumi/pulumi/runtime/debuggable.js: four per property, ~15 properties a resource), read only
+ * by its report of promises a program leaves unresolved; formatting them was most of a resource's
+ * construction (a program of 101 resources spent ~0.15–0.3 s of its synchronous start on it, more
+ * with source-map-support's formatter, which Pulumi's Node host installs). While a Run402 resource
+ * registers, those stacks read {@link PLAIN_PROMISE_STACK}; every other stack (the resource's
+ * source position, an error's) is formatted as before, by the formatter in place, and the stacks
+ * are still captured, so an error formatted later is whole. Off when PULUMI_DEBUG_PROMISE_LEAKS is
+ * set (the SDK's own switch for its leak report), and when Node maps stacks through source maps
+ * itself (its formatter cannot be called from here). Returns the function that restores the
+ * formatter.
+ */
+export function plainPromiseStacks(): () => void {
+  const saved = Error.prepareStackTrace;
+  const mapped = (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled ?? true;
+  if (process.env["PULUMI_DEBUG_PROMISE_LEAKS"] || (saved === undefined && mapped !== false)) return () => {};
+  Error.prepareStackTrace = (error, sites) => {
+    if (sites[0]?.getFunctionName() === "debuggablePromise") return PLAIN_PROMISE_STACK;
+    return saved ? saved(error, sites) : nodeStack(error, sites);
+  };
+  return () => {
+    Error.prepareStackTrace = saved;
+  };
+}
+
 /**
  * A Run402 resource: a Pulumi dynamic resource (type `pulumi-nodejs:dynamic/run402:<Type>`, served
  * by Pulumi's dynamic-provider plugin) whose `__provider` is {@link stubSource}.
@@ -55,11 +91,16 @@ export abstract class Run402Resource extends CustomResource {
   constructor(shape: Shape, name: string, props: Record<string, unknown>, opts?: CustomResourceOptions) {
     const unset = Object.fromEntries(outputKeys(shape).map((key) => [key, undefined]));
     const secrets = secretKeys(shape).filter((key) => shape.properties[key]?.role !== "internal");
-    super(
-      `pulumi-nodejs:dynamic/run402:${shape.name}`,
-      name,
-      { ...unset, ...props, __provider: stubSource(shape.kind) },
-      { ...opts, additionalSecretOutputs: [...secrets, ...(opts?.additionalSecretOutputs ?? [])] },
-    );
+    const restore = plainPromiseStacks();
+    try {
+      super(
+        `pulumi-nodejs:dynamic/run402:${shape.name}`,
+        name,
+        { ...unset, ...props, __provider: stubSource(shape.kind) },
+        { ...opts, additionalSecretOutputs: [...secrets, ...(opts?.additionalSecretOutputs ?? [])] },
+      );
+    } finally {
+      restore();
+    }
   }
 }
