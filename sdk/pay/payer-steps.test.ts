@@ -160,6 +160,7 @@ function approval(
     offer: { challenges: [c], refused: [] },
     challenge: c,
     pinned,
+    held: null,
     configuredNetwork: null,
   };
 }
@@ -623,5 +624,58 @@ describe("Payer step refuse", () => {
       expect(await thrown(payer.fetch(t, spec, intent))).toBeInstanceOf(SpendPolicyError);
       expect(refused()).toHaveLength(1);
     }
+  });
+});
+describe("Payer: concurrent purchases", () => {
+  /**
+   * Two purchases of different intents at once, $0.10 each, under a $0.15 run cap. `together`: the
+   * rail's RPC answers both at the same moment, so both approvals are made in consecutive ticks.
+   */
+  async function twoAtOnce(budget?: CreateOptions["budget"], together = false) {
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let asked = 0;
+    const rail = stubRail(
+      "x402",
+      together
+        ? {
+            configuredNetwork: async () => {
+              if (++asked === 2) open();
+              await gate;
+              return null;
+            },
+          }
+        : {},
+    );
+    const payer = create({
+      rails: [rail],
+      rail: "x402",
+      policy: { maxPaymentUsd: 1, maxSpendUsd: 0.15 },
+      journal: Journal.memory(),
+      payer: account.address,
+      ...(budget ? { budget } : {}),
+    });
+    const { t } = fakeTransport((_req, n) => (n <= 2 ? paymentRequired() : ok()));
+    const results = await Promise.allSettled([
+      payer.fetch(t, spec, { intentId: "a", idempotencyKey: "k-a" }),
+      payer.fetch(t, spec, { intentId: "b", idempotencyKey: "k-b" }),
+    ]);
+    return { rail, results, spent: payer.spentAtomic() };
+  }
+
+  test("behavior: two purchases at once never jointly pass the run cap: one signs, one is refused", async () => {
+    const { rail, results, spent } = await twoAtOnce();
+    expect(rail.signing).toHaveLength(1);
+    expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+    expect(spent).toBe(100_000n);
+  });
+
+  test("behavior: two approvals made in consecutive ticks never jointly pass the run cap", async () => {
+    const { rail, results, spent } = await twoAtOnce(undefined, true);
+    expect(rail.signing).toHaveLength(1);
+    expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+    expect(spent).toBe(100_000n);
   });
 });

@@ -313,6 +313,12 @@ export type Approval = Choice & {
   pinned: string | null;
   /** The chain of the rail's configured RPC, when the policy names no networks. */
   configuredNetwork: string | null;
+  /**
+   * The amount held against the run cap, taken in the same synchronous step as the check (so
+   * concurrent calls in this process see it at once); null when a wallet budget is read first
+   * ({@link reserve} takes it then).
+   */
+  held: Reservation | null;
 };
 
 /** An amount reserved against the run cap while it is signed; released once. */
@@ -473,7 +479,9 @@ export async function choose(ctx: PayerContext, a: Attempt, first: Exchange): Pr
 /**
  * The first of the chosen rail's challenges the call's policy allows (network, asset, recipient
  * or pin, expiry, the caps with what is spent and reserved), or a refusal: a policy refusal of a
- * well-formed offer before a malformed sibling's. Signs nothing.
+ * well-formed offer before a malformed sibling's. Signs nothing. With no wallet budget to read,
+ * the approved amount is held against the run cap in the very step that checked it: no other call
+ * of this process can be checked in between.
  */
 export async function approve(ctx: PayerContext, a: Attempt, choice: Choice): Promise<Approval> {
   const { offer } = choice;
@@ -505,7 +513,14 @@ export async function approve(ctx: PayerContext, a: Attempt, choice: Choice): Pr
       pinnedRecipient: pinned,
       configuredNetwork,
     });
-    if (!err) return { ...choice, challenge, pinned, configuredNetwork };
+    if (!err)
+      return {
+        ...choice,
+        challenge,
+        pinned,
+        configuredNetwork,
+        held: ctx.budget ? null : hold(ctx, challenge.amountAtomic),
+      };
     // A policy refusal of a well-formed offer says more than a malformed sibling's.
     if (!refusal || refusal.limit === "challenge") refusal = err;
   }
@@ -515,33 +530,26 @@ export async function approve(ctx: PayerContext, a: Attempt, choice: Choice): Pr
 /**
  * Before signing: the wallet budget as the journal sums it (every process sharing it, but this
  * intent's own record: another runner's claim of it is no second spend, the claim finds it and
- * waits), then the amount reserved against the run cap (before any await, so concurrent calls in
- * this process see it at once), then the recipient pinned on first use. Refuses a budget overrun,
+ * waits), then the amount held against the run cap (unless {@link approve} already held it, as it
+ * does when there is no budget to read), then the recipient pinned on first use. Refuses a budget overrun,
  * and a recipient another process pinned meanwhile. Signs nothing. The claim checks the budget
  * again, under its lock: this read only spares a signature bound to be refused.
  */
 export async function reserve(ctx: PayerContext, a: Attempt, approval: Approval): Promise<Reservation> {
   const { challenge } = approval;
-  if (ctx.budget) {
-    const early = overBudget(
-      ctx.budget,
-      await ctx.journal.budgetUse(ctx.budget, { apiBase: a.scope, idempotencyKey: a.key }),
-      challenge.amountAtomic,
-    );
-    if (early) return refuse(ctx, a, approval.url, budgetError(ctx.budget, early, approval.rail, false));
-  }
-  // Released on every way out before the claim, which moves the amount into `counted`.
-  const atomic = challenge.amountAtomic;
-  ctx.reserved.atomic += atomic;
-  let held = true;
-  const reservation: Reservation = {
-    atomic,
-    release() {
-      if (held) ctx.reserved.atomic -= atomic;
-      held = false;
-    },
-  };
+  let reservation = approval.held;
   try {
+    if (ctx.budget) {
+      const early = overBudget(
+        ctx.budget,
+        await ctx.journal.budgetUse(ctx.budget, { apiBase: a.scope, idempotencyKey: a.key }),
+        challenge.amountAtomic,
+      );
+      if (early)
+        return await refuse(ctx, a, approval.url, budgetError(ctx.budget, early, approval.rail, false));
+    }
+    // Released on every way out before the claim, which moves the amount into `counted`.
+    reservation ??= hold(ctx, challenge.amountAtomic);
     if (!ctx.policy.allowedRecipients && approval.pinned === null) {
       const pinnedNow = await pin(ctx, a.scope, approval.rail, challenge.recipient);
       // Another process may have pinned a different recipient between our read and our write.
@@ -559,10 +567,23 @@ export async function reserve(ctx: PayerContext, a: Attempt, approval: Approval)
       }
     }
   } catch (error) {
-    reservation.release();
+    reservation?.release();
     throw error;
   }
   return reservation;
+}
+
+/** Holds `atomic` against the run cap (what {@link approve} checks with) until released, once. */
+export function hold(ctx: PayerContext, atomic: bigint): Reservation {
+  ctx.reserved.atomic += atomic;
+  let held = true;
+  return {
+    atomic,
+    release() {
+      if (held) ctx.reserved.atomic -= atomic;
+      held = false;
+    },
+  };
 }
 
 /**
