@@ -678,4 +678,11 @@ describe("Payer: concurrent purchases", () => {
     expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
     expect(spent).toBe(100_000n);
   });
+
+  test("behavior: with a wallet budget too (its journal read awaited), they never jointly pass the run cap", async () => {
+    const { rail, results, spent } = await twoAtOnce({ window: { seconds: 3600, maxUsd: 100 } });
+    expect(rail.signing).toHaveLength(1);
+    expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+    expect(spent).toBe(100_000n);
+  });
 });

@@ -315,7 +315,7 @@ export type Approval = Choice & {
   configuredNetwork: string | null;
   /**
    * The amount held against the run cap, taken in the same synchronous step as the check (so
-   * concurrent calls in this process see it at once); null when a wallet budget is read first
+   * concurrent calls in this process see it at once); null only for an approval made by hand
    * ({@link reserve} takes it then).
    */
   held: Reservation | null;
@@ -479,9 +479,9 @@ export async function choose(ctx: PayerContext, a: Attempt, first: Exchange): Pr
 /**
  * The first of the chosen rail's challenges the call's policy allows (network, asset, recipient
  * or pin, expiry, the caps with what is spent and reserved), or a refusal: a policy refusal of a
- * well-formed offer before a malformed sibling's. Signs nothing. With no wallet budget to read,
- * the approved amount is held against the run cap in the very step that checked it: no other call
- * of this process can be checked in between.
+ * well-formed offer before a malformed sibling's. Signs nothing. The approved amount is held
+ * against the run cap in the very step that checked it: no other call of this process can be
+ * checked in between (the wallet budget's journal read comes after, in {@link reserve}).
  */
 export async function approve(ctx: PayerContext, a: Attempt, choice: Choice): Promise<Approval> {
   const { offer } = choice;
@@ -519,7 +519,7 @@ export async function approve(ctx: PayerContext, a: Attempt, choice: Choice): Pr
         challenge,
         pinned,
         configuredNetwork,
-        held: ctx.budget ? null : hold(ctx, challenge.amountAtomic),
+        held: hold(ctx, challenge.amountAtomic),
       };
     // A policy refusal of a well-formed offer says more than a malformed sibling's.
     if (!refusal || refusal.limit === "challenge") refusal = err;
@@ -530,8 +530,8 @@ export async function approve(ctx: PayerContext, a: Attempt, choice: Choice): Pr
 /**
  * Before signing: the wallet budget as the journal sums it (every process sharing it, but this
  * intent's own record: another runner's claim of it is no second spend, the claim finds it and
- * waits), then the amount held against the run cap (unless {@link approve} already held it, as it
- * does when there is no budget to read), then the recipient pinned on first use. Refuses a budget overrun,
+ * waits), with the amount held against the run cap since {@link approve} (released on a refusal),
+ * then the recipient pinned on first use. Refuses a budget overrun,
  * and a recipient another process pinned meanwhile. Signs nothing. The claim checks the budget
  * again, under its lock: this read only spares a signature bound to be refused.
  */
