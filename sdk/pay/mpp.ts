@@ -29,6 +29,7 @@ import {
   atomicAmount,
   type ChainState,
   type Credential,
+  type Offers,
   type PaymentChallenge,
   type Proof,
   type Rail,
@@ -217,212 +218,285 @@ async function minedIn(
   );
 }
 
-/** The MPP rail (mppx client, tempo charge, pull mode). */
+/** A difference between what was signed (or is about to be) and what the policy approved. */
+export function mismatch(field: string, signed: unknown, expected: unknown): PaymentCredentialMismatchError {
+  return new PaymentCredentialMismatchError({
+    rail: "mpp",
+    field,
+    signed: String(signed),
+    approved: String(expected),
+  });
+}
+
+/**
+ * Parse: the tempo charges in a 402's `WWW-Authenticate`, strictly (tempo, charge, an explicit
+ * chain, pull offered, no fee payer, splits that leave the recipient a positive part). Other
+ * methods' challenges are not this rail's concern; an unreadable header that offers a payment is
+ * refused.
+ */
+export function parse(response: Response): Offers {
+  let challenges: Challenge.Challenge[];
+  try {
+    challenges = Challenge.fromResponseList(response);
+  } catch (error) {
+    const offered = /(^|,)\s*payment\s/i.test(response.headers.get("www-authenticate") ?? "");
+    return offered
+      ? {
+          challenges: [],
+          refused: [shapeRefusal("mpp", "WWW-Authenticate", `unreadable: ${(error as Error).message}`)],
+        }
+      : { challenges: [], refused: [] };
+  }
+  const out: PaymentChallenge[] = [];
+  const refused: SpendPolicyError[] = [];
+  challenges.forEach((challenge, i) => {
+    if (challenge.method !== "tempo") return; // another method's challenge (stripe, …): not ours
+    const parsed = challengeShape.safeParse(challenge);
+    if (!parsed.success) {
+      refused.push(shapeRefusal("mpp", `challenge[${i}]`, parsed.error));
+      return;
+    }
+    const r = parsed.data.request;
+    const transfers = transfersOf(r);
+    if (typeof transfers === "string") {
+      refused.push(shapeRefusal("mpp", `challenge[${i}].request.methodDetails.splits`, transfers));
+      return;
+    }
+    const expiresAt = parsed.data.expires ? new Date(parsed.data.expires) : null;
+    out.push({
+      rail: "mpp",
+      network: `eip155:${r.methodDetails.chainId}`,
+      asset: r.currency,
+      amountAtomic: BigInt(r.amount),
+      recipient: r.recipient,
+      transfers,
+      lifetimeSeconds: expiresAt ? Math.ceil((expiresAt.getTime() - Date.now()) / 1000) : null,
+      expiresAt,
+      raw: { challenge, chainId: r.methodDetails.chainId } satisfies Raw,
+    });
+  });
+  return { challenges: out, refused };
+}
+
+/** What the policy approved, as the one Tempo transaction must reproduce it. */
+export type Approved = {
+  /** The normalized challenge the policy checked (asset, transfers). */
+  challenge: PaymentChallenge;
+  /** The mppx challenge it was parsed from, the only one mppx is shown. */
+  offer: Challenge.Challenge;
+  chainId: number;
+  /** The payer: the account that signs. */
+  from: Hex;
+};
+
+/** The approval of `challenge` (one parse returned) for the payer `from`. */
+export function approvedOf(challenge: PaymentChallenge, from: Hex): Approved {
+  const { challenge: offer, chainId } = challenge.raw as Raw;
+  return { challenge, offer, chainId, from };
+}
+
+/** Fields a charge's transaction may carry; anything else (an authorization list, a key authorization, a fee payer, a top-level call) is refused. */
+const allowedFields = new Set([
+  "account",
+  "calls",
+  "chainId",
+  "from",
+  "gas",
+  "maxFeePerGas",
+  "maxPriorityFeePerGas",
+  "nonce",
+  "nonceKey",
+  "type",
+  "validAfter",
+  "validBefore",
+  "feeToken",
+  "accessList",
+]);
+
+/**
+ * Guard: one transaction mppx asks to sign, checked before it is signed: only allowed fields, a
+ * Tempo transaction on the approved chain from the payer, whose calls are exactly the approved
+ * transfers of the approved asset, with an expiring nonce valid at most {@link maxValiditySeconds}
+ * from `now` (unix seconds), its fee (if any) paid in the approved asset. Returns the first
+ * difference, or null.
+ */
+export function guard(
+  approved: Approved,
+  tx: Record<string, unknown>,
+  now: number = Math.floor(Date.now() / 1000),
+): PaymentCredentialMismatchError | null {
+  const { challenge, chainId } = approved;
+  const extra = Object.entries(tx).find(
+    ([k, v]) =>
+      !allowedFields.has(k) && v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0),
+  );
+  if (extra) return mismatch(`transaction field ${extra[0]}`, "present", "absent");
+  if (tx["type"] !== undefined && tx["type"] !== "tempo")
+    return mismatch("transaction type", tx["type"], "tempo");
+  if (tx["chainId"] !== chainId) return mismatch("chain", tx["chainId"], chainId);
+  if (tx["from"] !== undefined && !isAddressEqual(tx["from"] as Hex, approved.from))
+    return mismatch("sender", tx["from"], approved.from);
+  const calls = checkCalls(
+    (tx["calls"] as Parameters<typeof checkCalls>[0] | undefined) ?? [],
+    challenge.asset,
+    challenge.transfers,
+  );
+  if (calls) return mismatch(...calls);
+  if (tx["nonceKey"] !== maxUint256) return mismatch("nonce key", tx["nonceKey"], "expiring (2^256 - 1)");
+  const validBefore = Number(tx["validBefore"] ?? 0);
+  if (validBefore <= now || validBefore > now + maxValiditySeconds)
+    return mismatch("validBefore", validBefore, `${now + 1}…${now + maxValiditySeconds}`);
+  if (Number(tx["validAfter"] ?? 0) > now + 5) return mismatch("validAfter", tx["validAfter"], `≤ ${now}`);
+  const feeToken = tx["feeToken"];
+  if (feeToken !== undefined && feeToken !== null && !isAddressEqual(feeToken as Hex, challenge.asset as Hex))
+    return mismatch("fee token", feeToken, challenge.asset);
+  return null;
+}
+
+/** The one transaction the guarded account signed: its bytes, and until when it can be included. */
+export type Signed = { raw: Hex; validBefore: number };
+
+/**
+ * The only account mppx gets: it signs one transaction {@link guard} passes (serialized by viem's
+ * Tempo serializer, never one handed in by the caller) and remembers its bytes; it signs no
+ * message, typed data or authorization.
+ */
+export function guardedAccount(
+  approved: Approved,
+  account: LocalAccount,
+): { account: LocalAccount; signed(): Signed | null } {
+  let signed: Signed | null = null;
+  const refuse = async (): Promise<never> => {
+    throw mismatch("signature", "a message or typed data", "one Tempo transaction");
+  };
+  const guarded = {
+    ...account,
+    signMessage: refuse,
+    signTypedData: refuse,
+    signAuthorization: refuse,
+    sign: refuse,
+    signTransaction: async (tx) => {
+      if (signed) throw mismatch("signature count", 2, 1);
+      const problem = guard(approved, tx as Record<string, unknown>);
+      if (problem) throw problem;
+      const signWith = account.signTransaction as (
+        tx: unknown,
+        options: { serializer: typeof Transaction.serialize },
+      ) => Promise<Hex>;
+      const raw = await signWith(tx, { serializer: Transaction.serialize });
+      signed = { raw, validBefore: Number((tx as { validBefore?: number }).validBefore) };
+      return raw;
+    },
+  } as LocalAccount;
+  return { account: guarded, signed: () => signed };
+}
+
+/** What a signed transaction commits to, to ask the chain about it later. */
+export function proofOf(approved: Approved, done: Signed): Proof {
+  return {
+    rail: "mpp",
+    network: `eip155:${approved.chainId}`,
+    hash: keccak256(done.raw),
+    validBefore: done.validBefore,
+  };
+}
+
+/**
+ * Sign: mppx's tempo charge client, pinned to the approved chain and `rpcUrl`, in pull mode, with
+ * every approved recipient named, shown a 402 carrying only the approved challenge, signing only
+ * through `guarded` ({@link guardedAccount}). Returns the credential's header value. Once the guard
+ * has signed, a library failure is {@link SignedThenFailed}: it could have broadcast the transaction.
+ */
+export async function sign(
+  approved: Approved,
+  guarded: ReturnType<typeof guardedAccount>,
+  rpcUrl: string,
+  signal: AbortSignal | undefined,
+): Promise<string> {
+  const { chainId } = approved;
+  const chain = chainFor(chainId, rpcUrl);
+  const recipients = approved.challenge.transfers.map((t) => t.recipient as Hex);
+  const mppx = Mppx.create({
+    methods: [
+      tempo.charge({
+        account: guarded.account,
+        expectedChainId: chainId,
+        allowedChainIds: [chainId],
+        expectedRecipients: recipients,
+        mode: "pull",
+        getClient: () => createClient({ chain, transport: rpcTransport(rpcUrl, signal, "mpp") }),
+      }),
+    ],
+    // A library must not replace globalThis.fetch for the whole process.
+    polyfill: false,
+    // The payer owns the single paid retry; mppx's own loop would sign a fresh credential per 402.
+    maxPaymentRetries: 0,
+  });
+  // Hand mppx a 402 carrying only the approved challenge, so its selection cannot pick another.
+  const only = new Response(null, {
+    status: 402,
+    headers: { "WWW-Authenticate": Challenge.serialize(approved.offer) },
+  });
+  try {
+    return await mppx.createCredential(only);
+  } catch (error) {
+    // Once the guard has signed, a library could have broadcast the transaction before failing:
+    // the payer must treat it as maybe paid, not as nothing.
+    const done = guarded.signed();
+    if (done) throw new SignedThenFailed(proofOf(approved, done), error);
+    throw error;
+  }
+}
+
+/**
+ * Verify: what will be sent, decoded from the header value itself: a credential for the approved
+ * challenge whose payload is a signed transaction for the server to broadcast (pull), byte for byte
+ * the one the guard checked and signed (`done`). Returns the credential. Once the guard has signed,
+ * every refusal is {@link SignedThenFailed}: the library could have broadcast what it got.
+ */
+export function verify(approved: Approved, value: string, done: Signed | null): Credential {
+  const afterSigning = (error: unknown) =>
+    done ? new SignedThenFailed(proofOf(approved, done), error) : error;
+  let sent: ReturnType<typeof MppCredential.deserialize>;
+  try {
+    sent = MppCredential.deserialize(value);
+  } catch (error) {
+    throw afterSigning(error);
+  }
+  if (sent.challenge.id !== approved.offer.id)
+    throw afterSigning(mismatch("challenge", sent.challenge.id, approved.offer.id));
+  const payload = sent.payload as { type?: string; signature?: Hex };
+  if (payload.type !== "transaction" || !payload.signature) {
+    // A `hash` payload means the library broadcast what the guard signed.
+    throw afterSigning(
+      mismatch("payload", payload.type, "a signed transaction for the server to broadcast (pull)"),
+    );
+  }
+  if (!done) throw mismatch("transaction", "bytes the guard did not sign", "the checked transaction");
+  if (payload.signature.toLowerCase() !== done.raw.toLowerCase())
+    throw afterSigning(mismatch("transaction", "bytes the guard did not sign", "the checked transaction"));
+  return {
+    headers: { [Challenge.credentialHeader(approved.offer)]: value },
+    proof: proofOf(approved, done),
+  } satisfies Credential;
+}
+
+/** The MPP rail (mppx client, tempo charge, pull mode): parse → guard → sign → verify. */
 export function create(options: CreateOptions): Rail {
   const { account } = options;
   const rpcFor = createRpcResolver("mpp", options.rpcUrl, { localApi: options.localApi });
 
   return {
     name: "mpp",
-    getChallenges(response) {
-      let challenges: Challenge.Challenge[];
-      try {
-        challenges = Challenge.fromResponseList(response);
-      } catch (error) {
-        const offered = /(^|,)\s*payment\s/i.test(response.headers.get("www-authenticate") ?? "");
-        return offered
-          ? {
-              challenges: [],
-              refused: [shapeRefusal("mpp", "WWW-Authenticate", `unreadable: ${(error as Error).message}`)],
-            }
-          : { challenges: [], refused: [] };
-      }
-      const out: PaymentChallenge[] = [];
-      const refused: SpendPolicyError[] = [];
-      challenges.forEach((challenge, i) => {
-        if (challenge.method !== "tempo") return; // another method's challenge (stripe, …): not ours
-        const parsed = challengeShape.safeParse(challenge);
-        if (!parsed.success) {
-          refused.push(shapeRefusal("mpp", `challenge[${i}]`, parsed.error));
-          return;
-        }
-        const r = parsed.data.request;
-        const transfers = transfersOf(r);
-        if (typeof transfers === "string") {
-          refused.push(shapeRefusal("mpp", `challenge[${i}].request.methodDetails.splits`, transfers));
-          return;
-        }
-        const expiresAt = parsed.data.expires ? new Date(parsed.data.expires) : null;
-        out.push({
-          rail: "mpp",
-          network: `eip155:${r.methodDetails.chainId}`,
-          asset: r.currency,
-          amountAtomic: BigInt(r.amount),
-          recipient: r.recipient,
-          transfers,
-          lifetimeSeconds: expiresAt ? Math.ceil((expiresAt.getTime() - Date.now()) / 1000) : null,
-          expiresAt,
-          raw: { challenge, chainId: r.methodDetails.chainId } satisfies Raw,
-        });
-      });
-      return { challenges: out, refused };
-    },
+    getChallenges: (response) => parse(response),
 
     async createCredential(challenge) {
-      const { challenge: approved, chainId } = challenge.raw as Raw;
+      const approved = approvedOf(challenge, account.address);
       // Before anything is signed: the RPC of exactly this chain, or a refusal.
-      const rpcUrl = await rpcFor(chainId);
-      const chain = chainFor(chainId, rpcUrl);
-      const mismatch = (field: string, signed: unknown, expected: unknown) =>
-        new PaymentCredentialMismatchError({
-          rail: "mpp",
-          field,
-          signed: String(signed),
-          approved: String(expected),
-        });
-      /** Fields a charge's transaction may carry; anything else (an authorization list, a key authorization, a fee payer, a top-level call) is refused. */
-      const allowedFields = new Set([
-        "account",
-        "calls",
-        "chainId",
-        "from",
-        "gas",
-        "maxFeePerGas",
-        "maxPriorityFeePerGas",
-        "nonce",
-        "nonceKey",
-        "type",
-        "validAfter",
-        "validBefore",
-        "feeToken",
-        "accessList",
-      ]);
-      const checkTransaction = (tx: Record<string, unknown>) => {
-        const now = Math.floor(Date.now() / 1000);
-        const extra = Object.entries(tx).find(
-          ([k, v]) =>
-            !allowedFields.has(k) && v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0),
-        );
-        if (extra) return mismatch(`transaction field ${extra[0]}`, "present", "absent");
-        if (tx["type"] !== undefined && tx["type"] !== "tempo")
-          return mismatch("transaction type", tx["type"], "tempo");
-        if (tx["chainId"] !== chainId) return mismatch("chain", tx["chainId"], chainId);
-        if (tx["from"] !== undefined && !isAddressEqual(tx["from"] as Hex, account.address))
-          return mismatch("sender", tx["from"], account.address);
-        const calls = checkCalls(
-          (tx["calls"] as Parameters<typeof checkCalls>[0] | undefined) ?? [],
-          challenge.asset,
-          challenge.transfers,
-        );
-        if (calls) return mismatch(...calls);
-        if (tx["nonceKey"] !== maxUint256)
-          return mismatch("nonce key", tx["nonceKey"], "expiring (2^256 - 1)");
-        const validBefore = Number(tx["validBefore"] ?? 0);
-        if (validBefore <= now || validBefore > now + maxValiditySeconds)
-          return mismatch("validBefore", validBefore, `${now + 1}…${now + maxValiditySeconds}`);
-        if (Number(tx["validAfter"] ?? 0) > now + 5)
-          return mismatch("validAfter", tx["validAfter"], `≤ ${now}`);
-        const feeToken = tx["feeToken"];
-        if (
-          feeToken !== undefined &&
-          feeToken !== null &&
-          !isAddressEqual(feeToken as Hex, challenge.asset as Hex)
-        )
-          return mismatch("fee token", feeToken, challenge.asset);
-        return null;
-      };
-
-      // The only signing mppx gets: the one Tempo transaction paying exactly the approved transfers,
-      // serialized by viem's Tempo serializer (never one handed in by the caller), bytes remembered.
-      let signed: { raw: Hex; validBefore: number } | null = null;
-      const refuse = async (): Promise<never> => {
-        throw mismatch("signature", "a message or typed data", "one Tempo transaction");
-      };
-      const guarded: LocalAccount = {
-        ...account,
-        signMessage: refuse,
-        signTypedData: refuse,
-        signAuthorization: refuse,
-        sign: refuse,
-        signTransaction: async (tx) => {
-          if (signed) throw mismatch("signature count", 2, 1);
-          const problem = checkTransaction(tx as Record<string, unknown>);
-          if (problem) throw problem;
-          const sign = account.signTransaction as (
-            tx: unknown,
-            options: { serializer: typeof Transaction.serialize },
-          ) => Promise<Hex>;
-          const raw = await sign(tx, { serializer: Transaction.serialize });
-          signed = { raw, validBefore: Number((tx as { validBefore?: number }).validBefore) };
-          return raw;
-        },
-      } as LocalAccount;
-      const recipients = challenge.transfers.map((t) => t.recipient as Hex);
-      const mppx = Mppx.create({
-        methods: [
-          tempo.charge({
-            account: guarded,
-            expectedChainId: chainId,
-            allowedChainIds: [chainId],
-            expectedRecipients: recipients,
-            mode: "pull",
-            getClient: () => createClient({ chain, transport: rpcTransport(rpcUrl, options.signal, "mpp") }),
-          }),
-        ],
-        // A library must not replace globalThis.fetch for the whole process.
-        polyfill: false,
-        // The payer owns the single paid retry; mppx's own loop would sign a fresh credential per 402.
-        maxPaymentRetries: 0,
-      });
-      // Hand mppx a 402 carrying only the approved challenge, so its selection cannot pick another.
-      const only = new Response(null, {
-        status: 402,
-        headers: { "WWW-Authenticate": Challenge.serialize(approved) },
-      });
-      const proofOf = (done: { raw: Hex; validBefore: number }): Proof => ({
-        rail: "mpp",
-        network: `eip155:${chainId}`,
-        hash: keccak256(done.raw),
-        validBefore: done.validBefore,
-      });
-      let value: string;
-      try {
-        value = await mppx.createCredential(only);
-      } catch (error) {
-        // Once the guard has signed, a library could have broadcast the transaction before failing:
-        // the payer must treat it as maybe paid, not as nothing.
-        const done = signed as { raw: Hex; validBefore: number } | null;
-        if (done) throw new SignedThenFailed(proofOf(done), error);
-        throw error;
-      }
-
-      // Check what will be sent, decoded from the header value itself. Once the guard has signed,
-      // every refusal below is "signed, then failed": the library could have broadcast what it got.
-      const done = signed as { raw: Hex; validBefore: number } | null;
-      const afterSigning = (error: unknown) => (done ? new SignedThenFailed(proofOf(done), error) : error);
-      let sent: ReturnType<typeof MppCredential.deserialize>;
-      try {
-        sent = MppCredential.deserialize(value);
-      } catch (error) {
-        throw afterSigning(error);
-      }
-      if (sent.challenge.id !== approved.id)
-        throw afterSigning(mismatch("challenge", sent.challenge.id, approved.id));
-      const payload = sent.payload as { type?: string; signature?: Hex };
-      if (payload.type !== "transaction" || !payload.signature) {
-        // A `hash` payload means the library broadcast what the guard signed.
-        throw afterSigning(
-          mismatch("payload", payload.type, "a signed transaction for the server to broadcast (pull)"),
-        );
-      }
-      // The transaction sent must be, byte for byte, the one the guard checked and signed.
-      if (!done) throw mismatch("transaction", "bytes the guard did not sign", "the checked transaction");
-      if (payload.signature.toLowerCase() !== done.raw.toLowerCase())
-        throw afterSigning(
-          mismatch("transaction", "bytes the guard did not sign", "the checked transaction"),
-        );
-      const proof = proofOf(done);
-      return { headers: { [Challenge.credentialHeader(approved)]: value }, proof } satisfies Credential;
+      const rpcUrl = await rpcFor(approved.chainId);
+      const guarded = guardedAccount(approved, account);
+      const value = await sign(approved, guarded, rpcUrl, options.signal);
+      return verify(approved, value, guarded.signed());
     },
 
     async configuredNetwork() {

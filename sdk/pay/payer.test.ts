@@ -122,6 +122,11 @@ function fakeApi(answer: (req: Request, n: number) => Response | Promise<Respons
   return { fetch: fetch as typeof globalThis.fetch, requests };
 }
 
+/** The transport a test drives a Payer with directly: every request to `api`, events dropped. */
+function transport(api: { fetch: typeof globalThis.fetch }, account: LocalAccount): Transport {
+  return { apiBase: new URL(apiBase), fetch: api.fetch, timeoutMs: 1000, account, emit: () => {} };
+}
+
 const tierOk = {
   wallet: "0x0",
   action: "subscribe",
@@ -341,13 +346,7 @@ describe("Payer: rails", () => {
       journal: Journal.memory(),
       payer: spy.account.address,
     });
-    const t: Transport = {
-      apiBase: new URL(apiBase),
-      fetch: api.fetch,
-      timeoutMs: 1000,
-      account: spy.account,
-      emit: () => {},
-    };
+    const t = transport(api, spy.account);
     const err = await payer
       .fetch(
         t,
@@ -605,13 +604,7 @@ describe("Payer: paying", () => {
       payer: spy.account.address,
       maxPendingWaitSeconds: 10,
     });
-    const t: Transport = {
-      apiBase: new URL(apiBase),
-      fetch: api.fetch,
-      timeoutMs: 1000,
-      account: spy.account,
-      emit: () => {},
-    };
+    const t = transport(api, spy.account);
     const spec = {
       method: "POST" as const,
       path: "/tiers/v1/prototype",
@@ -689,13 +682,7 @@ describe("Payer: paying", () => {
       // Room for one $0.10 purchase, not two: the same intent must not count twice.
       budget: { window: { seconds: 3600, maxUsd: 0.15 } },
     });
-    const t: Transport = {
-      apiBase: new URL(apiBase),
-      fetch: api.fetch,
-      timeoutMs: 1000,
-      account: spy.account,
-      emit: () => {},
-    };
+    const t = transport(api, spy.account);
     const err = await payer
       .fetch(
         t,
@@ -769,13 +756,7 @@ describe("Payer: paying", () => {
       payer: spy.account.address,
       maxPendingWaitSeconds: 10,
     });
-    const t: Transport = {
-      apiBase: new URL(apiBase),
-      fetch: api.fetch,
-      timeoutMs: 1000,
-      account: spy.account,
-      emit: () => {},
-    };
+    const t = transport(api, spy.account);
     const out = await payer.fetch(
       t,
       { method: "POST", path: "/tiers/v1/prototype", body: {}, auth: { kind: "none" } },
@@ -953,13 +934,7 @@ describe("Payer: maybe paid is pending", () => {
       journal,
       payer: spy.account.address,
     });
-    const t: Transport = {
-      apiBase: new URL(apiBase),
-      fetch: api.fetch,
-      timeoutMs: 1000,
-      account: spy.account,
-      emit: () => {},
-    };
+    const t = transport(api, spy.account);
     const err = await payer
       .fetch(
         t,
