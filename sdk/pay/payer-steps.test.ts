@@ -27,6 +27,7 @@ import {
   claim,
   context,
   create,
+  hold,
   open,
   type PayerContext,
   refuse,
@@ -364,6 +365,30 @@ describe("Payer step reserve", () => {
     expect(ctx.reserved.atomic).toBe(0n);
   });
 
+  test.each([
+    ["a wallet budget overrun", "budget"],
+    ["a recipient another process pinned meanwhile", "pin"],
+    ["a journal that fails the budget read", "journal"],
+  ] as const)(
+    "behavior: the hold approve took is released on %s, so it refuses no later purchase",
+    async (_what, how) => {
+      const journal = Journal.memory();
+      if (how === "budget") await earlierClaim(journal, "100000");
+      if (how === "pin") await journal.pin(apiBase, "x402", other);
+      if (how === "journal")
+        journal.budgetUse = async () => {
+          throw new Error("journal unreachable");
+        };
+      const ctx = setup({ journal, budget: { window: { seconds: 3600, maxUsd: 0.15 } } });
+      const a = await attempt(ctx, fakeTransport().t);
+      // As approve hands it over: the amount already held against the run cap.
+      const approved = { ...approval(ctx, challenge(), null), held: hold(ctx, 100_000n) };
+      expect(ctx.reserved.atomic).toBe(100_000n);
+      await thrown(reserve(ctx, a, approved));
+      expect(ctx.reserved.atomic).toBe(0n);
+    },
+  );
+
   test("behavior: with no allow-list, the first recipient is pinned; one another process pinned meanwhile is refused", async () => {
     const ctx = setup();
     await reserve(ctx, await attempt(ctx, fakeTransport().t), approval(ctx, challenge(), null));
@@ -404,6 +429,32 @@ describe("Payer step sign", () => {
     });
     expect([...ctx.counted.values()]).toEqual([100_000n]);
     expect(ctx.reserved.atomic).toBe(0n);
+  });
+
+  test("behavior: a rail that signed, then failed, after another runner claimed the intent, still counts the signed amount against the run cap", async () => {
+    const journal = Journal.memory();
+    const ctx = setup({
+      journal,
+      rails: [
+        stubRail("x402", {
+          createCredential: async () => {
+            throw new SignedThenFailed(proof(), new Error("timed out after broadcasting"));
+          },
+        }),
+      ],
+    });
+    const a = await attempt(ctx, fakeTransport().t);
+    const reservation = await reserve(ctx, a, approval(ctx));
+    // Another runner claims the same intent between our open and our write.
+    const theirs = await journal.transition(
+      { ...a.record, state: "pending", rail: "x402", amountAtomic: "100000", owner: "1@another-host" },
+      [undefined, "failed"],
+    );
+    expect(theirs.ok).toBe(true);
+    expect(await thrown(sign(ctx, a, approval(ctx), reservation))).toBeInstanceOf(PaymentCredentialError);
+    // What we signed may have been broadcast: it stays counted for the rest of the run (fail-safe).
+    expect(ctx.reserved.atomic).toBe(0n);
+    expect([...ctx.counted.values()]).toEqual([100_000n]);
   });
 
   test("error: a rail that refused before signing leaves the intent failed, reported once, nothing counted", async () => {

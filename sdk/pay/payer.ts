@@ -614,7 +614,7 @@ export async function sign(
     const err =
       cause instanceof BaseError ? cause : new PaymentCredentialError({ rail: approval.rail, cause });
     if (thrown instanceof SignedThenFailed) {
-      const claimed = await ctx.journal.transition(
+      await ctx.journal.transition(
         {
           ...a.record,
           ...fieldsOf(approval),
@@ -626,10 +626,11 @@ export async function sign(
         },
         startable,
       );
-      if (claimed.ok) {
-        ctx.counted.set(recordKey(a.scope, a.key), challenge.amountAtomic);
-        reservation.release();
-      }
+      // What was signed may have been broadcast: it counts against the run cap for the rest of the
+      // run, also when another runner's claim of the intent won the write (then only the journal
+      // does not hold our proof; counting it can only refuse more, never pay more).
+      ctx.counted.set(recordKey(a.scope, a.key), challenge.amountAtomic);
+      reservation.release();
       throw err;
     }
     await move(ctx, a.record, { ...fieldsOf(approval), state: "failed", error: err.code }, startable);
