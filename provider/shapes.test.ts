@@ -83,6 +83,8 @@ describe("derived TypeScript types", () => {
       files: Record<string, string>;
       migrations: Record<string, string>;
       functions: Record<string, string>;
+      routes: Record<string, unknown>;
+      i18n: unknown;
     }>();
     expectTypeOf<deploymentImpl.Outputs>().toEqualTypeOf<
       Flat<
@@ -183,6 +185,8 @@ describe("the description at run time", () => {
         "files",
         "migrations",
         "functions",
+        "routes",
+        "i18n",
         "uploaded",
         "apiOrigin",
       ].sort(),

@@ -558,6 +558,18 @@ export const deploymentShape = {
       role: "planned",
       description: "Functions: name → sha256 of the source.",
     },
+    routes: {
+      type: t.map(t.any),
+      role: "planned",
+      description:
+        "Routes: pattern (with its methods, when it names some) → the route as the release materializes it (kind, target, pricing).",
+    },
+    i18n: {
+      type: t.any,
+      role: "planned",
+      nullable: true,
+      description: "The release's i18n (default locale, locales, detection, unknown-locale policy), or null.",
+    },
     releaseId: { type: t.string, role: "output", description: "The live release." },
     url: { type: t.string, role: "output", description: "The project's site." },
     uploaded: {

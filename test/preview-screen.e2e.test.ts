@@ -15,7 +15,7 @@ let engine: EngineWorkspace;
 let sandbox: TestSandbox;
 
 beforeAll(async () => {
-  [engine, sandbox] = await Promise.all([createEngineWorkspace(), startTestSandbox({ walletCount: 2 })]);
+  [engine, sandbox] = await Promise.all([createEngineWorkspace(), startTestSandbox({ walletCount: 3 })]);
 });
 afterAll(async () => {
   await sandbox?.close();
@@ -140,7 +140,8 @@ describe("the default preview and up screens", () => {
 describe("the --diff screen of a Deployment", () => {
   test("behavior: after one file changes and one is added, the diff names exactly those, and nothing reads as removed", async () => {
     const dir = program();
-    const cli = await stackOn(dir, "diff", 1);
+    // Its own wallet: the tier it buys must not be there for the tests that need none.
+    const cli = await stackOn(dir, "diff", 2);
     const up = await cli("up", "--yes");
     expect(up.code, up.stderr + up.stdout).toBe(0);
     writeFileSync(join(dir, "site", "index.html"), "<p>changed</p>");

@@ -143,14 +143,27 @@ export function recordOf(release: PortableReleaseState): { release: string; rele
  */
 export const FILES_LISTED = 1000;
 
-/** Name → value maps of a release, small enough for the engine's own diff display. */
-function maps(release: PortableReleaseState): Pick<Inputs, "files" | "migrations" | "functions"> {
+/**
+ * The release as the engine's own diff display reads it: name → value maps (and the i18n), so
+ * `pulumi preview --diff` shows each file, migration, function and route added, changed or removed
+ * as such (the release's lists would diff by position). Small: `files` lists at most 1,000.
+ */
+function maps(
+  release: PortableReleaseState,
+): Pick<Inputs, "files" | "migrations" | "functions" | "routes" | "i18n"> {
   const { paths } = release.site;
   return {
     files:
       paths.length <= FILES_LISTED ? Object.fromEntries(paths.map((p) => [p.path, p.content_sha256])) : {},
     migrations: Object.fromEntries(release.migrations.map((m) => [m.migration_id, m.checksum_hex])),
     functions: Object.fromEntries(release.functions.map((f) => [f.name, f.code_hash])),
+    routes: Object.fromEntries(
+      release.routes.entries.map(({ pattern, methods, ...route }) => [
+        methods && methods.length > 0 ? `${pattern} ${[...methods].sort().join(",")}` : pattern,
+        route,
+      ]),
+    ),
+    i18n: release.i18n ?? null,
   };
 }
 
