@@ -7,6 +7,7 @@
  */
 import type { EngineEvent, StepEventMetadata } from "@pulumi/pulumi/automation/index.js";
 import { unknown as unknownValue } from "../provider/impl/values.js";
+import { deploymentShape, revealQuiet } from "../provider/shapes.js";
 import { codedErrors } from "./engine/index.js";
 import type {
   ActionReport,
@@ -103,8 +104,8 @@ function names(value: unknown): NameChanges {
 }
 
 /**
- * A Deployment's `changes` input (the provider's release diff, recorded as `__changes`: a quiet
- * property, provider/shapes.ts) in the report's shape; undefined if absent.
+ * A Deployment's `changes` input (the provider's release diff, a quiet property recorded under
+ * another key: provider/shapes.ts `revealQuiet`) in the report's shape; undefined if absent.
  */
 function asChanges(value: unknown): DeploymentChanges | undefined {
   const c = value as Record<string, unknown> | null | undefined;
@@ -201,7 +202,7 @@ export class StepCollector {
         : { resource: name, action: m.op, amountUsd: "0", rail: null, reason: reasonOf(m) };
     const changes =
       type === "run402:Deployment" && m.op !== "delete"
-        ? asChanges(m.new?.inputs?.__changes ?? m.new?.inputs?.changes)
+        ? asChanges(revealQuiet(deploymentShape, m.new?.inputs)?.changes)
         : undefined;
     if (changes) {
       action.changes = changes;

@@ -191,9 +191,35 @@ export function outputKeys(shape: Shape): string[] {
     .map(([k]) => k);
 }
 
-/** The key a property has among the inputs the engine records: `__<name>` for a quiet one. */
-function recordedKey(name: string, property: Property): string {
-  return property.quiet ? `__${name}` : name;
+/** Each shape's quiet properties as [name, recorded key] pairs, worked out once (handlers map them on every call). */
+const quietOf = new WeakMap<Shape, readonly (readonly [string, string])[]>();
+function quietPairs(shape: Shape): readonly (readonly [string, string])[] {
+  let pairs = quietOf.get(shape);
+  if (!pairs) {
+    pairs = Object.entries(shape.properties)
+      .filter(([, p]) => p.quiet)
+      .map(([name]) => [name, `__${name}`] as const);
+    quietOf.set(shape, pairs);
+  }
+  return pairs;
+}
+
+/**
+ * `value` with each pair's first key renamed to its second (the other way with `back`); `value`
+ * itself when it holds none of them.
+ */
+function renamed<T>(value: T, pairs: readonly (readonly [string, string])[], back = false): T {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+  const present = pairs
+    .map(([name, key]) => (back ? ([key, name] as const) : ([name, key] as const)))
+    .filter(([from]) => from in value);
+  if (present.length === 0) return value;
+  const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  for (const [from, to] of present) {
+    out[to] = out[from];
+    delete out[from];
+  }
+  return out as T;
 }
 
 /**
@@ -201,13 +227,7 @@ function recordedKey(name: string, property: Property): string {
  * `__` key. {@link revealQuiet} is the inverse.
  */
 export function recordQuiet<T extends Record<string, unknown>>(shape: Shape, inputs: T): T {
-  const out: Record<string, unknown> = { ...inputs };
-  for (const [name, property] of Object.entries(shape.properties)) {
-    if (!property.quiet || !(name in out)) continue;
-    out[recordedKey(name, property)] = out[name];
-    delete out[name];
-  }
-  return out as T;
+  return renamed(inputs, quietPairs(shape));
 }
 
 /**
@@ -215,15 +235,7 @@ export function recordQuiet<T extends Record<string, unknown>>(shape: Shape, inp
  * from its `__` key (a state written before the property was quiet has it under its name already).
  */
 export function revealQuiet<T>(shape: Shape, value: T): T {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
-  const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
-  for (const [name, property] of Object.entries(shape.properties)) {
-    const key = recordedKey(name, property);
-    if (!property.quiet || !(key in out)) continue;
-    out[name] = out[key];
-    delete out[key];
-  }
-  return out as T;
+  return renamed(value, quietPairs(shape), true);
 }
 
 /** Names of the secret properties. */
