@@ -8,7 +8,9 @@
  * tier's lease length from its expiry; a lease that already lapsed is bought back (subscribe) at
  * the next run, for a lease from then. A Tier with autoRenew false renews nothing.
  */
+
 import { BaseError } from "../core/errors.js";
+import { byCodeUnits } from "../core/order.js";
 import { atomicToUsd, parseUsdPrice, sumUsd, usdToAtomic } from "../sdk/money.js";
 import type { ForecastReport, RenewalForecast } from "./report.js";
 import { shortType, urnName } from "./urn.js";
@@ -87,9 +89,7 @@ export function forecastRenewals(
       renewals.push({ ...base, date: new Date(at).toISOString(), action });
     }
   }
-  // Code-unit order (as plan fingerprints and the manifest walk sort): the same in every locale.
-  const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  renewals.sort((a, b) => order(a.date, b.date) || order(a.resource, b.resource));
+  renewals.sort((a, b) => byCodeUnits(a.date, b.date) || byCodeUnits(a.resource, b.resource));
   const byRail: Record<string, string> = {};
   for (const rail of [...new Set(renewals.map((r) => r.rail))].sort()) {
     byRail[rail] = sumUsd(renewals.filter((r) => r.rail === rail).map((r) => r.amountUsd));

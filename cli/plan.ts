@@ -9,11 +9,13 @@
  * the stack outputs recorded in preview (`plannedPayment`) change once paid. test/plans.e2e.test.ts
  * pins both; docs/cli.md says so too.
  */
+
 import { randomUUID } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { EngineEvent, StepEventMetadata } from "@pulumi/pulumi/automation/index.js";
 import { canonicalizeJson } from "@run402/release";
 import { BaseError } from "../core/errors.js";
+import { byCodeUnits } from "../core/order.js";
 import { unknown as unknownValue } from "../provider/impl/values.js";
 import { sha256Hex } from "../schema/release.js";
 import { sumUsd } from "../sdk/money.js";
@@ -186,7 +188,7 @@ export class PlanRecorder {
    */
   result(): { steps: PlanStep[]; payments: PlanPayment[] } {
     const key = (e: { step: PlanStep }) => `${e.step.resource}\u0000${e.step.type}`;
-    const entries = [...this.steps.values()].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+    const entries = [...this.steps.values()].sort((a, b) => byCodeUnits(key(a), key(b)));
     return {
       steps: entries.map((e) => e.step),
       payments: entries.flatMap((e) => (e.payment ? [e.payment] : [])),

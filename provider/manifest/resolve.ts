@@ -8,6 +8,7 @@ import {
   ReleaseCoreError,
   type ReleaseSpec,
 } from "@run402/release";
+import { byCodeUnits } from "../../core/order.js";
 import type { AppManifest } from "../../schema/app.types.js";
 import { type ManifestIssue, ManifestValidationError } from "../../schema/errors.js";
 import { type ContentEntry, type ContentSource, toReleaseSpec } from "../../schema/release.js";
@@ -248,7 +249,7 @@ class Reader {
       return;
     }
     // Code-unit order, not locale order, so every machine walks (and hashes) the same way.
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries.sort((a, b) => byCodeUnits(a.name, b.name));
     for (const entry of entries) {
       const { name } = entry;
       const sitePath = prefix ? `${prefix}/${name}` : name;
