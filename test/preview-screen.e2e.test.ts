@@ -8,6 +8,7 @@ import { cpSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { sandboxSettings } from "~test/cli-harness.js";
 import { createEngineWorkspace, type EngineWorkspace, pulumiCli, repoRoot } from "~test/engine.js";
 import { startTestSandbox, type TestSandbox } from "~test/sandbox.js";
 
@@ -50,11 +51,8 @@ async function stackOn(dir: string, stack: string, wallet: number) {
   const init = await cli("stack", "init");
   expect(init.code, init.stderr).toBe(0);
   const settings: Record<string, string> = {
-    "run402:apiBase": sandbox.apiBase,
+    ...Object.fromEntries(Object.entries(sandboxSettings(sandbox)).map(([key, v]) => [`run402:${key}`, v])),
     "run402:rail": "x402",
-    "run402:baseRpcUrl": sandbox.x402.rpcUrl,
-    "run402:tempoRpcUrl": sandbox.mpp.rpcUrl,
-    "run402:allowedRecipients": sandbox.treasury,
     "run402:maxPaymentUsd": "20",
     "app:tier": "prototype",
   };
